@@ -1,0 +1,70 @@
+package connector
+
+import (
+	"context"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// heartbeat refreshes the connector's heartbeat key every third of its
+// TTL, and the resume tokens of live sockets every few minutes. A
+// connector that cannot reach Redis reports not ready.
+func (s *Server) heartbeat(ctx context.Context) {
+	beat := time.NewTicker(s.cfg.HeartbeatTTL / 3)
+	defer beat.Stop()
+	lastResume := time.Now()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-beat.C:
+		}
+		hctx, cancel := context.WithTimeout(ctx, s.cfg.HeartbeatTTL/3)
+		err := s.c.Heartbeat(hctx, s.id, s.cfg.HeartbeatTTL)
+		cancel()
+		if err != nil {
+			failures++
+			s.log.Warn("heartbeat failed", "err", err, "failures", failures)
+			if failures >= 2 {
+				s.ready.Store(false)
+			}
+			continue
+		}
+		if failures > 0 {
+			s.log.Info("heartbeat restored")
+		}
+		failures = 0
+		s.ready.Store(true)
+		if time.Since(lastResume) > resumeTTL/3 {
+			lastResume = time.Now()
+			s.refreshResume(ctx)
+		}
+	}
+}
+
+// refreshResume keeps the resume tokens of connected sockets alive.
+func (s *Server) refreshResume(ctx context.Context) {
+	s.mu.RLock()
+	pids := make([]string, 0, len(s.sockets))
+	for _, so := range s.sockets {
+		if so.pid != "" {
+			pids = append(pids, so.pid)
+		}
+	}
+	s.mu.RUnlock()
+	for i := 0; i < len(pids); i += 1000 {
+		batch := pids[i:min(i+1000, len(pids))]
+		_, err := s.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, pid := range batch {
+				p.Expire(ctx, s.c.Keys.Resume(pid), resumeTTL)
+			}
+			return nil
+		})
+		if err != nil {
+			s.log.Warn("refresh resume tokens", "err", err)
+			return
+		}
+	}
+}

@@ -1,0 +1,62 @@
+package connector
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics of a connector process.
+type metrics struct {
+	connections  prometheus.Gauge
+	eventsIn     *prometheus.CounterVec
+	eventsOut    *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
+	rateLimited  prometheus.Counter
+	slowDropped  prometheus.Counter
+	duplicates   prometheus.Counter
+	recoveries   *prometheus.CounterVec
+	closes       *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "roomstream_connector_connections",
+			Help: "Open WebSocket connections.",
+		}),
+		eventsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomstream_connector_events_in_total",
+			Help: "Client events received, by event and result (accepted = appended to a stream, or the refusal code).",
+		}, []string{"event", "result"}),
+		eventsOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomstream_connector_events_out_total",
+			Help: "Packets queued to sockets, by event (ack for acknowledgements).",
+		}, []string{"event"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomstream_connector_auth_failures_total",
+			Help: "Failed authentications, by code.",
+		}, []string{"code"}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roomstream_connector_rate_limited_total",
+			Help: "Events refused because their socket exceeded its rate limit.",
+		}),
+		slowDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roomstream_connector_slow_sockets_dropped_total",
+			Help: "Sockets disconnected because their send queue overflowed.",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roomstream_connector_duplicates_dropped_total",
+			Help: "Outbound entries dropped because an earlier copy was delivered (redelivery after a worker crash).",
+		}),
+		recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomstream_connector_recoveries_total",
+			Help: "Connection state recovery attempts, by result.",
+		}, []string{"result"}),
+		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomstream_connector_disconnects_total",
+			Help: "Closed connections, by cause.",
+		}, []string{"cause"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.connections, m.eventsIn, m.eventsOut, m.authFailures, m.rateLimited,
+			m.slowDropped, m.duplicates, m.recoveries, m.closes)
+	}
+	return m
+}

@@ -1,0 +1,286 @@
+package connector
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/roomstream/roomstream/connector/protocol"
+	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
+)
+
+// Connection state recovery. A client that reconnects sends the pid and
+// offset it was given; if its socket is still within its recovery window
+// (held by its connector, or orphaned by a connector that died but has not
+// been reaped yet), it gets the same socket id and rooms back and every
+// event it missed, once and in order, before new ones:
+//
+//  1. The socket is claimed (socket:{id}.connector old -> this), so that
+//     the old connector's recovery timer and the reaper both lose.
+//  2. It is registered here in "recovering" mode: events routed here are
+//     buffered.
+//  3. When it came from another connector, a socket-move goes through the
+//     partition of each of its rooms; the worker answers each with $moved.
+//     After the last one, no room sends it anything on the old stream.
+//  4. The old connector's stream is replayed from the client's offset:
+//     every event for this socket, deduplicated.
+//  5. CONNECT is answered with the same pid (socket.recovered === true),
+//     then the replay, then the buffer, then live traffic.
+//
+// Room members see nothing: the socket never left its rooms.
+
+// moveTimeout bounds the wait for rooms to confirm a move.
+const moveTimeout = 5 * time.Second
+
+// dedupSeedWindow is how far before the client's offset the replay looks
+// to learn what was already delivered (redeliveries after a worker crash
+// come within the claim and lease timeouts, well under this).
+const dedupSeedWindow = 30 * time.Second
+
+type recovery struct {
+	mu      sync.Mutex
+	waiting map[string]bool
+	done    chan struct{}
+}
+
+func (r *recovery) confirm(room string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.waiting[room] {
+		return
+	}
+	delete(r.waiting, room)
+	if len(r.waiting) == 0 {
+		close(r.done)
+	}
+}
+
+// moved is called by the outbound reader for each $moved confirmation.
+func (s *Server) moved(sid string, body []byte) {
+	s.mu.RLock()
+	r := s.recoveries[sid]
+	s.mu.RUnlock()
+	if r != nil {
+		r.confirm(roomOf(body))
+	}
+}
+
+// recover tries to resume the socket of auth.PID on so. It returns false
+// when the client must get a fresh session instead.
+func (s *Server) recover(so *socket, auth connectAuth) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	res := func(r string) { s.m.recoveries.WithLabelValues(r).Inc() }
+	rdb, k := s.c.Redis(), s.c.Keys
+	sid, err := rdb.Get(ctx, k.Resume(auth.PID)).Result()
+	if err != nil {
+		res("unknown_pid")
+		return false
+	}
+	info, err := rdb.HGetAll(ctx, k.Socket(sid)).Result()
+	if err != nil || info["pid"] != auth.PID || info["connector"] == "" || info["state"] == streams.SocketClosed {
+		res("gone")
+		return false
+	}
+	if so.authed && so.ident.UserID != info["userId"] {
+		res("other_user")
+		return false
+	}
+	old := info["connector"]
+	offset, offErr := streams.ParseID(auth.Offset)
+	var h *held
+	if old == s.id {
+		h = s.unhold(sid)
+		if h == nil {
+			if prev := s.socket(sid); prev != nil {
+				prev.supersede() // the old connection is half-open: replace it
+			} else {
+				res("expired")
+				return false
+			}
+		}
+	}
+	if offErr != nil {
+		// Unknown offset: the missed events cannot be found. The socket
+		// leaves its rooms as usual and the client starts afresh.
+		res("bad_offset")
+		if won, err := s.c.ClaimSocket(ctx, sid, old, s.id, streams.SocketLive); err == nil && won {
+			rooms, _ := rdb.SMembers(ctx, k.SocketRooms(sid)).Result()
+			gone := &held{sid: sid, pid: auth.PID, session: info["sessionId"], rooms: rooms,
+				ident: Identity{UserID: info["userId"], UserName: info["userName"]}}
+			go s.close(gone, schemas.ReasonRecoveryOver)
+		}
+		return false
+	}
+	won, err := s.c.ClaimSocket(ctx, sid, old, s.id, streams.SocketLive)
+	if err != nil || !won {
+		res("lost_race")
+		return false
+	}
+	rooms, err := rdb.SMembers(ctx, k.SocketRooms(sid)).Result()
+	if err != nil {
+		// We own the socket now but cannot read its rooms: close it so that
+		// nothing is left behind, and start afresh.
+		res("error")
+		go s.close(&held{sid: sid, pid: auth.PID, session: info["sessionId"],
+			ident: Identity{UserID: info["userId"], UserName: info["userName"]}}, schemas.ReasonRecoveryOver)
+		return false
+	}
+	if !so.authed {
+		so.ident, so.authed = Identity{UserID: info["userId"], UserName: info["userName"]}, true
+	}
+	so.sid, so.pid, so.session = sid, auth.PID, info["sessionId"]
+	so.rooms = map[string]struct{}{}
+	for _, r := range rooms {
+		so.rooms[r] = struct{}{}
+	}
+
+	// From here on, events routed to this connector for the socket are
+	// buffered; base is the outbound position they start after.
+	so.mu.Lock()
+	so.recovering = true
+	so.mu.Unlock()
+	base := *s.lastSeen.Load()
+	rec := &recovery{waiting: map[string]bool{}, done: make(chan struct{})}
+	s.mu.Lock()
+	if prev := s.sockets[sid]; prev != nil && prev != so {
+		prev.supersede()
+	}
+	s.sockets[sid] = so
+	if old != s.id && len(rooms) > 0 {
+		for _, r := range rooms {
+			rec.waiting[r] = true
+		}
+		s.recoveries[sid] = rec
+	}
+	s.mu.Unlock()
+
+	if old != s.id && len(rooms) > 0 {
+		now := time.Now()
+		for _, r := range rooms {
+			env := &streams.Envelope{Type: schemas.CmdMove, RoomID: r, SocketID: sid, ConnectorID: old, Target: s.id,
+				UserID: so.ident.UserID, UserName: so.ident.UserName, SessionID: so.session, At: now}
+			if _, err := s.c.Append(ctx, env); err != nil {
+				s.log.Warn("recovery: queue move", "socket", sid, "room", r, "err", err)
+			}
+		}
+		select {
+		case <-rec.done:
+		case <-time.After(moveTimeout):
+			s.log.Warn("recovery: rooms did not confirm the move in time; replaying what is there", "socket", sid)
+		}
+		s.mu.Lock()
+		delete(s.recoveries, sid)
+		s.mu.Unlock()
+	}
+
+	end := "+"
+	if old == s.id {
+		end = base
+	}
+	frames, last, err := s.replay(ctx, old, sid, offset, end, old == s.id, base)
+	if err != nil {
+		s.log.Warn("recovery: replay", "socket", sid, "err", err)
+	}
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, k.ConnectorSockets(s.id), sid)
+		if old != s.id {
+			p.SRem(ctx, k.ConnectorSockets(old), sid)
+		}
+		p.Set(ctx, k.Resume(auth.PID), sid, resumeTTL)
+		p.HSet(ctx, k.Session(so.session), "connectorId", s.id)
+		return nil
+	}); err != nil {
+		s.log.Warn("recovery: update socket keys", "socket", sid, "err", err)
+	}
+
+	so.connectTimer.Stop()
+	so.connected = true
+	so.enqueueRaw(protocol.ConnectFrame(sid, so.pid))
+	for _, f := range frames {
+		so.enqueueRaw(f)
+	}
+	so.offset.Store(&last)
+	so.mu.Lock()
+	for _, f := range so.buffered {
+		so.enqueueRaw(f)
+	}
+	if so.bufferedOffset != nil {
+		so.offset.Store(so.bufferedOffset)
+	}
+	so.recovering, so.buffered, so.bufferedOffset = false, nil, nil
+	so.mu.Unlock()
+	s.log.Info("socket recovered", "socket", sid, "from", old, "rooms", len(rooms), "replayed", len(frames))
+	res("recovered")
+	return true
+}
+
+// replay returns the frames socket sid missed on connector old's stream
+// after offset (up to end), and the offset the socket is at afterwards.
+func (s *Server) replay(ctx context.Context, old, sid string, after streams.ID, end string, same bool, base string) ([][]byte, string, error) {
+	key := s.c.Keys.Outbound(old)
+	rdb := s.c.Redis()
+	d := newDedup()
+	// Learn what was delivered just before the offset.
+	seedFrom := streams.IDAt(after.Time().Add(-dedupSeedWindow))
+	seed, err := rdb.XRange(ctx, key, seedFrom.String(), after.String()).Result()
+	if err != nil {
+		return nil, base, err
+	}
+	for _, m := range seed {
+		if o, err := streams.DecodeOutbound(m.ID, m.Values); err == nil {
+			d.fresh(o)
+		}
+	}
+	last := base
+	if same {
+		last = after.String()
+	}
+	var frames [][]byte
+	start := "(" + after.String()
+	for {
+		msgs, err := rdb.XRangeN(ctx, key, start, end, 1000).Result()
+		if err != nil {
+			return frames, last, err
+		}
+		for _, m := range msgs {
+			o, err := streams.DecodeOutbound(m.ID, m.Values)
+			if err != nil || !d.fresh(o) {
+				continue
+			}
+			off := base
+			if same {
+				off, last = m.ID, m.ID
+			}
+			for _, msg := range o.Messages {
+				if msg.Event == "" || msg.Event[0] == '$' || !contains(msg.To, sid) {
+					continue
+				}
+				frames = append(frames, protocol.EventFrame(msg.Event, off, msg.Body))
+			}
+		}
+		if len(msgs) < 1000 {
+			return frames, last, nil
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// supersede ends a connection that a recovery replaced, without touching
+// the socket's rooms.
+func (so *socket) supersede() {
+	so.superseded.Store(true)
+	so.fail(causeTransport, 4000, "replaced by a recovered connection")
+}

@@ -1,0 +1,195 @@
+package connector
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/roomstream/roomstream/streams"
+)
+
+// Options are optional settings of New; nil means defaults.
+type Options struct {
+	// Registerer receives the connector's metrics (nil: not registered).
+	Registerer prometheus.Registerer
+}
+
+// Server is one connector: it accepts Socket.IO clients at /socket.io/
+// and moves their events to and from Redis Streams.
+type Server struct {
+	cfg      Config
+	c        *streams.Client
+	log      *slog.Logger
+	id       string
+	verifier *Verifier
+	m        *metrics
+
+	mu      sync.RWMutex
+	sockets map[string]*socket // by Socket.IO id, once CONNECTed
+	held    map[string]*held   // dropped sockets awaiting recovery
+	// recoveries are the recoveries waiting for their rooms to confirm the
+	// socket's move here.
+	recoveries map[string]*recovery
+
+	// lastSeen is the id of the last outbound entry read (the offset of a
+	// socket that has received nothing yet).
+	lastSeen atomic.Pointer[string]
+
+	ready    atomic.Bool
+	draining atomic.Bool
+	conns    sync.WaitGroup // one per WebSocket connection
+	loops    sync.WaitGroup
+	stop     context.CancelFunc
+	done     chan struct{}
+}
+
+// New returns a connector. Run starts its loops; Handler serves clients.
+func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server {
+	if opts == nil {
+		opts = &Options{}
+	}
+	id := cfg.ConnectorID
+	if id == "" {
+		id = "c-" + newID()[:12]
+	}
+	s := &Server{
+		cfg: cfg, c: c, id: id,
+		log:      log.With("connector", id),
+		verifier: NewVerifier(cfg.JWTSecret, cfg.JWTIssuer, cfg.JWTAudience, cfg.JWTLeeway),
+		m:        newMetrics(opts.Registerer),
+		sockets:  map[string]*socket{},
+		held:     map[string]*held{},
+		recoveries: map[string]*recovery{},
+		done:     make(chan struct{}),
+	}
+	zero := "0-0"
+	s.lastSeen.Store(&zero)
+	return s
+}
+
+// ID returns the connector id (also the name of its outbound stream).
+func (s *Server) ID() string { return s.id }
+
+// Ready reports whether the connector reached Redis and runs its loops.
+func (s *Server) Ready() bool { return s.ready.Load() && !s.draining.Load() }
+
+// Run registers the connector, starts its heartbeat and outbound reader,
+// and blocks until ctx ends; then it drains: new connections are refused,
+// every socket gets its queued packets and a reconnectable close (1012
+// "service restart"), and in-flight inbound events are finished. Sockets
+// stay recoverable on other connectors; those that do not come back are
+// removed from their rooms by a worker once this connector's heartbeat
+// expires.
+func (s *Server) Run(ctx context.Context) error {
+	defer close(s.done)
+	if err := s.c.EnsureMeta(ctx); err != nil {
+		return err
+	}
+	if err := s.c.Heartbeat(ctx, s.id, s.cfg.HeartbeatTTL); err != nil {
+		return err
+	}
+	start, err := s.outboundStart(ctx)
+	if err != nil {
+		return err
+	}
+	loops, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	s.loops.Add(2)
+	go func() { defer s.loops.Done(); s.heartbeat(loops) }()
+	go func() { defer s.loops.Done(); s.readOutbound(loops, start) }()
+	s.ready.Store(true)
+	s.log.Info("connector started", "partitions", s.c.Partitions())
+	<-ctx.Done()
+	s.drain()
+	stop()
+	s.loops.Wait()
+	return nil
+}
+
+// drain closes every connection so its client reconnects elsewhere.
+func (s *Server) drain() {
+	s.draining.Store(true)
+	s.mu.RLock()
+	n := len(s.sockets)
+	for _, so := range s.sockets {
+		so.shutdown()
+	}
+	s.mu.RUnlock()
+	s.log.Info("draining", "sockets", n)
+	waited := make(chan struct{})
+	go func() { s.conns.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(s.cfg.DrainTimeout):
+		s.log.Warn("drain timeout: closing remaining connections")
+		s.mu.RLock()
+		for _, so := range s.sockets {
+			so.abort()
+		}
+		s.mu.RUnlock()
+	}
+	s.mu.Lock()
+	for _, h := range s.held {
+		h.timer.Stop()
+	}
+	s.mu.Unlock()
+}
+
+// Done is closed when Run has returned.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Handler serves /socket.io/ (and only that; health and metrics are served
+// by Health and the process).
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveEngine) }
+
+// Healthz answers 200 while the process runs.
+func Healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// Readyz answers 200 only when ready() holds.
+func Readyz(ready func() bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	}
+}
+
+func (s *Server) socket(sid string) *socket {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.sockets[sid]
+}
+
+// newID returns 128 random bits, base64url.
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func writeJSONError(w http.ResponseWriter, status, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{code, msg})
+}
+
+var errDraining = errors.New("connector: draining")

@@ -1,0 +1,195 @@
+package connector
+
+import (
+	"context"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
+)
+
+const (
+	sessionTTL = 24 * time.Hour
+	// resumeTTL is the lifetime of the design's temporary tokens; the
+	// resume credential (the socket's pid) is one.
+	resumeTTL = 15 * time.Minute
+)
+
+// held is a socket whose connection dropped: its rooms keep it for the
+// recovery window, then it leaves them unless it recovered.
+type held struct {
+	sid     string
+	ident   Identity
+	pid     string
+	session string
+	rooms   []string
+	timer   *time.Timer
+}
+
+// openSession writes the design's session and socket keys for a freshly
+// authenticated socket.
+func (s *Server) openSession(so *socket) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	so.session = newID()
+	k := s.c.Keys
+	now := streams.ISOTime(time.Now())
+	_, err := s.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, k.Session(so.session), "userId", so.ident.UserID, "userName", so.ident.UserName,
+			"connectorId", s.id, "socketId", so.sid, "createdAt", now)
+		p.Expire(ctx, k.Session(so.session), sessionTTL)
+		p.HSet(ctx, k.Socket(so.sid), "id", so.sid, "userId", so.ident.UserID, "userName", so.ident.UserName,
+			"sessionId", so.session, "connector", s.id, "pid", so.pid, "state", streams.SocketLive, "connectedAt", now)
+		p.Expire(ctx, k.Socket(so.sid), sessionTTL)
+		p.SAdd(ctx, k.UserSockets(so.ident.UserID), so.sid)
+		p.Expire(ctx, k.UserSockets(so.ident.UserID), sessionTTL)
+		p.SAdd(ctx, k.ConnectorSockets(s.id), so.sid)
+		p.Set(ctx, k.Resume(so.pid), so.sid, resumeTTL)
+		return nil
+	})
+	return err
+}
+
+// settle decides what happens to a socket whose connection ended.
+func (s *Server) settle(so *socket) {
+	if so.sid == "" || so.superseded.Load() {
+		return
+	}
+	s.mu.Lock()
+	if s.sockets[so.sid] == so {
+		delete(s.sockets, so.sid)
+	}
+	s.mu.Unlock()
+	if !so.authed {
+		return
+	}
+	h := &held{sid: so.sid, ident: so.ident, pid: so.pid, session: so.session, rooms: keys(so.rooms)}
+	switch so.cause {
+	case causeClient, causeServer:
+		// Goodbye: leave now.
+		s.close(h, schemas.ReasonDisconnected)
+	case causeDrain:
+		// This connector is stopping: the client recovers on another one,
+		// or a worker removes it once our heartbeat is gone.
+	default:
+		s.hold(h)
+	}
+}
+
+// hold keeps a dropped socket in its rooms for the recovery window.
+func (s *Server) hold(h *held) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	k := s.c.Keys
+	won, err := s.c.ClaimSocket(ctx, h.sid, s.id, s.id, streams.SocketHeld)
+	if err != nil {
+		s.log.Warn("mark socket held", "socket", h.sid, "err", err)
+	} else if !won {
+		return // already recovered on another connector
+	} else {
+		_, err = s.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, k.Socket(h.sid), "droppedAt", streams.ISOTime(time.Now()))
+			p.Expire(ctx, k.Resume(h.pid), s.cfg.RecoveryWindow)
+			return nil
+		})
+		if err != nil {
+			s.log.Warn("mark socket held", "socket", h.sid, "err", err)
+		}
+	}
+	s.mu.Lock()
+	s.held[h.sid] = h
+	h.timer = time.AfterFunc(s.cfg.RecoveryWindow, func() { s.expire(h.sid) })
+	s.mu.Unlock()
+}
+
+// expire ends the recovery window of a held socket.
+func (s *Server) expire(sid string) {
+	s.mu.Lock()
+	h, ok := s.held[sid]
+	delete(s.held, sid)
+	live := s.sockets[sid] != nil // recovered here meanwhile
+	s.mu.Unlock()
+	if ok && !live && !s.draining.Load() {
+		s.close(h, schemas.ReasonRecoveryOver)
+	}
+}
+
+// unhold takes a held socket back for a recovery on this connector; nil
+// when it is not held here (its window ended, or it never was).
+func (s *Server) unhold(sid string) *held {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.held[sid]
+	if !ok {
+		return nil
+	}
+	h.timer.Stop()
+	delete(s.held, sid)
+	return h
+}
+
+// close removes a socket from its rooms (through their partitions, after
+// everything it sent) and deletes its keys. It first claims the socket, so
+// that a concurrent recovery on another connector and this close cannot
+// both win. Redis errors are retried until the connector stops; then the
+// reaper finishes the job.
+func (s *Server) close(h *held, reason string) {
+	for attempt := 0; ; attempt++ {
+		err := s.closeOnce(h, reason)
+		if err == nil {
+			return
+		}
+		if s.draining.Load() || attempt >= 30 {
+			s.log.Error("could not remove socket from its rooms; the reaper will once this connector is gone",
+				"socket", h.sid, "err", err)
+			return
+		}
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+	}
+}
+
+func (s *Server) closeOnce(h *held, reason string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	won, err := s.c.ClaimSocket(ctx, h.sid, s.id, "", streams.SocketClosed)
+	if err != nil {
+		return err
+	}
+	if !won {
+		// Recovered on another connector (or already closed).
+		return s.c.Redis().SRem(ctx, s.c.Keys.ConnectorSockets(s.id), h.sid).Err()
+	}
+	return s.finish(ctx, h, reason)
+}
+
+// finish queues the socket's disconnect in each room and deletes its keys.
+func (s *Server) finish(ctx context.Context, h *held, reason string) error {
+	now := time.Now()
+	for _, room := range h.rooms {
+		env := &streams.Envelope{Type: schemas.CmdDisconnect, RoomID: room, SocketID: h.sid, ConnectorID: s.id,
+			UserID: h.ident.UserID, UserName: h.ident.UserName, SessionID: h.session, Reason: reason, At: now}
+		if _, err := s.c.Append(ctx, env); err != nil {
+			return err
+		}
+	}
+	k := s.c.Keys
+	_, err := s.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, k.Socket(h.sid), k.SocketRooms(h.sid))
+		p.Del(ctx, k.Resume(h.pid))
+		p.SRem(ctx, k.UserSockets(h.ident.UserID), h.sid)
+		p.SRem(ctx, k.ConnectorSockets(s.id), h.sid)
+		p.HSet(ctx, k.Session(h.session), "endedAt", streams.ISOTime(now))
+		return nil
+	})
+	return err
+}
+
+func keys(m map[string]struct{}) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -1,0 +1,177 @@
+package connector
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/roomstream/roomstream/connector/protocol"
+)
+
+// socket is one client connection: one Engine.IO session carrying the
+// Socket.IO main namespace.
+type socket struct {
+	srv    *Server
+	conn   *websocket.Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// Set by the read loop only.
+	sid        string // Socket.IO id, "" until CONNECT
+	pid        string // private id for connection state recovery
+	connected  bool
+	authed     bool
+	ident      Identity
+	session    string
+	rooms      map[string]struct{}
+	skipBinary int
+	refusals   int // rate-limit refusals in a row
+	limiter    *rate.Limiter
+	// connectTimer closes a connection that sends no CONNECT in time;
+	// authTimer one that connected without a token and never authenticates.
+	connectTimer *time.Timer
+	authTimer    *time.Timer
+
+	out        chan []byte
+	closeReq   chan struct{}
+	writerDone chan struct{}
+	pongAt     atomic.Int64
+	// offset is the id of the last outbound entry delivered to the socket:
+	// the offset argument of events it gets.
+	offset atomic.Pointer[string]
+
+	// recovering buffers outbound packets while missed ones are replayed.
+	mu         sync.Mutex
+	recovering     bool
+	buffered       [][]byte
+	bufferedOffset *string
+
+	// superseded is set when a recovery of the same socket took over this
+	// connection (the client reconnected before we saw the old one drop).
+	superseded atomic.Bool
+
+	closeOnce   sync.Once
+	cause       closeCause
+	closeCode   websocket.StatusCode
+	closeReason string
+}
+
+func newSocket(s *Server, conn *websocket.Conn) *socket {
+	ctx, cancel := context.WithCancel(context.Background())
+	so := &socket{
+		srv: s, conn: conn, ctx: ctx, cancel: cancel,
+		rooms:      map[string]struct{}{},
+		out:        make(chan []byte, s.cfg.SendQueue),
+		closeReq:   make(chan struct{}),
+		writerDone: make(chan struct{}),
+		limiter:    rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst),
+	}
+	so.pongAt.Store(time.Now().UnixNano())
+	so.offset.Store(s.lastSeen.Load())
+	return so
+}
+
+// run serves the connection until it ends, then settles the socket's fate:
+// a client that said goodbye leaves its rooms now; a dropped one is held
+// for the recovery window.
+func (so *socket) run() {
+	go so.writeLoop()
+	s := so.srv
+	so.enqueueRaw(protocol.OpenPacket(protocol.Handshake{
+		SID:          newID(),
+		PingInterval: s.cfg.PingInterval.Milliseconds(),
+		PingTimeout:  s.cfg.PingTimeout.Milliseconds(),
+		MaxPayload:   s.cfg.MaxPayload,
+	}))
+	so.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, func() {
+		so.fail(causeServer, websocket.StatusPolicyViolation, "no Socket.IO CONNECT in time")
+	})
+	so.readLoop()
+	so.cancelTimers()
+	<-so.writerDone
+	_ = so.conn.CloseNow()
+	so.cancel()
+	s.m.closes.WithLabelValues(causeNames[so.cause]).Inc()
+	s.settle(so)
+}
+
+func (so *socket) cancelTimers() {
+	so.connectTimer.Stop()
+	if so.authTimer != nil {
+		so.authTimer.Stop()
+	}
+}
+
+// fail records why the connection ends and asks the writer to close it.
+// The first cause wins.
+func (so *socket) fail(cause closeCause, code websocket.StatusCode, reason string) {
+	so.closeOnce.Do(func() {
+		so.cause, so.closeCode, so.closeReason = cause, code, reason
+		close(so.closeReq)
+	})
+}
+
+func (so *socket) closeStatus() (websocket.StatusCode, string) { return so.closeCode, so.closeReason }
+
+// shutdown asks a socket to reconnect elsewhere (connector draining).
+func (so *socket) shutdown() {
+	so.fail(causeDrain, websocket.StatusServiceRestart, "connector restarting")
+}
+
+// abort closes the connection at once.
+func (so *socket) abort() {
+	so.fail(causeDrain, websocket.StatusServiceRestart, "connector restarting")
+	so.cancel()
+	_ = so.conn.CloseNow()
+}
+
+// enqueueRaw queues a frame for the writer. A socket whose queue is full is
+// too slow to keep up: it is disconnected (and can recover its missed
+// events on reconnect) rather than holding up everyone else.
+func (so *socket) enqueueRaw(b []byte) {
+	select {
+	case so.out <- b:
+	default:
+		so.srv.m.slowDropped.Inc()
+		so.fail(causeSlow, websocket.StatusTryAgainLater, "too slow: send queue full")
+	}
+}
+
+// deliver queues an outbound frame, or buffers it while a recovery replays
+// what the socket missed.
+func (so *socket) deliver(b []byte, offset *string) {
+	so.mu.Lock()
+	if so.recovering {
+		so.buffered = append(so.buffered, b)
+		if offset != nil {
+			so.bufferedOffset = offset
+		}
+		so.mu.Unlock()
+		return
+	}
+	so.mu.Unlock()
+	if offset != nil {
+		so.offset.Store(offset)
+	}
+	so.enqueueRaw(b)
+}
+
+// emit sends a connector-generated event to this socket only. It carries
+// the socket's current offset, so it is never replayed.
+func (so *socket) emit(event string, body []byte) {
+	off := ""
+	if so.pid != "" {
+		off = *so.offset.Load()
+	}
+	so.enqueueRaw(protocol.EventFrame(event, off, body))
+	so.srv.m.eventsOut.WithLabelValues(event).Inc()
+}
+
+func (so *socket) ack(id int64, body []byte) {
+	so.enqueueRaw(protocol.AckFrame(id, body))
+	so.srv.m.eventsOut.WithLabelValues("ack").Inc()
+}

@@ -1,0 +1,308 @@
+// Package cli implements the subcommands of the roomstream binary: it wires
+// configuration, logging, HTTP endpoints, signals and Redis to the
+// connector and worker packages. It holds no room or protocol logic.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/streams"
+	"github.com/roomstream/roomstream/workers"
+)
+
+const envPrefix = "ROOMSTREAM"
+
+// logConfig is shared by every long-running command.
+type logConfig struct {
+	LogFormat string `envconfig:"LOG_FORMAT" default:"text" desc:"log format: text or json"`
+	LogLevel  string `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
+}
+
+func (c logConfig) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("ROOMSTREAM_LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("ROOMSTREAM_LOG_FORMAT must be text or json, got %q", c.LogFormat)
+}
+
+// newFlags returns a flag set whose -h lists the flags and then every
+// environment variable of specs with its default.
+func newFlags(name, synopsis string, specs ...any) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage: roomstream %s\n\n", synopsis)
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintln(out, "Flags:")
+			fs.PrintDefaults()
+			fmt.Fprintln(out)
+		}
+		if len(specs) > 0 {
+			fmt.Fprintln(out, "Environment:")
+			printEnv(out, specs...)
+		}
+	}
+	return fs
+}
+
+func printEnv(out interface{ Write([]byte) (int, error) }, specs ...any) {
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tDESCRIPTION")
+	seen := map[string]bool{}
+	for _, spec := range specs {
+		var b strings.Builder
+		_ = envconfig.Usagef(envPrefix, spec, &b, "{{range .}}{{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}")
+		for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+			key, _, _ := strings.Cut(line, "\t")
+			if line == "" || seen[key] {
+				continue
+			}
+			seen[key] = true
+			fmt.Fprintln(tw, "  "+line)
+		}
+	}
+	_ = tw.Flush()
+}
+
+// loadEnv fills spec from the environment; errors name the variable.
+func loadEnv(spec any) error {
+	if err := envconfig.Process(envPrefix, spec); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("%s_%s: cannot parse %q as %s", envPrefix, pe.KeyName, pe.Value, pe.TypeName)
+		}
+		return err
+	}
+	return nil
+}
+
+// parse handles -h (exit 0 after printing usage) and bad flags.
+func parse(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err == nil && fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return err
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// connectRedis opens Redis, retrying with backoff until it answers or ctx
+// ends, so that processes started before Redis come up on their own.
+func connectRedis(ctx context.Context, cfg streams.Config, log *slog.Logger) (redis.UniversalClient, error) {
+	delay := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		rdb, err := cfg.Connect(cctx)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				log.Info("connected to Redis", "attempts", attempt)
+			}
+			return rdb, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		log.Warn("Redis not reachable yet, retrying", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+// listen starts an HTTP server on addr and returns it with its actual
+// address.
+func listen(addr string, h http.Handler, log *slog.Logger) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	return srv, ln.Addr().String(), nil
+}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// Connector runs the `connector` command.
+func Connector(args []string) error {
+	var cfg connector.Config
+	var lc logConfig
+	fs := newFlags("connector", "connector", &cfg, &lc)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := loadEnv(&cfg); err != nil {
+		return err
+	}
+	if err := loadEnv(&lc); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if cfg.RedisURL == "" {
+		return errors.New("ROOMSTREAM_REDIS_URL is required (redis://host:port)")
+	}
+	log, err := lc.logger()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	reg := newRegistry()
+	var srv *connector.Server
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", connector.Healthz)
+	mux.Handle("/readyz", connector.Readyz(func() bool { return srv != nil && srv.Ready() }))
+	mux.Handle("/metrics", metricsHandler(reg))
+	hs, addr, err := listen(cfg.HTTPAddr, mux, log)
+	if err != nil {
+		return err
+	}
+	rdb, err := connectRedis(ctx, cfg.Config, log)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	srv = connector.New(cfg, streams.New(rdb, cfg.Config), log, &connector.Options{Registerer: reg})
+	mux.Handle("/socket.io/", srv.Handler())
+	log.Info("connector listening", "addr", addr, "id", srv.ID())
+	err = srv.Run(ctx)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	return err
+}
+
+// Worker runs the `worker` command.
+func Worker(args []string) error {
+	var cfg workers.Config
+	var lc logConfig
+	fs := newFlags("worker", "worker", &cfg, &lc)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := loadEnv(&cfg); err != nil {
+		return err
+	}
+	if err := loadEnv(&lc); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if cfg.RedisURL == "" {
+		return errors.New("ROOMSTREAM_REDIS_URL is required (redis://host:port)")
+	}
+	log, err := lc.logger()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	reg := newRegistry()
+	var w *workers.Worker
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", connector.Healthz)
+	mux.Handle("/readyz", connector.Readyz(func() bool { return w != nil && w.Ready() }))
+	mux.Handle("/metrics", metricsHandler(reg))
+	hs, addr, err := listen(cfg.HTTPAddr, mux, log)
+	if err != nil {
+		return err
+	}
+	defer hs.Close()
+	rdb, err := connectRedis(ctx, cfg.Config, log)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	w = workers.New(cfg, streams.New(rdb, cfg.Config), log, &workers.Options{Registerer: reg})
+	log.Info("worker listening", "addr", addr, "id", w.ID())
+	return w.Run(ctx)
+}
+
+// Token runs the `token` command.
+func Token(args []string) error {
+	var secret struct {
+		JWTSecret string `envconfig:"JWT_SECRET" desc:"HS256 secret (required)"`
+	}
+	fs := newFlags("token", "token -user ID [-name NAME] [-ttl 1h]", &secret)
+	user := fs.String("user", "", "user id (the token's sub)")
+	name := fs.String("name", "", "user name (defaults to the id)")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := loadEnv(&secret); err != nil {
+		return err
+	}
+	if *user == "" {
+		return errors.New("-user is required")
+	}
+	if *ttl <= 0 {
+		return errors.New("-ttl must be positive")
+	}
+	if len(secret.JWTSecret) < 16 {
+		return errors.New("ROOMSTREAM_JWT_SECRET must be set to at least 16 characters")
+	}
+	if *name == "" {
+		*name = *user
+	}
+	tok, err := connector.Sign(secret.JWTSecret, *user, *name, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Println(tok)
+	return nil
+}

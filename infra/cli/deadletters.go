@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/roomstream/roomstream/streams"
+)
+
+// DeadLetters runs `deadletters list` and `deadletters requeue`.
+func DeadLetters(args []string) error {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "requeue") {
+		return errors.New("usage: roomstream deadletters list [-partition N] [-json] | requeue (-partition N -id ID | -all)")
+	}
+	var cfg streams.Config
+	fs := newFlags("deadletters "+args[0], "deadletters list [-partition N] [-json] | requeue (-partition N -id ID | -all)", &cfg)
+	part := fs.Int("partition", -1, "partition (default: all)")
+	asJSON := fs.Bool("json", false, "list as JSON lines")
+	id := fs.String("id", "", "dead letter id to requeue")
+	all := fs.Bool("all", false, "requeue every dead letter (of -partition, or of all)")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if err := loadEnv(&cfg); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rdb, err := cfg.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	c := streams.New(rdb, cfg)
+	if *part >= cfg.Partitions {
+		return fmt.Errorf("-partition must be below ROOMSTREAM_PARTITIONS (%d)", cfg.Partitions)
+	}
+	letters, err := c.DeadLetters(ctx, *part)
+	if err != nil {
+		return err
+	}
+	if args[0] == "list" {
+		if *asJSON {
+			enc := json.NewEncoder(os.Stdout)
+			for _, d := range letters {
+				_ = enc.Encode(d)
+			}
+			return nil
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PARTITION\tID\tSOURCE\tTYPE\tROOM\tATTEMPTS\tFAILED AT\tERROR")
+		for _, d := range letters {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%v\t%d\t%s\t%s\n", d.Partition, d.ID, d.Source, d.Values["type"], d.Values["room"],
+				d.Attempts, d.FailedAt.Format(time.RFC3339), d.Error)
+		}
+		_ = tw.Flush()
+		fmt.Fprintf(os.Stderr, "%d dead letter(s)\n", len(letters))
+		return nil
+	}
+	if !*all && (*id == "" || *part < 0) {
+		return errors.New("requeue needs -partition N -id ID, or -all")
+	}
+	sort.Slice(letters, func(i, j int) bool { return letters[i].ID < letters[j].ID })
+	n := 0
+	for _, d := range letters {
+		if !*all && d.ID != *id {
+			continue
+		}
+		nid, err := c.Requeue(ctx, d.Partition, d.ID)
+		if err != nil {
+			return fmt.Errorf("requeue %s of partition %d: %w", d.ID, d.Partition, err)
+		}
+		fmt.Printf("requeued partition %d %s as %s\n", d.Partition, d.ID, nid)
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("no dead letter %s in partition %d", *id, *part)
+	}
+	return nil
+}

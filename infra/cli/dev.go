@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/streams"
+	"github.com/roomstream/roomstream/workers"
+)
+
+// DevMux, when set, adds routes to the dev server (the demo web app).
+var DevMux func(mux *http.ServeMux, cfg connector.Config, log *slog.Logger)
+
+// Dev runs the `dev` command: a connector and a worker in one process,
+// on an embedded Redis unless ROOMSTREAM_REDIS_URL is set.
+func Dev(args []string) error {
+	var cc connector.Config
+	var wc workers.Config
+	var lc logConfig
+	fs := newFlags("dev", "dev [-user ID] [-name NAME]", &cc, &wc, &lc)
+	user := fs.String("user", "demo", "user id of the printed demo token")
+	name := fs.String("name", "Demo User", "user name of the printed demo token")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	for _, spec := range []any{&cc, &wc, &lc} {
+		if err := loadEnv(spec); err != nil {
+			return err
+		}
+	}
+	log, err := lc.logger()
+	if err != nil {
+		return err
+	}
+	generated := false
+	if cc.JWTSecret == "" {
+		b := make([]byte, 24)
+		_, _ = rand.Read(b)
+		cc.JWTSecret, generated = hex.EncodeToString(b), true
+	}
+	embedded := ""
+	if cc.RedisURL == "" {
+		mr, err := startEmbeddedRedis()
+		if err != nil {
+			return err
+		}
+		defer mr.Close()
+		embedded = mr.Addr()
+		cc.RedisURL = "redis://" + mr.Addr()
+	}
+	wc.Config = cc.Config
+	if err := cc.Validate(); err != nil {
+		return err
+	}
+	if err := wc.Validate(); err != nil {
+		return err
+	}
+
+	ctx, stop := signalContext()
+	defer stop()
+	rdb, err := connectRedis(ctx, cc.Config, log)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	sc := streams.New(rdb, cc.Config)
+	reg := newRegistry()
+	srv := connector.New(cc, sc, log, &connector.Options{Registerer: reg})
+	w := workers.New(wc, sc, log, &workers.Options{Registerer: reg})
+
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", srv.Handler())
+	mux.HandleFunc("/healthz", connector.Healthz)
+	mux.Handle("/readyz", connector.Readyz(func() bool { return srv.Ready() && w.Ready() }))
+	mux.Handle("/metrics", metricsHandler(reg))
+	if DevMux != nil {
+		DevMux(mux, cc, log)
+	}
+	hs, addr, err := listen(cc.HTTPAddr, mux, log)
+	if err != nil {
+		return err
+	}
+	token, err := connector.Sign(cc.JWTSecret, *user, *name, 24*time.Hour)
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	wg.Add(2)
+	go func() { defer wg.Done(); errs <- w.Run(ctx) }()
+	go func() { defer wg.Done(); errs <- srv.Run(ctx) }()
+	printBanner(addr, embedded, token, *user, cc.JWTSecret, generated)
+	select {
+	case err = <-errs:
+		stop()
+	case <-ctx.Done():
+	}
+	wg.Wait()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	return err
+}
+
+// startEmbeddedRedis starts miniredis on a loopback port and advances its
+// clock with the wall clock, so that TTLs expire as they would on Redis.
+func startEmbeddedRedis() (*miniredis.Miniredis, error) {
+	mr := miniredis.NewMiniRedis()
+	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("start embedded Redis: %w", err)
+	}
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		last := time.Now()
+		for now := range t.C {
+			mr.SetTime(now)
+			mr.FastForward(now.Sub(last))
+			last = now
+		}
+	}()
+	return mr, nil
+}
+
+func printBanner(addr, embedded, token, user, secret string, generated bool) {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	base := "http://" + net.JoinHostPort(host, port)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nroomstream dev is running\n\n")
+	fmt.Fprintf(&b, "  demo     %s/\n", base)
+	fmt.Fprintf(&b, "  socket   %s/socket.io/   (Socket.IO v4, WebSocket transport)\n", strings.Replace(base, "http", "ws", 1))
+	if embedded != "" {
+		fmt.Fprintf(&b, "  redis    embedded (miniredis on %s); set ROOMSTREAM_REDIS_URL to use a real Redis\n", embedded)
+	} else {
+		fmt.Fprintf(&b, "  redis    ROOMSTREAM_REDIS_URL\n")
+	}
+	fmt.Fprintf(&b, "  token    %s\n", token)
+	fmt.Fprintf(&b, "           (user %q, valid 24h)\n", user)
+	if generated {
+		fmt.Fprintf(&b, "  secret   %s  (generated; set ROOMSTREAM_JWT_SECRET to keep tokens valid across restarts)\n", secret)
+	}
+	fmt.Fprintf(&b, "\n  io(%q, { transports: ['websocket'], auth: { token } })\n\n", base)
+	fmt.Fprint(os.Stderr, b.String())
+}

@@ -1,0 +1,99 @@
+package schemas
+
+import "fmt"
+
+// Code is a machine-readable error code sent to clients. Every code a
+// client can see is listed here; nothing else may reach the wire.
+type Code string
+
+const (
+	// Authentication (authentication_failed and CONNECT_ERROR).
+	CodeInvalidToken Code = "invalid_token"
+	CodeExpiredToken Code = "expired_token"
+	CodeUnauthorized Code = "unauthorized"
+
+	// Command refusals (ack or error event).
+	CodeForbidden       Code = "forbidden"
+	CodeInvalidPayload  Code = "invalid_payload"
+	CodeUnknownEvent    Code = "unknown_event"
+	CodePayloadTooLarge Code = "payload_too_large"
+	CodeRateLimited     Code = "rate_limited"
+	CodeTooManyRooms    Code = "too_many_rooms"
+	CodeRoomLocked      Code = "room_locked"
+	CodeNotMember       Code = "not_member"
+	CodeNotLocked       Code = "not_locked"
+	CodeNotLockHolder   Code = "not_lock_holder"
+	CodeUploadNotFound  Code = "upload_not_found"
+
+	// Server-side trouble. Unavailable is temporary: retrying may work.
+	CodeUnavailable Code = "unavailable"
+	CodeInternal    Code = "internal"
+)
+
+// codeText is the default human message of each code.
+var codeText = map[Code]string{
+	CodeInvalidToken:    "the token is not valid",
+	CodeExpiredToken:    "the token has expired",
+	CodeUnauthorized:    "authenticate first",
+	CodeForbidden:       "not allowed",
+	CodeInvalidPayload:  "the payload is not valid",
+	CodeUnknownEvent:    "unknown event",
+	CodePayloadTooLarge: "the payload is too large",
+	CodeRateLimited:     "too many events, slow down",
+	CodeTooManyRooms:    "this socket is in too many rooms",
+	CodeRoomLocked:      "the room is locked by another user",
+	CodeNotMember:       "join the room first",
+	CodeNotLocked:       "the room is not locked",
+	CodeNotLockHolder:   "only the user holding the lock may unlock the room",
+	CodeUploadNotFound:  "no such upload in this room",
+	CodeUnavailable:     "the service is temporarily unavailable, retry",
+	CodeInternal:        "internal error",
+}
+
+// Known reports whether c is in the catalogue.
+func (c Code) Known() bool { _, ok := codeText[c]; return ok }
+
+// Error is the payload of the `error` event and of a refused ack. Its JSON
+// shape is {code, message, ...}; optional fields say what it refers to.
+type Error struct {
+	Code      Code   `json:"code"`
+	Message   string `json:"message"`
+	Event     string `json:"event,omitempty"`
+	RoomID    string `json:"roomId,omitempty"`
+	Field     string `json:"field,omitempty"`
+	Temporary bool   `json:"temporary,omitempty"`
+}
+
+// NewError returns an Error with the code's default message when msg is
+// empty.
+func NewError(code Code, msg string) *Error {
+	if msg == "" {
+		msg = codeText[code]
+	}
+	return &Error{Code: code, Message: msg, Temporary: code == CodeUnavailable || code == CodeRateLimited}
+}
+
+// Errorf is NewError with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return NewError(code, fmt.Sprintf(format, args...))
+}
+
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// WithEvent returns a copy of e that names the event and room it refers to.
+func (e *Error) WithEvent(event, roomID string) *Error {
+	c := *e
+	c.Event, c.RoomID = event, roomID
+	return &c
+}
+
+// Ack is the single argument of every acknowledgement roomstream sends:
+// {ok: true, ...} on success, {ok: false, error: {...}} on refusal.
+type Ack struct {
+	OK       bool          `json:"ok"`
+	Error    *Error        `json:"error,omitempty"`
+	Room     *RoomSnapshot `json:"room,omitempty"`
+	UploadID string        `json:"uploadId,omitempty"`
+	// Auth is set on the ack of `authenticate`.
+	Auth *AuthSuccessPayload `json:"auth,omitempty"`
+}

@@ -1,0 +1,131 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Reader reads one inbound partition as one consumer of the workers' group.
+// Its owner holds the partition's lease, so entries come out in stream
+// order: first what earlier owners left pending (ClaimStale), then new
+// entries (ReadNew).
+type Reader struct {
+	c        *Client
+	p        int
+	stream   string
+	consumer string
+}
+
+// Reader returns a reader of partition p for consumer.
+func (c *Client) Reader(p int, consumer string) *Reader {
+	return &Reader{c: c, p: p, stream: c.Keys.Inbound(p), consumer: consumer}
+}
+
+// Partition returns the partition number.
+func (r *Reader) Partition() int { return r.p }
+
+// Stream returns the stream key.
+func (r *Reader) Stream() string { return r.stream }
+
+// EnsureGroup creates the stream and the consumer group when missing. A new
+// group starts at the beginning of the stream, so nothing appended before
+// the first worker came up is skipped.
+func (r *Reader) EnsureGroup(ctx context.Context) error {
+	err := r.c.rdb.XGroupCreateMkStream(ctx, r.stream, Group, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return err
+	}
+	return nil
+}
+
+// ClaimStale claims, in id order, entries that were delivered to a
+// consumer but never acknowledged (its worker crashed or lost its lease),
+// once they have been idle for minIdle. It returns the entries to apply
+// now; waiting is true while older pending entries are not idle long
+// enough yet, in which case the caller must not read new entries (order
+// would break) and should call again shortly.
+func (r *Reader) ClaimStale(ctx context.Context, minIdle time.Duration, count int64) (msgs []redis.XMessage, waiting bool, err error) {
+	pend, err := r.c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: r.stream, Group: Group, Start: "-", End: "+", Count: count,
+	}).Result()
+	if err != nil || len(pend) == 0 {
+		return nil, false, err
+	}
+	claimed, _, err := r.c.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+		Stream: r.stream, Group: Group, Consumer: r.consumer,
+		MinIdle: minIdle, Start: pend[0].ID, Count: count,
+	}).Result()
+	if err != nil {
+		return nil, false, err
+	}
+	got := make(map[string]redis.XMessage, len(claimed))
+	for _, m := range claimed {
+		if m.Values != nil { // nil: deleted by trimming (Redis 6.2)
+			got[m.ID] = m
+		}
+	}
+	// Keep the in-order prefix: stop at the first pending entry that was
+	// not claimed because it is not idle enough yet. Entries missing for
+	// any other reason were trimmed away and are gone from the PEL.
+	for _, pe := range pend {
+		m, ok := got[pe.ID]
+		if !ok {
+			if pe.Idle < minIdle {
+				return msgs, true, nil
+			}
+			continue
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, false, nil
+}
+
+// ReadNew returns up to count entries never delivered before, blocking up
+// to block for the first one. No entries and no error means the block
+// elapsed.
+func (r *Reader) ReadNew(ctx context.Context, count int64, block time.Duration) ([]redis.XMessage, error) {
+	res, err := r.c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: Group, Consumer: r.consumer, Streams: []string{r.stream, ">"},
+		Count: count, Block: block,
+	}).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "NOGROUP") {
+			if gerr := r.EnsureGroup(ctx); gerr != nil {
+				return nil, gerr
+			}
+			return nil, nil
+		}
+		return nil, err
+	}
+	if len(res) == 0 {
+		return nil, nil
+	}
+	return res[0].Messages, nil
+}
+
+// Ack acknowledges applied entries.
+func (r *Reader) Ack(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return r.c.rdb.XAck(ctx, r.stream, Group, ids...).Err()
+}
+
+// Deliveries returns how many times entry id has been delivered, 0 when it
+// is not pending.
+func (r *Reader) Deliveries(ctx context.Context, id string) (int64, error) {
+	pend, err := r.c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: r.stream, Group: Group, Start: id, End: id, Count: 1,
+	}).Result()
+	if err != nil || len(pend) == 0 {
+		return 0, err
+	}
+	return pend[0].RetryCount, nil
+}

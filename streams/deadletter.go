@@ -1,0 +1,125 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DeadLetter is an inbound entry that failed to apply too many times. It
+// keeps the original fields so that it can be inspected and requeued.
+type DeadLetter struct {
+	ID        string // id in the dead-letter stream
+	Partition int
+	Source    string // id it had in the inbound stream
+	Error     string
+	Attempts  int64
+	FailedAt  time.Time
+	Values    map[string]any // the original entry's fields
+}
+
+var deadFields = map[string]bool{"dl_source": true, "dl_error": true, "dl_attempts": true, "dl_failed_at": true}
+
+// DeadLetter moves an entry to partition p's dead-letter stream with the
+// error that stopped it, and acknowledges it so that the partition moves
+// on. Both happen in one transaction (the two keys share a slot).
+func (c *Client) DeadLetter(ctx context.Context, p int, msg redis.XMessage, cause error, attempts int64, now time.Time) error {
+	vals := make([]any, 0, 2*len(msg.Values)+8)
+	keys := make([]string, 0, len(msg.Values))
+	for k := range msg.Values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		vals = append(vals, k, msg.Values[k])
+	}
+	vals = append(vals, "dl_source", msg.ID, "dl_error", cause.Error(),
+		"dl_attempts", strconv.FormatInt(attempts, 10), "dl_failed_at", strconv.FormatInt(now.UnixMilli(), 10))
+	_, err := c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.XAdd(ctx, &redis.XAddArgs{
+			Stream: c.Keys.DeadLetters(p), Values: vals,
+			MinID: IDAt(now.Add(-c.cfg.InboundRetention)).String(), Approx: true,
+		})
+		pipe.XAck(ctx, c.Keys.Inbound(p), Group, msg.ID)
+		return nil
+	})
+	return err
+}
+
+// DeadLetters lists the dead letters of partition p, or of every partition
+// when p < 0, oldest first per partition.
+func (c *Client) DeadLetters(ctx context.Context, p int) ([]DeadLetter, error) {
+	parts := []int{p}
+	if p < 0 {
+		parts = parts[:0]
+		for i := 0; i < c.cfg.Partitions; i++ {
+			parts = append(parts, i)
+		}
+	}
+	var out []DeadLetter
+	for _, part := range parts {
+		msgs, err := c.rdb.XRange(ctx, c.Keys.DeadLetters(part), "-", "+").Result()
+		if err != nil {
+			return nil, fmt.Errorf("read dead letters of partition %d: %w", part, err)
+		}
+		for _, m := range msgs {
+			out = append(out, decodeDead(part, m))
+		}
+	}
+	return out, nil
+}
+
+func decodeDead(p int, m redis.XMessage) DeadLetter {
+	s := func(k string) string { v, _ := m.Values[k].(string); return v }
+	d := DeadLetter{ID: m.ID, Partition: p, Source: s("dl_source"), Error: s("dl_error"), Values: map[string]any{}}
+	d.Attempts, _ = strconv.ParseInt(s("dl_attempts"), 10, 64)
+	ms, _ := strconv.ParseInt(s("dl_failed_at"), 10, 64)
+	d.FailedAt = time.UnixMilli(ms).UTC()
+	for k, v := range m.Values {
+		if !deadFields[k] {
+			d.Values[k] = v
+		}
+	}
+	return d
+}
+
+// ErrNoDeadLetter is returned by Requeue for an unknown id.
+var ErrNoDeadLetter = errors.New("streams: no such dead letter")
+
+// Requeue appends dead letter id of partition p to the end of its inbound
+// stream again (with a new id, so after everything already there) and
+// removes it from the dead letters, in one transaction.
+func (c *Client) Requeue(ctx context.Context, p int, id string) (string, error) {
+	msgs, err := c.rdb.XRange(ctx, c.Keys.DeadLetters(p), id, id).Result()
+	if err != nil {
+		return "", err
+	}
+	if len(msgs) == 0 {
+		return "", fmt.Errorf("%w: %s in partition %d", ErrNoDeadLetter, id, p)
+	}
+	d := decodeDead(p, msgs[0])
+	vals := make([]any, 0, 2*len(d.Values))
+	keys := make([]string, 0, len(d.Values))
+	for k := range d.Values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		vals = append(vals, k, d.Values[k])
+	}
+	var add *redis.StringCmd
+	_, err = c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		add = pipe.XAdd(ctx, &redis.XAddArgs{Stream: c.Keys.Inbound(p), Values: vals})
+		pipe.XDel(ctx, c.Keys.DeadLetters(p), id)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return add.Val(), nil
+}

@@ -1,0 +1,89 @@
+package streams
+
+import "strconv"
+
+// Keys names every Redis key roomstream uses; no other file builds a key.
+// The names are the design document's, with the braces kept literally: they
+// are Redis Cluster hash tags, so all keys of one room (one socket, one
+// user, one partition, one connector) share a slot and one Lua script can
+// touch them together.
+//
+//	key                        type    TTL
+//	session:{sessionId}        hash    24 h, refreshed on connect
+//	socket:{socketId}          hash    24 h, refreshed on connect
+//	socket:{socketId}:rooms    set     as its socket
+//	user:{userId}:sockets      set     24 h, refreshed on connect
+//	user:{userId}:rooms        set     24 h, refreshed on join
+//	room:{roomId}              hash    none while it has members; 7 days once empty
+//	room:{roomId}:users        set     as the room
+//	room:{roomId}:sockets      hash    as the room (socketId -> connector, user, name)
+//	room:{roomId}:uploads      hash    as the room (uploadId -> upload JSON)
+//	room:{roomId}:files        hash    as the room (fileId -> file JSON)
+//	room:{roomId}:applied      hash    as the room (last applied entry, fence)
+//	upload:{uploadId}:progress hash    24 h, deleted on completion
+//	resume:{pid}               string  temporary token: 15 min, refreshed while connected
+//	in:{p}                     stream  trimmed by retention and length
+//	in:{p}:lease, in:{p}:epoch string  lease TTL / none
+//	in:{p}:dead                stream  dead letters, trimmed by retention
+//	out:{connectorId}          stream  trimmed to the recovery window; deleted after its connector is gone
+//	connector:{connectorId}    string  heartbeat, connector timeout
+//	connector:{connectorId}:sockets set sockets hosted by that connector
+//	connectors                 set     registered connectors
+//	connectors:gone            zset    streams to delete (score = when)
+//	workers                    zset    live workers (score = last heartbeat)
+//	locks:orphaned             zset    locks whose holder left (score = release time)
+//	janitor, janitor:epoch     string  lease of the janitor / none
+//	meta                       hash    deployment facts (partition count)
+type Keys struct{ prefix string }
+
+// NewKeys returns the key namer for a deployment prefix.
+func NewKeys(prefix string) Keys { return Keys{prefix: prefix} }
+
+// Prefix returns the deployment prefix.
+func (k Keys) Prefix() string { return k.prefix }
+
+func (k Keys) tagged(kind, id, suffix string) string {
+	return k.prefix + kind + ":{" + id + "}" + suffix
+}
+
+func (k Keys) Session(id string) string        { return k.tagged("session", id, "") }
+func (k Keys) Socket(id string) string         { return k.tagged("socket", id, "") }
+func (k Keys) SocketRooms(id string) string    { return k.tagged("socket", id, ":rooms") }
+func (k Keys) UserSockets(id string) string    { return k.tagged("user", id, ":sockets") }
+func (k Keys) UserRooms(id string) string      { return k.tagged("user", id, ":rooms") }
+func (k Keys) Room(id string) string           { return k.tagged("room", id, "") }
+func (k Keys) RoomUsers(id string) string      { return k.tagged("room", id, ":users") }
+func (k Keys) RoomSockets(id string) string    { return k.tagged("room", id, ":sockets") }
+func (k Keys) RoomUploads(id string) string    { return k.tagged("room", id, ":uploads") }
+func (k Keys) RoomFiles(id string) string      { return k.tagged("room", id, ":files") }
+func (k Keys) RoomApplied(id string) string    { return k.tagged("room", id, ":applied") }
+func (k Keys) UploadProgress(id string) string { return k.tagged("upload", id, ":progress") }
+func (k Keys) Resume(pid string) string        { return k.tagged("resume", pid, "") }
+
+// RoomKeys returns the keys of one room in the order the room scripts take
+// them as KEYS[1..6].
+func (k Keys) RoomKeys(id string) []string {
+	return []string{k.Room(id), k.RoomUsers(id), k.RoomSockets(id), k.RoomUploads(id), k.RoomFiles(id), k.RoomApplied(id)}
+}
+
+func (k Keys) Inbound(p int) string     { return k.tagged("in", strconv.Itoa(p), "") }
+func (k Keys) Lease(p int) string       { return k.tagged("in", strconv.Itoa(p), ":lease") }
+func (k Keys) Epoch(p int) string       { return k.tagged("in", strconv.Itoa(p), ":epoch") }
+func (k Keys) DeadLetters(p int) string { return k.tagged("in", strconv.Itoa(p), ":dead") }
+
+func (k Keys) Outbound(connector string) string  { return k.tagged("out", connector, "") }
+func (k Keys) Connector(connector string) string { return k.tagged("connector", connector, "") }
+func (k Keys) ConnectorSockets(connector string) string {
+	return k.tagged("connector", connector, ":sockets")
+}
+
+func (k Keys) Connectors() string     { return k.prefix + "connectors" }
+func (k Keys) GoneConnectors() string { return k.prefix + "connectors:gone" }
+func (k Keys) Workers() string        { return k.prefix + "workers" }
+func (k Keys) OrphanLocks() string    { return k.prefix + "locks:orphaned" }
+func (k Keys) Janitor() string        { return k.prefix + "janitor" }
+func (k Keys) JanitorEpoch() string   { return k.prefix + "janitor:epoch" }
+func (k Keys) Meta() string           { return k.prefix + "meta" }
+
+// Group is the consumer group of the workers on every inbound partition.
+const Group = "workers"

@@ -1,0 +1,48 @@
+package streams
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Heartbeat marks a connector alive for ttl and registers it, so that
+// workers can find it, and notice when it is gone.
+func (c *Client) Heartbeat(ctx context.Context, connector string, ttl time.Duration) error {
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, c.Keys.Connector(connector), time.Now().UTC().Format(time.RFC3339Nano), ttl)
+		p.SAdd(ctx, c.Keys.Connectors(), connector)
+		return nil
+	})
+	return err
+}
+
+// ConnectorAlive reports whether a connector's heartbeat key exists.
+func (c *Client) ConnectorAlive(ctx context.Context, connector string) (bool, error) {
+	n, err := c.rdb.Exists(ctx, c.Keys.Connector(connector)).Result()
+	return n == 1, err
+}
+
+// WorkerHeartbeat records that worker is alive now and returns the workers
+// seen alive within ttl (itself included), dropping the others.
+func (c *Client) WorkerHeartbeat(ctx context.Context, worker string, now time.Time, ttl time.Duration) ([]string, error) {
+	key := c.Keys.Workers()
+	var live *redis.StringSliceCmd
+	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli()), Member: worker})
+		p.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatInt(now.Add(-ttl).UnixMilli(), 10))
+		live = p.ZRange(ctx, key, 0, -1)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return live.Val(), nil
+}
+
+// WorkerGone removes a worker from the registry (graceful shutdown).
+func (c *Client) WorkerGone(ctx context.Context, worker string) error {
+	return c.rdb.ZRem(ctx, c.Keys.Workers(), worker).Err()
+}

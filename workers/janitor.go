@@ -1,0 +1,143 @@
+package workers
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
+)
+
+// ReasonLockHolderLeft is the reason of a room-unlocked the server sends
+// when it releases the lock of a holder who left.
+const ReasonLockHolderLeft = "lock holder left the room"
+
+// janitor runs the deployment-wide chores on the one worker that holds the
+// janitor lease: reaping dead connectors, releasing orphaned locks,
+// deleting the streams of gone connectors, trimming inbound streams and
+// removing idle consumers.
+func (w *Worker) janitor(ctx context.Context) {
+	ttl := 3 * w.cfg.ReapInterval
+	if ttl < 3*time.Second {
+		ttl = 3 * time.Second
+	}
+	var token int64
+	reap := time.NewTicker(w.cfg.ReapInterval)
+	defer reap.Stop()
+	lastTrim := time.Time{}
+	defer func() {
+		if token != 0 {
+			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = w.c.ReleaseJanitor(rctx, w.id, token)
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reap.C:
+		}
+		if token == 0 {
+			t, err := w.c.AcquireJanitor(ctx, w.id, ttl)
+			if err != nil || t == 0 {
+				continue
+			}
+			token = t
+			w.log.Info("janitor lease acquired", "token", token)
+		} else if err := w.c.RenewJanitor(ctx, w.id, token, ttl); err != nil {
+			w.log.Warn("janitor lease lost", "err", err)
+			token = 0
+			continue
+		}
+		now := w.now()
+		w.reapConnectors(ctx, now)
+		w.expireLocks(ctx, now)
+		w.dropGoneConnectors(ctx, now)
+		if now.Sub(lastTrim) >= w.cfg.TrimInterval {
+			lastTrim = now
+			w.trim(ctx, now)
+		}
+	}
+}
+
+// expireLocks releases locks whose holder left more than LockGrace ago, by
+// appending lock-expire to the room's partition (so it is applied in
+// order with the room's other events).
+func (w *Worker) expireLocks(ctx context.Context, now time.Time) {
+	key := w.c.Keys.OrphanLocks()
+	rooms, err := w.c.Due(ctx, key, now, 100)
+	if err != nil || len(rooms) == 0 {
+		return
+	}
+	for _, room := range rooms {
+		env := &streams.Envelope{Type: schemas.CmdLockExpire, RoomID: room, Reason: ReasonLockHolderLeft, At: now}
+		if _, err := w.c.Append(ctx, env); err != nil {
+			w.log.Warn("queue lock expiry", "room", room, "err", err)
+			return
+		}
+	}
+	if err := w.c.Done(ctx, key, now, rooms...); err != nil {
+		w.log.Warn("unschedule lock expiry", "err", err)
+	}
+}
+
+// dropGoneConnectors deletes the outbound streams of connectors that died
+// more than a recovery window ago (nobody can resume from them any more).
+func (w *Worker) dropGoneConnectors(ctx context.Context, now time.Time) {
+	key := w.c.Keys.GoneConnectors()
+	ids, err := w.c.Due(ctx, key, now, 100)
+	if err != nil || len(ids) == 0 {
+		return
+	}
+	for _, id := range ids {
+		if err := w.c.Redis().Del(ctx, w.c.Keys.Outbound(id), w.c.Keys.ConnectorSockets(id)).Err(); err != nil {
+			w.log.Warn("delete stream of gone connector", "connector", id, "err", err)
+			return
+		}
+		w.log.Info("deleted outbound stream of gone connector", "connector", id)
+	}
+	_ = w.c.Done(ctx, key, now, ids...)
+}
+
+// trim trims every inbound partition, refreshes the pending and lag
+// gauges, and deletes consumers that are idle with nothing pending.
+func (w *Worker) trim(ctx context.Context, now time.Time) {
+	rdb := w.c.Redis()
+	live, _ := rdb.ZRange(ctx, w.c.Keys.Workers(), 0, -1).Result()
+	alive := map[string]bool{}
+	for _, id := range live {
+		alive[id] = true
+	}
+	for p := 0; p < w.c.Partitions(); p++ {
+		key := w.c.Keys.Inbound(p)
+		if n, err := w.c.TrimInbound(ctx, p, now); err != nil {
+			w.log.Warn("trim partition", "partition", p, "err", err)
+		} else if n > 0 {
+			w.log.Debug("trimmed partition", "partition", p, "entries", n)
+		}
+		groups, err := rdb.XInfoGroups(ctx, key).Result()
+		if err != nil {
+			continue
+		}
+		for _, g := range groups {
+			if g.Name == streams.Group {
+				label := strconv.Itoa(p)
+				w.m.pending.WithLabelValues(label).Set(float64(g.Pending))
+				w.m.lag.WithLabelValues(label).Set(float64(g.Lag))
+			}
+		}
+		consumers, err := rdb.XInfoConsumers(ctx, key, streams.Group).Result()
+		if err != nil {
+			continue
+		}
+		for _, c := range consumers {
+			if c.Pending == 0 && !alive[c.Name] && c.Idle > time.Minute {
+				if err := rdb.XGroupDelConsumer(ctx, key, streams.Group, c.Name).Err(); err == nil {
+					w.log.Debug("deleted idle consumer", "partition", p, "consumer", c.Name)
+				}
+			}
+		}
+	}
+}

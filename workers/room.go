@@ -1,0 +1,189 @@
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
+)
+
+// join: the socket joins; the room hears user-joined when the user was not
+// there yet; the joiner gets the room's snapshot (ack, or room-state).
+func (a *Applier) join(ctx context.Context, token int64, env *streams.Envelope, e *effects) error {
+	res, err := a.run(ctx, a.scripts.join, token, env, env.SocketID, env.ConnectorID, env.UserID, env.UserName)
+	if err != nil || res[0] == "dup" {
+		e.outcome.Status = statusOf(res)
+		return err
+	}
+	if res[0] != "ok" || len(res) < 7 {
+		e.refuse(env, refusal(env, res))
+		return nil
+	}
+	e.outcome.Status = "ok"
+	snap := snapshot(env.RoomID, res[3], res[4], res[5], res[6])
+	if env.HasAck {
+		e.reply(env, schemas.Ack{OK: true, Room: snap})
+	} else {
+		e.send(env.ConnectorID, streams.Message{Event: schemas.EventRoomState, Body: mustJSON(snap), To: []string{env.SocketID}})
+	}
+	if res[1] == "1" {
+		e.broadcast(res[2], schemas.EventUserJoined, schemas.UserJoinedPayload{
+			RoomID: env.RoomID, UserID: env.UserID, UserName: env.UserName, JoinedAt: streams.ISOTime(env.At),
+		})
+	}
+	userRooms := a.keys.UserRooms(env.UserID)
+	e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) {
+		p.SAdd(ctx, userRooms, env.RoomID)
+		p.Expire(ctx, userRooms, socketTTL)
+	})
+	return nil
+}
+
+// leave handles leave-room (asked by the client) and socket-disconnect
+// (its socket went away): user-left goes to the room when the user has no
+// socket left in it, and a lock the user held starts its grace period.
+func (a *Applier) leave(ctx context.Context, token int64, env *streams.Envelope, e *effects) error {
+	mode, conn, reason := "leave", "", schemas.ReasonLeft
+	if env.Type == schemas.CmdDisconnect {
+		mode, conn, reason = "disconnect", env.ConnectorID, env.Reason
+		if reason == "" {
+			reason = schemas.ReasonDisconnected
+		}
+	}
+	res, err := a.run(ctx, a.scripts.leave, token, env, env.SocketID, conn, mode)
+	if err != nil || res[0] == "dup" || res[0] == "noop" {
+		e.outcome.Status = statusOf(res)
+		return err
+	}
+	if res[0] != "ok" || len(res) < 7 {
+		e.refuse(env, refusal(env, res))
+		return nil
+	}
+	e.outcome.Status = "ok"
+	userLeft, uid, uname, targets, orphan := res[1] == "1", res[2], res[3], res[4], res[5] == "1"
+	if mode == "leave" {
+		e.reply(env, schemas.Ack{OK: true})
+	}
+	if !userLeft {
+		return nil
+	}
+	e.broadcast(targets, schemas.EventUserLeft, schemas.UserLeftPayload{
+		RoomID: env.RoomID, UserID: uid, UserName: uname, LeftAt: streams.ISOTime(env.At), Reason: reason,
+	})
+	userRooms := a.keys.UserRooms(uid)
+	orphans := a.keys.OrphanLocks()
+	due := float64(env.At.Add(a.lockGrace).UnixMilli())
+	room := env.RoomID
+	e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) {
+		p.SRem(ctx, userRooms, room)
+		if orphan {
+			p.ZAdd(ctx, orphans, redis.Z{Score: due, Member: room})
+		}
+	})
+	return nil
+}
+
+// move re-points a recovered socket at its new connector and confirms it
+// there, whether or not the socket is still in the room.
+func (a *Applier) move(ctx context.Context, token int64, env *streams.Envelope, e *effects) error {
+	res, err := a.run(ctx, a.scripts.move, token, env, env.SocketID, env.Target)
+	if err != nil || res[0] == "dup" {
+		e.outcome.Status = statusOf(res)
+		return err
+	}
+	e.outcome.Status = res[0]
+	body := mustJSON(map[string]string{"roomId": env.RoomID, "status": res[0]})
+	e.send(env.Target, streams.Message{Event: streams.MovedEvent, Body: body, To: []string{env.SocketID}})
+	return nil
+}
+
+func statusOf(res []string) string {
+	if len(res) == 0 {
+		return ""
+	}
+	return res[0]
+}
+
+// pairs splits a flattened hash ("k\x1cv\x1dk\x1cv").
+func pairs(s string) [][2]string {
+	if s == "" {
+		return nil
+	}
+	var out [][2]string
+	for _, kv := range strings.Split(s, "\x1d") {
+		k, v, _ := strings.Cut(kv, "\x1c")
+		out = append(out, [2]string{k, v})
+	}
+	return out
+}
+
+// snapshot builds the joiner's view of the room from its flattened hashes.
+func snapshot(roomID, room, sockets, uploads, files string) *schemas.RoomSnapshot {
+	s := &schemas.RoomSnapshot{RoomID: roomID, Name: roomID, Members: []schemas.Member{},
+		ActiveUploads: []schemas.Upload{}, Files: []schemas.File{}}
+	for _, kv := range pairs(room) {
+		switch kv[0] {
+		case "name":
+			s.Name = kv[1]
+		case "isLocked":
+			s.IsLocked = kv[1] == "true"
+		case "lockedBy":
+			s.LockedBy = kv[1]
+		case "lockedByName":
+			s.LockedByName = kv[1]
+		case "lockedAt":
+			s.LockedAt = kv[1]
+		case "lockReason":
+			s.LockReason = kv[1]
+		case "lastActivity":
+			s.LastActivity = kv[1]
+		}
+	}
+	seen := map[string]int{}
+	for _, kv := range pairs(sockets) {
+		f := strings.SplitN(kv[1], "\x1f", 4)
+		if len(f) < 4 {
+			continue
+		}
+		m := schemas.Member{UserID: f[1], JoinedAt: f[2], UserName: f[3]}
+		if i, ok := seen[m.UserID]; ok {
+			if m.JoinedAt < s.Members[i].JoinedAt {
+				s.Members[i].JoinedAt = m.JoinedAt
+			}
+			continue
+		}
+		seen[m.UserID] = len(s.Members)
+		s.Members = append(s.Members, m)
+	}
+	sort.Slice(s.Members, func(i, j int) bool {
+		if s.Members[i].JoinedAt != s.Members[j].JoinedAt {
+			return s.Members[i].JoinedAt < s.Members[j].JoinedAt
+		}
+		return s.Members[i].UserID < s.Members[j].UserID
+	})
+	for _, kv := range pairs(uploads) {
+		var u schemas.Upload
+		if json.Unmarshal([]byte(kv[1]), &u) == nil {
+			s.ActiveUploads = append(s.ActiveUploads, u)
+		}
+	}
+	sort.Slice(s.ActiveUploads, func(i, j int) bool { return s.ActiveUploads[i].UploadID < s.ActiveUploads[j].UploadID })
+	for _, kv := range pairs(files) {
+		var f schemas.File
+		if json.Unmarshal([]byte(kv[1]), &f) == nil {
+			s.Files = append(s.Files, f)
+		}
+	}
+	sort.Slice(s.Files, func(i, j int) bool {
+		if s.Files[i].CreatedAt != s.Files[j].CreatedAt {
+			return s.Files[i].CreatedAt < s.Files[j].CreatedAt
+		}
+		return s.Files[i].ID < s.Files[j].ID
+	})
+	return s
+}

@@ -1,0 +1,140 @@
+-- prelude.lua is put in front of every room script when it is loaded.
+--
+-- Keys of one room (one hash slot: they share the {roomId} hash tag):
+-- KEYS[1]  room:{R}          hash  the design's RoomState (id, name, isLocked, lockedBy,
+--                                  lockedByName, lockedAt, lockReason, activeUsers,
+--                                  activeUploads, lastActivity, createdAt)
+-- KEYS[2]  room:{R}:users    set   ids of the users present
+-- KEYS[3]  room:{R}:sockets  hash  socketId -> connector \31 userId \31 joinedAt \31 userName
+-- KEYS[4]  room:{R}:uploads  hash  uploadId -> upload JSON (built by Go)
+-- KEYS[5]  room:{R}:files    hash  fileId -> file JSON (built by Go)
+-- KEYS[6]  room:{R}:applied  hash  id = last applied inbound entry, fence = highest
+--                                  lease token seen, result = that entry's outcome
+--
+-- Common arguments:
+-- ARGV[1]  inbound entry id ("ms-seq")
+-- ARGV[2]  fencing token of the caller's partition lease
+-- ARGV[3]  event time, ISO-8601 (from the envelope, so a re-run writes the same)
+-- ARGV[4]  seconds an empty room lives on
+-- ARGV[5]  room id
+-- ARGV[6..] script specific
+--
+-- Every script returns a flat array of strings whose first element is a
+-- status: 'ok' or 'noop' (applied), a refusal code (applied: the refusal is
+-- the outcome), 'dup' (an entry older than the last applied one: done
+-- before, nothing to repeat) or 'fenced' (a newer lease owner wrote here:
+-- the caller lost its lease and must stop). Applying is idempotent: the
+-- entry id is recorded in the same script as the state change, and the
+-- outcome of the last entry is cached so that its redelivery returns the
+-- same result (the caller re-emits it and connectors drop duplicates).
+
+local FS, PS, KS, RS = '\31', '\29', '\28', '\30'
+local APPLIED_TTL = 86400
+
+local function idlt(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+
+local function split(s, sep)
+  local out, i = {}, 1
+  while true do
+    local j = string.find(s, sep, i, true)
+    if not j then
+      out[#out + 1] = string.sub(s, i)
+      return out
+    end
+    out[#out + 1] = string.sub(s, i, j - 1)
+    i = j + 1
+  end
+end
+
+-- begin returns the outcome to give back without applying, or nil when
+-- the entry must be applied now.
+local function begin()
+  local a = redis.call('HMGET', KEYS[6], 'id', 'fence', 'result')
+  if tonumber(ARGV[2]) < tonumber(a[2] or '0') then
+    return {'fenced'}
+  end
+  if a[1] then
+    if a[1] == ARGV[1] then
+      return split(a[3] or 'noop', RS)
+    end
+    if idlt(ARGV[1], a[1]) then
+      return {'dup'}
+    end
+  end
+  return nil
+end
+
+local function finish(res)
+  redis.call('HSET', KEYS[6], 'id', ARGV[1], 'fence', ARGV[2], 'result', table.concat(res, RS))
+  redis.call('EXPIRE', KEYS[6], APPLIED_TTL)
+  return res
+end
+
+-- socket value: connector, userId, joinedAt, userName
+local function sockval(v)
+  local f = split(v, FS)
+  return f[1], f[2], f[3], table.concat(f, FS, 4)
+end
+
+-- targets lists every socket of the room with its connector:
+-- "sid\28conn\29sid\28conn".
+local function targets()
+  local all = redis.call('HGETALL', KEYS[3])
+  local out = {}
+  for i = 1, #all, 2 do
+    local conn = sockval(all[i + 1])
+    out[#out + 1] = all[i] .. KS .. conn
+  end
+  return table.concat(out, PS)
+end
+
+local function flat(key)
+  local all = redis.call('HGETALL', key)
+  local out = {}
+  for i = 1, #all, 2 do
+    out[#out + 1] = all[i] .. KS .. all[i + 1]
+  end
+  return table.concat(out, PS)
+end
+
+-- touch refreshes the derived fields of the room hash: activeUsers,
+-- activeUploads (JSON built by concatenation: ids never need escaping)
+-- and lastActivity.
+local function touch()
+  local users = redis.call('SMEMBERS', KEYS[2])
+  table.sort(users)
+  local uj = {}
+  for i = 1, #users do
+    uj[i] = '"' .. users[i] .. '"'
+  end
+  local ups = redis.call('HGETALL', KEYS[4])
+  local pj = {}
+  for i = 1, #ups, 2 do
+    pj[#pj + 1] = '"' .. ups[i] .. '":' .. ups[i + 1]
+  end
+  redis.call('HSET', KEYS[1], 'activeUsers', '[' .. table.concat(uj, ',') .. ']',
+    'activeUploads', '{' .. table.concat(pj, ',') .. '}', 'lastActivity', ARGV[3])
+end
+
+-- lifetime gives the room's keys no TTL while someone is in it and
+-- ARGV[4] seconds once it is empty.
+local function lifetime()
+  local empty = redis.call('HLEN', KEYS[3]) == 0
+  for i = 1, 5 do
+    if empty then
+      redis.call('EXPIRE', KEYS[i], ARGV[4])
+    else
+      redis.call('PERSIST', KEYS[i])
+    end
+  end
+  return empty
+end
+
+local function member(uid)
+  return redis.call('SISMEMBER', KEYS[2], uid) == 1
+end

@@ -1,0 +1,38 @@
+-- upload.lua: upload started / progress / completed / failed.
+-- ARGV[6] 'start' | 'progress' | 'complete' | 'fail'
+-- ARGV[7] user id  ARGV[8] upload id  ARGV[9] file id
+-- ARGV[10] upload JSON to keep in room:{R}:uploads (start, progress) or
+--          file JSON to add to room:{R}:files (complete)
+-- Returns {'ok', targets}, {'not_member'}, {'room_locked', lockedBy,
+-- lockedByName, lockedAt} (the room is locked by someone else; a failure
+-- report is still accepted) or {'forbidden', owner} (the upload id belongs
+-- to another user).
+local r = begin()
+if r then return r end
+local mode, uid, upid = ARGV[6], ARGV[7], ARGV[8]
+if not member(uid) then
+  return finish({'not_member'})
+end
+if mode ~= 'fail' then
+  local st = redis.call('HMGET', KEYS[1], 'isLocked', 'lockedBy', 'lockedByName', 'lockedAt')
+  if st[1] == 'true' and st[2] ~= uid then
+    return finish({'room_locked', st[2] or '', st[3] or '', st[4] or ''})
+  end
+end
+local cur = redis.call('HGET', KEYS[4], upid)
+if cur then
+  local owner = string.match(cur, '"userId":"([^"]*)"')
+  if owner and owner ~= uid then
+    return finish({'forbidden', owner})
+  end
+end
+if mode == 'start' or mode == 'progress' then
+  redis.call('HSET', KEYS[4], upid, ARGV[10])
+elseif mode == 'complete' then
+  redis.call('HDEL', KEYS[4], upid)
+  redis.call('HSET', KEYS[5], ARGV[9], ARGV[10])
+else
+  redis.call('HDEL', KEYS[4], upid)
+end
+touch()
+return finish({'ok', targets()})
