@@ -70,13 +70,13 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 type closeCause int
 
 const (
-	causeTransport    closeCause = iota // dropped: keep for recovery
-	causeClient                         // the client said goodbye: leave now
-	causeServer                         // we disconnected it (41): leave now
-	causeDrain                          // connector stopping: recover elsewhere
-	causeParse                          // protocol error: keep for recovery
-	causeSlow                           // send queue overflow: keep for recovery
-	causePing                           // ping timeout: keep for recovery
+	causeTransport closeCause = iota // dropped: keep for recovery
+	causeClient                      // the client said goodbye: leave now
+	causeServer                      // we disconnected it (41): leave now
+	causeDrain                       // connector stopping: recover elsewhere
+	causeParse                       // protocol error: keep for recovery
+	causeSlow                        // send queue overflow: keep for recovery
+	causePing                        // ping timeout: keep for recovery
 )
 
 var causeNames = map[closeCause]string{

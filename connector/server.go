@@ -63,13 +63,13 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 	}
 	s := &Server{
 		cfg: cfg, c: c, id: id,
-		log:      log.With("connector", id),
-		verifier: NewVerifier(cfg.JWTSecret, cfg.JWTIssuer, cfg.JWTAudience, cfg.JWTLeeway),
-		m:        newMetrics(opts.Registerer),
-		sockets:  map[string]*socket{},
-		held:     map[string]*held{},
+		log:        log.With("connector", id),
+		verifier:   NewVerifier(cfg.JWTSecret, cfg.JWTIssuer, cfg.JWTAudience, cfg.JWTLeeway),
+		m:          newMetrics(opts.Registerer),
+		sockets:    map[string]*socket{},
+		held:       map[string]*held{},
 		recoveries: map[string]*recovery{},
-		done:     make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	zero := "0-0"
 	s.lastSeen.Store(&zero)

@@ -45,7 +45,7 @@ type socket struct {
 	offset atomic.Pointer[string]
 
 	// recovering buffers outbound packets while missed ones are replayed.
-	mu         sync.Mutex
+	mu             sync.Mutex
 	recovering     bool
 	buffered       [][]byte
 	bufferedOffset *string
