@@ -1,0 +1,449 @@
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/roomstream/roomstream/infra/testredis"
+	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
+)
+
+// harness applies hand-made envelopes against a real redis-server.
+type harness struct {
+	t    *testing.T
+	ctx  context.Context
+	rdb  *redis.Client
+	c    *streams.Client
+	a    *Applier
+	seq  int
+	now  time.Time
+	read map[string]string // last outbound id read per connector
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	srv := testredis.Start(t, nil)
+	rdb := srv.Client()
+	cfg := streams.Config{Partitions: 4, RecoveryWindow: 2 * time.Minute, KeyPrefix: "t:", InboundRetention: time.Hour, InboundMaxLen: 1000}
+	c := streams.New(rdb, cfg)
+	h := &harness{t: t, ctx: context.Background(), rdb: rdb, c: c, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), read: map[string]string{}}
+	h.a = NewApplier(c, 30*time.Second, 7*24*time.Hour, func() time.Time { return h.now })
+	return h
+}
+
+type who struct{ user, name, socket, conn string }
+
+var (
+	alice  = who{"alice", "Alice", "sA", "c1"}
+	bob    = who{"bob", "Bob", "sB", "c2"}
+	alice2 = who{"alice", "Alice", "sA2", "c2"} // alice's second tab
+)
+
+func (h *harness) env(w who, typ, room string, payload any, ack bool) *streams.Envelope {
+	h.seq++
+	h.now = h.now.Add(time.Second)
+	e := &streams.Envelope{ID: fmt.Sprintf("%d-0", 1000+h.seq), Type: typ, RoomID: room, UserID: w.user, UserName: w.name,
+		SessionID: "ss-" + w.socket, SocketID: w.socket, ConnectorID: w.conn, At: h.now}
+	if payload != nil {
+		b, _ := json.Marshal(payload)
+		e.Data = b
+	}
+	if ack {
+		e.HasAck, e.AckID = true, int64(h.seq)
+	}
+	return e
+}
+
+func (h *harness) apply(e *streams.Envelope) Outcome {
+	h.t.Helper()
+	out, err := h.a.Apply(h.ctx, 0, 1, e)
+	if err != nil {
+		h.t.Fatalf("apply %s: %v", e.Type, err)
+	}
+	return out
+}
+
+// got is one delivered packet, flattened for comparison.
+type got struct {
+	Conn, Event string
+	To          string
+	Body        map[string]any
+}
+
+// drain returns what was written to the outbound streams since last time.
+func (h *harness) drain(conns ...string) []got {
+	h.t.Helper()
+	var out []got
+	for _, conn := range conns {
+		start := "-"
+		if id, ok := h.read[conn]; ok {
+			start = "(" + id
+		}
+		msgs, err := h.rdb.XRange(h.ctx, h.c.Keys.Outbound(conn), start, "+").Result()
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		for _, m := range msgs {
+			h.read[conn] = m.ID
+			o, err := streams.DecodeOutbound(m.ID, m.Values)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			for _, msg := range o.Messages {
+				ev := msg.Event
+				if ev == "" {
+					ev = "ack"
+				}
+				var body map[string]any
+				_ = json.Unmarshal(msg.Body, &body)
+				to := append([]string(nil), msg.To...)
+				sort.Strings(to)
+				out = append(out, got{Conn: conn, Event: ev, To: strings.Join(to, ","), Body: body})
+			}
+		}
+	}
+	return out
+}
+
+func events(gs []got) []string {
+	var out []string
+	for _, g := range gs {
+		out = append(out, g.Conn+":"+g.Event+"->"+g.To)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func find(t *testing.T, gs []got, event string) got {
+	t.Helper()
+	for _, g := range gs {
+		if g.Event == event {
+			return g
+		}
+	}
+	t.Fatalf("no %s in %v", event, events(gs))
+	return got{}
+}
+
+func TestJoinAndLeave(t *testing.T) {
+	h := newHarness(t)
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", schemas.JoinRoomPayload{RoomID: "r1"}, true))
+	gs := h.drain("c1", "c2")
+	if diff := cmp.Diff([]string{"c1:ack->sA", "c1:user-joined->sA"}, events(gs)); diff != "" {
+		t.Fatalf("alice joins (-want,+got):\n%s", diff)
+	}
+	ack := find(t, gs, "ack").Body
+	if ack["ok"] != true || ack["room"].(map[string]any)["members"].([]any)[0].(map[string]any)["userName"] != "Alice" {
+		t.Fatalf("join ack lacks the snapshot: %v", ack)
+	}
+
+	h.apply(h.env(bob, schemas.EventJoinRoom, "r1", schemas.JoinRoomPayload{RoomID: "r1"}, false))
+	gs = h.drain("c1", "c2")
+	if diff := cmp.Diff([]string{"c1:user-joined->sA", "c2:room-state->sB", "c2:user-joined->sB"}, events(gs)); diff != "" {
+		t.Fatalf("bob joins (-want,+got):\n%s", diff)
+	}
+	joined := find(t, gs, "user-joined").Body
+	if diff := cmp.Diff(map[string]any{"roomId": "r1", "userId": "bob", "userName": "Bob", "joinedAt": "2026-01-02T03:04:07.000Z"}, joined); diff != "" {
+		t.Errorf("user-joined payload (-want,+got):\n%s", diff)
+	}
+	members, _ := h.rdb.SMembers(h.ctx, "t:room:{r1}:users").Result()
+	sort.Strings(members)
+	if diff := cmp.Diff([]string{"alice", "bob"}, members); diff != "" {
+		t.Errorf("room users (-want,+got):\n%s", diff)
+	}
+	room, _ := h.rdb.HGetAll(h.ctx, "t:room:{r1}").Result()
+	if room["activeUsers"] != `["alice","bob"]` || room["isLocked"] != "false" || room["id"] != "r1" || room["lastActivity"] == "" {
+		t.Errorf("room hash: %v", room)
+	}
+
+	// A second tab of alice joins: no user-joined, she is there already.
+	h.apply(h.env(alice2, schemas.EventJoinRoom, "r1", schemas.JoinRoomPayload{RoomID: "r1"}, true))
+	if diff := cmp.Diff([]string{"c2:ack->sA2"}, events(h.drain("c1", "c2"))); diff != "" {
+		t.Errorf("second tab joins (-want,+got):\n%s", diff)
+	}
+	// ...and leaves: alice is still in the room through her first tab.
+	h.apply(h.env(alice2, schemas.EventLeaveRoom, "r1", schemas.LeaveRoomPayload{RoomID: "r1"}, true))
+	if diff := cmp.Diff([]string{"c2:ack->sA2"}, events(h.drain("c1", "c2"))); diff != "" {
+		t.Errorf("second tab leaves (-want,+got):\n%s", diff)
+	}
+
+	h.apply(h.env(bob, schemas.EventLeaveRoom, "r1", schemas.LeaveRoomPayload{RoomID: "r1"}, false))
+	gs = h.drain("c1", "c2")
+	if diff := cmp.Diff([]string{"c1:user-left->sA", "c2:user-left->sB"}, events(gs)); diff != "" {
+		t.Errorf("bob leaves (-want,+got):\n%s", diff)
+	}
+	if left := find(t, gs, "user-left").Body; left["reason"] != "left" || left["userName"] != "Bob" {
+		t.Errorf("user-left payload: %v", left)
+	}
+	out := h.apply(h.env(bob, schemas.EventLeaveRoom, "r1", schemas.LeaveRoomPayload{RoomID: "r1"}, false))
+	if out.Status != "not_member" {
+		t.Errorf("leaving twice: status %q", out.Status)
+	}
+	if e := find(t, h.drain("c2"), "error").Body; e["code"] != "not_member" {
+		t.Errorf("leaving twice: %v", e)
+	}
+	if n, _ := h.rdb.Exists(h.ctx, "t:user:{bob}:rooms").Result(); n != 0 {
+		t.Errorf("user:{bob}:rooms still exists after bob left")
+	}
+}
+
+func TestLocking(t *testing.T) {
+	h := newHarness(t)
+	out := h.apply(h.env(alice, schemas.EventLockRoom, "r1", schemas.LockRoomPayload{RoomID: "r1"}, true))
+	if out.Status != "not_member" {
+		t.Fatalf("lock before join: %q", out.Status)
+	}
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", nil, false))
+	h.apply(h.env(bob, schemas.EventJoinRoom, "r1", nil, false))
+	h.drain("c1", "c2")
+
+	h.apply(h.env(alice, schemas.EventLockRoom, "r1", schemas.LockRoomPayload{RoomID: "r1", Reason: "editing"}, true))
+	gs := h.drain("c1", "c2")
+	if diff := cmp.Diff([]string{"c1:ack->sA", "c1:room-locked->sA", "c2:room-locked->sB"}, events(gs)); diff != "" {
+		t.Fatalf("lock (-want,+got):\n%s", diff)
+	}
+	want := map[string]any{"roomId": "r1", "lockedBy": "alice", "lockedByName": "Alice", "lockedAt": "2026-01-02T03:04:09.000Z", "reason": "editing"}
+	if diff := cmp.Diff(want, find(t, gs, "room-locked").Body); diff != "" {
+		t.Errorf("room-locked payload (-want,+got):\n%s", diff)
+	}
+
+	for _, tc := range []struct {
+		w      who
+		typ    string
+		status string
+	}{
+		{bob, schemas.EventLockRoom, "room_locked"},
+		{bob, schemas.EventUnlockRoom, "not_lock_holder"},
+		{bob, schemas.EventFileUploadStarted, "room_locked"},
+	} {
+		payload := map[string]any{"roomId": "r1", "fileId": "f", "uploadId": "f", "fileName": "a.txt", "size": 1}
+		out := h.apply(h.env(tc.w, tc.typ, "r1", payload, true))
+		if out.Status != tc.status {
+			t.Errorf("%s by %s: status %q, want %q", tc.typ, tc.w.user, out.Status, tc.status)
+		}
+		a := find(t, h.drain("c2"), "ack").Body
+		if a["ok"] != false || a["error"].(map[string]any)["code"] != tc.status {
+			t.Errorf("%s by %s: ack %v", tc.typ, tc.w.user, a)
+		}
+	}
+	room, _ := h.rdb.HGetAll(h.ctx, "t:room:{r1}").Result()
+	if room["isLocked"] != "true" || room["lockedBy"] != "alice" {
+		t.Errorf("refusals changed the lock: %v", room)
+	}
+
+	h.apply(h.env(alice, schemas.EventUnlockRoom, "r1", schemas.UnlockRoomPayload{RoomID: "r1"}, false))
+	gs = h.drain("c1", "c2")
+	if diff := cmp.Diff([]string{"c1:room-unlocked->sA", "c2:room-unlocked->sB"}, events(gs)); diff != "" {
+		t.Errorf("unlock (-want,+got):\n%s", diff)
+	}
+	if out := h.apply(h.env(alice, schemas.EventUnlockRoom, "r1", schemas.UnlockRoomPayload{RoomID: "r1"}, false)); out.Status != "not_locked" {
+		t.Errorf("unlock twice: %q", out.Status)
+	}
+}
+
+func TestUploads(t *testing.T) {
+	h := newHarness(t)
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", nil, false))
+	h.apply(h.env(bob, schemas.EventJoinRoom, "r1", nil, false))
+	h.drain("c1", "c2")
+
+	h.apply(h.env(alice, schemas.EventFileUploadStarted, "r1", schemas.FileUploadStartedPayload{
+		FileID: "f1", FileName: "a.pdf", RoomID: "r1", Size: 100, MimeType: "application/pdf", UploadID: "u1"}, true))
+	gs := h.drain("c1", "c2")
+	if diff := cmp.Diff([]string{"c1:ack->sA", "c1:file-upload-started->sA", "c2:file-upload-started->sB"}, events(gs)); diff != "" {
+		t.Fatalf("started (-want,+got):\n%s", diff)
+	}
+	if a := find(t, gs, "ack").Body; a["uploadId"] != "u1" {
+		t.Errorf("started ack: %v", a)
+	}
+
+	h.apply(h.env(alice, schemas.EventFileUploadProgress, "r1", schemas.FileUploadProgressPayload{
+		FileID: "f1", UploadID: "u1", FileName: "a.pdf", RoomID: "r1", BytesUploaded: 40, TotalBytes: 100, Percentage: 40}, false))
+	gs = h.drain("c1", "c2")
+	p := find(t, gs, "file-upload-progress").Body
+	if p["percentage"] != 40.0 || p["userId"] != "alice" || p["userName"] != "Alice" || p["bytesUploaded"] != 40.0 {
+		t.Errorf("progress relay: %v", p)
+	}
+	prog, _ := h.rdb.HGetAll(h.ctx, "t:upload:{u1}:progress").Result()
+	if prog["bytesUploaded"] != "40" || prog["totalBytes"] != "100" || prog["roomId"] != "r1" {
+		t.Errorf("progress hash: %v", prog)
+	}
+	if ttl := h.rdb.TTL(h.ctx, "t:upload:{u1}:progress").Val(); ttl <= 23*time.Hour || ttl > 24*time.Hour {
+		t.Errorf("progress TTL %s, want 24h", ttl)
+	}
+	room, _ := h.rdb.HGet(h.ctx, "t:room:{r1}", "activeUploads").Result()
+	if !strings.Contains(room, `"u1":{`) || !strings.Contains(room, `"bytesUploaded":40`) {
+		t.Errorf("activeUploads: %s", room)
+	}
+
+	// Bob may not report progress on alice's upload.
+	if out := h.apply(h.env(bob, schemas.EventFileUploadProgress, "r1", schemas.FileUploadProgressPayload{
+		FileID: "f1", UploadID: "u1", FileName: "a.pdf", RoomID: "r1", BytesUploaded: 50, TotalBytes: 100, Percentage: 50}, false)); out.Status != "forbidden" {
+		t.Errorf("foreign progress: %q", out.Status)
+	}
+	h.drain("c1", "c2")
+
+	h.apply(h.env(alice, schemas.EventFileUploadCompleted, "r1", schemas.FileUploadCompletedPayload{
+		FileID: "f1", UploadID: "u1", FileName: "a.pdf", RoomID: "r1", Size: 100, MimeType: "application/pdf"}, false))
+	gs = h.drain("c1", "c2")
+	want := map[string]any{"roomId": "r1", "file": map[string]any{"id": "f1", "name": "a.pdf", "size": 100.0, "mimeType": "application/pdf",
+		"uploadedBy": "alice", "uploadedByName": "Alice", "createdAt": "2026-01-02T03:04:11.000Z", "isFolder": false}}
+	if diff := cmp.Diff(want, find(t, gs, "file-added").Body); diff != "" {
+		t.Errorf("file-added (-want,+got):\n%s", diff)
+	}
+	if n, _ := h.rdb.Exists(h.ctx, "t:upload:{u1}:progress").Result(); n != 0 {
+		t.Error("progress key not deleted on completion")
+	}
+	if up, _ := h.rdb.HGet(h.ctx, "t:room:{r1}", "activeUploads").Result(); up != "{}" {
+		t.Errorf("activeUploads after completion: %s", up)
+	}
+	// A newcomer sees the file in the snapshot.
+	carol := who{"carol", "Carol", "sC", "c1"}
+	h.apply(h.env(carol, schemas.EventJoinRoom, "r1", nil, true))
+	snap := find(t, h.drain("c1"), "ack").Body["room"].(map[string]any)
+	if files := snap["files"].([]any); len(files) != 1 || files[0].(map[string]any)["id"] != "f1" {
+		t.Errorf("snapshot files: %v", snap["files"])
+	}
+}
+
+// TestIdempotent applies entries again, as a redelivery after a crash does:
+// the state changes once, and the last entry's events are emitted again
+// identically (connectors drop them by source id) while older ones emit
+// nothing.
+func TestIdempotent(t *testing.T) {
+	h := newHarness(t)
+	j := h.env(alice, schemas.EventJoinRoom, "r1", nil, true)
+	h.apply(j)
+	first := h.drain("c1")
+	out := h.apply(j)
+	again := h.drain("c1")
+	if diff := cmp.Diff(first, again); diff != "" {
+		t.Errorf("redelivered last entry emits differently (-first,+again):\n%s", diff)
+	}
+	if out.Status != "ok" {
+		t.Errorf("redelivery status %q", out.Status)
+	}
+	lock := h.env(alice, schemas.EventLockRoom, "r1", schemas.LockRoomPayload{RoomID: "r1"}, false)
+	h.apply(lock)
+	h.drain("c1")
+	if out := h.apply(j); out.Status != "dup" {
+		t.Errorf("older entry: status %q, want dup", out.Status)
+	}
+	if gs := h.drain("c1"); len(gs) != 0 {
+		t.Errorf("older entry emitted %v", events(gs))
+	}
+	if n, _ := h.rdb.HLen(h.ctx, "t:room:{r1}:sockets").Result(); n != 1 {
+		t.Errorf("sockets in room: %d", n)
+	}
+}
+
+func TestFencing(t *testing.T) {
+	h := newHarness(t)
+	e := h.env(alice, schemas.EventJoinRoom, "r1", nil, false)
+	if _, err := h.a.Apply(h.ctx, 0, 5, e); err != nil {
+		t.Fatal(err)
+	}
+	late := h.env(alice, schemas.EventLockRoom, "r1", schemas.LockRoomPayload{RoomID: "r1"}, false)
+	if _, err := h.a.Apply(h.ctx, 0, 4, late); !errors.Is(err, ErrFenced) {
+		t.Fatalf("apply under an older lease: %v, want ErrFenced", err)
+	}
+	if locked, _ := h.rdb.HGet(h.ctx, "t:room:{r1}", "isLocked").Result(); locked != "false" {
+		t.Error("a fenced write changed the room")
+	}
+}
+
+func TestDisconnectReleasesLockAfterGrace(t *testing.T) {
+	h := newHarness(t)
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", nil, false))
+	h.apply(h.env(bob, schemas.EventJoinRoom, "r1", nil, false))
+	h.apply(h.env(alice, schemas.EventLockRoom, "r1", schemas.LockRoomPayload{RoomID: "r1"}, false))
+	h.drain("c1", "c2")
+
+	d := h.env(alice, schemas.CmdDisconnect, "r1", nil, false)
+	d.Reason = schemas.ReasonConnectorLost
+	h.apply(d)
+	gs := h.drain("c1", "c2")
+	if diff := cmp.Diff([]string{"c2:user-left->sB"}, events(gs)); diff != "" {
+		t.Fatalf("disconnect (-want,+got):\n%s", diff)
+	}
+	if r := find(t, gs, "user-left").Body["reason"]; r != "connector_lost" {
+		t.Errorf("reason %v", r)
+	}
+	score, err := h.rdb.ZScore(h.ctx, "t:locks:orphaned", "r1").Result()
+	if err != nil || int64(score) != d.At.Add(30*time.Second).UnixMilli() {
+		t.Fatalf("orphaned lock not scheduled at +grace: %v %v", score, err)
+	}
+	exp := h.env(who{}, schemas.CmdLockExpire, "r1", nil, false)
+	exp.Reason = ReasonLockHolderLeft
+	h.apply(exp)
+	gs = h.drain("c1", "c2")
+	if diff := cmp.Diff([]string{"c2:room-unlocked->sB"}, events(gs)); diff != "" {
+		t.Fatalf("lock expiry (-want,+got):\n%s", diff)
+	}
+	if r := find(t, gs, "room-unlocked").Body["reason"]; r != ReasonLockHolderLeft {
+		t.Errorf("unlock reason %v", r)
+	}
+}
+
+func TestLockExpireKeepsLockOfReturnedHolder(t *testing.T) {
+	h := newHarness(t)
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", nil, false))
+	h.apply(h.env(alice, schemas.EventLockRoom, "r1", schemas.LockRoomPayload{RoomID: "r1"}, false))
+	h.apply(h.env(alice, schemas.CmdDisconnect, "r1", nil, false))
+	h.apply(h.env(alice2, schemas.EventJoinRoom, "r1", nil, false)) // back within the grace period
+	h.drain("c1", "c2")
+	if out := h.apply(h.env(who{}, schemas.CmdLockExpire, "r1", nil, false)); out.Status != "noop" {
+		t.Errorf("lock-expire with the holder back: %q", out.Status)
+	}
+	if locked, _ := h.rdb.HGet(h.ctx, "t:room:{r1}", "isLocked").Result(); locked != "true" {
+		t.Error("lock released although its holder came back")
+	}
+}
+
+func TestDisconnectFromOldConnectorIgnoredAfterMove(t *testing.T) {
+	h := newHarness(t)
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", nil, false))
+	h.apply(h.env(bob, schemas.EventJoinRoom, "r1", nil, false))
+	h.drain("c1", "c2", "c3")
+	mv := h.env(alice, schemas.CmdMove, "r1", nil, false)
+	mv.Target = "c3"
+	h.apply(mv)
+	if diff := cmp.Diff([]string{"c3:$moved->sA"}, events(h.drain("c1", "c2", "c3"))); diff != "" {
+		t.Fatalf("move (-want,+got):\n%s", diff)
+	}
+	// The old connector's late disconnect changes nothing...
+	if out := h.apply(h.env(alice, schemas.CmdDisconnect, "r1", nil, false)); out.Status != "noop" {
+		t.Errorf("stale disconnect: %q", out.Status)
+	}
+	// ...and events now go to the new connector.
+	h.apply(h.env(bob, schemas.EventLockRoom, "r1", schemas.LockRoomPayload{RoomID: "r1"}, false))
+	if diff := cmp.Diff([]string{"c2:room-locked->sB", "c3:room-locked->sA"}, events(h.drain("c1", "c2", "c3"))); diff != "" {
+		t.Errorf("after move (-want,+got):\n%s", diff)
+	}
+}
+
+func TestEmptyRoomExpires(t *testing.T) {
+	h := newHarness(t)
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", nil, false))
+	if ttl := h.rdb.TTL(h.ctx, "t:room:{r1}").Val(); ttl != -1 {
+		t.Errorf("active room has TTL %s", ttl)
+	}
+	h.apply(h.env(alice, schemas.EventLeaveRoom, "r1", nil, false))
+	if ttl := h.rdb.TTL(h.ctx, "t:room:{r1}").Val(); ttl < 7*24*time.Hour-time.Minute || ttl > 7*24*time.Hour {
+		t.Errorf("empty room TTL %s, want 7 days", ttl)
+	}
+	h.apply(h.env(bob, schemas.EventJoinRoom, "r1", nil, false))
+	if ttl := h.rdb.TTL(h.ctx, "t:room:{r1}").Val(); ttl != -1 {
+		t.Errorf("room active again but TTL %s", ttl)
+	}
+}
