@@ -98,6 +98,8 @@ func (so *socket) writeLoop() {
 		defer cancel()
 		if err := so.conn.Write(ctx, websocket.MessageText, b); err != nil {
 			so.fail(causeTransport, websocket.StatusGoingAway, "")
+			_ = so.conn.CloseNow()
+			so.cancel()
 			return false
 		}
 		return true
@@ -133,6 +135,10 @@ func (so *socket) writeLoop() {
 			if awaitingPong {
 				if so.pongAt.Load() < pingSent.UnixNano() {
 					so.fail(causePing, websocket.StatusGoingAway, "ping timeout")
+					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+					_ = so.closeConn(ctx, websocket.StatusGoingAway, "ping timeout")
+					cancel()
+					so.cancel()
 					return
 				}
 				awaitingPong = false

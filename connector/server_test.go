@@ -1,0 +1,391 @@
+package connector_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/e2e/sioclient"
+	"github.com/roomstream/roomstream/infra/testredis"
+	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
+	"github.com/roomstream/roomstream/workers"
+)
+
+const secret = "test-secret-0123456789"
+
+// defaults fills spec with its envconfig defaults (no variable uses this
+// prefix).
+func defaults(t *testing.T, spec any) {
+	t.Helper()
+	if err := envconfig.Process("ROOMSTREAM_TEST_DEFAULTS_ONLY", spec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type env struct {
+	base string
+	srv  *connector.Server
+	c    *streams.Client
+	ctx  context.Context
+}
+
+// start runs a connector and a worker on a fresh redis-server.
+func start(t *testing.T, tweak func(*connector.Config)) *env {
+	t.Helper()
+	rs := testredis.Start(t, nil)
+	var cc connector.Config
+	defaults(t, &cc)
+	cc.RedisURL, cc.JWTSecret, cc.Partitions, cc.KeyPrefix = rs.URL(), secret, 4, "t:"
+	if tweak != nil {
+		tweak(&cc)
+	}
+	var wc workers.Config
+	defaults(t, &wc)
+	wc.Config = cc.Config
+	ctx, cancel := context.WithCancel(context.Background())
+	rdb, err := cc.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := streams.New(rdb, cc.Config)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	srv := connector.New(cc, c, log, nil)
+	w := workers.New(wc, c, log, nil)
+	srvDone, wDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(srvDone); _ = srv.Run(ctx) }()
+	go func() { defer close(wDone); _ = w.Run(ctx) }()
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", srv.Handler())
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		cancel()
+		<-srvDone
+		<-wDone
+		hs.Close()
+		_ = rdb.Close()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !(srv.Ready() && w.Ready()) {
+		if time.Now().After(deadline) {
+			t.Fatal("connector and worker not ready")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Wait until every partition has an owner, so that events flow.
+	for len(w.Owned()) < cc.Partitions {
+		if time.Now().After(deadline) {
+			t.Fatalf("worker owns %d partitions", len(w.Owned()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return &env{base: hs.URL, srv: srv, c: c, ctx: ctx}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w *testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+func token(t *testing.T, user, name string, ttl time.Duration) string {
+	t.Helper()
+	tok, err := connector.Sign(secret, user, name, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func dial(t *testing.T, e *env, tok string) *sioclient.Client {
+	t.Helper()
+	c, err := sioclient.Dial(context.Background(), e.base, &sioclient.Options{Token: tok})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func waitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func ack(t *testing.T, c *sioclient.Client, event string, payload any) schemas.Ack {
+	t.Helper()
+	raw, err := c.EmitAck(waitCtx(t), event, payload)
+	if err != nil {
+		t.Fatalf("%s: %v", event, err)
+	}
+	var a schemas.Ack
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatalf("%s ack %s: %v", event, raw, err)
+	}
+	return a
+}
+
+func TestEngineIOErrors(t *testing.T) {
+	e := start(t, nil)
+	for _, tc := range []struct {
+		query  string
+		method string
+		status int
+		body   string
+	}{
+		{"EIO=4&transport=polling&t=x", "GET", 400, `{"code":0,"message":"Transport unknown"}`},
+		{"EIO=3&transport=websocket", "GET", 400, `{"code":5,"message":"Unsupported protocol version"}`},
+		{"EIO=4&transport=websocket&sid=abc", "GET", 400, `{"code":1,"message":"Session ID unknown"}`},
+		{"EIO=4&transport=websocket", "GET", 400, `{"code":3,"message":"Bad request"}`}, // no Upgrade header
+		{"EIO=4&transport=polling", "POST", 400, `{"code":2,"message":"Bad handshake method"}`},
+	} {
+		req, _ := http.NewRequest(tc.method, e.base+"/socket.io/?"+tc.query, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tc.status || strings.TrimSpace(string(b)) != tc.body {
+			t.Errorf("%s %s: %d %s, want %d %s", tc.method, tc.query, res.StatusCode, b, tc.status, tc.body)
+		}
+	}
+}
+
+func TestHandshakeAndAuth(t *testing.T) {
+	e := start(t, nil)
+	// The open packet carries the configured timings.
+	ws, _, err := websocket.Dial(waitCtx(t), strings.Replace(e.base, "http", "ws", 1)+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, open, err := ws.Read(waitCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hs struct {
+		SID          string   `json:"sid"`
+		Upgrades     []string `json:"upgrades"`
+		PingInterval int      `json:"pingInterval"`
+		PingTimeout  int      `json:"pingTimeout"`
+		MaxPayload   int      `json:"maxPayload"`
+	}
+	if open[0] != '0' || json.Unmarshal(open[1:], &hs) != nil || hs.SID == "" || hs.Upgrades == nil || len(hs.Upgrades) != 0 ||
+		hs.PingInterval != 25000 || hs.PingTimeout != 20000 || hs.MaxPayload != 1000000 {
+		t.Errorf("open packet %s", open)
+	}
+	ws.CloseNow()
+
+	for _, tc := range []struct {
+		name, tok string
+		code      schemas.Code
+	}{
+		{"garbage", "not.a.jwt", schemas.CodeInvalidToken},
+		{"expired", token(t, "alice", "Alice", -time.Minute), schemas.CodeExpiredToken},
+		{"wrong secret", func() string { s, _ := connector.Sign("another-secret-0123456", "alice", "A", time.Hour); return s }(), schemas.CodeInvalidToken},
+	} {
+		_, err := sioclient.Dial(context.Background(), e.base, &sioclient.Options{Token: tc.tok})
+		ce, ok := sioclient.IsConnectError(err)
+		if !ok {
+			t.Errorf("%s: %v, want a connect_error", tc.name, err)
+			continue
+		}
+		var data struct {
+			Code   schemas.Code `json:"code"`
+			Reason string       `json:"reason"`
+		}
+		_ = json.Unmarshal(ce.Data, &data)
+		if data.Code != tc.code || !strings.HasPrefix(ce.Message, "authentication failed: ") || data.Reason == "" {
+			t.Errorf("%s: connect_error %q %s, want code %s", tc.name, ce.Message, ce.Data, tc.code)
+		}
+	}
+
+	// Connected with a token: authentication_successful with a session.
+	c := dial(t, e, token(t, "alice", "Alice", time.Hour))
+	ev, err := c.Wait(waitCtx(t), schemas.EventAuthSuccessful)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok schemas.AuthSuccessPayload
+	if ev.Decode(&ok); ok.UserID != "alice" || ok.SessionID == "" || c.PID == "" || ev.Offset == "" {
+		t.Errorf("authentication_successful %+v pid %q offset %q", ok, c.PID, ev.Offset)
+	}
+}
+
+func TestAuthenticateEvent(t *testing.T) {
+	e := start(t, nil)
+	c := dial(t, e, "")
+	// Nothing but authenticate is accepted before authenticating.
+	a := ack(t, c, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+	if a.OK || a.Error.Code != schemas.CodeUnauthorized {
+		t.Fatalf("join before auth: %+v", a)
+	}
+	if err := c.Emit(waitCtx(t), schemas.EventAuthenticate, map[string]string{"token": token(t, "bob", "Bob", -time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := c.Wait(waitCtx(t), schemas.EventAuthFailed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fail schemas.AuthFailurePayload
+	if ev.Decode(&fail); fail.Code != schemas.CodeExpiredToken || fail.Reason == "" {
+		t.Errorf("authentication_failed %+v", fail)
+	}
+	a = ack(t, c, schemas.EventAuthenticate, map[string]string{"token": token(t, "bob", "Bob", time.Hour)})
+	if !a.OK || a.Auth == nil || a.Auth.UserID != "bob" || a.Auth.SessionID == "" {
+		t.Fatalf("authenticate ack %+v", a)
+	}
+	if _, err := c.Wait(waitCtx(t), schemas.EventAuthSuccessful); err != nil {
+		t.Fatal(err)
+	}
+	if a := ack(t, c, schemas.EventJoinRoom, map[string]string{"roomId": "r1"}); !a.OK || a.Room == nil || a.Room.Members[0].UserName != "Bob" {
+		t.Fatalf("join after auth: %+v", a)
+	}
+}
+
+func TestRoomFlowBetweenClients(t *testing.T) {
+	e := start(t, nil)
+	a := dial(t, e, token(t, "alice", "Alice", time.Hour))
+	b := dial(t, e, token(t, "bob", "Bob", time.Hour))
+	if r := ack(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "r1", "userId": "alice"}); !r.OK {
+		t.Fatalf("alice join: %+v", r)
+	}
+	if r := ack(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "r1"}); !r.OK || len(r.Room.Members) != 2 {
+		t.Fatalf("bob join: %+v", r)
+	}
+	ev, err := a.Wait(waitCtx(t), schemas.EventUserJoined)
+	for err == nil && !strings.Contains(string(ev.Args[0]), `"bob"`) {
+		ev, err = a.Wait(waitCtx(t), schemas.EventUserJoined)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := ack(t, b, schemas.EventLockRoom, map[string]string{"roomId": "r1", "reason": "mine"}); !r.OK {
+		t.Fatalf("bob lock: %+v", r)
+	}
+	ev, err = a.Wait(waitCtx(t), schemas.EventRoomLocked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var locked schemas.RoomLockedPayload
+	if ev.Decode(&locked); locked.LockedBy != "bob" || locked.LockedByName != "Bob" || locked.Reason != "mine" {
+		t.Errorf("room-locked %+v", locked)
+	}
+	r := ack(t, a, schemas.EventFileUploadProgress, map[string]any{"fileId": "f", "uploadId": "u", "fileName": "x", "roomId": "r1",
+		"bytesUploaded": 1, "totalBytes": 2, "percentage": 50})
+	if r.OK || r.Error.Code != schemas.CodeRoomLocked {
+		t.Errorf("progress in a room locked by another: %+v", r)
+	}
+	// Without an ack, the refusal comes as an error event.
+	if err := a.Emit(waitCtx(t), schemas.EventLockRoom, map[string]string{"roomId": "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	ev, err = a.Wait(waitCtx(t), schemas.EventError)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var se schemas.Error
+	if ev.Decode(&se); se.Code != schemas.CodeRoomLocked || se.Event != schemas.EventLockRoom || se.RoomID != "r1" {
+		t.Errorf("error event %+v", se)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	e := start(t, func(c *connector.Config) { c.RateLimit, c.RateBurst = 5, 5; c.MaxPayload = 4096 })
+	c := dial(t, e, token(t, "alice", "Alice", time.Hour))
+	for _, tc := range []struct {
+		event   string
+		payload any
+		code    schemas.Code
+		field   string
+	}{
+		{schemas.EventJoinRoom, map[string]string{"roomId": "r1", "userId": "mallory"}, schemas.CodeForbidden, "userId"},
+		{schemas.EventJoinRoom, map[string]string{}, schemas.CodeInvalidPayload, "roomId"},
+		{schemas.EventJoinRoom, map[string]string{"roomId": "{bad}"}, schemas.CodeInvalidPayload, "roomId"},
+		{schemas.EventFileUploadProgress, map[string]any{"fileId": "f", "uploadId": "u", "fileName": "x", "roomId": "r",
+			"bytesUploaded": 3, "totalBytes": 2, "percentage": 50}, schemas.CodeInvalidPayload, "bytesUploaded"},
+		{"shutdown-everything", map[string]string{}, schemas.CodeUnknownEvent, ""},
+	} {
+		r := ack(t, c, tc.event, tc.payload)
+		if r.OK || r.Error.Code != tc.code || r.Error.Field != tc.field {
+			t.Errorf("%s %v: %+v, want %s on %q", tc.event, tc.payload, r.Error, tc.code, tc.field)
+		}
+	}
+	// Flood: beyond the burst, events are refused with rate_limited.
+	limited := 0
+	for i := 0; i < 20; i++ {
+		r := ack(t, c, schemas.EventLeaveRoom, map[string]string{"roomId": "r1"})
+		if !r.OK && r.Error.Code == schemas.CodeRateLimited {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Error("20 events at once were not rate limited")
+	}
+	// An oversized frame closes the connection with 1009; the server lives on.
+	big := `42["join-room",{"roomId":"` + strings.Repeat("x", 5000) + `"}]`
+	_ = c.EmitRaw(waitCtx(t), []byte(big))
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("oversized frame did not close the connection")
+	}
+	// Malformed packets close only their own connection.
+	for _, frame := range []string{"4x", "42{", "9", `42["connect"]`, "40/nsp,"} {
+		d := dial(t, e, token(t, "bob", "Bob", time.Hour))
+		_ = d.EmitRaw(waitCtx(t), []byte(frame))
+		if frame == "40/nsp," {
+			continue // answered with CONNECT_ERROR, connection stays
+		}
+		select {
+		case <-d.Done():
+		case <-time.After(5 * time.Second):
+			t.Errorf("frame %q did not close the connection", frame)
+		}
+	}
+	d := dial(t, e, token(t, "carol", "Carol", time.Hour))
+	if r := ack(t, d, schemas.EventJoinRoom, map[string]string{"roomId": "r1"}); !r.OK {
+		t.Errorf("server unwell after bad input: %+v", r)
+	}
+}
+
+func TestPingTimeout(t *testing.T) {
+	e := start(t, func(c *connector.Config) { c.PingInterval, c.PingTimeout = 200*time.Millisecond, 150*time.Millisecond })
+	ws, _, err := websocket.Dial(waitCtx(t), strings.Replace(e.base, "http", "ws", 1)+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	pings := 0
+	start := time.Now()
+	for {
+		_, msg, err := ws.Read(waitCtx(t))
+		if err != nil {
+			break // closed by the server: we never answered
+		}
+		if string(msg) == "2" {
+			pings++
+		}
+	}
+	if took := time.Since(start); pings != 1 || took < 300*time.Millisecond || took > 2*time.Second {
+		t.Errorf("closed after %d pings and %s; want 1 ping and ~350ms", pings, took)
+	}
+	// A client that answers stays connected across many pings.
+	c := dial(t, e, token(t, "alice", "Alice", time.Hour))
+	time.Sleep(time.Second)
+	if r := ack(t, c, schemas.EventJoinRoom, map[string]string{"roomId": "r"}); !r.OK {
+		t.Errorf("answering client was dropped: %+v", r)
+	}
+}
