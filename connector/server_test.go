@@ -97,7 +97,10 @@ func start(t *testing.T, tweak func(*connector.Config)) *env {
 
 type testWriter struct{ t *testing.T }
 
-func (w *testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func token(t *testing.T, user, name string, ttl time.Duration) string {
 	t.Helper()

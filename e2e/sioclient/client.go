@@ -433,4 +433,3 @@ func IsConnectError(err error) (*ConnectError, bool) {
 	ok := errors.As(err, &ce)
 	return ce, ok
 }
-
