@@ -1,0 +1,257 @@
+// Package harness runs roomstream as real processes for end-to-end tests:
+// it builds the binary once, starts connectors and workers on free
+// loopback ports against a given Redis, waits for /readyz, and kills,
+// stops or restarts them on demand. Process output goes to a log file per
+// process, printed when the test fails.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/roomstream/roomstream/infra/testredis"
+)
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// Binary builds the roomstream binary (with -race when the tests run with
+// it) once per test process and returns its path.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		out, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			buildErr = fmt.Errorf("go env GOMOD: %w", err)
+			return
+		}
+		root := filepath.Dir(strings.TrimSpace(string(out)))
+		dir, err := os.MkdirTemp("", "roomstream-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "roomstream")
+		args := []string{"build", "-o", buildPath}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, ".")...)
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, b)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// Env is the environment shared by a deployment's processes.
+type Env map[string]string
+
+// With returns a copy of e with more variables.
+func (e Env) With(kv ...string) Env {
+	out := Env{}
+	for k, v := range e {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+// Proc is one roomstream process.
+type Proc struct {
+	tb      testing.TB
+	Name    string
+	Kind    string // connector or worker
+	Port    int
+	bin     string
+	env     Env
+	logPath string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+}
+
+// URL is the process's HTTP base URL.
+func (p *Proc) URL() string { return "http://127.0.0.1:" + strconv.Itoa(p.Port) }
+
+// StartConnector starts `roomstream connector` and waits until it is ready.
+func StartConnector(tb testing.TB, name string, env Env) *Proc {
+	tb.Helper()
+	p := &Proc{tb: tb, Name: name, Kind: "connector", Port: testredis.FreePort(tb), bin: Binary(tb)}
+	p.env = env.With("ROOMSTREAM_HTTP_ADDR", "127.0.0.1:"+strconv.Itoa(p.Port), "ROOMSTREAM_CONNECTOR_ID", name)
+	p.start()
+	return p
+}
+
+// StartWorker starts `roomstream worker` and waits until it is ready.
+func StartWorker(tb testing.TB, name string, env Env) *Proc {
+	tb.Helper()
+	p := &Proc{tb: tb, Name: name, Kind: "worker", Port: testredis.FreePort(tb), bin: Binary(tb)}
+	p.env = env.With("ROOMSTREAM_WORKER_HTTP_ADDR", "127.0.0.1:"+strconv.Itoa(p.Port), "ROOMSTREAM_WORKER_ID", name)
+	p.start()
+	return p
+}
+
+func (p *Proc) start() {
+	p.tb.Helper()
+	if p.logPath == "" {
+		p.logPath = filepath.Join(p.tb.TempDir(), p.Name+".log")
+		p.tb.Cleanup(func() {
+			p.Kill()
+			if p.tb.Failed() {
+				p.tb.Logf("--- last lines of %s:\n%s", p.Name, p.tail(60))
+			}
+		})
+	}
+	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		p.tb.Fatal(err)
+	}
+	p.cmd = exec.Command(p.bin, p.Kind)
+	p.cmd.Env = os.Environ()
+	for k, v := range p.env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		p.tb.Fatalf("start %s: %v", p.Name, err)
+	}
+	p.exited = make(chan struct{})
+	cmd := p.cmd
+	go func() { _ = cmd.Wait(); logf.Close(); close(p.exited) }()
+	if err := p.WaitReady(30 * time.Second); err != nil {
+		p.tb.Fatalf("%s: %v\n%s", p.Name, err, p.tail(40))
+	}
+}
+
+// WaitReady polls /readyz until it answers 200.
+func (p *Proc) WaitReady(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	client := &http.Client{Timeout: time.Second}
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.exited:
+			return fmt.Errorf("exited before it was ready")
+		default:
+		}
+		res, err := client.Get(p.URL() + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("not ready after %s", d)
+}
+
+// Kill ends the process with SIGKILL, as a crash would.
+func (p *Proc) Kill() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+	p.cmd = nil
+}
+
+// Stop sends SIGTERM and waits for a graceful exit (killing after d).
+// It returns how long the exit took.
+func (p *Proc) Stop(d time.Duration) time.Duration {
+	if p.cmd == nil {
+		return 0
+	}
+	start := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(d):
+		p.tb.Errorf("%s did not exit within %s of SIGTERM", p.Name, d)
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+	p.cmd = nil
+	return time.Since(start)
+}
+
+// Restart starts a stopped or killed process again on the same port.
+func (p *Proc) Restart() {
+	p.tb.Helper()
+	p.Kill()
+	p.start()
+}
+
+// Running reports whether the process is alive.
+func (p *Proc) Running() bool {
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Logs returns everything the process wrote.
+func (p *Proc) Logs() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
+}
+
+func (p *Proc) tail(n int) string {
+	lines := strings.Split(strings.TrimRight(p.Logs(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Metric returns the value of an unlabelled metric from /metrics (or the
+// sum over its labels), -1 when absent.
+func (p *Proc) Metric(ctx context.Context, name string) float64 {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL()+"/metrics", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer res.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(res.Body)
+	sum, found := 0.0, false
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != ' ' && line[len(name)] != '{') {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			sum, found = sum+v, true
+		}
+	}
+	if !found {
+		return -1
+	}
+	return sum
+}
