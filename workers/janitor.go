@@ -33,11 +33,13 @@ func (w *Worker) janitor(ctx context.Context) {
 			_ = w.c.ReleaseJanitor(rctx, w.id, token)
 		}
 	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-reap.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-reap.C:
+			}
 		}
 		if token == 0 {
 			t, err := w.c.AcquireJanitor(ctx, w.id, ttl)

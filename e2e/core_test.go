@@ -1,0 +1,181 @@
+package e2e
+
+import (
+	"context"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/roomstream/roomstream/schemas"
+)
+
+// TestTwoConnectorsTwoWorkers: a client on connector A sees a client on
+// connector B join, lock and report progress, through Redis Streams and
+// two worker processes.
+func TestTwoConnectorsTwoWorkers(t *testing.T) {
+	d := deploy(t, 2, 2, false)
+	a := dial(t, d.connectors[0].URL(), "alice", "Alice")
+	b := dial(t, d.connectors[1].URL(), "bob", "Bob")
+	mustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "design", "userId": "alice"})
+	snap := mustAck(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "design", "userId": "bob"})
+	if len(snap.Room.Members) != 2 {
+		t.Fatalf("bob's snapshot has %d members", len(snap.Room.Members))
+	}
+	waitFor(t, a, schemas.EventUserJoined, `"userId":"bob"`, `"userName":"Bob"`)
+
+	mustAck(t, b, schemas.EventLockRoom, map[string]string{"roomId": "design", "reason": "review"})
+	waitFor(t, a, schemas.EventRoomLocked, `"lockedBy":"bob"`, `"lockedByName":"Bob"`, `"reason":"review"`)
+
+	mustAck(t, b, schemas.EventFileUploadStarted, map[string]any{"fileId": "f1", "fileName": "plan.pdf", "roomId": "design", "size": 2048, "mimeType": "application/pdf"})
+	waitFor(t, a, schemas.EventFileUploadStarted, `"fileName":"plan.pdf"`, `"userName":"Bob"`)
+	for _, n := range []int{512, 1024, 2048} {
+		mustAck(t, b, schemas.EventFileUploadProgress, map[string]any{"fileId": "f1", "uploadId": "f1", "fileName": "plan.pdf",
+			"roomId": "design", "userId": "bob", "bytesUploaded": n, "totalBytes": 2048, "percentage": float64(n) / 2048 * 100})
+	}
+	ev := waitFor(t, a, schemas.EventFileUploadProgress, `"bytesUploaded":2048`)
+	var p schemas.FileUploadProgressPayload
+	if ev.Decode(&p); p.Percentage != 100 || p.UserID != "bob" {
+		t.Errorf("progress %+v", p)
+	}
+	// Alice cannot upload into bob's locked room...
+	raw, _ := a.EmitAck(timeout(t, 5*time.Second), schemas.EventFileUploadStarted, map[string]any{"fileId": "f2", "fileName": "x", "roomId": "design", "size": 1})
+	if !strings.Contains(string(raw), `"room_locked"`) {
+		t.Errorf("upload into a room locked by another: %s", raw)
+	}
+	mustAck(t, b, schemas.EventFileUploadCompleted, map[string]any{"fileId": "f1", "fileName": "plan.pdf", "roomId": "design", "size": 2048, "mimeType": "application/pdf"})
+	waitFor(t, a, schemas.EventFileAdded, `"id":"f1"`, `"uploadedByName":"Bob"`)
+	mustAck(t, b, schemas.EventUnlockRoom, map[string]string{"roomId": "design"})
+	waitFor(t, a, schemas.EventRoomUnlocked, `"unlockedBy":"bob"`)
+	b.Close()
+	waitFor(t, a, schemas.EventUserLeft, `"userId":"bob"`, `"reason":"disconnected"`)
+}
+
+// TestKeysFollowTheDesign lists every key a session leaves behind, with its
+// TTL, and checks names and lifetimes against the design.
+func TestKeysFollowTheDesign(t *testing.T) {
+	d := deploy(t, 1, 1, false)
+	a := dial(t, d.connectors[0].URL(), "alice", "Alice")
+	b := dial(t, d.connectors[0].URL(), "bob", "Bob")
+	mustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+	mustAck(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+	mustAck(t, a, schemas.EventLockRoom, map[string]string{"roomId": "r1"})
+	mustAck(t, a, schemas.EventFileUploadProgress, map[string]any{"fileId": "f1", "uploadId": "u1", "fileName": "a.bin", "roomId": "r1",
+		"bytesUploaded": 10, "totalBytes": 100, "percentage": 10})
+	mustAck(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "r2"})
+	mustAck(t, b, schemas.EventLeaveRoom, map[string]string{"roomId": "r2"})
+
+	rdb := d.redis.Client()
+	ctx := context.Background()
+	for rdb.Exists(ctx, "e2e:janitor").Val() == 0 { // taken right after the worker starts
+		time.Sleep(50 * time.Millisecond)
+	}
+	type key struct{ pattern, ttl string }
+	var got []key
+	sockets := map[string]bool{}
+	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
+	day, week := 24*time.Hour, 7*24*time.Hour
+	for iter.Next(ctx) {
+		k := iter.Val()
+		ttl := rdb.TTL(ctx, k).Val()
+		class := "none"
+		switch {
+		case ttl > 0 && ttl <= 15*time.Minute:
+			class = "15m"
+		case ttl > 15*time.Minute && ttl <= day:
+			class = "24h"
+		case ttl > day && ttl <= week:
+			class = "7d"
+		case ttl > 0:
+			class = ttl.String()
+		}
+		if m := regexp.MustCompile(`^e2e:socket:\{([^}]+)\}`).FindStringSubmatch(k); m != nil {
+			sockets[m[1]] = true
+		}
+		pattern := regexp.MustCompile(`\{[^}]+\}`).ReplaceAllStringFunc(k, func(s string) string {
+			switch {
+			case strings.HasPrefix(k, "e2e:in:"), strings.HasPrefix(k, "e2e:room:"), strings.HasPrefix(k, "e2e:user:"), strings.HasPrefix(k, "e2e:upload:"):
+				return s
+			}
+			return "{…}"
+		})
+		got = append(got, key{pattern, class})
+		t.Logf("%-34s TTL %s", k, ttl)
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []key{
+		{"e2e:connector:{…}", "none"}, // heartbeat: 10s
+		{"e2e:connector:{…}:sockets", "none"},
+		{"e2e:connectors", "none"},
+		{"e2e:janitor", "none"},
+		{"e2e:janitor:epoch", "none"},
+		{"e2e:meta", "none"},
+		{"e2e:out:{…}", "none"},
+		{"e2e:resume:{…}", "15m"},
+		{"e2e:resume:{…}", "15m"},
+		{"e2e:room:{r1}", "none"}, // active room: no TTL
+		{"e2e:room:{r1}:applied", "24h"},
+		{"e2e:room:{r1}:sockets", "none"},
+		{"e2e:room:{r1}:uploads", "none"},
+		{"e2e:room:{r1}:users", "none"},
+		{"e2e:room:{r2}", "7d"}, // empty room: 7 days
+		{"e2e:room:{r2}:applied", "24h"},
+		{"e2e:session:{…}", "24h"},
+		{"e2e:session:{…}", "24h"},
+		{"e2e:socket:{…}", "24h"},
+		{"e2e:socket:{…}", "24h"},
+		{"e2e:socket:{…}:rooms", "none"},
+		{"e2e:socket:{…}:rooms", "none"},
+		{"e2e:upload:{u1}:progress", "24h"},
+		{"e2e:user:{alice}:rooms", "24h"},
+		{"e2e:user:{alice}:sockets", "24h"},
+		{"e2e:user:{bob}:rooms", "24h"},
+		{"e2e:user:{bob}:sockets", "24h"},
+		{"e2e:workers", "none"},
+	}
+	for p := 0; p < 8; p++ {
+		want = append(want, key{"e2e:in:{" + string(rune('0'+p)) + "}", "none"}, key{"e2e:in:{" + string(rune('0'+p)) + "}:epoch", "none"}, key{"e2e:in:{" + string(rune('0'+p)) + "}:lease", "none"})
+	}
+	// Heartbeats and leases have short TTLs (seconds): classify them apart.
+	for i, k := range got {
+		if (strings.HasSuffix(k.pattern, ":lease") || k.pattern == "e2e:connector:{…}" || k.pattern == "e2e:janitor") && k.ttl != "none" {
+			got[i].ttl = "none"
+		}
+	}
+	sortKeys := func(ks []key) {
+		sort.Slice(ks, func(i, j int) bool {
+			if ks[i].pattern != ks[j].pattern {
+				return ks[i].pattern < ks[j].pattern
+			}
+			return ks[i].ttl < ks[j].ttl
+		})
+	}
+	sortKeys(got)
+	sortKeys(want)
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(key{})); diff != "" {
+		t.Errorf("keys after a session (-want,+got):\n%s", diff)
+	}
+	// Socket keys of the socket's rooms: the sockets set of r1 is socketId → …
+	if len(sockets) != 2 {
+		t.Errorf("socket keys for %d sockets, want 2", len(sockets))
+	}
+	// Closing both clients removes their socket keys at once.
+	a.Close()
+	b.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, _ := rdb.Keys(ctx, "e2e:socket:*").Result()
+		if len(n) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("socket keys left after the clients closed: %v", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

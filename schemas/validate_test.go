@@ -1,0 +1,121 @@
+package schemas
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseCommandAccepts(t *testing.T) {
+	cmd, err := ParseCommand(EventFileUploadProgress, []byte(`{"fileId":"f1","uploadId":"u1","fileName":"plan.pdf","roomId":"r1",
+		"userId":"alice","bytesUploaded":5,"totalBytes":10,"percentage":50,"uploadSpeed":1.5,"extra":"ignored"}`), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd.RoomID != "r1" {
+		t.Errorf("room %q", cmd.RoomID)
+	}
+	var back map[string]any
+	_ = json.Unmarshal(cmd.Data, &back)
+	want := map[string]any{"fileId": "f1", "uploadId": "u1", "fileName": "plan.pdf", "roomId": "r1", "userId": "alice",
+		"bytesUploaded": 5.0, "totalBytes": 10.0, "percentage": 50.0, "uploadSpeed": 1.5}
+	if diff := cmp.Diff(want, back); diff != "" {
+		t.Errorf("normalized payload (-want,+got):\n%s", diff)
+	}
+	// userId is filled in from the token when absent.
+	cmd, err = ParseCommand(EventJoinRoom, []byte(`{"roomId":"r1"}`), "bob")
+	if err != nil || cmd.Payload.(*JoinRoomPayload).UserID != "bob" {
+		t.Errorf("join without userId: %+v %v", cmd, err)
+	}
+	// uploadId defaults to fileId.
+	cmd, err = ParseCommand(EventFileUploadStarted, []byte(`{"fileId":"f9","fileName":"a","roomId":"r","size":0}`), "bob")
+	if err != nil || cmd.Payload.(*FileUploadStartedPayload).UploadID != "f9" {
+		t.Errorf("started without uploadId: %+v %v", cmd, err)
+	}
+}
+
+func TestParseCommandRejects(t *testing.T) {
+	long := strings.Repeat("x", 200)
+	tests := []struct {
+		event, payload string
+		code           Code
+		field          string
+	}{
+		{EventJoinRoom, `{"roomId":"r","userId":"mallory"}`, CodeForbidden, "userId"},
+		{EventJoinRoom, `{}`, CodeInvalidPayload, "roomId"},
+		{EventJoinRoom, `{"roomId":null}`, CodeInvalidPayload, "roomId"},
+		{EventJoinRoom, `{"roomId":42}`, CodeInvalidPayload, "roomId"},
+		{EventJoinRoom, `{"roomId":"has space"}`, CodeInvalidPayload, "roomId"},
+		{EventJoinRoom, `{"roomId":"a{b}"}`, CodeInvalidPayload, "roomId"},
+		{EventJoinRoom, `{"roomId":"` + long + `"}`, CodeInvalidPayload, "roomId"},
+		{EventJoinRoom, `"r1"`, CodeInvalidPayload, ""},
+		{EventJoinRoom, `[1]`, CodeInvalidPayload, ""},
+		{EventJoinRoom, `{"roomId":"r"`, CodeInvalidPayload, ""},
+		{EventLockRoom, `{"roomId":"r","reason":"` + strings.Repeat("y", 600) + `"}`, CodeInvalidPayload, "reason"},
+		{EventLockRoom, `{"roomId":"r","reason":"a\u0007b"}`, CodeInvalidPayload, "reason"},
+		{EventFileUploadStarted, `{"fileId":"f","fileName":"a","roomId":"r"}`, CodeInvalidPayload, "size"},
+		{EventFileUploadStarted, `{"fileId":"f","fileName":"a","roomId":"r","size":-1}`, CodeInvalidPayload, "size"},
+		{EventFileUploadStarted, `{"fileId":"f","fileName":"a","roomId":"r","size":1.5}`, CodeInvalidPayload, "size"},
+		{EventFileUploadStarted, `{"fileId":"f","fileName":"a","roomId":"r","size":"12"}`, CodeInvalidPayload, "size"},
+		{EventFileUploadStarted, `{"fileId":"f","fileName":"","roomId":"r","size":1}`, CodeInvalidPayload, "fileName"},
+		{EventFileUploadProgress, `{"fileId":"f","uploadId":"u","fileName":"a","roomId":"r","bytesUploaded":11,"totalBytes":10,"percentage":50}`, CodeInvalidPayload, "bytesUploaded"},
+		{EventFileUploadProgress, `{"fileId":"f","uploadId":"u","fileName":"a","roomId":"r","bytesUploaded":1,"totalBytes":10,"percentage":101}`, CodeInvalidPayload, "percentage"},
+		{EventFileUploadProgress, `{"fileId":"f","uploadId":"u","fileName":"a","roomId":"r","bytesUploaded":1,"totalBytes":10,"percentage":-1}`, CodeInvalidPayload, "percentage"},
+		{EventFileUploadProgress, `{"fileId":"f","uploadId":"u","fileName":"a","roomId":"r","bytesUploaded":1,"totalBytes":10}`, CodeInvalidPayload, "percentage"},
+		{EventFileUploadProgress, `{"fileId":"f","uploadId":"u","fileName":"a","roomId":"r","bytesUploaded":1,"totalBytes":10,"percentage":10,"uploadSpeed":-3}`, CodeInvalidPayload, "uploadSpeed"},
+		{EventFileUploadCompleted, `{"fileId":"f","fileName":"a","roomId":"r","size":1,"mimeType":"text/\u00e9"}`, CodeInvalidPayload, "mimeType"},
+		{"drop-tables", `{}`, CodeUnknownEvent, ""},
+	}
+	for _, tt := range tests {
+		_, err := ParseCommand(tt.event, []byte(tt.payload), "alice")
+		if err == nil {
+			t.Errorf("%s %s: accepted", tt.event, tt.payload)
+			continue
+		}
+		if err.Code != tt.code || err.Field != tt.field || err.Message == "" {
+			t.Errorf("%s %s: %+v, want %s on %q", tt.event, tt.payload, err, tt.code, tt.field)
+		}
+	}
+}
+
+func TestCodesAreCatalogued(t *testing.T) {
+	for _, c := range []Code{CodeInvalidToken, CodeExpiredToken, CodeUnauthorized, CodeForbidden, CodeInvalidPayload,
+		CodeRoomLocked, CodeNotMember, CodeUnavailable} {
+		if !c.Known() || NewError(c, "").Message == "" {
+			t.Errorf("code %s has no default message", c)
+		}
+	}
+	if !NewError(CodeUnavailable, "").Temporary || NewError(CodeForbidden, "").Temporary {
+		t.Error("only unavailable and rate_limited are temporary")
+	}
+}
+
+// FuzzParseCommand: validation never panics, and whatever it accepts is a
+// payload of valid ids that encodes back to JSON carrying the caller as
+// its user.
+func FuzzParseCommand(f *testing.F) {
+	f.Add(EventJoinRoom, `{"roomId":"r1"}`)
+	f.Add(EventFileUploadProgress, `{"fileId":"f","uploadId":"u","fileName":"a","roomId":"r","bytesUploaded":1,"totalBytes":2,"percentage":50}`)
+	f.Add(EventLockRoom, `{"roomId":"r","reason":"x"}`)
+	f.Add(EventFileUploadCompleted, `{"fileId":"f","fileName":"a","roomId":"r","size":3,"isFolder":true}`)
+	f.Fuzz(func(t *testing.T, event, payload string) {
+		cmd, err := ParseCommand(event, []byte(payload), "alice")
+		if err != nil {
+			if !err.Code.Known() {
+				t.Fatalf("unknown code %q", err.Code)
+			}
+			return
+		}
+		if !ValidID(cmd.RoomID) || !json.Valid(cmd.Data) {
+			t.Fatalf("accepted bad command %+v", cmd)
+		}
+		var v struct {
+			UserID string `json:"userId"`
+		}
+		if json.Unmarshal(cmd.Data, &v) != nil || v.UserID != "alice" {
+			t.Fatalf("accepted payload not owned by the caller: %s", cmd.Data)
+		}
+	})
+}
