@@ -11,7 +11,8 @@ import (
 // TTL, and the resume tokens of live sockets every few minutes. A
 // connector that cannot reach Redis reports not ready.
 func (s *Server) heartbeat(ctx context.Context) {
-	beat := time.NewTicker(s.cfg.HeartbeatTTL / 3)
+	period := s.cfg.HeartbeatTTL / 3
+	beat := time.NewTimer(period)
 	defer beat.Stop()
 	lastResume := time.Now()
 	failures := 0
@@ -21,8 +22,14 @@ func (s *Server) heartbeat(ctx context.Context) {
 			return
 		case <-beat.C:
 		}
-		hctx, cancel := context.WithTimeout(ctx, s.cfg.HeartbeatTTL/3)
-		err := s.c.Heartbeat(hctx, s.id, s.cfg.HeartbeatTTL)
+		// After a failure, beat again soon: Redis may be back any moment and
+		// workers must see us before they decide we are dead.
+		next := period
+		if failures > 0 {
+			next = min(period, 250*time.Millisecond)
+		}
+		hctx, cancel := context.WithTimeout(ctx, period)
+		reregistered, err := s.c.Heartbeat(hctx, s.id, s.cfg.HeartbeatTTL)
 		cancel()
 		if err != nil {
 			failures++
@@ -30,10 +37,19 @@ func (s *Server) heartbeat(ctx context.Context) {
 			if failures >= 2 {
 				s.ready.Store(false)
 			}
+			beat.Reset(min(period, 250*time.Millisecond))
 			continue
 		}
+		beat.Reset(next)
 		if failures > 0 {
 			s.log.Info("heartbeat restored")
+		}
+		if reregistered {
+			// A worker declared us dead while we could not reach Redis, and
+			// removed our sockets from their rooms: their state is gone, so
+			// send the clients away to start afresh.
+			s.log.Error("this connector was declared dead while cut off from Redis; dropping its connections")
+			s.evictAll()
 		}
 		failures = 0
 		s.ready.Store(true)

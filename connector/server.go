@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/roomstream/roomstream/streams"
@@ -94,7 +95,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.c.EnsureMeta(ctx); err != nil {
 		return err
 	}
-	if err := s.c.Heartbeat(ctx, s.id, s.cfg.HeartbeatTTL); err != nil {
+	if _, err := s.c.Heartbeat(ctx, s.id, s.cfg.HeartbeatTTL); err != nil {
 		return err
 	}
 	start, err := s.outboundStart(ctx)
@@ -142,6 +143,23 @@ func (s *Server) drain() {
 		h.timer.Stop()
 	}
 	s.mu.Unlock()
+}
+
+// evictAll closes every connection without touching rooms (a worker has
+// already removed the sockets), so that clients reconnect with fresh
+// sessions.
+func (s *Server) evictAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sid, so := range s.sockets {
+		so.superseded.Store(true)
+		so.fail(causeServer, websocket.StatusServiceRestart, "connector was cut off from Redis; reconnect")
+		delete(s.sockets, sid)
+	}
+	for sid, h := range s.held {
+		h.timer.Stop()
+		delete(s.held, sid)
+	}
 }
 
 // Done is closed when Run has returned.

@@ -32,7 +32,7 @@ import "strconv"
 //	connectors:gone            zset    streams to delete (score = when)
 //	workers                    zset    live workers (score = last heartbeat)
 //	locks:orphaned             zset    locks whose holder left (score = release time)
-//	janitor, janitor:epoch     string  lease of the janitor / none
+//	{janitor}:lease, :epoch    string  lease of the janitor / none (one slot)
 //	meta                       hash    deployment facts (partition count)
 type Keys struct{ prefix string }
 
@@ -81,8 +81,8 @@ func (k Keys) Connectors() string     { return k.prefix + "connectors" }
 func (k Keys) GoneConnectors() string { return k.prefix + "connectors:gone" }
 func (k Keys) Workers() string        { return k.prefix + "workers" }
 func (k Keys) OrphanLocks() string    { return k.prefix + "locks:orphaned" }
-func (k Keys) Janitor() string        { return k.prefix + "janitor" }
-func (k Keys) JanitorEpoch() string   { return k.prefix + "janitor:epoch" }
+func (k Keys) Janitor() string        { return k.prefix + "{janitor}:lease" }
+func (k Keys) JanitorEpoch() string   { return k.prefix + "{janitor}:epoch" }
 func (k Keys) Meta() string           { return k.prefix + "meta" }
 
 // Group is the consumer group of the workers on every inbound partition.

@@ -9,14 +9,20 @@ import (
 )
 
 // Heartbeat marks a connector alive for ttl and registers it, so that
-// workers can find it, and notice when it is gone.
-func (c *Client) Heartbeat(ctx context.Context, connector string, ttl time.Duration) error {
-	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+// workers can find it, and notice when it is gone. registered is true when
+// the connector was not registered before: on any beat but the first, that
+// means a worker declared it dead and removed its sockets.
+func (c *Client) Heartbeat(ctx context.Context, connector string, ttl time.Duration) (registered bool, err error) {
+	var add *redis.IntCmd
+	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, c.Keys.Connector(connector), time.Now().UTC().Format(time.RFC3339Nano), ttl)
-		p.SAdd(ctx, c.Keys.Connectors(), connector)
+		add = p.SAdd(ctx, c.Keys.Connectors(), connector)
 		return nil
 	})
-	return err
+	if err != nil {
+		return false, err
+	}
+	return add.Val() == 1, nil
 }
 
 // ConnectorAlive reports whether a connector's heartbeat key exists.

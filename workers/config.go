@@ -30,6 +30,8 @@ type Config struct {
 	EmptyRoomTTL time.Duration `envconfig:"EMPTY_ROOM_TTL" default:"168h" desc:"how long an empty room's state is kept"`
 	TrimInterval time.Duration `envconfig:"TRIM_INTERVAL" default:"30s" desc:"how often inbound streams are trimmed"`
 	ReapInterval time.Duration `envconfig:"REAP_INTERVAL" default:"1s" desc:"how often connector heartbeats and orphaned locks are checked"`
+	// ConnectorTimeout is the connectors' heartbeat TTL (same variable).
+	ConnectorTimeout time.Duration `envconfig:"CONNECTOR_TIMEOUT" default:"10s" desc:"connectors' heartbeat TTL; a new janitor waits this long before declaring any connector dead"`
 }
 
 // Validate checks the configuration and names the variable at fault.

@@ -23,6 +23,7 @@ func (w *Worker) janitor(ctx context.Context) {
 		ttl = 3 * time.Second
 	}
 	var token int64
+	var since time.Time // when this worker became the janitor
 	reap := time.NewTicker(w.cfg.ReapInterval)
 	defer reap.Stop()
 	lastTrim := time.Time{}
@@ -47,6 +48,7 @@ func (w *Worker) janitor(ctx context.Context) {
 				continue
 			}
 			token = t
+			since = w.now()
 			w.log.Info("janitor lease acquired", "token", token)
 		} else if err := w.c.RenewJanitor(ctx, w.id, token, ttl); err != nil {
 			w.log.Warn("janitor lease lost", "err", err)
@@ -54,7 +56,12 @@ func (w *Worker) janitor(ctx context.Context) {
 			continue
 		}
 		now := w.now()
-		w.reapConnectors(ctx, now)
+		// A new janitor (after a failover, or Redis coming back) gives
+		// every connector one full heartbeat period to show up before
+		// declaring it dead: their silence may have been Redis's.
+		if now.Sub(since) >= w.cfg.ConnectorTimeout {
+			w.reapConnectors(ctx, now)
+		}
 		w.expireLocks(ctx, now)
 		w.dropGoneConnectors(ctx, now)
 		if now.Sub(lastTrim) >= w.cfg.TrimInterval {

@@ -255,3 +255,6 @@ func (p *Proc) Metric(ctx context.Context, name string) float64 {
 	}
 	return sum
 }
+
+// Bin is the path of the roomstream binary the process runs.
+func (p *Proc) Bin() string { return p.bin }

@@ -1,0 +1,280 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
+)
+
+// modes runs a scenario on a single redis-server and on a 3-master Redis
+// Cluster.
+func modes(t *testing.T, f func(t *testing.T, cluster bool)) {
+	t.Run("standalone", func(t *testing.T) { f(t, false) })
+	t.Run("cluster", func(t *testing.T) { f(t, true) })
+}
+
+func (d *deployment) client() redis.UniversalClient {
+	if d.cluster != nil {
+		return d.cluster.Client()
+	}
+	return d.redis.Client()
+}
+
+func (d *deployment) streams() *streams.Client {
+	return streams.New(d.client(), streams.Config{Partitions: 8, KeyPrefix: "e2e:", RecoveryWindow: 2 * time.Minute})
+}
+
+// ownedBy sums the partitions the running workers hold.
+func (d *deployment) owned() int {
+	n := 0.0
+	for _, w := range d.workers {
+		if w.Running() {
+			if v := w.Metric(context.Background(), "roomstream_worker_partitions_owned"); v > 0 {
+				n += v
+			}
+		}
+	}
+	return int(n)
+}
+
+// assertDrained checks that every inbound entry was acknowledged and none
+// went to the dead letters.
+func (d *deployment) assertDrained(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	rdb := d.client()
+	sc := d.streams()
+	for p := 0; p < 8; p++ {
+		sum, err := rdb.XPending(ctx, sc.Keys.Inbound(p), streams.Group).Result()
+		if err != nil {
+			t.Fatalf("XPENDING partition %d: %v", p, err)
+		}
+		if sum.Count != 0 {
+			t.Errorf("partition %d: %d entries never acknowledged", p, sum.Count)
+		}
+	}
+	dead, err := sc.DeadLetters(ctx, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 0 {
+		t.Errorf("%d dead letters: %+v", len(dead), dead[0])
+	}
+}
+
+// TestWorkerCrash kills -9 one of three workers while 5,000 events flow
+// through 50 rooms: every event must be delivered exactly once to every
+// member, in order.
+func TestWorkerCrash(t *testing.T) {
+	modes(t, func(t *testing.T, cluster bool) {
+		d := deploy(t, 2, 3, cluster)
+		tr := newTraffic(t, []string{d.connectors[0].URL(), d.connectors[1].URL()}, 50, 2)
+		done := make(chan struct{})
+		go func() { defer close(done); tr.send(50, 150*time.Millisecond) }()
+		for tr.sent.Load() < 1500 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		killed := time.Now()
+		d.workers[0].Kill()
+		rebalanced := time.Duration(0)
+		for time.Since(killed) < 30*time.Second {
+			if d.owned() == 8 {
+				rebalanced = time.Since(killed)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		<-done
+		tl := tr.settle(30 * time.Second)
+		claimed := d.workers[1].Metric(context.Background(), "roomstream_worker_claimed_total") +
+			d.workers[2].Metric(context.Background(), "roomstream_worker_claimed_total")
+		t.Logf("worker killed after %d sends; partitions owned again after %s; entries claimed from it: %.0f", 1500, rebalanced, claimed)
+		t.Logf("%s", tl)
+		if rebalanced == 0 {
+			t.Error("partitions were not all owned again within 30s")
+		}
+		if tl.sent != 5000 || tl.accepted != 5000 || tl.lost != 0 || tl.duplicated != 0 || tl.reordered != 0 || tl.delivered != 10000 {
+			t.Errorf("want 5000 accepted, 10000 deliveries, none lost, doubled or reordered; got %s", tl)
+		}
+		d.assertDrained(t)
+	})
+}
+
+// TestConnectorCrash kills -9 a connector: the other connectors' clients
+// see user-left for its users within the bound, and the lock its user held
+// is released after the grace period; its stream is deleted later.
+func TestConnectorCrash(t *testing.T) {
+	modes(t, func(t *testing.T, cluster bool) {
+		d := deploy(t, 2, 1, cluster, "ROOMSTREAM_LOCK_GRACE", "3s", "ROOMSTREAM_RECOVERY_WINDOW", "5s")
+		victim := dial(t, d.connectors[0].URL(), "alice", "Alice")
+		bob := dial(t, d.connectors[1].URL(), "bob", "Bob")
+		mustAck(t, victim, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+		mustAck(t, bob, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+		mustAck(t, victim, schemas.EventLockRoom, map[string]string{"roomId": "r1"})
+		waitFor(t, bob, schemas.EventRoomLocked, `"lockedBy":"alice"`)
+		// Wait out the new janitor's grace so that detection is measured in
+		// steady state.
+		time.Sleep(10 * time.Second)
+
+		killed := time.Now()
+		d.connectors[0].Kill()
+		ev := waitFor(t, bob, schemas.EventUserLeft, `"userId":"alice"`)
+		detect := ev.At.Sub(killed)
+		if !strings.Contains(string(ev.Args[0]), `"reason":"connector_lost"`) {
+			t.Errorf("user-left %s", ev.Args[0])
+		}
+		ev = waitFor(t, bob, schemas.EventRoomUnlocked, `"reason":"lock holder left the room"`)
+		release := ev.At.Sub(killed)
+		t.Logf("dead connector detected after %s (bound 15s); lock released after %s (grace 3s)", detect, release)
+		if detect > 15*time.Second {
+			t.Errorf("detection took %s, bound is 15s", detect)
+		}
+		if release < detect+2*time.Second {
+			t.Errorf("lock released %s after the kill, before the grace period ran out", release)
+		}
+		// The dead connector's outbound stream goes once the recovery window
+		// is over; its socket keys at once.
+		sc := d.streams()
+		rdb := d.client()
+		deadline := time.Now().Add(20 * time.Second)
+		for rdb.Exists(context.Background(), sc.Keys.Outbound("conn1")).Val() == 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("stream of the dead connector still there")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if n := rdb.SCard(context.Background(), sc.Keys.UserSockets("alice")).Val(); n != 0 {
+			t.Errorf("alice still has %d sockets", n)
+		}
+	})
+}
+
+// TestPoisonEvent: an entry that cannot be applied lands in the dead
+// letters with its error and the partition keeps flowing; it can be listed
+// and requeued with the CLI.
+func TestPoisonEvent(t *testing.T) {
+	d := deploy(t, 1, 1, false, "ROOMSTREAM_MAX_ATTEMPTS", "2")
+	sc := d.streams()
+	ctx := context.Background()
+	a := dial(t, d.connectors[0].URL(), "alice", "Alice")
+	mustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+	p := streams.Partition("r1", 8)
+	// A lock-room whose payload is not JSON, and an envelope from a newer
+	// version: neither can be applied.
+	for _, vals := range [][]any{
+		{"v", "1", "type", "lock-room", "room", "r1", "user", "alice", "name", "Alice", "socket", "x", "connector", "conn1", "data", "{not json", "at", "1"},
+		{"v", "99", "type", "lock-room", "room", "r1", "at", "1"},
+	} {
+		if err := d.client().XAdd(ctx, &redis.XAddArgs{Stream: sc.Keys.Inbound(p), Values: vals}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The partition keeps flowing: the next event is applied.
+	start := time.Now()
+	mustAck(t, a, schemas.EventLockRoom, map[string]string{"roomId": "r1"})
+	t.Logf("event after two poison entries applied in %s", time.Since(start))
+	dead, err := sc.DeadLetters(ctx, p)
+	if err != nil || len(dead) != 2 {
+		t.Fatalf("dead letters %+v %v, want 2", dead, err)
+	}
+	if !strings.Contains(dead[0].Error, "not json") && !strings.Contains(dead[0].Error, "invalid character") {
+		t.Errorf("dead letter error %q", dead[0].Error)
+	}
+	env := append(exec.Command("true").Environ(), "ROOMSTREAM_REDIS_URL="+d.redis.URL(), "ROOMSTREAM_PARTITIONS=8", "ROOMSTREAM_KEY_PREFIX=e2e:")
+	list := exec.Command(d.connectors[0].Bin(), "deadletters", "list")
+	list.Env = env
+	out, err := list.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "lock-room") || !strings.Contains(string(out), "2 dead letter(s)") {
+		t.Errorf("deadletters list: %v\n%s", err, out)
+	}
+	requeue := exec.Command(d.connectors[0].Bin(), "deadletters", "requeue", "-partition", fmt.Sprint(p), "-id", dead[1].ID)
+	requeue.Env = env
+	if out, err := requeue.CombinedOutput(); err != nil || !strings.Contains(string(out), "requeued") {
+		t.Errorf("deadletters requeue: %v\n%s", err, out)
+	}
+	// Requeued, it fails again and comes back to the dead letters.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		dead, _ = sc.DeadLetters(ctx, p)
+		if len(dead) == 2 && dead[1].Source != dead[0].Source {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("requeued poison entry not dead-lettered again: %+v", dead)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestRedisRestart restarts Redis (AOF, fsync always) mid-traffic:
+// processes reconnect on their own and carry on; nothing acknowledged is
+// lost.
+func TestRedisRestart(t *testing.T) {
+	d := deploy(t, 2, 2, false)
+	tr := newTraffic(t, []string{d.connectors[0].URL(), d.connectors[1].URL()}, 10, 2)
+	done := make(chan struct{})
+	go func() { defer close(done); tr.send(60, 100*time.Millisecond) }()
+	for tr.sent.Load() < 300 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.redis.Kill()
+	time.Sleep(time.Second)
+	restarted := time.Now()
+	d.redis.Start()
+	<-done
+	tl := tr.settle(30 * time.Second)
+	t.Logf("Redis down for 1s; %s", tl)
+	if tl.lost != 0 || tl.duplicated != 0 || tl.reordered != 0 {
+		t.Errorf("after a Redis restart: %s", tl)
+	}
+	if tl.accepted < 900 {
+		t.Errorf("only %d of 1200 events accepted: processes did not carry on", tl.accepted)
+	}
+	for _, p := range append(d.connectors, d.workers...) {
+		if err := p.WaitReady(10 * time.Second); err != nil {
+			t.Errorf("%s not ready %s after Redis came back: %v", p.Name, time.Since(restarted), err)
+		}
+	}
+	d.assertDrained(t)
+}
+
+// TestGracefulShutdown: SIGTERM on a connector sends its clients away with
+// a reconnectable close and exits in time; SIGTERM on a worker gives its
+// leases up at once, so another worker owns them well before they expire.
+func TestGracefulShutdown(t *testing.T) {
+	d := deploy(t, 2, 2, false, "ROOMSTREAM_LEASE_TTL", "10s")
+	a := dial(t, d.connectors[0].URL(), "alice", "Alice")
+	b := dial(t, d.connectors[1].URL(), "bob", "Bob")
+	mustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+	mustAck(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+
+	took := d.connectors[0].Stop(15 * time.Second)
+	select {
+	case <-a.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("client of the stopped connector still connected")
+	}
+	if a.Reason() != "transport close" {
+		t.Errorf("client saw %q, want a reconnectable \"transport close\"", a.Reason())
+	}
+	t.Logf("connector exited %s after SIGTERM", took)
+
+	stopped := time.Now()
+	d.workers[0].Stop(15 * time.Second)
+	for d.owned() != 8 {
+		if time.Since(stopped) > 8*time.Second {
+			t.Fatalf("partitions of the stopped worker not taken within 8s (lease TTL 10s): owned %d", d.owned())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("worker stopped; its partitions owned by the other worker after %s (lease TTL 10s)", time.Since(stopped))
+	mustAck(t, b, schemas.EventLockRoom, map[string]string{"roomId": "r1"})
+}
