@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,11 +69,8 @@ func TestDemoInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dev, base := startProcess(t, bin, []string{"dev"},
-		[]string{"ROOMSTREAM_HTTP_ADDR=127.0.0.1:0", "ROOMSTREAM_LOG_LEVEL=info"},
-		regexp.MustCompile(`^\s+demo\s+(http://\S+?)/?\s`))
+	dev, base := startDev(t, bin)
 	t.Cleanup(func() { _ = os.WriteFile(filepath.Join(artifacts, "dev.log"), []byte(dev.Log()), 0o644) })
-	waitReady(t, base+"/readyz")
 	proxy := startCutProxy(t, strings.TrimPrefix(base, "http://"))
 	cutURL := proxy.control(t)
 
@@ -96,6 +94,58 @@ func TestDemoInBrowser(t *testing.T) {
 	if !strings.Contains(string(out), "PASS") {
 		t.Fatalf("demo.mjs exited 0 without PASS:\n%s", out)
 	}
+}
+
+// startDev starts `roomstream dev` on a free loopback port with the
+// embedded Redis and returns it with its base URL once it is ready.
+func startDev(t *testing.T, bin string, env ...string) (*process, string) {
+	t.Helper()
+	env = append([]string{"ROOMSTREAM_HTTP_ADDR=127.0.0.1:0", "ROOMSTREAM_LOG_LEVEL=info"}, env...)
+	dev, base := startProcess(t, bin, []string{"dev"}, env, regexp.MustCompile(`^\s+demo\s+(http://\S+?)/?\s`))
+	waitReady(t, base+"/readyz")
+	return dev, base
+}
+
+// nodeWebSocketArgs returns the node flags that give it a WebSocket
+// global (built in from node 22; behind a flag in node 20).
+func nodeWebSocketArgs(t *testing.T, node string) []string {
+	t.Helper()
+	for _, args := range [][]string{nil, {"--experimental-websocket"}} {
+		cmd := exec.Command(node, append(args, "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)")...)
+		if cmd.Run() == nil {
+			return args
+		}
+	}
+	t.Fatalf("this node has no WebSocket, even with --experimental-websocket: install node 20.10 or later")
+	return nil
+}
+
+// TestSioClient runs sio.test.mjs: the demo's own Socket.IO client in
+// node, against roomstream dev with 300 ms pings, through a proxy that
+// cuts connections, and against a port where nothing listens.
+func TestSioClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("node test: skipped with -short")
+	}
+	node := checkNode(t)
+	flags := nodeWebSocketArgs(t, node)
+	bin := roomstreamBinary(t)
+	dev, base := startDev(t, bin, "ROOMSTREAM_PING_INTERVAL=300ms", "ROOMSTREAM_PING_TIMEOUT=300ms")
+	proxy := startCutProxy(t, strings.TrimPrefix(base, "http://"))
+	dead := "http://127.0.0.1:" + strconv.Itoa(testredis.FreePort(t))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, append(flags, "--test", "--test-reporter=spec", "sio.test.mjs")...)
+	cmd.Env = append(os.Environ(), "BASE_URL="+base, "BOB_URL="+proxy.URL(), "DROP_URL="+proxy.control(t), "DEAD_URL="+dead)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sio.test.mjs failed (%v)\n--- output ---\n%s\n--- roomstream dev log (last 40 lines) ---\n%s", err, out, tailLines(dev.Log(), 40))
+	}
+	if strings.Contains(string(out), "# SKIP") || strings.Contains(string(out), "skipped") && !strings.Contains(string(out), "skipped 0") {
+		t.Fatalf("sio.test.mjs skipped tests it should have run:\n%s", out)
+	}
+	t.Logf("sio.test.mjs passed\n%s", out)
 }
 
 // TestConnectorDoesNotServeDemo: the token mint lets anyone be anyone, so

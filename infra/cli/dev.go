@@ -145,13 +145,13 @@ func printBanner(addr, embedded, token, user, secret string, generated bool, dc 
 	base := "http://" + net.JoinHostPort(host, port)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nroomstream dev is running\n\n")
-	fmt.Fprintf(&b, "  demo     %s/   (open it in two browser tabs, pick two names, join one room)\n", base)
+	fmt.Fprintf(&b, "  demo     %s/   open it in two browser tabs, pick two names, join one room\n", base)
 	rate := "unthrottled"
 	if dc.UploadRate > 0 {
-		rate = "throttled to " + demo.HumanBytes(dc.UploadRate) + "/s so that progress shows"
+		rate = demo.HumanBytes(dc.UploadRate) + "/s each"
 	}
-	fmt.Fprintf(&b, "  dev-only POST %s/demo/token {name} signs a token for any name; uploads up to %s, %s\n",
-		base, demo.HumanBytes(dc.MaxUpload), rate)
+	fmt.Fprintf(&b, "           dev only: POST /demo/token signs a token for any name; uploads up to %s, %s\n",
+		demo.HumanBytes(dc.MaxUpload), rate)
 	fmt.Fprintf(&b, "  socket   %s/socket.io/   (Socket.IO v4, WebSocket transport)\n", strings.Replace(base, "http", "ws", 1))
 	if embedded != "" {
 		fmt.Fprintf(&b, "  redis    embedded (miniredis on %s); set ROOMSTREAM_REDIS_URL to use a real Redis\n", embedded)

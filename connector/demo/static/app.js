@@ -213,7 +213,7 @@ function startSocket() {
       return;
     }
     if (sock.recovered) {
-      setStatus('recovered', 'Connection recovered: nothing was missed');
+      setStatus('recovered', 'Recovered: missed events replayed');
       logLine('Reconnected; session recovered, missed events replayed');
       return;
     }
@@ -268,8 +268,8 @@ function startSocket() {
   sock.on('user-left', (p) => {
     if (!inRoom(p.roomId)) return;
     state.room.members.delete(p.userId);
-    const why = { left: 'left', disconnected: 'closed the page', connector_lost: 'lost its server', recovery_expired: 'did not come back' }[p.reason] || p.reason;
-    logLine(`${p.userName} ${why === 'left' ? 'left' : `left (${why})`}`);
+    const why = { left: '', disconnected: ' (disconnected)', connector_lost: ' (their server was lost)', recovery_expired: ' (did not come back in time)' }[p.reason] ?? ` (${p.reason})`;
+    logLine(`${p.userName} left${why}`);
     renderPeople();
     renderLock();
   });
@@ -277,14 +277,14 @@ function startSocket() {
   sock.on('room-locked', (p) => {
     if (!inRoom(p.roomId)) return;
     state.room.lock = { lockedBy: p.lockedBy, lockedByName: p.lockedByName, lockedAt: p.lockedAt, reason: p.reason || '' };
-    logLine(`${p.lockedByName} locked the room${p.reason ? `: “${p.reason}”` : ''}`);
+    logLine(`${who(p.lockedBy, p.lockedByName)} locked the room${p.reason ? `: “${p.reason}”` : ''}`);
     renderLock();
   });
 
   sock.on('room-unlocked', (p) => {
     if (!inRoom(p.roomId)) return;
     state.room.lock = null;
-    if (p.unlockedBy) logLine(`${p.unlockedByName || p.unlockedBy} unlocked the room${p.reason ? `: “${p.reason}”` : ''}`);
+    if (p.unlockedBy) logLine(`${who(p.unlockedBy, p.unlockedByName)} unlocked the room${p.reason ? `: “${p.reason}”` : ''}`);
     else logLine(`The lock was released${p.reason ? ` (${p.reason})` : ''}`);
     renderLock();
   });
@@ -299,8 +299,7 @@ function startSocket() {
     }
     if (!u.announced) {
       u.announced = true;
-      const who = p.userId === state.session.userId ? 'You' : p.userName || p.userId;
-      logLine(`${who} started uploading ${p.fileName} (${humanBytes(p.size)})`);
+      logLine(`${who(p.userId, p.userName)} started uploading ${p.fileName} (${humanBytes(p.size)})`);
     }
     renderUploads();
   });
@@ -320,7 +319,7 @@ function startSocket() {
     if (!inRoom(p.roomId)) return;
     const u = state.room.uploads.get(p.uploadId || p.fileId);
     state.room.uploads.delete(p.uploadId || p.fileId);
-    logLine(`${p.userName || p.userId}'s upload${u ? ` of ${u.fileName}` : ''} failed${p.reason ? `: ${p.reason}` : ''}`);
+    logLine(`${p.userId === state.session.userId ? 'Your' : `${p.userName || p.userId}'s`} upload${u ? ` of ${u.fileName}` : ''} failed${p.reason ? `: ${p.reason}` : ''}`);
     renderUploads();
   });
 
@@ -328,7 +327,7 @@ function startSocket() {
     if (!inRoom(p.roomId)) return;
     state.room.uploads.delete(p.file.id);
     for (const [id, u] of state.room.uploads) if (u.fileId === p.file.id) state.room.uploads.delete(id);
-    if (!state.room.files.has(p.file.id)) logLine(`${p.file.uploadedByName} added ${p.file.name} (${humanBytes(p.file.size)})`);
+    if (!state.room.files.has(p.file.id)) logLine(`${who(p.file.uploadedBy, p.file.uploadedByName)} added ${p.file.name} (${humanBytes(p.file.size)})`);
     state.room.files.set(p.file.id, p.file);
     renderUploads();
     renderFiles();
@@ -339,6 +338,9 @@ function startSocket() {
 }
 
 function inRoom(roomId) { return state.room && state.room.roomId === roomId; }
+
+// who names a user in the activity log: "You" for oneself.
+function who(userId, userName) { return userId === state.session?.userId ? 'You' : userName || userId; }
 
 // ---------- rooms ----------
 

@@ -199,11 +199,13 @@ export class Socket {
     }
     this._ws = ws;
     ws.onmessage = (ev) => this._onFrame(ev.data);
-    ws.onerror = () => { this._closeReason = this._closeReason || 'transport error'; };
+    // An error ends the connection (like the reference client). Browsers
+    // follow it with a close event; some runtimes do not, so do not wait.
+    ws.onerror = () => { if (this._ws === ws) this._fail('transport error'); };
     ws.onclose = (ev) => {
       if (this._ws !== ws) return;
       this._ws = null;
-      this._onClose(this._closeReason || 'transport close', ev);
+      this._onClose('transport close', ev);
     };
   }
 
@@ -224,7 +226,6 @@ export class Socket {
     clearTimeout(this._pingTimer);
     const ws = this._ws;
     this._ws = null;
-    this._closeReason = undefined;
     if (ws) {
       ws.onmessage = ws.onerror = ws.onclose = null;
       try { ws.close(); } catch { /* already closed */ }
@@ -233,7 +234,6 @@ export class Socket {
 
   _onClose(reason, detail) {
     clearTimeout(this._pingTimer);
-    this._closeReason = undefined;
     const wasConnected = this.connected;
     this.connected = false;
     if (wasConnected) {
