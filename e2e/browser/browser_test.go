@@ -45,10 +45,14 @@ func checkNode(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("node is not installed: run `apt-get install -y nodejs npm` (node 20 or later), then `%s`", installCommand)
 	}
+	return node
+}
+
+func checkPlaywright(t *testing.T) {
+	t.Helper()
 	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err != nil {
 		t.Fatalf("playwright-core is not installed: run `%s`", installCommand)
 	}
-	return node
 }
 
 // TestDemoInBrowser runs demo.mjs: two users in one room in chromium,
@@ -60,6 +64,7 @@ func TestDemoInBrowser(t *testing.T) {
 	}
 	chromium := chromiumPath(t)
 	node := checkNode(t)
+	checkPlaywright(t)
 	bin := roomstreamBinary(t)
 	artifacts, err := filepath.Abs("artifacts")
 	if err != nil {
