@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,26 +15,27 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/demo"
 	"github.com/roomstream/roomstream/streams"
 	"github.com/roomstream/roomstream/workers"
 )
 
-// DevMux, when set, adds routes to the dev server (the demo web app).
-var DevMux func(mux *http.ServeMux, cfg connector.Config, log *slog.Logger)
-
 // Dev runs the `dev` command: a connector and a worker in one process,
-// on an embedded Redis unless ROOMSTREAM_REDIS_URL is set.
+// on an embedded Redis unless ROOMSTREAM_REDIS_URL is set, plus the demo
+// web app at / with its dev-only token mint and upload store. Only this
+// command mounts the demo.
 func Dev(args []string) error {
 	var cc connector.Config
 	var wc workers.Config
+	var dc demo.Config
 	var lc logConfig
-	fs := newFlags("dev", "dev [-user ID] [-name NAME]", &cc, &wc, &lc)
+	fs := newFlags("dev", "dev [-user ID] [-name NAME]", &cc, &wc, &dc, &lc)
 	user := fs.String("user", "demo", "user id of the printed demo token")
 	name := fs.String("name", "Demo User", "user name of the printed demo token")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	for _, spec := range []any{&cc, &wc, &lc} {
+	for _, spec := range []any{&cc, &wc, &dc, &lc} {
 		if err := loadEnv(spec); err != nil {
 			return err
 		}
@@ -85,9 +85,11 @@ func Dev(args []string) error {
 	mux.HandleFunc("/healthz", connector.Healthz)
 	mux.Handle("/readyz", connector.Readyz(func() bool { return srv.Ready() && w.Ready() }))
 	mux.Handle("/metrics", metricsHandler(reg))
-	if DevMux != nil {
-		DevMux(mux, cc, log)
+	app, err := demo.Mount(mux, cc, dc, log)
+	if err != nil {
+		return err
 	}
+	defer app.Close()
 	hs, addr, err := listen(cc.HTTPAddr, mux, log)
 	if err != nil {
 		return err
@@ -102,7 +104,7 @@ func Dev(args []string) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); errs <- w.Run(ctx) }()
 	go func() { defer wg.Done(); errs <- srv.Run(ctx) }()
-	printBanner(addr, embedded, token, *user, cc.JWTSecret, generated)
+	printBanner(addr, embedded, token, *user, cc.JWTSecret, generated, dc)
 	select {
 	case err = <-errs:
 		stop()
@@ -135,7 +137,7 @@ func startEmbeddedRedis() (*miniredis.Miniredis, error) {
 	return mr, nil
 }
 
-func printBanner(addr, embedded, token, user, secret string, generated bool) {
+func printBanner(addr, embedded, token, user, secret string, generated bool, dc demo.Config) {
 	host, port, _ := net.SplitHostPort(addr)
 	if host == "" || host == "::" || host == "0.0.0.0" {
 		host = "localhost"
@@ -143,7 +145,13 @@ func printBanner(addr, embedded, token, user, secret string, generated bool) {
 	base := "http://" + net.JoinHostPort(host, port)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nroomstream dev is running\n\n")
-	fmt.Fprintf(&b, "  demo     %s/\n", base)
+	fmt.Fprintf(&b, "  demo     %s/   open it in two browser tabs, pick two names, join one room\n", base)
+	rate := "unthrottled"
+	if dc.UploadRate > 0 {
+		rate = demo.HumanBytes(dc.UploadRate) + "/s each"
+	}
+	fmt.Fprintf(&b, "           dev only: POST /demo/token signs a token for any name; uploads up to %s, %s\n",
+		demo.HumanBytes(dc.MaxUpload), rate)
 	fmt.Fprintf(&b, "  socket   %s/socket.io/   (Socket.IO v4, WebSocket transport)\n", strings.Replace(base, "http", "ws", 1))
 	if embedded != "" {
 		fmt.Fprintf(&b, "  redis    embedded (miniredis on %s); set ROOMSTREAM_REDIS_URL to use a real Redis\n", embedded)

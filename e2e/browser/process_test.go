@@ -1,0 +1,169 @@
+package browser
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	binErr    error
+	binDir    string
+)
+
+// roomstreamBinary builds the roomstream binary once per test run.
+func roomstreamBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		root, err := filepath.Abs(filepath.Join("..", ".."))
+		if err != nil {
+			binErr = err
+			return
+		}
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+			binErr = fmt.Errorf("module root not found at %s: %w", root, err)
+			return
+		}
+		binDir, binErr = os.MkdirTemp("", "roomstream-browser-test-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "roomstream")
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatalf("build roomstream: %v", binErr)
+	}
+	return binPath
+}
+
+// process is a roomstream process started by a test, with its log.
+type process struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  bytes.Buffer
+	done chan struct{}
+}
+
+// startProcess runs the binary with args and env (added to a copy of the
+// test's environment without any ROOMSTREAM_ variable), and waits until a
+// line of its log matches re; it returns the first submatch.
+func startProcess(t *testing.T, bin string, args, env []string, re *regexp.Regexp) (*process, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ROOMSTREAM_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start roomstream %s: %v", strings.Join(args, " "), err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.log.WriteString(line + "\n")
+			p.mu.Unlock()
+			if m := re.FindStringSubmatch(line); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	go func() {
+		_ = cmd.Wait()
+		_ = pw.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.stop(t) })
+	select {
+	case m := <-found:
+		return p, m
+	case <-p.done:
+		t.Fatalf("roomstream %s exited early:\n%s", strings.Join(args, " "), p.Log())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("roomstream %s printed no line matching %s in 30 s:\n%s", strings.Join(args, " "), re, p.Log())
+	}
+	return nil, ""
+}
+
+// Log returns everything the process printed so far.
+func (p *process) Log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// stop asks the process to shut down (SIGINT) and kills it after 10 s.
+func (p *process) stop(t *testing.T) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("roomstream did not stop within 10 s of SIGINT; killing it")
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// waitReady polls url until it answers 200.
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_ = res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s not ready within 30 s (last error %v)", url, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
