@@ -80,7 +80,10 @@ need_chromium() {
 for need in "$@"; do
   case "$need" in
     redis) need_redis ;;
-    node) need_node e2e/node ;;
+    node)
+      # Every Node test client of the repository (e2e/*/package-lock.json).
+      mapfile -t dirs < <(find e2e -name package-lock.json -not -path '*/node_modules/*' -exec dirname {} \; | sort)
+      need_node "${dirs[@]}" ;;
     node:*) need_node "${need#node:}" ;;
     docker) need_docker ;;
     chromium) need_chromium ;;
