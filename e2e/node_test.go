@@ -4,17 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/roomstream/roomstream/e2e/harness"
-	"github.com/roomstream/roomstream/infra/testredis"
 )
 
 // nodeReady fails the test with the command to run when Node or the npm
@@ -74,37 +71,6 @@ func TestDesignClientTwoConnectors(t *testing.T) {
 // TestDesignClientDev runs it against `roomstream dev` (embedded Redis).
 func TestDesignClientDev(t *testing.T) {
 	nodeReady(t)
-	bin := harness.Binary(t)
-	port := testredis.FreePort(t)
-	cmd := exec.Command(bin, "dev")
-	cmd.Env = append(os.Environ(), "ROOMSTREAM_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port), "ROOMSTREAM_JWT_SECRET="+secret,
-		"ROOMSTREAM_REDIS_URL=")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("roomstream dev output:\n%s", out.String())
-		}
-	}()
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get(base + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("roomstream dev not ready")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	runDesignClient(t, base, base)
+	dev := harness.StartDev(t, "dev", harness.Env{"ROOMSTREAM_JWT_SECRET": secret, "ROOMSTREAM_REDIS_URL": ""})
+	runDesignClient(t, dev.URL(), dev.URL())
 }

@@ -152,3 +152,5 @@ func waitFor(t testing.TB, c *sioclient.Client, name string, has ...string) sioc
 		}
 	}
 }
+
+func TestMain(m *testing.M) { harness.Main(m) }

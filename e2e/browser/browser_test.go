@@ -12,16 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomstream/roomstream/e2e/harness"
 	"github.com/roomstream/roomstream/infra/testredis"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { harness.Main(m) }
 
 // installCommand is what makes the browser test runnable.
 const installCommand = "cd e2e/browser && npm ci"
@@ -76,8 +71,8 @@ func TestDemoInBrowser(t *testing.T) {
 
 	dev, base := startDev(t, bin)
 	t.Cleanup(func() { _ = os.WriteFile(filepath.Join(artifacts, "dev.log"), []byte(dev.Log()), 0o644) })
-	proxy := startCutProxy(t, strings.TrimPrefix(base, "http://"))
-	cutURL := proxy.control(t)
+	proxy := harness.StartProxy(t, strings.TrimPrefix(base, "http://"))
+	cutURL := proxy.Control(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -136,13 +131,13 @@ func TestSioClient(t *testing.T) {
 	flags := nodeWebSocketArgs(t, node)
 	bin := roomstreamBinary(t)
 	dev, base := startDev(t, bin, "ROOMSTREAM_PING_INTERVAL=300ms", "ROOMSTREAM_PING_TIMEOUT=300ms")
-	proxy := startCutProxy(t, strings.TrimPrefix(base, "http://"))
+	proxy := harness.StartProxy(t, strings.TrimPrefix(base, "http://"))
 	dead := "http://127.0.0.1:" + strconv.Itoa(testredis.FreePort(t))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, append(flags, "--test", "--test-reporter=spec", "sio.test.mjs")...)
-	cmd.Env = append(os.Environ(), "BASE_URL="+base, "BOB_URL="+proxy.URL(), "DROP_URL="+proxy.control(t), "DEAD_URL="+dead)
+	cmd.Env = append(os.Environ(), "BASE_URL="+base, "BOB_URL="+proxy.URL(), "DROP_URL="+proxy.Control(t), "DEAD_URL="+dead)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("sio.test.mjs failed (%v)\n--- output ---\n%s\n--- roomstream dev log (last 40 lines) ---\n%s", err, out, tailLines(dev.Log(), 40))

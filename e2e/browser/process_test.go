@@ -4,54 +4,23 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	binErr    error
-	binDir    string
+	"github.com/roomstream/roomstream/e2e/harness"
 )
 
 // roomstreamBinary builds the roomstream binary once per test run.
 func roomstreamBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		root, err := filepath.Abs(filepath.Join("..", ".."))
-		if err != nil {
-			binErr = err
-			return
-		}
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-			binErr = fmt.Errorf("module root not found at %s: %w", root, err)
-			return
-		}
-		binDir, binErr = os.MkdirTemp("", "roomstream-browser-test-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "roomstream")
-		cmd := exec.Command("go", "build", "-o", binPath, ".")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("build roomstream: %v", binErr)
-	}
-	return binPath
+	return harness.Binary(t)
 }
 
 // process is a roomstream process started by a test, with its log.

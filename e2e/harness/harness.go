@@ -62,6 +62,16 @@ func Binary(tb testing.TB) string {
 	return buildPath
 }
 
+// Main runs a test package's tests and removes the binary Binary built;
+// call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if buildPath != "" {
+		_ = os.RemoveAll(filepath.Dir(buildPath))
+	}
+	os.Exit(code)
+}
+
 // Env is the environment shared by a deployment's processes.
 type Env map[string]string
 
@@ -86,8 +96,10 @@ type Proc struct {
 	bin     string
 	env     Env
 	logPath string
-	cmd     *exec.Cmd
-	exited  chan struct{}
+
+	mu     sync.Mutex // guards cmd and exited
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
 // URL is the process's HTTP base URL.
@@ -126,21 +138,37 @@ func (p *Proc) start() {
 	if err != nil {
 		p.tb.Fatal(err)
 	}
-	p.cmd = exec.Command(p.bin, p.Kind)
-	p.cmd.Env = os.Environ()
+	cmd := exec.Command(p.bin, p.Kind)
+	cmd.Env = os.Environ()
 	for k, v := range p.env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
 		p.tb.Fatalf("start %s: %v", p.Name, err)
 	}
-	p.exited = make(chan struct{})
-	cmd := p.cmd
-	go func() { _ = cmd.Wait(); logf.Close(); close(p.exited) }()
+	p.mu.Lock()
+	p.cmd = cmd
+	p.mu.Unlock()
+	exited := make(chan struct{})
+	p.mu.Lock()
+	p.exited = exited
+	p.mu.Unlock()
+	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
 	if err := p.WaitReady(30 * time.Second); err != nil {
 		p.tb.Fatalf("%s: %v\n%s", p.Name, err, p.tail(40))
 	}
+}
+
+// StartDev starts `roomstream dev` (connector and worker in one process,
+// embedded Redis unless env sets ROOMSTREAM_REDIS_URL) and waits until it is
+// ready.
+func StartDev(tb testing.TB, name string, env Env) *Proc {
+	tb.Helper()
+	p := &Proc{tb: tb, Name: name, Kind: "dev", Port: testredis.FreePort(tb), bin: Binary(tb)}
+	p.env = env.With("ROOMSTREAM_HTTP_ADDR", "127.0.0.1:"+strconv.Itoa(p.Port))
+	p.start()
+	return p
 }
 
 // WaitReady polls /readyz until it answers 200.
@@ -148,10 +176,8 @@ func (p *Proc) WaitReady(d time.Duration) error {
 	deadline := time.Now().Add(d)
 	client := &http.Client{Timeout: time.Second}
 	for time.Now().Before(deadline) {
-		select {
-		case <-p.exited:
+		if !p.Running() {
 			return fmt.Errorf("exited before it was ready")
-		default:
 		}
 		res, err := client.Get(p.URL() + "/readyz")
 		if err == nil {
@@ -165,32 +191,41 @@ func (p *Proc) WaitReady(d time.Duration) error {
 	return fmt.Errorf("not ready after %s", d)
 }
 
+// take returns the running command and forgets it (nil when none).
+func (p *Proc) take() (*exec.Cmd, chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cmd, exited := p.cmd, p.exited
+	p.cmd = nil
+	return cmd, exited
+}
+
 // Kill ends the process with SIGKILL, as a crash would.
 func (p *Proc) Kill() {
-	if p.cmd == nil || p.cmd.Process == nil {
+	cmd, exited := p.take()
+	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-	p.cmd = nil
+	_ = cmd.Process.Kill()
+	<-exited
 }
 
 // Stop sends SIGTERM and waits for a graceful exit (killing after d).
 // It returns how long the exit took.
 func (p *Proc) Stop(d time.Duration) time.Duration {
-	if p.cmd == nil {
+	cmd, exited := p.take()
+	if cmd == nil {
 		return 0
 	}
 	start := time.Now()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.exited:
+	case <-exited:
 	case <-time.After(d):
 		p.tb.Errorf("%s did not exit within %s of SIGTERM", p.Name, d)
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+		_ = cmd.Process.Kill()
+		<-exited
 	}
-	p.cmd = nil
 	return time.Since(start)
 }
 
@@ -203,11 +238,14 @@ func (p *Proc) Restart() {
 
 // Running reports whether the process is alive.
 func (p *Proc) Running() bool {
-	if p.cmd == nil {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.mu.Unlock()
+	if cmd == nil {
 		return false
 	}
 	select {
-	case <-p.exited:
+	case <-exited:
 		return false
 	default:
 		return true

@@ -1,4 +1,4 @@
-package browser
+package harness
 
 import (
 	"errors"
@@ -11,12 +11,14 @@ import (
 	"time"
 )
 
-// cutProxy forwards TCP connections to a target and can cut them all at
-// once without a close handshake (RST), then refuse new ones for a while:
-// what a browser sees when its network drops.
-type cutProxy struct {
-	ln     net.Listener
-	target string
+// Proxy is a TCP load balancer for tests: it forwards each new connection
+// to the first of its targets that accepts one (a connector that died is
+// skipped, as a health-checking load balancer would), and it can cut every
+// open connection at once without a close handshake (RST) and refuse new
+// ones for a while: what a client sees when its network drops.
+type Proxy struct {
+	ln      net.Listener
+	targets []string
 
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
@@ -25,22 +27,24 @@ type cutProxy struct {
 	wg        sync.WaitGroup
 }
 
-func startCutProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
+// StartProxy listens on a free loopback port; targets are host:port.
+func StartProxy(tb testing.TB, targets ...string) *Proxy {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("proxy listen: %v", err)
+		tb.Fatalf("proxy listen: %v", err)
 	}
-	p := &cutProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, targets: targets, conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.accept()
-	t.Cleanup(p.close)
+	tb.Cleanup(p.Close)
 	return p
 }
 
-func (p *cutProxy) URL() string { return "http://" + p.ln.Addr().String() }
+// URL is the proxy's http:// base URL.
+func (p *Proxy) URL() string { return "http://" + p.ln.Addr().String() }
 
-func (p *cutProxy) accept() {
+func (p *Proxy) accept() {
 	defer p.wg.Done()
 	for {
 		c, err := p.ln.Accept()
@@ -59,9 +63,21 @@ func (p *cutProxy) accept() {
 	}
 }
 
-func (p *cutProxy) serve(c net.Conn) {
+func (p *Proxy) dial() (net.Conn, error) {
+	var last error
+	for _, t := range p.targets {
+		up, err := net.DialTimeout("tcp", t, 2*time.Second)
+		if err == nil {
+			return up, nil
+		}
+		last = err
+	}
+	return nil, last
+}
+
+func (p *Proxy) serve(c net.Conn) {
 	defer p.wg.Done()
-	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	up, err := p.dial()
 	if err != nil {
 		reset(c)
 		return
@@ -85,7 +101,7 @@ func (p *cutProxy) serve(c net.Conn) {
 	p.untrack(c, up)
 }
 
-func (p *cutProxy) track(cs ...net.Conn) bool {
+func (p *Proxy) track(cs ...net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -97,7 +113,7 @@ func (p *cutProxy) track(cs ...net.Conn) bool {
 	return true
 }
 
-func (p *cutProxy) untrack(cs ...net.Conn) {
+func (p *Proxy) untrack(cs ...net.Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range cs {
@@ -105,9 +121,9 @@ func (p *cutProxy) untrack(cs ...net.Conn) {
 	}
 }
 
-// cut resets every open connection and refuses new ones for hold. It
-// returns how many connections it reset.
-func (p *cutProxy) cut(hold time.Duration) int {
+// Cut resets every open connection and refuses new ones for hold. It
+// returns how many connections (client and upstream sides) it reset.
+func (p *Proxy) Cut(hold time.Duration) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.holdUntil = time.Now().Add(hold)
@@ -118,9 +134,10 @@ func (p *cutProxy) cut(hold time.Duration) int {
 	return n
 }
 
-// control serves POST /cut?hold=2500ms for the browser script.
-func (p *cutProxy) control(t *testing.T) string {
-	t.Helper()
+// Control serves POST /cut?hold=2500ms (for scripts in other processes)
+// and returns its URL.
+func (p *Proxy) Control(tb testing.TB) string {
+	tb.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /cut", func(w http.ResponseWriter, r *http.Request) {
 		hold, err := time.ParseDuration(r.URL.Query().Get("hold"))
@@ -128,26 +145,31 @@ func (p *cutProxy) control(t *testing.T) string {
 			http.Error(w, "hold must be a duration up to 1m, like 2500ms", http.StatusBadRequest)
 			return
 		}
-		n := p.cut(hold)
+		n := p.Cut(hold)
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"dropped":%d}`, n)
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("control listen: %v", err)
+		tb.Fatalf("control listen: %v", err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("control server: %v", err)
+			tb.Errorf("proxy control server: %v", err)
 		}
 	}()
-	t.Cleanup(func() { _ = srv.Close() })
+	tb.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String() + "/cut"
 }
 
-func (p *cutProxy) close() {
+// Close stops the proxy and resets its connections.
+func (p *Proxy) Close() {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
 	p.closed = true
 	for c := range p.conns {
 		reset(c)

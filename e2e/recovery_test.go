@@ -1,0 +1,152 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roomstream/roomstream/e2e/harness"
+)
+
+type recoveryReport struct {
+	Connects []struct {
+		ID        string `json:"id"`
+		Recovered bool   `json:"recovered"`
+		At        int64  `json:"at"`
+	} `json:"connects"`
+	Disconnects []struct {
+		Reason string `json:"reason"`
+		At     int64  `json:"at"`
+	} `json:"disconnects"`
+	Seqs       []int64           `json:"seqs"`
+	SSawLeft   []json.RawMessage `json:"sSawLeft"`
+	SSawJoined []json.RawMessage `json:"sSawJoined"`
+	IDBefore   string            `json:"idBefore"`
+	IDAfter    string            `json:"idAfter"`
+	Refused    int               `json:"refused"`
+	Timeout    string            `json:"timeout"`
+	Error      string            `json:"error"`
+}
+
+// runRecovery runs recovery.js with R behind proxy and S on sURL, calls
+// breakIt once both are in the room, and returns the report.
+func runRecovery(t *testing.T, rURL, sURL string, count int, expectAll bool, breakIt func()) recoveryReport {
+	t.Helper()
+	node := nodeReady(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "recovery.js", rURL, sURL, token(t, "r", "R"), token(t, "s", "S"), "rec-room",
+		itoa(count), "40", map[bool]string{true: "1", false: "0"}[expectAll])
+	cmd.Dir = "node"
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var rep recoveryReport
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 8<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.Contains(line, `"ready":true`) {
+			time.Sleep(300 * time.Millisecond) // a few events flow first
+			breakIt()
+			continue
+		}
+		if err := json.Unmarshal([]byte(line), &rep); err != nil {
+			t.Fatalf("bad report line %q: %v", line, err)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("recovery.js: %v\n%s", err, stderr.String())
+	}
+	if rep.Error != "" || rep.Timeout != "" {
+		t.Fatalf("recovery.js: error %q timeout %q; report %+v", rep.Error, rep.Timeout, rep)
+	}
+	return rep
+}
+
+// checkRecovered asserts socket.recovered, the same id, every event once and
+// in order, and no leave or join seen by the other member.
+func checkRecovered(t *testing.T, rep recoveryReport, count int) {
+	t.Helper()
+	if len(rep.Connects) < 2 || !rep.Connects[len(rep.Connects)-1].Recovered {
+		t.Fatalf("not recovered: connects %+v disconnects %+v", rep.Connects, rep.Disconnects)
+	}
+	if rep.IDAfter != rep.IDBefore {
+		t.Errorf("socket id changed: %s -> %s", rep.IDBefore, rep.IDAfter)
+	}
+	if rep.Refused != 0 {
+		t.Errorf("%d events of the sender were refused", rep.Refused)
+	}
+	if len(rep.Seqs) != count {
+		t.Errorf("received %d events, want %d", len(rep.Seqs), count)
+	}
+	for i, s := range rep.Seqs {
+		if s != int64(i+1) {
+			t.Fatalf("event %d has seq %d: lost, duplicated or out of order; all: %v", i+1, s, rep.Seqs)
+		}
+	}
+	if len(rep.SSawLeft) != 0 || len(rep.SSawJoined) != 0 {
+		t.Errorf("membership flapped: S saw left %s joined %s", rep.SSawLeft, rep.SSawJoined)
+	}
+	down := rep.Connects[len(rep.Connects)-1].At - rep.Disconnects[0].At
+	t.Logf("disconnect %q, recovered after %d ms on the same socket id; %d/%d events, in order, none twice", rep.Disconnects[0].Reason, down, len(rep.Seqs), count)
+}
+
+func TestRecoveryAfterNetworkDrop(t *testing.T) {
+	d := deploy(t, 2, 1, false)
+	lb := harness.StartProxy(t, strings.TrimPrefix(d.connectors[0].URL(), "http://"))
+	rep := runRecovery(t, lb.URL(), d.connectors[1].URL(), 100, true, func() { lb.Cut(1500 * time.Millisecond) })
+	checkRecovered(t, rep, 100)
+}
+
+func TestRecoveryOnAnotherConnectorAfterDrain(t *testing.T) {
+	d := deploy(t, 2, 1, false)
+	lb := harness.StartProxy(t, strings.TrimPrefix(d.connectors[0].URL(), "http://"), strings.TrimPrefix(d.connectors[1].URL(), "http://"))
+	rep := runRecovery(t, lb.URL(), d.connectors[1].URL(), 100, true, func() { go d.connectors[0].Stop(15 * time.Second) })
+	checkRecovered(t, rep, 100)
+	if rep.Disconnects[0].Reason != "transport close" {
+		t.Errorf("drained client saw %q", rep.Disconnects[0].Reason)
+	}
+}
+
+func TestRecoveryAfterConnectorCrash(t *testing.T) {
+	d := deploy(t, 2, 1, false)
+	lb := harness.StartProxy(t, strings.TrimPrefix(d.connectors[0].URL(), "http://"), strings.TrimPrefix(d.connectors[1].URL(), "http://"))
+	rep := runRecovery(t, lb.URL(), d.connectors[1].URL(), 100, true, func() { d.connectors[0].Kill() })
+	checkRecovered(t, rep, 100)
+	// The reaper comes by later and must not take the recovered socket away.
+	time.Sleep(12 * time.Second)
+	c := dial(t, d.connectors[1].URL(), "late", "Late")
+	snap := mustAck(t, c, "join-room", map[string]string{"roomId": "rec-room"})
+	if len(snap.Room.Members) != 1 {
+		// r and s closed their sockets at the end of the script; only the
+		// newcomer remains, and nobody is left behind as a ghost.
+		t.Errorf("members after the script ended: %+v", snap.Room.Members)
+	}
+}
+
+func TestRecoveryWindowExpires(t *testing.T) {
+	d := deploy(t, 2, 1, false, "ROOMSTREAM_RECOVERY_WINDOW", "5s")
+	lb := harness.StartProxy(t, strings.TrimPrefix(d.connectors[0].URL(), "http://"))
+	rep := runRecovery(t, lb.URL(), d.connectors[1].URL(), 200, false, func() { lb.Cut(8 * time.Second) })
+	last := rep.Connects[len(rep.Connects)-1]
+	if last.Recovered || last.ID == rep.IDBefore {
+		t.Errorf("reconnected after the window but recovered=%v id %s (was %s)", last.Recovered, last.ID, rep.IDBefore)
+	}
+	if len(rep.SSawLeft) != 1 || !strings.Contains(string(rep.SSawLeft[0]), `"reason":"recovery_expired"`) {
+		t.Errorf("the other member saw left %s, want one user-left with reason recovery_expired", rep.SSawLeft)
+	}
+	t.Logf("after the window: fresh session %s, the other member saw %s", last.ID, rep.SSawLeft)
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
