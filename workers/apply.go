@@ -160,16 +160,30 @@ func (a *Applier) commit(ctx context.Context, e *effects) error {
 		return nil
 	}
 	now := a.now()
+	durable := a.c.Config().DurableReplicas > 0
 	_, err := a.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, f := range e.side {
 			f(ctx, p)
 		}
-		for _, conn := range e.order {
-			p.XAdd(ctx, a.c.OutboundArgs(conn, e.out[conn], now))
+		if !durable {
+			for _, conn := range e.order {
+				p.XAdd(ctx, a.c.OutboundArgs(conn, e.out[conn], now))
+			}
 		}
 		return nil
 	})
-	return err
+	if err != nil || !durable {
+		return err
+	}
+	// Durable mode: each outbound entry is on a replica before the inbound
+	// entry is acknowledged, so a failover cannot lose a delivery.
+	for _, conn := range e.order {
+		args := a.c.OutboundArgs(conn, e.out[conn], now)
+		if err := a.c.Durably(ctx, args.Stream, func(p redis.Pipeliner) { p.XAdd(ctx, args) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // run executes a room script for env and returns its result; "dup" and
