@@ -69,6 +69,10 @@ func (c *Cluster) WaitDrained(ctx context.Context) error {
 			g := groups[0]
 			if g.Pending > 0 || g.LastDeliveredID != info.LastGeneratedID {
 				busy = fmt.Sprintf("%s: %d pending, delivered up to %s of %s", stream, g.Pending, g.LastDeliveredID, info.LastGeneratedID)
+				if pend, err := rdb.XPending(ctx, stream, g.Name).Result(); err == nil && pend.Count > 0 {
+					lease, _ := rdb.Get(ctx, fmt.Sprintf("in:{%d}:lease", p)).Result()
+					busy += fmt.Sprintf(" (pending %s..%s by %v; lease %q)", pend.Lower, pend.Higher, pend.Consumers, lease)
+				}
 				break
 			}
 		}

@@ -150,6 +150,9 @@ func (j *JSClient) SetFile(name string) {
 	j.send(map[string]any{"op": "set", "file": map[string]string{"name": name}})
 }
 
+// SetRoom sets the design's currentRoom.
+func (j *JSClient) SetRoom(id string) { j.send(map[string]any{"op": "set", "room": map[string]string{"id": id}}) }
+
 // Progress calls the design's reportUploadProgress.
 func (j *JSClient) Progress(fileID, uploadID string, bytes, total int64) {
 	j.send(map[string]any{"op": "progress", "fileId": fileID, "uploadId": uploadID, "bytes": bytes, "total": total})
