@@ -151,7 +151,9 @@ func (j *JSClient) SetFile(name string) {
 }
 
 // SetRoom sets the design's currentRoom.
-func (j *JSClient) SetRoom(id string) { j.send(map[string]any{"op": "set", "room": map[string]string{"id": id}}) }
+func (j *JSClient) SetRoom(id string) {
+	j.send(map[string]any{"op": "set", "room": map[string]string{"id": id}})
+}
 
 // Progress calls the design's reportUploadProgress.
 func (j *JSClient) Progress(fileID, uploadID string, bytes, total int64) {
