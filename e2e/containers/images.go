@@ -63,8 +63,12 @@ func BuildImages() error {
 	return nil
 }
 
-// DockerAvailable reports whether a Docker engine answers.
+// DockerAvailable reports whether a Docker engine answers and the docker
+// CLI (which build-local.sh uses) is installed.
 func DockerAvailable() error {
+	if _, err := exec.LookPath(envOr("DOCKER", "docker")); err != nil {
+		return fmt.Errorf("docker CLI not found: %w", err)
+	}
 	prov, err := provider()
 	if err != nil {
 		return err

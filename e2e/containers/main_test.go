@@ -33,11 +33,11 @@ func TestMain(m *testing.M) {
 	}
 	switch {
 	case testing.Short():
-		skipReason = "e2e container suite skipped in -short mode"
+		skipReason = "-short mode"
 	default:
 		if err := containers.DockerAvailable(); err != nil {
-			skipReason = fmt.Sprintf("no Docker engine reachable (%v): e2e container suite skipped; "+
-				"start one with `dockerd --bridge=none --iptables=false --storage-driver=vfs &` (see infra/docker)", err)
+			skipReason = fmt.Sprintf("no Docker engine reachable (%v); "+
+				"start one with `dockerd --bridge=none --iptables=false --storage-driver=vfs &` (see infra/docker/build-local.sh)", err)
 			break
 		}
 		start := time.Now()
@@ -64,9 +64,9 @@ func need(t *testing.T) {
 	t.Helper()
 	if skipReason != "" {
 		if required && !testing.Short() {
-			t.Fatalf("%s; CI=true or ROOMSTREAM_E2E=1 requires it", skipReason)
+			t.Fatalf("e2e container suite cannot run: %s; CI=true or ROOMSTREAM_E2E=1 requires it", skipReason)
 		}
-		t.Skip(skipReason)
+		t.Skipf("e2e container suite skipped: %s", skipReason)
 	}
 	if setupErr != nil {
 		t.Fatal(setupErr)
