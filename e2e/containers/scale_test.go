@@ -13,8 +13,11 @@ import (
 // TestScaleOutUnderLoad starts with 1 connector and 1 worker, and while
 // 200 clients exchange progress events adds 2 connectors and 3 workers:
 // partitions move between workers mid-traffic, the newcomers connect to
-// the new connectors and join the same rooms. No event may be lost or
-// duplicated, and every member of a room sees its events in one order.
+// the new connectors and join the same rooms. Then it scales back in
+// gracefully (SIGTERM): one connector drains its clients, which recover
+// their sessions on the others, and two workers hand their partitions
+// over. No event may be lost or duplicated, and every member of a room
+// sees its events in one order.
 func TestScaleOutUnderLoad(t *testing.T) {
 	need(t)
 	began := time.Now()
@@ -62,7 +65,27 @@ func TestScaleOutUnderLoad(t *testing.T) {
 	if onNew != 80 || len(first) != 120 {
 		t.Errorf("%d clients on the new connectors", onNew)
 	}
-	tally := tr.verify(within(t, 2*time.Minute), "scale-out", began)
+
+	// Scale back in while the traffic goes on.
+	ws := c.Workers()
+	c.Stop(c3)
+	c.Stop(ws[1])
+	c.Stop(ws[2])
+	time.Sleep(5 * time.Second)
+
+	tally := tr.verify(within(t, 2*time.Minute), "scale-out-and-in", began)
+	s := tr.summary()
+	if s.reconnects != 40 {
+		t.Errorf("%d clients reconnected; the drained connector held 40", s.reconnects)
+	}
+	for _, p := range tr.ps {
+		for _, ev := range p.m.Events() {
+			if ev.Name == "user-left" {
+				t.Errorf("%s got user-left %s", p.m.User, ev.Args[0])
+				break
+			}
+		}
+	}
 	if tally.Expected < 20000 {
 		t.Errorf("only %d deliveries expected: too little traffic to mean anything", tally.Expected)
 	}
