@@ -75,7 +75,7 @@ func TestScaleOutUnderLoad(t *testing.T) {
 
 	tally := tr.verify(within(t, 2*time.Minute), "scale-out-and-in", began)
 	s := tr.summary()
-	if s.reconnects != 40 {
+	if s.reconnects < 40 {
 		t.Errorf("%d clients reconnected; the drained connector held 40", s.reconnects)
 	}
 	for _, p := range tr.ps {
