@@ -87,11 +87,51 @@ func (r *Reader) ClaimStale(ctx context.Context, minIdle time.Duration, count in
 // ReadNew returns up to count entries never delivered before, blocking up
 // to block for the first one. No entries and no error means the block
 // elapsed.
+//
+// Entries delivered to this consumer earlier but never acknowledged come
+// first: a reply of XREADGROUP can be lost after Redis recorded the
+// delivery (Redis restarted, connection cut), and the client's automatic
+// retry then reads the entries after them. Those lost entries are this
+// consumer's own pending ones; they are returned, in stream order, before
+// any newer entry, so nothing is skipped and order holds.
 func (r *Reader) ReadNew(ctx context.Context, count int64, block time.Duration) ([]redis.XMessage, error) {
-	res, err := r.c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: Group, Consumer: r.consumer, Streams: []string{r.stream, ">"},
-		Count: count, Block: block,
+	msgs, err := r.read(ctx, ">", count, block)
+	if err != nil {
+		return nil, err
+	}
+	older, err := r.ownPendingBefore(ctx, msgs)
+	if err != nil || !older {
+		return msgs, err
+	}
+	return r.read(ctx, "0", count, 0)
+}
+
+// ownPendingBefore reports whether this consumer has pending entries older
+// than msgs[0] (or any at all when msgs is empty).
+func (r *Reader) ownPendingBefore(ctx context.Context, msgs []redis.XMessage) (bool, error) {
+	end := "+"
+	if len(msgs) > 0 {
+		end = "(" + msgs[0].ID
+	}
+	pend, err := r.c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: r.stream, Group: Group, Start: "-", End: end, Count: 1, Consumer: r.consumer,
 	}).Result()
+	if err != nil {
+		return false, err
+	}
+	return len(pend) > 0, nil
+}
+
+// read is XREADGROUP from id: ">" for new entries, "0" for this
+// consumer's pending ones (never blocks).
+func (r *Reader) read(ctx context.Context, id string, count int64, block time.Duration) ([]redis.XMessage, error) {
+	args := &redis.XReadGroupArgs{
+		Group: Group, Consumer: r.consumer, Streams: []string{r.stream, id}, Count: count, Block: block,
+	}
+	if block == 0 {
+		args.Block = -1 // no BLOCK argument
+	}
+	res, err := r.c.rdb.XReadGroup(ctx, args).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}

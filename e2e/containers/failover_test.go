@@ -1,0 +1,211 @@
+package containers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/roomstream/roomstream/e2e/containers"
+	"github.com/roomstream/roomstream/schemas"
+)
+
+// TestKillWorkerThenConnector kills (SIGKILL) a worker mid-traffic, then a
+// connector. The dead worker's partitions move to the others with nothing
+// lost or applied twice; the dead connector's clients reconnect to the
+// other connectors and recover their sessions: Go clients dial another
+// connector's port, the design's JavaScript client reconnects by itself
+// through a TCP load balancer. Every event accepted before or after the
+// kills reaches every member exactly once, in the room's order, and nobody
+// is reported as having left.
+func TestKillWorkerThenConnector(t *testing.T) {
+	need(t)
+	began := time.Now()
+	c := containers.Start(t, &containers.Options{Env: map[string]string{"ROOMSTREAM_CONNECTOR_TIMEOUT": "3s"}})
+	conns := []*containers.Proc{c.AddConnector(), c.AddConnector(), c.AddConnector()}
+	ws := []*containers.Proc{c.AddWorker(), c.AddWorker(), c.AddWorker()}
+	c.WaitPartitionsOwned()
+	victim := conns[0]
+
+	// The load balancer sends the design clients to the victim first, and
+	// to any live connector once it is gone.
+	var pinned atomic.Bool
+	pinned.Store(true)
+	lb := containers.NewBalancer(t, func() []string {
+		if pinned.Load() && victim.Live() {
+			return []string{victim.Addr()}
+		}
+		var out []string
+		for _, p := range c.Connectors() {
+			out = append(out, p.Addr())
+		}
+		return out
+	})
+	rooms := roomNames("failover", 10)
+	ctx := within(t, 3*time.Minute)
+	var js []*jsMember
+	for i, room := range rooms[:2] {
+		user := fmt.Sprintf("js-%d", i)
+		js = append(js, startJSMember(ctx, t, c, lb.URL(), user, room))
+	}
+	pinned.Store(false)
+
+	tr := newTraffic(t, c, 200*time.Millisecond)
+	tr.add("go", 60, rooms, func(i int) func(string) string { return fixed(c, conns[i%3]) })
+	for _, j := range js {
+		j.start(300 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+
+	c.Kill(ws[0])
+	time.Sleep(4 * time.Second)
+	c.Kill(victim)
+	time.Sleep(8 * time.Second) // recoveries, and the connector timeout (3 s) passes: the reaper runs
+
+	for _, j := range js {
+		j.halt()
+	}
+	var extras []extra
+	for _, j := range js {
+		extras = append(extras, j.receiver)
+	}
+	tally := tr.verify(ctx, "kill-worker-then-connector", began, extras...)
+
+	// The victim's clients moved and recovered.
+	s := tr.summary()
+	if s.reconnects < 20 {
+		t.Errorf("%d Go clients reconnected; the victim held 20", s.reconnects)
+	}
+	for _, j := range js {
+		if err := j.recoveredOnce(); err != nil {
+			t.Error(err)
+		}
+	}
+	// Nobody left: every socket recovered before the reaper declared the
+	// victim dead.
+	for _, p := range tr.ps {
+		for _, ev := range p.m.Events() {
+			if ev.Name == schemas.EventUserLeft {
+				t.Errorf("%s got user-left %s", p.m.User, ev.Args[0])
+			}
+		}
+	}
+	jsSent, jsAccepted := checkJSSent(t, c, js)
+	t.Logf("design JS clients: 2 via the load balancer, %d progress events sent, %d accepted; all clients %d", jsSent, jsAccepted, s.clients+len(js))
+	_ = tally
+}
+
+// checkJSSent checks that what the design clients reported was accepted:
+// all of it but what was on the wire of a connection that died (the
+// client buffers what it emits while disconnected), and that none of it
+// was refused.
+func checkJSSent(t *testing.T, c *containers.Cluster, js []*jsMember) (sent, accepted int) {
+	t.Helper()
+	truth, err := c.ReadTruth(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range js {
+		n, a := int(j.sent.Load()), 0
+		for i := int64(1); i <= int64(n); i++ {
+			if truth.Accepted(j.room, containers.Key{User: j.user, Upload: "up-" + j.user, Bytes: i}) {
+				a++
+			}
+		}
+		if a < n-5 || n == 0 {
+			t.Errorf("%s: %d of %d progress events accepted", j.user, a, n)
+		}
+		for _, l := range j.j.Lines() {
+			if l.Kind == "event" && l.Name == schemas.EventError {
+				t.Errorf("%s got an error event: %s", j.user, l.Args[0])
+				break
+			}
+		}
+		sent += n
+		accepted += a
+	}
+	return sent, accepted
+}
+
+// jsMember is the design client in a room, reporting progress with the
+// design's reportUploadProgress.
+type jsMember struct {
+	t    *testing.T
+	j    *containers.JSClient
+	user string
+	room string
+	sent atomic.Int64
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startJSMember(ctx context.Context, t *testing.T, c *containers.Cluster, url, user, room string) *jsMember {
+	t.Helper()
+	j := containers.StartJS(t, url, user, user, c.Token(user, user))
+	if _, err := j.WaitFor(ctx, "connect", func(l containers.JSLine) bool { return l.Kind == "connect" }); err != nil {
+		t.Fatal(err)
+	}
+	m := &jsMember{t: t, j: j, user: user, room: room, stop: make(chan struct{}), done: make(chan struct{})}
+	raw, err := j.Emit(ctx, schemas.EventJoinRoom, map[string]string{"roomId": room, "userId": user})
+	var a schemas.Ack
+	if err != nil || json.Unmarshal(raw, &a) != nil || !a.OK {
+		t.Fatalf("%s join: %s %v", user, raw, err)
+	}
+	raw, err = j.Emit(ctx, schemas.EventFileUploadStarted, map[string]any{"fileId": "up-" + user, "uploadId": "up-" + user,
+		"fileName": user + ".bin", "roomId": room, "userId": user, "size": 1 << 30})
+	if err != nil || json.Unmarshal(raw, &a) != nil || !a.OK {
+		t.Fatalf("%s upload start: %s %v", user, raw, err)
+	}
+	j.SetFile(user + ".bin")
+	j.SetRoom(room)
+
+	return m
+}
+
+func (m *jsMember) start(interval time.Duration) {
+	go func() {
+		defer close(m.done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-m.stop:
+				return
+			case <-tick.C:
+			}
+			n := m.sent.Add(1)
+			m.j.Progress("up-"+m.user, "up-"+m.user, n, 1<<30)
+		}
+	}()
+}
+
+func (m *jsMember) halt() {
+	close(m.stop)
+	<-m.done
+}
+
+func (m *jsMember) receiver() containers.Receiver {
+	return containers.Receiver{Label: m.user + " (design JS)", SID: m.j.SocketID(), Room: m.room, Got: containers.JSProgressOf(m.j.Lines(), m.room)}
+}
+
+// recoveredOnce checks the client was dropped and came back recovered.
+func (m *jsMember) recoveredOnce() error {
+	var connects, recovered, drops int
+	for _, l := range m.j.Lines() {
+		switch l.Kind {
+		case "connect":
+			connects++
+			if l.Recovered {
+				recovered++
+			}
+		case "disconnect":
+			drops++
+		}
+	}
+	if drops == 0 || connects < 2 || recovered != connects-1 {
+		return fmt.Errorf("%s: %d drops, %d connects, %d recovered; want a drop and a recovered reconnection", m.user, drops, connects, recovered)
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package containers_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roomstream/roomstream/e2e/containers"
+)
+
+// TestScaleOutUnderLoad starts with 1 connector and 1 worker, and while
+// 200 clients exchange progress events adds 2 connectors and 3 workers:
+// partitions move between workers mid-traffic, the newcomers connect to
+// the new connectors and join the same rooms. Then it scales back in
+// gracefully (SIGTERM): one connector drains its clients, which recover
+// their sessions on the others, and two workers hand their partitions
+// over. No event may be lost or duplicated, and every member of a room
+// sees its events in one order.
+func TestScaleOutUnderLoad(t *testing.T) {
+	need(t)
+	began := time.Now()
+	c := containers.Start(t, nil)
+	c1 := c.AddConnector()
+	w1 := c.AddWorker()
+	c.WaitPartitionsOwned()
+	rooms := roomNames("scale", 20)
+	tr := newTraffic(t, c, 250*time.Millisecond)
+
+	first := tr.add("early", 120, rooms, func(int) func(string) string { return fixed(c, c1) })
+	t.Logf("120 clients on %s exchanging events", c1.Name)
+	time.Sleep(2 * time.Second)
+
+	c2, c3 := c.AddConnector(), c.AddConnector()
+	for i := 0; i < 3; i++ {
+		c.AddWorker()
+		time.Sleep(500 * time.Millisecond)
+	}
+	newConns := []*containers.Proc{c2, c3}
+	tr.add("late", 80, rooms, func(i int) func(string) string { return fixed(c, newConns[i%2]) })
+	t.Logf("80 more clients on %s and %s", c2.Name, c3.Name)
+	time.Sleep(6 * time.Second)
+
+	// The new workers took partitions over.
+	owners := map[string]int{}
+	for p := 0; p < c.Partitions(); p++ {
+		v, _ := c.RDB().Get(context.Background(), fmt.Sprintf("in:{%d}:lease", p)).Result()
+		for _, w := range c.Workers() {
+			if strings.Contains(v, w.Name) {
+				owners[w.Name]++
+			}
+		}
+	}
+	if len(owners) < 3 || owners[w1.Name] == c.Partitions() {
+		t.Errorf("partitions after scaling out: %v", owners)
+	}
+	t.Logf("partition owners after scale-out: %v", owners)
+	onNew := 0
+	for _, p := range tr.ps {
+		if p.m.Base() != c1.URL() {
+			onNew++
+		}
+	}
+	if onNew != 80 || len(first) != 120 {
+		t.Errorf("%d clients on the new connectors", onNew)
+	}
+
+	// Scale back in while the traffic goes on.
+	ws := c.Workers()
+	c.Stop(c3)
+	c.Stop(ws[1])
+	c.Stop(ws[2])
+	time.Sleep(5 * time.Second)
+
+	tally := tr.verify(within(t, 2*time.Minute), "scale-out-and-in", began)
+	s := tr.summary()
+	if s.reconnects < 40 {
+		t.Errorf("%d clients reconnected; the drained connector held 40", s.reconnects)
+	}
+	for _, p := range tr.ps {
+		for _, ev := range p.m.Events() {
+			if ev.Name == "user-left" {
+				t.Errorf("%s got user-left %s", p.m.User, ev.Args[0])
+				break
+			}
+		}
+	}
+	if tally.Expected < 20000 {
+		t.Errorf("only %d deliveries expected: too little traffic to mean anything", tally.Expected)
+	}
+}

@@ -1,0 +1,85 @@
+package streams_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/roomstream/roomstream/infra/testredis"
+	"github.com/roomstream/roomstream/streams"
+)
+
+// A reply of XREADGROUP lost after Redis recorded the delivery (Redis
+// killed and restarted from its AOF, connection cut) must not make the
+// reader skip those entries: ReadNew returns them first, in order.
+func TestReadNewReturnsEntriesWhoseReplyWasLost(t *testing.T) {
+	srv := testredis.Start(t, nil)
+	rdb := srv.Client()
+	c := streams.New(rdb, streams.Config{Partitions: 1, KeyPrefix: "t:"})
+	ctx := context.Background()
+	r := c.Reader(0, "w1")
+	if err := r.EnsureGroup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stream := c.Keys.Inbound(0)
+	add := func(v string) string {
+		t.Helper()
+		id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []string{"v", v}}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	// Delivered to w1, but the reply never reached it.
+	lose := func(n int64) {
+		t.Helper()
+		if err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: streams.Group, Consumer: "w1", Streams: []string{stream, ">"}, Count: n, Block: -1}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(msgs []redis.XMessage) []string {
+		var out []string
+		for _, m := range msgs {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+
+	e1, e2, e3 := add("1"), add("2"), add("3")
+	lose(2)
+	e4 := add("4")
+	got, err := r.ReadNew(ctx, 10, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{e1, e2, e3, e4}, ids(got)); diff != "" {
+		t.Fatalf("after a lost reply (-want,+got):\n%s", diff)
+	}
+	if err := r.Ack(ctx, ids(got)...); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing new, nothing pending: the block elapses.
+	if got, err := r.ReadNew(ctx, 10, 50*time.Millisecond); err != nil || len(got) != 0 {
+		t.Fatalf("idle read: %v %v", ids(got), err)
+	}
+	// A lost reply and then no traffic: found when the block elapses.
+	e5 := add("5")
+	lose(1)
+	got, err = r.ReadNew(ctx, 10, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{e5}, ids(got)); diff != "" {
+		t.Fatalf("lost reply on an idle stream (-want,+got):\n%s", diff)
+	}
+	// Without anything lost, new entries come as they are.
+	_ = r.Ack(ctx, e5)
+	e6 := add("6")
+	got, err = r.ReadNew(ctx, 10, 50*time.Millisecond)
+	if err != nil || cmp.Diff([]string{e6}, ids(got)) != "" {
+		t.Fatalf("plain read: %v %v", ids(got), err)
+	}
+}
