@@ -35,6 +35,9 @@ type Applier struct {
 	lockGrace    time.Duration
 	emptyRoomTTL time.Duration
 	now          func() time.Time
+	// noOutbound drops the outbound entries (replay rebuilds state in a
+	// scratch prefix and must not write to connectors' streams).
+	noOutbound bool
 }
 
 // NewApplier returns an applier writing through c.
@@ -45,10 +48,20 @@ func NewApplier(c *streams.Client, lockGrace, emptyRoomTTL time.Duration, now fu
 	return &Applier{c: c, keys: c.Keys, scripts: loadScripts(), lockGrace: lockGrace, emptyRoomTTL: emptyRoomTTL, now: now}
 }
 
+// WithoutOutbound returns a copy of a that changes state and writes side
+// effects like a but writes no outbound entry: replay uses it to rebuild
+// rooms in a scratch prefix without filling streams nobody reads.
+func (a *Applier) WithoutOutbound() *Applier {
+	b := *a
+	b.noOutbound = true
+	return &b
+}
+
 // Outcome says what applying one entry did; replay reports it.
 type Outcome struct {
-	Status string // "ok", "noop", "dup" or a refusal code
-	Events []string
+	Status  string // "ok", "noop", "dup" or a refusal code
+	Message string // why, for a refusal: the message its sender received
+	Events  []string
 }
 
 // effects collects what one entry produces: outbound messages grouped by
@@ -113,7 +126,7 @@ func (e *effects) reply(env *streams.Envelope, ack schemas.Ack) {
 }
 
 func (e *effects) refuse(env *streams.Envelope, err *schemas.Error) {
-	e.outcome.Status = string(err.Code)
+	e.outcome.Status, e.outcome.Message = string(err.Code), err.Message
 	e.reply(env, schemas.Ack{Error: err.WithEvent(env.Type, env.RoomID)})
 }
 
@@ -156,6 +169,9 @@ func (a *Applier) Apply(ctx context.Context, p int, token int64, env *streams.En
 
 // commit writes the side effects and the outbound entries in one pipeline.
 func (a *Applier) commit(ctx context.Context, e *effects) error {
+	if a.noOutbound {
+		e.order = nil
+	}
 	if len(e.side) == 0 && len(e.order) == 0 {
 		return nil
 	}
