@@ -2,6 +2,8 @@ package replay
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +122,30 @@ func TestTimelineOfARoom(t *testing.T) {
 	}
 	if err := r.Timeline(context.Background(), TimelineOptions{Room: "bad room"}, nil); err == nil {
 		t.Errorf("a bad room id was accepted")
+	}
+}
+
+func TestTimelineStopsWhenTheReaderDoes(t *testing.T) {
+	rdb := testredis.Start(t, nil).Client()
+	d := startDeployment(t, rdb, "live:", 4)
+	for i := 0; i < 40; i++ {
+		room := fmt.Sprintf("room-%d", i%8)
+		d.send(alice, "join-room", room, map[string]string{"roomId": room})
+	}
+	d.settle()
+	r := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour})
+	stop := errors.New("reader gone")
+	n := 0
+	err := r.Timeline(context.Background(), TimelineOptions{}, func(Event) error {
+		if n++; n == 3 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 3 {
+		t.Errorf("timeline after its reader stopped: %v after %d events", err, n)
+	}
+	if left := keysUnder(t, rdb, "live:replay:"); len(left) != 0 {
+		t.Errorf("scratch keys left behind: %v", left)
 	}
 }
