@@ -35,9 +35,9 @@ type Applier struct {
 	lockGrace    time.Duration
 	emptyRoomTTL time.Duration
 	now          func() time.Time
-	// noOutbound drops the outbound entries (replay rebuilds state in a
-	// scratch prefix and must not write to connectors' streams).
-	noOutbound bool
+	// roomsOnly writes room keys only: no outbound entries, no side
+	// effects (replay rebuilds rooms in a scratch prefix).
+	roomsOnly bool
 }
 
 // NewApplier returns an applier writing through c.
@@ -48,12 +48,16 @@ func NewApplier(c *streams.Client, lockGrace, emptyRoomTTL time.Duration, now fu
 	return &Applier{c: c, keys: c.Keys, scripts: loadScripts(), lockGrace: lockGrace, emptyRoomTTL: emptyRoomTTL, now: now}
 }
 
-// WithoutOutbound returns a copy of a that changes state and writes side
-// effects like a but writes no outbound entry: replay uses it to rebuild
-// rooms in a scratch prefix without filling streams nobody reads.
-func (a *Applier) WithoutOutbound() *Applier {
+// RoomsOnly returns a copy of a that changes the room keys (KEYS of the
+// room scripts) like a, with the same outcomes, but writes nothing else:
+// no outbound entry and none of the side effects outside the room's slot
+// (user:{u}:rooms, upload:{id}:progress, locks:orphaned). Replay uses it
+// to rebuild rooms in a scratch prefix: the scripts read room keys only,
+// so outcomes do not depend on what it leaves out, and it saves a round
+// trip per entry.
+func (a *Applier) RoomsOnly() *Applier {
 	b := *a
-	b.noOutbound = true
+	b.roomsOnly = true
 	return &b
 }
 
@@ -169,10 +173,7 @@ func (a *Applier) Apply(ctx context.Context, p int, token int64, env *streams.En
 
 // commit writes the side effects and the outbound entries in one pipeline.
 func (a *Applier) commit(ctx context.Context, e *effects) error {
-	if a.noOutbound {
-		e.order = nil
-	}
-	if len(e.side) == 0 && len(e.order) == 0 {
+	if a.roomsOnly || len(e.side) == 0 && len(e.order) == 0 {
 		return nil
 	}
 	now := a.now()
