@@ -104,7 +104,7 @@ func (r *Replayer) newScratch(ctx context.Context, what string, partitions int) 
 	cfg.KeyPrefix, cfg.Partitions, cfg.DurableReplicas = prefix, partitions, 0
 	c := streams.New(r.rdb, cfg)
 	ttl := max(r.opts.EmptyRoomTTL, scratchTTL)
-	return &scratch{r: r, prefix: prefix, c: c, applier: workers.NewApplier(c, 0, ttl, r.opts.Now).WithoutOutbound()}, nil
+	return &scratch{r: r, prefix: prefix, c: c, applier: workers.NewApplier(c, 0, ttl, r.opts.Now).RoomsOnly()}, nil
 }
 
 // close deletes the scratch keys unless asked to keep them; it runs even
