@@ -196,7 +196,7 @@ func replayTimeline(ctx context.Context, args []string, _ io.Reader, stdout, std
 func replayVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	f := newReplayFlags("verify", "[-room R] [-format text|jsonl] [-all]", false, true)
 	format := f.fs.String("format", "text", "text or jsonl")
-	all := f.fs.Bool("all", false, "also list the rooms that match")
+	all := f.fs.Bool("all", false, "also list the rooms that match (always with -room)")
 	settle := f.fs.Int("settle", 5, "times to look again at rooms that change while verified (1s apart)")
 	r, _, done, err := f.setup(ctx, args, stderr)
 	if err != nil {
@@ -217,7 +217,7 @@ func replayVerify(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	report := func(rep replay.RoomReport) error {
-		if rep.Status == replay.RoomMatches && !*all {
+		if rep.Status == replay.RoomMatches && !*all && *f.room == "" {
 			return nil
 		}
 		if *format == "jsonl" {

@@ -90,6 +90,10 @@ func TestReplayCommand(t *testing.T) {
 	if err != nil || !strings.Contains(out, "2 room(s): 2 match, 0 differ") {
 		t.Fatalf("verify of a healthy log: %v\n%s", err, out)
 	}
+	out, _, err = replayRun(t, "", "verify", "-quiet", "-room", "nope")
+	if err != nil || !strings.Contains(out, "room nope: matches: no such room") {
+		t.Errorf("verify of a room that never existed: %v\n%s", err, out)
+	}
 	rdb.SRem(ctx, "prod:room:{r1}:users", "alice")
 	out, _, err = replayRun(t, "", "verify", "-quiet", "-settle", "0")
 	if err == nil || !strings.Contains(err.Error(), "1 room(s) differ") {

@@ -318,6 +318,9 @@ func (v *verifier) judge(ctx context.Context, room string) (RoomReport, error) {
 	}
 	rep.Diffs = diffRoom(v.r.state, room, want, got)
 	rep.Status = RoomMatches
+	if want.applied == "" && got.applied == "" && !want.exists() && !got.exists() {
+		rep.Note = "no such room: no entry of it in the log, no live state"
+	}
 	if len(rep.Diffs) > 0 {
 		rep.Status = RoomDiffers
 		if want.applied == "" {
