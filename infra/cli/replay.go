@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/roomstream/roomstream/streams"
@@ -39,7 +41,17 @@ duration from now (-1h). Run 'roomstream replay <command> -h' for its flags.`
 func Replay(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
-	return runReplay(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+	// `replay timeline | head` closes the pipe early: get EPIPE instead of
+	// dying of SIGPIPE, so that the scratch copy is still deleted.
+	signal.Ignore(syscall.SIGPIPE)
+	err := runReplay(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, syscall.EPIPE):
+		return nil
+	case err != nil && ctx.Err() != nil:
+		return errors.New("interrupted (scratch keys were deleted)")
+	}
+	return err
 }
 
 func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
