@@ -49,7 +49,7 @@ func Replay(args []string) error {
 	case errors.Is(err, syscall.EPIPE):
 		return nil
 	case err != nil && ctx.Err() != nil:
-		return errors.New("interrupted (scratch keys were deleted)")
+		return errors.New("interrupted")
 	}
 	return err
 }
