@@ -95,8 +95,12 @@ func newReplayFlags(name, synopsis string, rangeFlags, buildFlags bool) *replayF
 	f.logPfx = f.fs.String("log-prefix", "", "key prefix of the log to read (default: ROOMSTREAM_KEY_PREFIX; an import's prefix to read it)")
 	f.quiet = f.fs.Bool("quiet", false, "no progress on stderr")
 	if rangeFlags {
-		f.since = f.fs.String("since", "", "only entries from this time on")
-		f.until = f.fs.String("until", "", "only entries before this time")
+		since := "only entries the log accepted from this time on"
+		if buildFlags {
+			since += " (earlier ones are still replayed, so that outcomes are right)"
+		}
+		f.since = f.fs.String("since", "", since)
+		f.until = f.fs.String("until", "", "only entries the log accepted before this time")
 	}
 	if buildFlags {
 		f.scratch = f.fs.String("scratch-prefix", "", "key prefix to rebuild state under (default: a fresh <ROOMSTREAM_KEY_PREFIX>replay:<run>:)")
