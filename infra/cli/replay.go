@@ -249,7 +249,7 @@ func replayVerify(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	if *format == "jsonl" {
 		_ = enc.Encode(map[string]replay.Summary{"summary": sum})
 	} else {
-		fmt.Fprintf(w, "verify: %d room(s): %d match, %d differ, %d older than the log (not verifiable), %d changing (not compared), %d expiring (not compared); %d entries replayed in %s\n",
+		fmt.Fprintf(w, "verify: %d room(s): %d match, %d differ, %d older than the log (not verifiable), %d at another entry than the log (not compared), %d expiring (not compared); %d entries replayed in %s\n",
 			sum.Rooms, sum.Matching, sum.Differing, sum.Trimmed, sum.Unsettled, sum.Expiring, sum.Entries, sum.Elapsed.Round(time.Millisecond))
 	}
 	if err := w.Flush(); err != nil {
@@ -264,7 +264,7 @@ func replayVerify(ctx context.Context, args []string, _ io.Reader, stdout, stder
 func writeRoomReport(w io.Writer, rep replay.RoomReport) {
 	head := map[string]string{
 		replay.RoomMatches: "matches", replay.RoomDiffers: "DIFFERS", replay.RoomTrimmed: "not verifiable",
-		replay.RoomUnsettled: "not compared (changing)", replay.RoomExpiring: "not compared (expiring)",
+		replay.RoomUnsettled: "not compared (live state and log at different entries)", replay.RoomExpiring: "not compared (expiring)",
 	}[rep.Status]
 	if rep.Note != "" {
 		head += ": " + rep.Note

@@ -16,7 +16,7 @@ const (
 	RoomMatches   = "matches"   // the live state is what the log leads to
 	RoomDiffers   = "differs"   // it is not: Diffs say where
 	RoomTrimmed   = "trimmed"   // the room is older than the log: its state cannot be rebuilt
-	RoomUnsettled = "unsettled" // the live room kept changing (or lagging) while verified: not compared
+	RoomUnsettled = "unsettled" // the live room is at another entry than the replay (busy, lagging, or a shorter log): not compared
 	RoomExpiring  = "expiring"  // the room is expiring right now: not compared
 )
 
@@ -311,9 +311,12 @@ func (v *verifier) judge(ctx context.Context, room string) (RoomReport, error) {
 			return rep, nil
 		}
 	}
-	if want.applied != "" && got.applied != "" && want.applied != got.applied {
+	if got.applied != "" && want.applied != got.applied {
+		// The workers applied another entry last than the replay did: the
+		// room changed since the log was read (or the live state waits for
+		// pending entries, or the log read is an archive that ends sooner).
 		rep.Status = RoomUnsettled
-		rep.Note = fmt.Sprintf("the live room is at entry %s, the log replayed up to %s", got.applied, want.applied)
+		rep.Note = fmt.Sprintf("the live room is at entry %s, the log replayed up to %s", got.applied, orNone(want.applied))
 		return rep, nil
 	}
 	rep.Diffs = diffRoom(v.r.state, room, want, got)
@@ -328,6 +331,13 @@ func (v *verifier) judge(ctx context.Context, room string) (RoomReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+func orNone(id string) string {
+	if id == "" {
+		return "none of its entries"
+	}
+	return id
 }
 
 func firstTime(id streams.ID) string {

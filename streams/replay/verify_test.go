@@ -3,6 +3,8 @@ package replay
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/roomstream/roomstream/infra/testredis"
+	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
 )
 
 // verifyAll runs Verify and returns its summary and the reports of rooms
@@ -177,5 +181,74 @@ func TestScratchPrefixMustNotReachLiveKeys(t *testing.T) {
 func TestGlobEscape(t *testing.T) {
 	if got := globEscape(`a*b?c[d]e\f`); got != `a\*b\?c\[d\]e\\f` {
 		t.Errorf("globEscape = %s", got)
+	}
+}
+
+func TestVerifyWhileTheLogGrows(t *testing.T) {
+	rdb := testredis.Start(t, nil).Client()
+	d := startDeployment(t, rdb, "live:", 2)
+	ctx := context.Background()
+	for i := 0; i < 4; i++ {
+		room := fmt.Sprintf("busy-%d", i)
+		d.send(alice, schemas.EventJoinRoom, room, schemas.JoinRoomPayload{RoomID: room})
+	}
+	progress := func(i int) *streams.Envelope {
+		room := fmt.Sprintf("busy-%d", i%4)
+		b, _ := json.Marshal(schemas.FileUploadProgressPayload{FileID: "f", UploadID: "f", FileName: "x", RoomID: room,
+			BytesUploaded: int64(i), TotalBytes: 1 << 30, Percentage: float64(i) / (1 << 30)})
+		return &streams.Envelope{Type: schemas.EventFileUploadProgress, RoomID: room, UserID: alice.user, UserName: alice.name,
+			SocketID: alice.socket, ConnectorID: alice.conn, Data: b, At: time.Now()}
+	}
+	for i := 0; i < 3000; i++ { // a log long enough for verify to take a while
+		if _, err := d.c.Append(ctx, progress(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.send(alice, schemas.EventFileUploadStarted, "busy-0", schemas.FileUploadStartedPayload{FileID: "f", FileName: "x", RoomID: "busy-0", Size: 1 << 30})
+	d.settle()
+	archive := export(t, New(rdb, d.cfg, nil), ExportOptions{})
+
+	// A connector keeps appending while verify runs: rooms that change
+	// under it are caught up or set aside, never reported as different.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 20000; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := d.c.Append(ctx, progress(i)); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	r := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour})
+	for round := 0; round < 2; round++ {
+		sum, reps := verifyAll(t, r, VerifyOptions{SettleWait: 100 * time.Millisecond})
+		if sum.Differing != 0 {
+			t.Fatalf("verify while the log grows reports differences: %+v", reps)
+		}
+		t.Logf("round %d: %+v", round, sum)
+	}
+	close(stop)
+	<-done
+	d.settle()
+	if sum, reps := verifyAll(t, r, VerifyOptions{}); sum.Matching != 4 || len(reps) != 0 {
+		t.Errorf("verify once the log is still: %+v %+v", sum, reps)
+	}
+
+	// An archive taken earlier ends before the live state: set aside.
+	if _, err := r.Import(ctx, bytes.NewReader(archive), "old:"); err != nil {
+		t.Fatal(err)
+	}
+	ri := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour, LogPrefix: "old:"})
+	sum, reps := verifyAll(t, ri, VerifyOptions{SettleRounds: -1})
+	if sum.Differing != 0 || sum.Unsettled != 4 {
+		t.Errorf("verify of an older archive: %+v %+v", sum, reps)
 	}
 }
