@@ -7,6 +7,7 @@
 //	roomstream worker      a worker (consumer group over the inbound streams)
 //	roomstream token       print a signed JWT for a user
 //	roomstream deadletters list or requeue dead-lettered events
+//	roomstream replay      audit the inbound log: timeline, verify, export, import
 //
 // Configuration comes from ROOMSTREAM_* environment variables; run
 // `roomstream <command> -h` to list them.
@@ -33,6 +34,7 @@ func main() {
 		{"worker", "run a worker: applies room, lock and upload logic from the inbound streams", cli.Worker},
 		{"token", "print a signed JWT: token -user ID -name NAME [-ttl 1h]", cli.Token},
 		{"deadletters", "list or requeue events that failed too often: deadletters list|requeue", cli.DeadLetters},
+		{"replay", "audit the inbound log: replay timeline|verify|export|import|clean", cli.Replay},
 	}
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		usage()

@@ -34,6 +34,8 @@ import "strconv"
 //	locks:orphaned             zset    locks whose holder left (score = release time)
 //	{janitor}:lease, :epoch    string  lease of the janitor / none (one slot)
 //	meta                       hash    deployment facts (partition count)
+//	replay:<run>:<any key>     any     scratch copy of the keys above, made by
+//	                                   `roomstream replay`; deleted after use
 type Keys struct{ prefix string }
 
 // NewKeys returns the key namer for a deployment prefix.
@@ -84,6 +86,12 @@ func (k Keys) OrphanLocks() string    { return k.prefix + "locks:orphaned" }
 func (k Keys) Janitor() string        { return k.prefix + "{janitor}:lease" }
 func (k Keys) JanitorEpoch() string   { return k.prefix + "{janitor}:epoch" }
 func (k Keys) Meta() string           { return k.prefix + "meta" }
+
+// Scratch returns the key prefix under which `roomstream replay` rebuilds
+// state for one run: keys named by NewKeys(k.Scratch(run)) never collide
+// with the deployment's own, and stay inside its prefix (so ACLs on the
+// prefix still apply).
+func (k Keys) Scratch(run string) string { return k.prefix + "replay:" + run + ":" }
 
 // Group is the consumer group of the workers on every inbound partition.
 const Group = "workers"

@@ -35,6 +35,9 @@ type Applier struct {
 	lockGrace    time.Duration
 	emptyRoomTTL time.Duration
 	now          func() time.Time
+	// roomsOnly writes room keys only: no outbound entries, no side
+	// effects (replay rebuilds rooms in a scratch prefix).
+	roomsOnly bool
 }
 
 // NewApplier returns an applier writing through c.
@@ -45,10 +48,24 @@ func NewApplier(c *streams.Client, lockGrace, emptyRoomTTL time.Duration, now fu
 	return &Applier{c: c, keys: c.Keys, scripts: loadScripts(), lockGrace: lockGrace, emptyRoomTTL: emptyRoomTTL, now: now}
 }
 
+// RoomsOnly returns a copy of a that changes the room keys (KEYS of the
+// room scripts) like a, with the same outcomes, but writes nothing else:
+// no outbound entry and none of the side effects outside the room's slot
+// (user:{u}:rooms, upload:{id}:progress, locks:orphaned). Replay uses it
+// to rebuild rooms in a scratch prefix: the scripts read room keys only,
+// so outcomes do not depend on what it leaves out, and it saves a round
+// trip per entry.
+func (a *Applier) RoomsOnly() *Applier {
+	b := *a
+	b.roomsOnly = true
+	return &b
+}
+
 // Outcome says what applying one entry did; replay reports it.
 type Outcome struct {
-	Status string // "ok", "noop", "dup" or a refusal code
-	Events []string
+	Status  string // "ok", "noop", "dup" or a refusal code
+	Message string // why, for a refusal: the message its sender received
+	Events  []string
 }
 
 // effects collects what one entry produces: outbound messages grouped by
@@ -113,7 +130,7 @@ func (e *effects) reply(env *streams.Envelope, ack schemas.Ack) {
 }
 
 func (e *effects) refuse(env *streams.Envelope, err *schemas.Error) {
-	e.outcome.Status = string(err.Code)
+	e.outcome.Status, e.outcome.Message = string(err.Code), err.Message
 	e.reply(env, schemas.Ack{Error: err.WithEvent(env.Type, env.RoomID)})
 }
 
@@ -156,7 +173,7 @@ func (a *Applier) Apply(ctx context.Context, p int, token int64, env *streams.En
 
 // commit writes the side effects and the outbound entries in one pipeline.
 func (a *Applier) commit(ctx context.Context, e *effects) error {
-	if len(e.side) == 0 && len(e.order) == 0 {
+	if a.roomsOnly || len(e.side) == 0 && len(e.order) == 0 {
 		return nil
 	}
 	now := a.now()

@@ -447,3 +447,22 @@ func TestEmptyRoomExpires(t *testing.T) {
 		t.Errorf("room active again but TTL %s", ttl)
 	}
 }
+
+func TestRoomsOnlyChangesRoomsAndWritesNothingElse(t *testing.T) {
+	h := newHarness(t)
+	h.a = h.a.RoomsOnly()
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", schemas.JoinRoomPayload{RoomID: "r1"}, true))
+	out := h.apply(h.env(bob, schemas.EventLockRoom, "r1", schemas.LockRoomPayload{RoomID: "r1"}, true))
+	if out.Status != string(schemas.CodeNotMember) || !strings.Contains(out.Message, "join room r1 first") {
+		t.Errorf("refusal outcome: %+v", out)
+	}
+	if gs := h.drain("c1", "c2"); len(gs) != 0 {
+		t.Errorf("outbound entries written: %v", events(gs))
+	}
+	if ok, _ := h.rdb.SIsMember(h.ctx, "t:room:{r1}:users", "alice").Result(); !ok {
+		t.Errorf("alice's join did not change the room")
+	}
+	if n, _ := h.rdb.Exists(h.ctx, "t:user:{alice}:rooms").Result(); n != 0 {
+		t.Errorf("a side effect outside the room was written")
+	}
+}
