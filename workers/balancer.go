@@ -144,6 +144,24 @@ func (w *Worker) release(p int) {
 	}()
 }
 
+// abandon gives up a fenced partition: its lease is released (when still
+// ours) so that the next acquisition, by this worker or another, draws a
+// new token above the one that fenced us.
+func (w *Worker) abandon(r *partitionRun) {
+	w.mu.Lock()
+	if w.held[r.p] == r {
+		delete(w.held, r.p)
+		w.m.owned.Set(float64(len(w.held)))
+	}
+	w.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.c.ReleaseLease(ctx, r.p, w.id, r.token); err != nil {
+		w.log.Warn("release fenced lease", "partition", r.p, "err", err)
+	}
+	w.m.leaseChanges.WithLabelValues("lost").Inc()
+}
+
 func (w *Worker) forget(p int) {
 	w.mu.Lock()
 	delete(w.held, p)

@@ -20,8 +20,11 @@ type partitionRun struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	// validUntil (unix ms) is when the lease expires unless renewed; the
-	// loop stops applying past it even before the renewer notices.
+	// loop applies nothing past it until the renewer extends it.
 	validUntil atomic.Int64
+	// fenced is set when a room refused this run's token: a newer token
+	// exists (another owner, or an epoch that went back in a failover).
+	fenced atomic.Bool
 }
 
 func (r *partitionRun) stop() { r.cancel() }
@@ -38,6 +41,11 @@ const (
 // earlier owners left pending, in order, then new ones.
 func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 	defer close(run.done)
+	defer func() {
+		if run.fenced.Load() && ctx.Err() == nil {
+			w.abandon(run)
+		}
+	}()
 	r := w.c.Reader(run.p, w.id)
 	log := w.log.With("partition", run.p, "token", run.token)
 	bo := newBackoff()
@@ -106,7 +114,14 @@ func (w *Worker) process(ctx context.Context, run *partitionRun, r *streams.Read
 		}
 	}()
 	for _, m := range msgs {
-		if ctx.Err() != nil || time.Now().UnixMilli() > run.validUntil.Load() {
+		// Past the lease's expiry unless renewed (Redis unreachable, say):
+		// apply nothing until the renewer extends it or gives it up.
+		for time.Now().UnixMilli() > run.validUntil.Load() {
+			if run.fenced.Load() || !sleepCtx(ctx, 50*time.Millisecond) {
+				return false
+			}
+		}
+		if ctx.Err() != nil {
 			return false
 		}
 		switch w.applyEntry(ctx, run, m) {
@@ -142,8 +157,8 @@ func (w *Worker) applyEntry(ctx context.Context, run *partitionRun, m redis.XMes
 			return applied
 		}
 		if errors.Is(err, ErrFenced) {
-			w.log.Warn("fenced: a newer owner holds the partition", "partition", run.p, "entry", m.ID)
-			run.validUntil.Store(0)
+			w.log.Warn("fenced: a newer lease token wrote to this room; giving the partition up", "partition", run.p, "entry", m.ID)
+			run.fenced.Store(true)
 			return stopped
 		}
 		if streams.IsUnavailable(err) && !errors.Is(err, ErrPermanent) {

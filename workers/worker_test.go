@@ -1,0 +1,89 @@
+package workers
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/roomstream/roomstream/infra/testredis"
+	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
+)
+
+func testWorker(t *testing.T, rs *testredis.Server) (*Worker, *streams.Client, context.CancelFunc) {
+	t.Helper()
+	cfg := Config{
+		Config:   streams.Config{Partitions: 2, KeyPrefix: "w:", RecoveryWindow: time.Minute, InboundRetention: time.Hour, InboundMaxLen: 1000},
+		LeaseTTL: time.Second, ClaimMinIdle: 200 * time.Millisecond, MaxAttempts: 3, BatchSize: 10,
+		LockGrace: time.Second, EmptyRoomTTL: time.Hour, TrimInterval: time.Second, ReapInterval: 100 * time.Millisecond,
+		ConnectorTimeout: time.Second,
+	}
+	c := streams.New(rs.Client(), cfg.Config)
+	w := New(cfg, c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return w, c, cancel
+}
+
+// waitOutbound waits for an outbound entry to connector conn.
+func waitOutbound(t *testing.T, c *streams.Client, conn string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for c.Redis().XLen(context.Background(), c.Keys.Outbound(conn)).Val() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing delivered to %s within %s", conn, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestFencedPartitionIsRetaken: when a room holds a fence above the
+// partition's current epoch (the epoch went back in a failover), the
+// worker gives the partition up and takes it again with a newer token
+// until it passes the fence, instead of stalling the partition for ever.
+func TestFencedPartitionIsRetaken(t *testing.T) {
+	rs := testredis.Start(t, nil)
+	rdb := rs.Client()
+	ctx := context.Background()
+	keys := streams.NewKeys("w:")
+	if err := rdb.HSet(ctx, keys.RoomApplied("r1"), "fence", 4).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, c, _ := testWorker(t, rs)
+	env := &streams.Envelope{Type: schemas.EventJoinRoom, RoomID: "r1", UserID: "u", UserName: "U", SocketID: "s", ConnectorID: "c1", At: time.Now()}
+	if _, err := c.Append(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	waitOutbound(t, c, "c1", 15*time.Second)
+	p := streams.Partition("r1", 2)
+	if epoch, _ := rdb.Get(ctx, keys.Epoch(p)).Int(); epoch < 4 {
+		t.Errorf("applied under epoch %d, below the fence 4", epoch)
+	}
+}
+
+// TestWorkerAppliesAndShutsDown: entries flow, and a stopped worker leaves
+// its leases free at once.
+func TestWorkerAppliesAndShutsDown(t *testing.T) {
+	rs := testredis.Start(t, nil)
+	rdb := rs.Client()
+	ctx := context.Background()
+	w, c, stop := testWorker(t, rs)
+	if _, err := c.Append(ctx, &streams.Envelope{Type: schemas.EventJoinRoom, RoomID: "r2", UserID: "u", UserName: "U", SocketID: "s", ConnectorID: "c2", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	waitOutbound(t, c, "c2", 10*time.Second)
+	if len(w.Owned()) != 2 {
+		t.Errorf("owns %v", w.Owned())
+	}
+	stop()
+	w.Wait()
+	for p := 0; p < 2; p++ {
+		if n := rdb.Exists(ctx, c.Keys.Lease(p)).Val(); n != 0 {
+			t.Errorf("lease of partition %d still held after shutdown", p)
+		}
+	}
+}
