@@ -191,7 +191,17 @@ func (so *socket) handleEvent(p protocol.Packet) {
 		SessionID: so.session, SocketID: so.sid, ConnectorID: s.id,
 		AckID: p.ID, HasAck: p.HasID, Data: cmd.Data, At: time.Now(),
 	}
+	if s.draining.Load() {
+		so.refuse(p, name, cmd.RoomID, schemas.NewError(schemas.CodeUnavailable, "this connector is restarting; send again after reconnecting"))
+		return
+	}
+	if p.HasID {
+		so.pendingAcks.Add(1)
+	}
 	if _, err := s.c.Append(ctx, env); err != nil {
+		if p.HasID {
+			so.pendingAcks.Add(-1)
+		}
 		so.unavailable(p, name, cmd.RoomID, err)
 		return
 	}

@@ -110,6 +110,7 @@ func (s *Server) dispatch(m redis.XMessage, d *dedup, offset *string) {
 				frame = buildFrame(msg, *offset)
 			}
 			if msg.Event == "" {
+				so.pendingAcks.Add(-1)
 				so.deliver(frame, nil)
 				s.m.eventsOut.WithLabelValues("ack").Inc()
 			} else {

@@ -116,9 +116,20 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// drain closes every connection so its client reconnects elsewhere.
+// drain closes every connection so its client reconnects elsewhere. New
+// events are refused (unavailable: send again after reconnecting); the
+// acknowledgements of accepted ones are awaited first (up to half the
+// drain timeout), since a recovered connection gets missed events back
+// but not acknowledgements.
 func (s *Server) drain() {
 	s.draining.Store(true)
+	waitAcks := time.Now().Add(s.cfg.DrainTimeout / 2)
+	for time.Now().Before(waitAcks) && s.inFlightAcks() > 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := s.inFlightAcks(); n > 0 {
+		s.log.Warn("draining with acknowledgements still in flight", "acks", n)
+	}
 	s.mu.RLock()
 	n := len(s.sockets)
 	for _, so := range s.sockets {
@@ -143,6 +154,16 @@ func (s *Server) drain() {
 		h.timer.Stop()
 	}
 	s.mu.Unlock()
+}
+
+func (s *Server) inFlightAcks() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var n int64
+	for _, so := range s.sockets {
+		n += max(so.pendingAcks.Load(), 0)
+	}
+	return n
 }
 
 // evictAll closes every connection without touching rooms (a worker has

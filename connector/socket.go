@@ -40,6 +40,9 @@ type socket struct {
 	closeReq   chan struct{}
 	writerDone chan struct{}
 	pongAt     atomic.Int64
+	// pendingAcks counts accepted events whose acknowledgement has not
+	// reached the socket yet; a draining connector waits for them.
+	pendingAcks atomic.Int64
 	// offset is the id of the last outbound entry delivered to the socket:
 	// the offset argument of events it gets.
 	offset atomic.Pointer[string]

@@ -10,8 +10,10 @@ import (
 // replication (the default) writes the master acknowledged but had not
 // yet sent to its replica can vanish; with ROOMSTREAM_DURABLE_REPLICAS=1
 // every accepted event, room change and delivery is on a replica before a
-// client hears of it, so nothing acknowledged is lost. Events refused while
-// the slots were moving (unavailable) were never accepted.
+// client hears of it, so nothing acknowledged is lost; while a shard has no
+// replica (until the old master rejoins) its writes are refused or wait.
+// Events refused while the slots were moving (unavailable) were never
+// accepted.
 func TestClusterFailover(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -31,6 +33,10 @@ func TestClusterFailover(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("killed master %s; its replica took over after %s", victim.Addr(), time.Since(start))
+			// The old master comes back as the new master's replica (in
+			// durable mode, writes to that shard wait for it).
+			d.cluster.Rejoin(victim)
+			t.Logf("old master back as a replica after %s", time.Since(start))
 			<-done
 			tl := tr.settle(30 * time.Second)
 			t.Logf("durable=%s: %s", tc.durable, tl)

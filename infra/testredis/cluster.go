@@ -29,7 +29,10 @@ func StartCluster(tb testing.TB) *Cluster {
 	}
 	c := &Cluster{tb: tb}
 	args := []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-		"--cluster-node-timeout", "2000", "--appendonly", "yes", "--appendfsync", "everysec"}
+		"--cluster-node-timeout", "2000", "--appendonly", "yes", "--appendfsync", "everysec",
+		// Replicas sync at once (the default waits 5 s for more replicas),
+		// so that a failover right after start loses nothing it should not.
+		"--repl-diskless-sync-delay", "0"}
 	for i := 0; i < 6; i++ {
 		c.Nodes = append(c.Nodes, Start(tb, &Options{Args: args}))
 	}
@@ -43,8 +46,48 @@ func StartCluster(tb testing.TB) *Cluster {
 		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	c.waitOK(30 * time.Second)
+	c.WaitReplicasSynced(30 * time.Second)
 	c.refreshMasters()
 	return c
+}
+
+// WaitReplicasSynced waits until every running replica's link to its
+// master is up (its initial sync is done).
+func (c *Cluster) WaitReplicasSynced(d time.Duration) {
+	c.tb.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		synced := true
+		for _, n := range c.Nodes {
+			if n.cmd == nil {
+				continue
+			}
+			cl := redis.NewClient(&redis.Options{Addr: n.Addr()})
+			info, err := cl.Info(context.Background(), "replication").Result()
+			_ = cl.Close()
+			if err != nil || (strings.Contains(info, "role:slave") && !strings.Contains(info, "master_link_status:up")) {
+				synced = false
+				break
+			}
+		}
+		if synced {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.tb.Fatalf("replicas not in sync within %s", d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Rejoin starts a killed node again; it rejoins the cluster (as a replica
+// of whoever took its slots) and the call returns once it is in sync.
+func (c *Cluster) Rejoin(n *Server) {
+	c.tb.Helper()
+	n.Start()
+	c.waitOK(30 * time.Second)
+	c.WaitReplicasSynced(30 * time.Second)
+	c.refreshMasters()
 }
 
 // Addrs lists every node as host:port.
