@@ -115,3 +115,11 @@ func serve(h http.Handler, method, path string, body []byte) *httptest.ResponseR
 	h.ServeHTTP(rec, httptest.NewRequest(method, path, bytes.NewReader(body)))
 	return rec
 }
+
+// writing reports whether a chunk of upload id is being written.
+func (s *store) writing(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.uploads[id]
+	return ok && u.busy
+}

@@ -282,7 +282,15 @@ func TestOneChunkAtATime(t *testing.T) {
 		res, _ := e.put(alice, id, 0, pr)
 		first <- res.StatusCode
 	}()
-	_, _ = pw.Write(randomBytes(t, 10)) // the first PUT is now writing
+	_, _ = pw.Write(randomBytes(t, 10))
+	// Wait until the server holds the first chunk open.
+	deadline := time.Now().Add(5 * time.Second)
+	for !e.app.store.writing(id) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first chunk never started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	res, body := e.put(alice, id, 0, []byte("x"))
 	if code, msg, _ := refusal(t, body); res.StatusCode != http.StatusConflict || code != schemas.CodeInvalidPayload || !strings.Contains(msg, "one at a time") {
 		t.Errorf("concurrent chunk: %d %s, want 409", res.StatusCode, body)

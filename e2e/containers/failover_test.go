@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/roomstream/roomstream/e2e/containers"
+	"github.com/roomstream/roomstream/e2e/harness"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -33,7 +34,7 @@ func TestKillWorkerThenConnector(t *testing.T) {
 	// to any live connector once it is gone.
 	var pinned atomic.Bool
 	pinned.Store(true)
-	lb := containers.NewBalancer(t, func() []string {
+	lb := harness.NewBalancer(t, func() []string {
 		if pinned.Load() && victim.Live() {
 			return []string{victim.Addr()}
 		}

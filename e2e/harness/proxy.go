@@ -7,18 +7,22 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// Proxy is a TCP load balancer for tests: it forwards each new connection
-// to the first of its targets that accepts one (a connector that died is
-// skipped, as a health-checking load balancer would), and it can cut every
-// open connection at once without a close handshake (RST) and refuse new
-// ones for a while: what a client sees when its network drops.
+// Proxy is a TCP load balancer for tests, as a deployment puts in front of
+// its connectors (no sticky sessions): it forwards each new connection to
+// the first of its targets that accepts one, or round robin (NewBalancer),
+// skipping targets that refuse (a connector that died). It can also cut
+// every open connection at once without a close handshake (RST) and refuse
+// new ones for a while: what a client sees when its network drops.
 type Proxy struct {
-	ln      net.Listener
-	targets []string
+	ln         net.Listener
+	targets    func() []string
+	roundRobin bool
+	next       atomic.Uint64
 
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
@@ -27,14 +31,28 @@ type Proxy struct {
 	wg        sync.WaitGroup
 }
 
-// StartProxy listens on a free loopback port; targets are host:port.
+// StartProxy listens on a free loopback port and sends each connection to
+// the first of targets (host:port) that accepts it.
 func StartProxy(tb testing.TB, targets ...string) *Proxy {
+	tb.Helper()
+	return listenProxy(tb, func() []string { return targets }, false)
+}
+
+// NewBalancer listens on a free loopback port and spreads connections
+// round robin over targets() (read for each connection, so a test can
+// scale the backends).
+func NewBalancer(tb testing.TB, targets func() []string) *Proxy {
+	tb.Helper()
+	return listenProxy(tb, targets, true)
+}
+
+func listenProxy(tb testing.TB, targets func() []string, roundRobin bool) *Proxy {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("proxy listen: %v", err)
 	}
-	p := &Proxy{ln: ln, targets: targets, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, targets: targets, roundRobin: roundRobin, conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.accept()
 	tb.Cleanup(p.Close)
@@ -64,9 +82,14 @@ func (p *Proxy) accept() {
 }
 
 func (p *Proxy) dial() (net.Conn, error) {
-	var last error
-	for _, t := range p.targets {
-		up, err := net.DialTimeout("tcp", t, 2*time.Second)
+	list := p.targets()
+	start := 0
+	if p.roundRobin && len(list) > 0 {
+		start = int(p.next.Add(1) % uint64(len(list)))
+	}
+	last := errors.New("proxy: no target")
+	for i := range list {
+		up, err := net.DialTimeout("tcp", list[(start+i)%len(list)], 2*time.Second)
 		if err == nil {
 			return up, nil
 		}
@@ -95,6 +118,8 @@ func (p *Proxy) serve(c net.Conn) {
 	go pipe(up, c)
 	go pipe(c, up)
 	<-done
+	// One side ended: end both, as a TCP balancer does when a backend
+	// goes away.
 	_ = c.Close()
 	_ = up.Close()
 	<-done

@@ -2,8 +2,9 @@
 // section "2. Client Implementation Guidelines", with socket.io-client 4.8,
 // for roomstream's container e2e tests.
 //
-// The three blocks between the DESIGN markers are the document's code,
-// unchanged apart from the URL and the token. Around them, the harness:
+// The document's code is e2e/node/design-client.js, run verbatim in a vm
+// context whose io() points its placeholder URL and token at the system
+// under test. Around it, the harness:
 //   - defines what that code expects to exist (currentUser, currentRoom,
 //     currentFile, updateParticipantsList, updateRoomLockState,
 //     updateFileProgressUI), each recording its calls;
@@ -20,95 +21,41 @@
 // Environment: ROOMSTREAM_URL, ROOMSTREAM_TOKEN, USER_ID, USER_NAME.
 import { io } from 'socket.io-client';
 import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
 
-const URL = process.env.ROOMSTREAM_URL;
+const SERVER_URL = process.env.ROOMSTREAM_URL;
 const TOKEN = process.env.ROOMSTREAM_TOKEN;
 
 function out(obj) {
   process.stdout.write(JSON.stringify({ t: Date.now(), ...obj }) + '\n');
 }
 
-// What the design's code refers to.
-const currentUser = { id: process.env.USER_ID, name: process.env.USER_NAME };
-let currentRoom = { id: '' };
-let currentFile = { name: '' };
-function updateParticipantsList(data) { out({ kind: 'ui', fn: 'updateParticipantsList', data }); }
-function updateRoomLockState(data) { out({ kind: 'ui', fn: 'updateRoomLockState', data }); }
-function updateFileProgressUI(data) { out({ kind: 'ui', fn: 'updateFileProgressUI', data }); }
-
-// Keep the design's console output off stdout (stdout is the record).
-console.log = (...args) => process.stderr.write(args.map(String).join(' ') + '\n');
-console.error = console.log;
-
-// ---- DESIGN: Connection Setup ----
-// Client connection with automatic reconnection
-const socket = io(URL, {
-  path: '/socket.io',
-  transports: ['websocket', 'polling'],
-  reconnection: true,
-  reconnectionAttempts: Infinity,
-  reconnectionDelay: 1000,
-  reconnectionDelayMax: 5000,
-  timeout: 20000,
-  auth: {
-    token: TOKEN
-  }
+// What the design's code refers to; it runs in its own context (a tab).
+const ctx = vm.createContext({
+  // The snippet's placeholder address and token point at the system under test.
+  io: (url, opts) => {
+    if (url !== 'https://api.example.com' || opts.auth.token !== 'your-jwt-token') {
+      throw new Error('the design snippet changed: ' + url);
+    }
+    return io(SERVER_URL, { ...opts, auth: { token: TOKEN } });
+  },
+  // Keep the design's console output off stdout (stdout is the record).
+  console: { log: (...a) => process.stderr.write(a.map(String).join(' ') + '\n'), error: (...a) => process.stderr.write(a.map(String).join(' ') + '\n') },
+  currentUser: { id: process.env.USER_ID, name: process.env.USER_NAME },
+  currentRoom: { id: '' },
+  currentFile: { name: '' },
+  updateParticipantsList: (data) => out({ kind: 'ui', fn: 'updateParticipantsList', data }),
+  updateRoomLockState: (data) => out({ kind: 'ui', fn: 'updateRoomLockState', data }),
+  updateFileProgressUI: (data) => out({ kind: 'ui', fn: 'updateFileProgressUI', data }),
 });
-
-// Connection event handlers
-socket.on('connect', () => {
-  console.log('Connected to server');
-});
-
-socket.on('connect_error', (error) => {
-  console.error('Connection error:', error);
-});
-
-socket.on('disconnect', (reason) => {
-  console.log('Disconnected:', reason);
-});
-// ---- END DESIGN ----
-
-// ---- DESIGN: Room Interaction Pattern ----
-// Join a room
-function joinRoom(roomId) {
-  socket.emit('join-room', { roomId, userId: currentUser.id });
-}
-
-// Listen for room events
-socket.on('user-joined', (data) => {
-  console.log(`${data.userName} joined room ${data.roomId}`);
-  updateParticipantsList(data);
-});
-
-socket.on('room-locked', (data) => {
-  console.log(`Room ${data.roomId} locked by ${data.lockedByName}`);
-  updateRoomLockState(data);
-});
-// ---- END DESIGN ----
-
-// ---- DESIGN: File Upload Monitoring ----
-// Report upload progress
-function reportUploadProgress(fileId, uploadId, bytesUploaded, totalBytes) {
-  socket.emit('file-upload-progress', {
-    fileId,
-    uploadId,
-    fileName: currentFile.name,
-    roomId: currentRoom.id,
-    userId: currentUser.id,
-    bytesUploaded,
-    totalBytes,
-    percentage: (bytesUploaded / totalBytes) * 100
-  });
-}
-
-// Listen for other users' uploads
-socket.on('file-upload-progress', (data) => {
-  if (data.userId !== currentUser.id) {
-    updateFileProgressUI(data);
-  }
-});
-// ---- END DESIGN ----
+// The document's code, verbatim (shared with the process suite).
+const designFile = fileURLToPath(new URL('../../node/design-client.js', import.meta.url));
+vm.runInContext(readFileSync(designFile, 'utf8'), ctx, { filename: designFile });
+const socket = vm.runInContext('socket', ctx);
+const joinRoom = (roomId) => ctx.joinRoom(roomId);
+const reportUploadProgress = (...a) => ctx.reportUploadProgress(...a);
 
 // Harness: record what the client sees.
 socket.on('connect', () => out({ kind: 'connect', id: socket.id, recovered: socket.recovered }));
@@ -127,12 +74,12 @@ rl.on('line', (line) => {
   }
   switch (cmd.op) {
     case 'join':
-      currentRoom = { id: cmd.roomId };
+      ctx.currentRoom = { id: cmd.roomId };
       joinRoom(cmd.roomId);
       break;
     case 'set':
-      if (cmd.room) currentRoom = cmd.room;
-      if (cmd.file) currentFile = cmd.file;
+      if (cmd.room) ctx.currentRoom = cmd.room;
+      if (cmd.file) ctx.currentFile = cmd.file;
       break;
     case 'progress':
       reportUploadProgress(cmd.fileId, cmd.uploadId, cmd.bytes, cmd.total);
