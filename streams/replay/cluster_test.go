@@ -19,7 +19,6 @@ func TestReplayOnRedisCluster(t *testing.T) {
 	}
 	rdb := testredis.StartCluster(t).Client()
 	d := startDeployment(t, rdb, "live:", 8)
-	d.noJanitor = true
 	d.story()
 	ctx := context.Background()
 	r := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour})

@@ -26,10 +26,6 @@ type deployment struct {
 	c    *streams.Client
 	seq  int64
 	stop func()
-	// noJanitor: the janitor cannot run here (on Redis Cluster its lease
-	// script touches janitor and janitor:epoch, two slots: CROSSSLOT), so
-	// no lock-expire is appended.
-	noJanitor bool
 }
 
 func testConfig(prefix string, partitions int) streams.Config {
@@ -191,11 +187,9 @@ func (d *deployment) story() map[string]string {
 	d.send(eve, schemas.EventLeaveRoom, "empty", schemas.LeaveRoomPayload{RoomID: "empty"})
 
 	d.settle()
-	if !d.noJanitor {
-		// Bob left holding the lock: the janitor releases it after the
-		// grace period by appending lock-expire to the log.
-		d.waitField("design", "isLocked", "false")
-		d.settle()
-	}
+	// Bob left holding the lock: the janitor releases it after the grace
+	// period by appending lock-expire to the log.
+	d.waitField("design", "isLocked", "false")
+	d.settle()
 	return ids
 }
