@@ -200,17 +200,23 @@ func TestPoisonEvent(t *testing.T) {
 	if out, err := requeue.CombinedOutput(); err != nil || !strings.Contains(string(out), "requeued") {
 		t.Errorf("deadletters requeue: %v\n%s", err, out)
 	}
-	// Requeued, it fails again and comes back to the dead letters.
+	// Requeued, it fails again and comes back to the dead letters as a
+	// new letter; the first stays, marked as requeued.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		dead, _ = sc.DeadLetters(ctx, p)
-		if len(dead) == 2 && dead[1].Source != dead[0].Source {
+		if len(dead) == 3 && dead[1].Requeued != "" && dead[2].Source == dead[1].Requeued && dead[2].Values["requeued_from"] == dead[1].Source {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("requeued poison entry not dead-lettered again: %+v", dead)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	again := exec.Command(d.connectors[0].Bin(), "deadletters", "requeue", "-partition", fmt.Sprint(p), "-id", dead[1].ID)
+	again.Env = env
+	if out, err := again.CombinedOutput(); err == nil || !strings.Contains(string(out), "already requeued") {
+		t.Errorf("requeue twice: %v\n%s", err, out)
 	}
 }
 

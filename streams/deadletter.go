@@ -2,6 +2,7 @@ package streams
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"sort"
@@ -21,6 +22,9 @@ type DeadLetter struct {
 	Attempts  int64
 	FailedAt  time.Time
 	Values    map[string]any // the original entry's fields
+	// Requeued is the id of the copy appended to the inbound stream by
+	// Requeue; empty while the letter has not been requeued.
+	Requeued string
 }
 
 var deadFields = map[string]bool{"dl_source": true, "dl_error": true, "dl_attempts": true, "dl_failed_at": true}
@@ -67,8 +71,17 @@ func (c *Client) DeadLetters(ctx context.Context, p int) ([]DeadLetter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read dead letters of partition %d: %w", part, err)
 		}
+		if len(msgs) == 0 {
+			continue
+		}
+		requeued, err := c.rdb.HGetAll(ctx, c.Keys.Requeued(part)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("read requeued dead letters of partition %d: %w", part, err)
+		}
 		for _, m := range msgs {
-			out = append(out, decodeDead(part, m))
+			d := decodeDead(part, m)
+			d.Requeued = requeued[d.ID]
+			out = append(out, d)
 		}
 	}
 	return out, nil
@@ -88,12 +101,24 @@ func decodeDead(p int, m redis.XMessage) DeadLetter {
 	return d
 }
 
+var (
+	//go:embed scripts/requeue.lua
+	requeueSrc    string
+	requeueScript = redis.NewScript(requeueSrc)
+)
+
 // ErrNoDeadLetter is returned by Requeue for an unknown id.
 var ErrNoDeadLetter = errors.New("streams: no such dead letter")
 
+// ErrAlreadyRequeued is returned by Requeue for a letter requeued before.
+var ErrAlreadyRequeued = errors.New("streams: dead letter already requeued")
+
 // Requeue appends dead letter id of partition p to the end of its inbound
-// stream again (with a new id, so after everything already there) and
-// removes it from the dead letters, in one transaction.
+// stream again (with a new id, so after everything already there, and a
+// requeued_from field naming the original) and records the copy's id
+// against the letter, atomically. The letter itself stays, so that the log
+// still tells that the original was never applied; a letter is requeued
+// once (ErrAlreadyRequeued after that).
 func (c *Client) Requeue(ctx context.Context, p int, id string) (string, error) {
 	msgs, err := c.rdb.XRange(ctx, c.Keys.DeadLetters(p), id, id).Result()
 	if err != nil {
@@ -103,23 +128,22 @@ func (c *Client) Requeue(ctx context.Context, p int, id string) (string, error) 
 		return "", fmt.Errorf("%w: %s in partition %d", ErrNoDeadLetter, id, p)
 	}
 	d := decodeDead(p, msgs[0])
-	vals := make([]any, 0, 2*len(d.Values))
 	keys := make([]string, 0, len(d.Values))
 	for k := range d.Values {
-		keys = append(keys, k)
+		if k != "requeued_from" {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
+	args := make([]any, 0, 2*len(keys)+4)
+	args = append(args, id, int64(c.cfg.InboundRetention/time.Second))
 	for _, k := range keys {
-		vals = append(vals, k, d.Values[k])
+		args = append(args, k, d.Values[k])
 	}
-	var add *redis.StringCmd
-	_, err = c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		add = pipe.XAdd(ctx, &redis.XAddArgs{Stream: c.Keys.Inbound(p), Values: vals})
-		pipe.XDel(ctx, c.Keys.DeadLetters(p), id)
-		return nil
-	})
-	if err != nil {
-		return "", err
+	args = append(args, "requeued_from", d.Source)
+	nid, err := requeueScript.Run(ctx, c.rdb, []string{c.Keys.Inbound(p), c.Keys.Requeued(p)}, args...).Text()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("%w: %s in partition %d", ErrAlreadyRequeued, id, p)
 	}
-	return add.Val(), nil
+	return nid, err
 }

@@ -25,6 +25,7 @@ import "strconv"
 //	in:{p}                     stream  trimmed by retention and length
 //	in:{p}:lease, in:{p}:epoch string  lease TTL / none
 //	in:{p}:dead                stream  dead letters, trimmed by retention
+//	in:{p}:requeued            hash    dead letter id -> id of its requeued copy; retention
 //	out:{connectorId}          stream  trimmed to the recovery window; deleted after its connector is gone
 //	connector:{connectorId}    string  heartbeat, connector timeout
 //	connector:{connectorId}:sockets set sockets hosted by that connector
@@ -72,6 +73,7 @@ func (k Keys) Inbound(p int) string     { return k.tagged("in", strconv.Itoa(p),
 func (k Keys) Lease(p int) string       { return k.tagged("in", strconv.Itoa(p), ":lease") }
 func (k Keys) Epoch(p int) string       { return k.tagged("in", strconv.Itoa(p), ":epoch") }
 func (k Keys) DeadLetters(p int) string { return k.tagged("in", strconv.Itoa(p), ":dead") }
+func (k Keys) Requeued(p int) string    { return k.tagged("in", strconv.Itoa(p), ":requeued") }
 
 func (k Keys) Outbound(connector string) string  { return k.tagged("out", connector, "") }
 func (k Keys) Connector(connector string) string { return k.tagged("connector", connector, "") }

@@ -57,10 +57,14 @@ func DeadLetters(args []string) error {
 			return nil
 		}
 		tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PARTITION\tID\tSOURCE\tTYPE\tROOM\tATTEMPTS\tFAILED AT\tERROR")
+		fmt.Fprintln(tw, "PARTITION\tID\tSOURCE\tTYPE\tROOM\tATTEMPTS\tFAILED AT\tREQUEUED AS\tERROR")
 		for _, d := range letters {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%v\t%d\t%s\t%s\n", d.Partition, d.ID, d.Source, d.Values["type"], d.Values["room"],
-				d.Attempts, d.FailedAt.Format(time.RFC3339), d.Error)
+			requeued := d.Requeued
+			if requeued == "" {
+				requeued = "-"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%v\t%d\t%s\t%s\t%s\n", d.Partition, d.ID, d.Source, d.Values["type"], d.Values["room"],
+				d.Attempts, d.FailedAt.Format(time.RFC3339), requeued, d.Error)
 		}
 		_ = tw.Flush()
 		fmt.Fprintf(os.Stderr, "%d dead letter(s)\n", len(letters))
@@ -75,6 +79,9 @@ func DeadLetters(args []string) error {
 		if !*all && d.ID != *id {
 			continue
 		}
+		if *all && d.Requeued != "" {
+			continue // requeued before
+		}
 		nid, err := c.Requeue(ctx, d.Partition, d.ID)
 		if err != nil {
 			return fmt.Errorf("requeue %s of partition %d: %w", d.ID, d.Partition, err)
@@ -82,8 +89,11 @@ func DeadLetters(args []string) error {
 		fmt.Printf("requeued partition %d %s as %s\n", d.Partition, d.ID, nid)
 		n++
 	}
-	if n == 0 {
+	if n == 0 && !*all {
 		return fmt.Errorf("no dead letter %s in partition %d", *id, *part)
+	}
+	if n == 0 {
+		fmt.Println("nothing to requeue")
 	}
 	return nil
 }
