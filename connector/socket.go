@@ -111,11 +111,13 @@ func (so *socket) cancelTimers() {
 
 // fail records why the connection ends and asks the writer to close it.
 // The first cause wins.
-func (so *socket) fail(cause closeCause, code websocket.StatusCode, reason string) {
+func (so *socket) fail(cause closeCause, code websocket.StatusCode, reason string) (first bool) {
 	so.closeOnce.Do(func() {
 		so.cause, so.closeCode, so.closeReason = cause, code, reason
 		close(so.closeReq)
+		first = true
 	})
+	return first
 }
 
 func (so *socket) closeStatus() (websocket.StatusCode, string) { return so.closeCode, so.closeReason }
@@ -139,8 +141,10 @@ func (so *socket) enqueueRaw(b []byte) {
 	select {
 	case so.out <- b:
 	default:
-		so.srv.m.slowDropped.Inc()
-		so.fail(causeSlow, websocket.StatusTryAgainLater, "too slow: send queue full")
+		if so.fail(causeSlow, websocket.StatusTryAgainLater, "too slow: send queue full") {
+			so.srv.m.slowDropped.Inc()
+			so.srv.log.Warn("socket dropped: too slow to keep up", "socket", so.sid, "queue", cap(so.out))
+		}
 	}
 }
 

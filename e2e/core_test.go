@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"regexp"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/roomstream/roomstream/e2e/harness"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -179,5 +181,54 @@ func TestKeysFollowTheDesign(t *testing.T) {
 			t.Fatalf("socket keys left after the clients closed: %v", n)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestMetricsAndHealth: every process serves /healthz, /readyz and the
+// metrics the operators' dashboards need, with values that move.
+func TestMetricsAndHealth(t *testing.T) {
+	d := deploy(t, 1, 1, false)
+	a := dial(t, d.connectors[0].URL(), "alice", "Alice")
+	mustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "m1"})
+	mustAck(t, a, schemas.EventLockRoom, map[string]string{"roomId": "m1"})
+	ctx := context.Background()
+	for _, p := range []*harness.Proc{d.connectors[0], d.workers[0]} {
+		for _, path := range []string{"/healthz", "/readyz"} {
+			res, err := http.Get(p.URL() + path)
+			if err != nil || res.StatusCode != 200 {
+				t.Errorf("%s %s: %v %v", p.Name, path, res, err)
+			}
+			if res != nil {
+				res.Body.Close()
+			}
+		}
+	}
+	for name, min := range map[string]float64{
+		"roomstream_connector_connections":                1,
+		"roomstream_connector_events_in_total":            2,
+		"roomstream_connector_events_out_total":           3,
+		"roomstream_connector_rate_limited_total":         0,
+		"roomstream_connector_slow_sockets_dropped_total": 0,
+		"roomstream_connector_auth_failures_total":        -1, // no failures yet: absent
+	} {
+		if v := d.connectors[0].Metric(ctx, name); v < min {
+			t.Errorf("connector metric %s = %v, want at least %v", name, v, min)
+		}
+	}
+	for name, min := range map[string]float64{
+		"roomstream_worker_events_applied_total":    2,
+		"roomstream_worker_apply_seconds_count":     2,
+		"roomstream_worker_events_out_total":        2,
+		"roomstream_worker_partitions_owned":        8,
+		"roomstream_worker_lease_changes_total":     8,
+		"roomstream_worker_claimed_total":           0,
+		"roomstream_worker_dead_letters_total":      0,
+		"roomstream_partition_pending":              -1, // set by the janitor's first trim round
+		"roomstream_partition_lag":                  -1,
+		"roomstream_worker_connectors_reaped_total": 0,
+	} {
+		if v := d.workers[0].Metric(ctx, name); v < min {
+			t.Errorf("worker metric %s = %v, want at least %v", name, v, min)
+		}
 	}
 }

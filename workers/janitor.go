@@ -26,7 +26,7 @@ func (w *Worker) janitor(ctx context.Context) {
 	var since time.Time // when this worker became the janitor
 	reap := time.NewTicker(w.cfg.ReapInterval)
 	defer reap.Stop()
-	lastTrim := time.Time{}
+	var lastTrim, lastGauges time.Time
 	defer func() {
 		if token != 0 {
 			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -65,8 +65,11 @@ func (w *Worker) janitor(ctx context.Context) {
 		w.expireLocks(ctx, now)
 		w.dropGoneConnectors(ctx, now)
 		if now.Sub(lastTrim) >= w.cfg.TrimInterval {
-			lastTrim = now
+			lastTrim, lastGauges = now, now
 			w.trim(ctx, now)
+		} else if now.Sub(lastGauges) >= gaugeInterval {
+			lastGauges = now
+			w.refreshGauges(ctx)
 		}
 	}
 }
@@ -110,6 +113,31 @@ func (w *Worker) dropGoneConnectors(ctx context.Context, now time.Time) {
 	_ = w.c.Done(ctx, key, now, ids...)
 }
 
+// gaugeInterval is how often the janitor refreshes the pending and lag
+// gauges between trims.
+const gaugeInterval = 5 * time.Second
+
+func (w *Worker) refreshGauges(ctx context.Context) {
+	for p := 0; p < w.c.Partitions(); p++ {
+		w.refreshGauge(ctx, p)
+	}
+}
+
+// refreshGauge sets partition p's pending and lag gauges from XINFO GROUPS.
+func (w *Worker) refreshGauge(ctx context.Context, p int) {
+	groups, err := w.c.Redis().XInfoGroups(ctx, w.c.Keys.Inbound(p)).Result()
+	if err != nil {
+		return
+	}
+	for _, g := range groups {
+		if g.Name == streams.Group {
+			label := strconv.Itoa(p)
+			w.m.pending.WithLabelValues(label).Set(float64(g.Pending))
+			w.m.lag.WithLabelValues(label).Set(float64(g.Lag))
+		}
+	}
+}
+
 // trim trims every inbound partition, refreshes the pending and lag
 // gauges, and deletes consumers that are idle with nothing pending.
 func (w *Worker) trim(ctx context.Context, now time.Time) {
@@ -126,17 +154,7 @@ func (w *Worker) trim(ctx context.Context, now time.Time) {
 		} else if n > 0 {
 			w.log.Debug("trimmed partition", "partition", p, "entries", n)
 		}
-		groups, err := rdb.XInfoGroups(ctx, key).Result()
-		if err != nil {
-			continue
-		}
-		for _, g := range groups {
-			if g.Name == streams.Group {
-				label := strconv.Itoa(p)
-				w.m.pending.WithLabelValues(label).Set(float64(g.Pending))
-				w.m.lag.WithLabelValues(label).Set(float64(g.Lag))
-			}
-		}
+		w.refreshGauge(ctx, p)
 		consumers, err := rdb.XInfoConsumers(ctx, key, streams.Group).Result()
 		if err != nil {
 			continue
