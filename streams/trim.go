@@ -24,7 +24,7 @@ func (c *Client) TrimInbound(ctx context.Context, p int, now time.Time) (int64, 
 	if safe.Less(bound) {
 		bound = safe
 	}
-	n, err := c.rdb.XTrimMinIDApprox(ctx, key, bound.String(), 0).Result()
+	n, err := c.rdb.XTrimMinID(ctx, key, bound.String()).Result()
 	if err != nil {
 		return 0, err
 	}
