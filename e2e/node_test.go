@@ -73,4 +73,11 @@ func TestDesignClientDev(t *testing.T) {
 	nodeReady(t)
 	dev := harness.StartDev(t, "dev", harness.Env{"ROOMSTREAM_JWT_SECRET": secret, "ROOMSTREAM_REDIS_URL": ""})
 	runDesignClient(t, dev.URL(), dev.URL())
+	// The embedded Redis must serve every command the system sends it: a
+	// command it does not know shows up as a warning, not as a failure.
+	for _, line := range strings.Split(dev.Logs(), "\n") {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+			t.Errorf("roomstream dev complained: %s", line)
+		}
+	}
 }

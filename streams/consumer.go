@@ -111,7 +111,7 @@ func (r *Reader) ReadNew(ctx context.Context, count int64, block time.Duration) 
 func (r *Reader) ownPendingBefore(ctx context.Context, msgs []redis.XMessage) (bool, error) {
 	end := "+"
 	if len(msgs) > 0 {
-		end = "(" + msgs[0].ID
+		end = msgs[0].ID // inclusive: exclusive ranges are Redis 6.2+ only
 	}
 	pend, err := r.c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
 		Stream: r.stream, Group: Group, Start: "-", End: end, Count: 1, Consumer: r.consumer,
@@ -119,7 +119,8 @@ func (r *Reader) ownPendingBefore(ctx context.Context, msgs []redis.XMessage) (b
 	if err != nil {
 		return false, err
 	}
-	return len(pend) > 0, nil
+	// The oldest own pending entry; msgs[0] itself is pending now.
+	return len(pend) > 0 && (len(msgs) == 0 || pend[0].ID != msgs[0].ID), nil
 }
 
 // read is XREADGROUP from id: ">" for new entries, "0" for this
