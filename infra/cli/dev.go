@@ -104,6 +104,13 @@ func Dev(args []string) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); errs <- w.Run(ctx) }()
 	go func() { defer wg.Done(); errs <- srv.Run(ctx) }()
+	// Print the banner once everything runs, after the start-up logs, so
+	// that it is the last thing on the screen.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(20 * time.Millisecond) {
+		if srv.Ready() && w.Ready() && len(w.Owned()) == cc.Partitions {
+			break
+		}
+	}
 	printBanner(addr, embedded, token, *user, cc.JWTSecret, generated, dc)
 	select {
 	case err = <-errs:
