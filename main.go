@@ -7,6 +7,7 @@
 //	roomstream worker      a worker (consumer group over the inbound streams)
 //	roomstream token       print a signed JWT for a user
 //	roomstream deadletters list or requeue dead-lettered events
+//	roomstream bench       load generator and benchmark scenarios (seed, max, conns, peer, all, run)
 //
 // Configuration comes from ROOMSTREAM_* environment variables; run
 // `roomstream <command> -h` to list them.
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/roomstream/roomstream/e2e/bench"
 	"github.com/roomstream/roomstream/infra/cli"
 )
 
@@ -33,6 +35,7 @@ func main() {
 		{"worker", "run a worker: applies room, lock and upload logic from the inbound streams", cli.Worker},
 		{"token", "print a signed JWT: token -user ID -name NAME [-ttl 1h]", cli.Token},
 		{"deadletters", "list or requeue events that failed too often: deadletters list|requeue", cli.DeadLetters},
+		{"bench", "load generator and benchmark scenarios: bench seed|max|conns|peer|all|run", bench.Main},
 	}
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		usage()
