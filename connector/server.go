@@ -103,9 +103,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	loops, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	s.loops.Add(2)
+	s.loops.Add(3)
 	go func() { defer s.loops.Done(); s.heartbeat(loops) }()
 	go func() { defer s.loops.Done(); s.readOutbound(loops, start) }()
+	go func() { defer s.loops.Done(); s.watchWrites(loops) }()
 	s.ready.Store(true)
 	s.log.Info("connector started", "partitions", s.c.Partitions())
 	<-ctx.Done()
