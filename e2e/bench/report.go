@@ -117,6 +117,18 @@ type IdleResult struct {
 	FrontProcs      int     `json:"front_processes"`
 	RedisRSSMiB     float64 `json:"redis_rss_mib"`
 	OtherRSSMiB     float64 `json:"other_rss_mib"` // workers
+	// GoRuntime breaks a roomstream connector's memory down per
+	// connection (from its /metrics), summed over the connectors.
+	GoRuntime *GoMem `json:"go_runtime,omitempty"`
+}
+
+// GoMem is what the Go runtime of the connectors reports, in KiB per
+// connection (goroutines: per connection).
+type GoMem struct {
+	StackKiB      float64 `json:"stack_kib_per_conn"`
+	HeapInuseKiB  float64 `json:"heap_inuse_kib_per_conn"`
+	HeapAllocKiB  float64 `json:"heap_alloc_kib_per_conn"`
+	GoroutinesPer float64 `json:"goroutines_per_conn"`
 }
 
 // Check is one target a scenario verifies.
@@ -171,6 +183,10 @@ func printSummary(w io.Writer, r *Report) {
 	if id := r.Idle; id != nil {
 		fmt.Fprintf(w, "idle         %d connections held %.0fs: %d socket-holding processes use %.0f MiB = %.1f KiB per connection (%.1f KiB above their empty size); redis %.0f MiB\n",
 			id.Conns, id.HoldSeconds, id.FrontProcs, id.FrontRSSMiB, id.KiBPerConn, id.DeltaKiBPerConn, id.RedisRSSMiB)
+		if g := id.GoRuntime; g != nil {
+			fmt.Fprintf(w, "go runtime   per connection: stacks %.1f KiB, heap in use %.1f KiB (live objects %.1f KiB), %.2f goroutines\n",
+				g.StackKiB, g.HeapInuseKiB, g.HeapAllocKiB, g.GoroutinesPer)
+		}
 	}
 	if len(r.Servers) > 0 {
 		fmt.Fprintf(w, "servers      cpu %.0f%% of the machine in total:", r.ServerCPU)

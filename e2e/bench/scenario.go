@@ -343,6 +343,9 @@ func Conns(ctx context.Context, target string, p *Params) (*Report, error) {
 	if id.Conns > 0 {
 		id.KiBPerConn = id.FrontRSSMiB * 1024 / float64(id.Conns)
 		id.DeltaKiBPerConn = (id.FrontRSSMiB - start) * 1024 / float64(id.Conns)
+		if target == "roomstream" {
+			id.GoRuntime = st.goMem(ctx, id.Conns)
+		}
 	}
 	r.Idle = id
 	if err := st.Check(); err != nil {

@@ -33,6 +33,7 @@ type Stack struct {
 }
 
 type proc struct {
+	addr   string // where it listens
 	label  string
 	cmd    *exec.Cmd
 	log    string
@@ -139,6 +140,7 @@ func StartRoomstream(ctx context.Context, o StackOptions) (st *Stack, err error)
 			owned += metric(ctx, p, "roomstream_worker_partitions_owned")
 		}
 		if int(owned) >= partitions {
+			st.describe(o.log())
 			break
 		}
 		if time.Now().After(deadline) {
@@ -192,7 +194,17 @@ func StartNode(ctx context.Context, o StackOptions) (st *Stack, err error) {
 		}
 		st.URLs = append(st.URLs, "http://127.0.0.1:"+strconv.Itoa(port))
 	}
+	st.describe(o.log())
 	return st, nil
+}
+
+// describe prints the stack's processes.
+func (st *Stack) describe(w io.Writer) {
+	fmt.Fprintf(w, "%s stack (logs in %s):", st.Name, st.Dir)
+	for _, p := range st.procs {
+		fmt.Fprintf(w, " %s pid %d %s;", p.label, p.cmd.Process.Pid, p.addr)
+	}
+	fmt.Fprintln(w)
 }
 
 // NpmInstall runs `npm ci` in dir unless node_modules matches
@@ -252,6 +264,7 @@ func (st *Stack) startRedis(ctx context.Context) (string, error) {
 		return "", err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+	st.procs[len(st.procs)-1].addr = "redis://" + addr
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond})
@@ -306,6 +319,7 @@ func (st *Stack) waitHTTP(ctx context.Context, port int, path string, d time.Dur
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
+				p.addr = "http://127.0.0.1:" + strconv.Itoa(port)
 				return nil
 			}
 		}
@@ -352,6 +366,24 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// goMem sums the Go runtime figures of the connectors, per connection.
+func (st *Stack) goMem(ctx context.Context, conns int64) *GoMem {
+	g := &GoMem{}
+	for _, p := range st.procs {
+		if !strings.HasPrefix(p.label, "connector") {
+			continue
+		}
+		port, _ := strconv.Atoi(p.addr[strings.LastIndexByte(p.addr, ':')+1:])
+		g.StackKiB += metric(ctx, port, "go_memstats_stack_inuse_bytes")
+		g.HeapInuseKiB += metric(ctx, port, "go_memstats_heap_inuse_bytes")
+		g.HeapAllocKiB += metric(ctx, port, "go_memstats_heap_alloc_bytes")
+		g.GoroutinesPer += metric(ctx, port, "go_goroutines")
+	}
+	n := float64(conns)
+	g.StackKiB, g.HeapInuseKiB, g.HeapAllocKiB, g.GoroutinesPer = g.StackKiB/1024/n, g.HeapInuseKiB/1024/n, g.HeapAllocKiB/1024/n, g.GoroutinesPer/n
+	return g
 }
 
 // metric returns the sum of a metric's samples from /metrics (0 when
