@@ -54,8 +54,9 @@ func writeChart(w io.Writer, title string, tl []Point) error {
 		{title: "connections", unit: "", lines: []series{
 			{"connections", "#9467bd", false, func(p Point) float64 { return float64(p.Conns) }},
 		}},
-		{title: "server CPU", unit: "% of machine", limit: 80, lines: []series{
-			{"cpu", "#8c564b", false, func(p Point) float64 { return p.CPUPercent }},
+		{title: "CPU", unit: "% of machine", limit: 80, lines: []series{
+			{"servers", "#8c564b", false, func(p Point) float64 { return p.CPUPercent }},
+			{"load generator", "#7f7f7f", true, func(p Point) float64 { return p.GenCPU }},
 		}},
 	}
 	const (

@@ -23,14 +23,16 @@ type Report struct {
 	LatencyMs *Quantiles `json:"latency_ms,omitempty"`
 	// Servers is each server process's CPU over the measured window and
 	// its memory at its end.
-	Servers   []ProcUsage  `json:"servers,omitempty"`
-	ServerCPU float64      `json:"server_cpu_percent_of_machine"`
-	Steps     []StepResult `json:"steps,omitempty"`
-	Best      *StepResult  `json:"best,omitempty"`
-	Idle      *IdleResult  `json:"idle,omitempty"`
-	Checks    []Check      `json:"checks,omitempty"`
-	Final     Final        `json:"final"`
-	Timeline  []Point      `json:"timeline,omitempty"`
+	Servers   []ProcUsage `json:"servers,omitempty"`
+	ServerCPU float64     `json:"server_cpu_percent_of_machine"`
+	// GeneratorCPU is the load generator's own CPU over the window.
+	GeneratorCPU float64      `json:"generator_cpu_percent_of_machine"`
+	Steps        []StepResult `json:"steps,omitempty"`
+	Best         *StepResult  `json:"best,omitempty"`
+	Idle         *IdleResult  `json:"idle,omitempty"`
+	Checks       []Check      `json:"checks,omitempty"`
+	Final        Final        `json:"final"`
+	Timeline     []Point      `json:"timeline,omitempty"`
 }
 
 // Machine describes where the figures were taken.
@@ -172,8 +174,8 @@ func printSummary(w io.Writer, r *Report) {
 		if !s.Pass {
 			verdict = "FAIL: " + s.Why
 		}
-		fmt.Fprintf(w, "step         %6.0f/s -> delivered %8.0f/s  p50 %6.1fms  p99 %7.1fms  lost %d  cpu %3.0f%%  %s\n",
-			s.Rate, s.DeliveredPerSec, s.LatencyMs.P50, s.LatencyMs.P99, s.Lost, s.ServerCPU, verdict)
+		fmt.Fprintf(w, "step         %6.0f/s -> delivered %8.0f/s  p50 %6.1fms  p99 %7.1fms  lost %d  server cpu %3.0f%%  generator cpu %3.0f%%  %s\n",
+			s.Rate, s.DeliveredPerSec, s.LatencyMs.P50, s.LatencyMs.P99, s.Lost, s.ServerCPU, s.GeneratorCPU, verdict)
 	}
 	if b := r.Best; b != nil {
 		fmt.Fprintf(w, "best         %.0f delivered msg/s sustained (inbound %.0f/s) at p99 %.1fms, 0 lost\n", b.DeliveredPerSec, b.SentPerSec, b.LatencyMs.P99)
@@ -193,7 +195,7 @@ func printSummary(w io.Writer, r *Report) {
 		for _, s := range r.Servers {
 			fmt.Fprintf(w, "  %s %.0f%% (rss %.0f, peak %.0f MiB)", s.Label, s.CPUPercent, s.RSSMiB, s.PeakMiB)
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, "; load generator %.0f%%\n", r.GeneratorCPU)
 	}
 	for _, c := range r.Checks {
 		v := "PASS"

@@ -142,7 +142,7 @@ func Load(ctx context.Context, scenario, target string, urls []string, watch []W
 			return nil, err
 		}
 		r.Messages, r.LatencyMs = messages(st), &st.LatencyMs
-		r.Servers, r.ServerCPU = st.Servers, st.ServerCPU
+		r.Servers, r.ServerCPU, r.GeneratorCPU = st.Servers, st.ServerCPU, st.GeneratorCPU
 	} else {
 		sleepCtx(ctx, p.Duration)
 		r.Servers = s.Servers()
@@ -226,8 +226,8 @@ func Max(ctx context.Context, target string, p *Params) (*Report, error) {
 		if !res.Pass {
 			verdict = "FAIL: " + res.Why
 		}
-		fmt.Fprintf(p.Out, "%s step %.0f/s: delivered %.0f/s, p99 %.1fms, lost %d, server cpu %.0f%% -> %s\n",
-			label, rate, res.DeliveredPerSec, res.LatencyMs.P99, res.Lost, res.ServerCPU, verdict)
+		fmt.Fprintf(p.Out, "%s step %.0f/s: delivered %.0f/s, p99 %.1fms, lost %d, server cpu %.0f%%, generator cpu %.0f%% -> %s\n",
+			label, rate, res.DeliveredPerSec, res.LatencyMs.P99, res.Lost, res.ServerCPU, res.GeneratorCPU, verdict)
 		// Let queues drain between steps, so each step starts clean.
 		sleepCtx(ctx, 2*time.Second)
 		return res, nil
@@ -269,7 +269,7 @@ func Max(ctx context.Context, target string, p *Params) (*Report, error) {
 	r.Best = best
 	if best != nil {
 		r.Messages, r.LatencyMs = messages(*best), &best.LatencyMs
-		r.Servers, r.ServerCPU = best.Servers, best.ServerCPU
+		r.Servers, r.ServerCPU, r.GeneratorCPU = best.Servers, best.ServerCPU, best.GeneratorCPU
 	}
 	r.Final, err = s.Stop(ctx)
 	r.Timeline = s.Timeline()

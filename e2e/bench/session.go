@@ -67,6 +67,7 @@ type Point struct {
 	Errors      int64   `json:"errors"`
 	CPUPercent  float64 `json:"server_cpu_percent"`
 	RSSMiB      float64 `json:"server_rss_mib"`
+	GenCPU      float64 `json:"generator_cpu_percent"`
 }
 
 // ConnectSummary describes the connection phase.
@@ -94,8 +95,11 @@ type StepResult struct {
 	Behind          int64       `json:"generator_behind"` // events the generator could not send in time
 	Servers         []ProcUsage `json:"servers,omitempty"`
 	ServerCPU       float64     `json:"server_cpu_percent_of_machine"`
-	Pass            bool        `json:"pass"`
-	Why             string      `json:"why,omitempty"`
+	// GeneratorCPU is what the load generator's own processes used: on
+	// this machine they compete with the servers for the same cores.
+	GeneratorCPU float64 `json:"generator_cpu_percent_of_machine"`
+	Pass         bool    `json:"pass"`
+	Why          string  `json:"why,omitempty"`
 }
 
 // Session is a running set of generator shards.
@@ -110,6 +114,7 @@ type Session struct {
 	pending  *Histogram
 	phase    string
 	baseline []ProcSample
+	gen      []Watched // the generator's processes: this one and the shards
 	stop     chan struct{}
 	printed  chan struct{}
 	ticked   chan struct{} // a shard sent a tick
@@ -148,6 +153,7 @@ func Start(ctx context.Context, opt Options) (*Session, error) {
 	s := &Session{opt: opt, start: time.Now(), pending: &Histogram{}, phase: "connect",
 		stop: make(chan struct{}), printed: make(chan struct{}), ticked: make(chan struct{}, 1)}
 	s.baseline = sampleAll(opt.Watch)
+	s.gen = []Watched{{PID: os.Getpid(), Label: "generator"}}
 	go s.printer()
 	first := 0
 	for i := range procs {
@@ -166,6 +172,9 @@ func Start(ctx context.Context, opt Options) (*Session, error) {
 		}
 		s.mu.Lock()
 		s.links = append(s.links, l)
+		if l.cmd != nil {
+			s.gen = append(s.gen, Watched{PID: l.cmd.Process.Pid, Label: "generator"})
+		}
 		s.mu.Unlock()
 	}
 	var connect, join Histogram
@@ -302,6 +311,7 @@ func (s *Session) printer() {
 	var prev Counters
 	prevAt := time.Now()
 	prevS := sampleAll(s.opt.Watch)
+	prevG := sampleAll(s.genWatch())
 	line := int64(0)
 	for {
 		line++
@@ -356,6 +366,15 @@ func (s *Session) printer() {
 			cpu += u.CPUPercent
 			rss += u.RSSMiB
 		}
+		gw := s.genWatch()
+		curG := sampleAll(gw)
+		gen := 0.0
+		if len(prevG) == len(curG) {
+			for i, w := range gw {
+				gen += usage(w, prevG[i], prevG[i], curG[i]).CPUPercent
+			}
+		}
+		prevG = curG
 		s.mu.Lock()
 		h := s.pending
 		s.pending = &Histogram{}
@@ -365,7 +384,7 @@ func (s *Session) printer() {
 			SentPS: float64(d.Sent) / dt, DeliveredPS: float64(d.Delivered) / dt,
 			P50: float64(h.Quantile(0.5)) / 1000, P99: float64(h.Quantile(0.99)) / 1000, Max: float64(h.Max()) / 1000,
 			Errors:     c.SendErrors + c.ErrorEvents + c.Disconnects + failed,
-			CPUPercent: cpu, RSSMiB: rss}
+			CPUPercent: cpu, RSSMiB: rss, GenCPU: gen}
 		s.timeline = append(s.timeline, p)
 		s.mu.Unlock()
 		prev, prevAt, prevS = c, now, cur
@@ -375,6 +394,7 @@ func (s *Session) printer() {
 			if len(s.opt.Watch) > 0 {
 				line += fmt.Sprintf("  server cpu %3.0f%%  rss %.0fMiB", cpu, rss)
 			}
+			line += fmt.Sprintf("  generator cpu %3.0f%%", gen)
 			fmt.Fprintln(s.opt.Progress, strings.TrimSpace(line))
 		}
 	}
@@ -386,6 +406,8 @@ func (s *Session) Step(ctx context.Context, rate float64, d time.Duration) (Step
 	s.setPhase("send")
 	defer s.setPhase("idle")
 	a := sampleAll(s.opt.Watch)
+	gw := s.genWatch()
+	ga := sampleAll(gw)
 	for _, l := range s.links {
 		share := rate * float64(l.conns) / float64(s.opt.Conns)
 		if err := l.send(ctlMsg{Cmd: "step", Rate: share, Duration: d}); err != nil {
@@ -397,6 +419,7 @@ func (s *Session) Step(ctx context.Context, rate float64, d time.Duration) (Step
 	case <-time.After(d):
 	}
 	b := sampleAll(s.opt.Watch)
+	gb := sampleAll(gw)
 	s.setPhase("drain")
 	res := StepResult{Rate: rate}
 	var h Histogram
@@ -424,6 +447,9 @@ func (s *Session) Step(ctx context.Context, rate float64, d time.Duration) (Step
 		u := usage(w, s.baseline[i], a[i], b[i])
 		res.Servers = append(res.Servers, u)
 		res.ServerCPU += u.CPUPercent
+	}
+	for i, w := range gw {
+		res.GeneratorCPU += usage(w, ga[i], ga[i], gb[i]).CPUPercent
 	}
 	return res, nil
 }
@@ -468,6 +494,12 @@ func cmpErr(a, b error) error {
 		return a
 	}
 	return b
+}
+
+func (s *Session) genWatch() []Watched {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Watched(nil), s.gen...)
 }
 
 // Timeline returns one point per second so far.

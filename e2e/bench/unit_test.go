@@ -86,7 +86,7 @@ func TestProgressAccounting(t *testing.T) {
 	if got != want {
 		t.Errorf("counters %+v, want %+v", got, want)
 	}
-	if q := sh.lat.Quantile(0.5); q < 3000 || q > 1_000_000 {
+	if q := sh.lat.Quantile(0.5); q < 2900 || q > 1_000_000 {
 		t.Errorf("latency p50 %dµs, want about 3 ms", q)
 	}
 }
@@ -141,7 +141,7 @@ func TestChart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := b.String()
-	if !strings.HasPrefix(s, "<svg") || strings.Count(s, "<polyline") != 6 || !strings.Contains(s, "t &lt;&amp;&gt;") {
+	if !strings.HasPrefix(s, "<svg") || strings.Count(s, "<polyline") != 7 || !strings.Contains(s, "t &lt;&amp;&gt;") {
 		t.Errorf("chart:\n%s", s)
 	}
 }
