@@ -193,7 +193,7 @@ func (so *socket) handleEvent(p protocol.Packet) {
 		SessionID: so.session, SocketID: so.sid, ConnectorID: s.id,
 		AckID: p.ID, HasAck: p.HasID, Data: cmd.Data, At: time.Now(),
 	}
-	if _, err := s.c.Append(ctx, env); err != nil {
+	if _, err := s.appendEvent(ctx, env); err != nil {
 		so.unavailable(p, name, cmd.RoomID, err)
 		return
 	}
