@@ -110,6 +110,41 @@ func (r *Reader) ReadNew(ctx context.Context, count int64, block time.Duration) 
 	return res[0].Messages, nil
 }
 
+// ReadNewAck acknowledges ack (entries applied since the last read) and
+// reads new entries like ReadNew, in one round trip: the acknowledgement
+// runs first, then the read blocks.
+func (r *Reader) ReadNewAck(ctx context.Context, ack []string, count int64, block time.Duration) ([]redis.XMessage, error) {
+	if len(ack) == 0 {
+		return r.ReadNew(ctx, count, block)
+	}
+	var read *redis.XStreamSliceCmd
+	_, _ = r.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAck(ctx, r.stream, Group, ack...)
+		read = p.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: Group, Consumer: r.consumer, Streams: []string{r.stream, ">"},
+			Count: count, Block: block,
+		})
+		return nil
+	})
+	res, err := read.Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "NOGROUP") {
+			if gerr := r.EnsureGroup(ctx); gerr != nil {
+				return nil, gerr
+			}
+			return nil, nil
+		}
+		return nil, err
+	}
+	if len(res) == 0 {
+		return nil, nil
+	}
+	return res[0].Messages, nil
+}
+
 // Ack acknowledges applied entries.
 func (r *Reader) Ack(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
