@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/roomstream/roomstream/connector"
@@ -142,6 +143,7 @@ func newShard(cfg ShardConfig) (*shard, error) {
 				return nil, fmt.Errorf("bench: source address %q is not an IP", a)
 			}
 			d.LocalAddr = &net.TCPAddr{IP: ip}
+			d.Control = bindNoPort
 		}
 		sh.clients = append(sh.clients, &http.Client{Transport: &http.Transport{
 			DialContext: d.DialContext, DisableKeepAlives: true, DisableCompression: true,
@@ -154,6 +156,25 @@ func newShard(cfg ShardConfig) (*shard, error) {
 	}
 	return sh, nil
 }
+
+// bindNoPort sets IP_BIND_ADDRESS_NO_PORT on a socket about to be bound
+// to a source address: the kernel then picks its port at connect time,
+// per destination, instead of reserving one of the address's ~28,000
+// ports for good at bind time (which gets slow, then fails, as they run
+// out).
+func bindNoPort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT (linux/in.h).
+const ipBindAddressNoPort = 24
 
 func (sh *shard) wsURL(idx int) string {
 	u, _ := url.Parse(sh.cfg.URLs[idx%len(sh.cfg.URLs)])
