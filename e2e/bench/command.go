@@ -149,6 +149,7 @@ func parseFlags(name string, args []string) (*Params, string, *runFlags, error) 
 	fs.Float64Var(&p.MaxRate, "max-rate", 200_000, "max: highest rate tried")
 	fs.DurationVar(&p.StepDuration, "step-duration", 10*time.Second, "max: length of a step")
 	fs.IntVar(&p.Refine, "refine", 2, "max: bisection steps after the first failure")
+	fs.IntVar(&p.Retries, "retries", 1, "max: times a failing step is run again before it counts as failed (another process on a shared machine can stall the servers for a moment)")
 	fs.DurationVar(&p.P99Limit, "p99-limit", 100*time.Millisecond, "max: p99 latency a step must stay under")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: roomstream bench %s [flags]\n\n", name)

@@ -171,7 +171,10 @@ func printSummary(w io.Writer, r *Report) {
 	}
 	for _, s := range r.Steps {
 		verdict := "pass"
-		if !s.Pass {
+		switch {
+		case strings.HasPrefix(s.Why, "retried: "):
+			verdict = "failed, run again: " + strings.TrimPrefix(s.Why, "retried: ")
+		case !s.Pass:
 			verdict = "FAIL: " + s.Why
 		}
 		fmt.Fprintf(w, "step         %6.0f/s -> delivered %8.0f/s  p50 %6.1fms  p99 %7.1fms  lost %d  server cpu %3.0f%%  generator cpu %3.0f%%  %s\n",
