@@ -205,7 +205,11 @@ func Max(ctx context.Context, target string, p *Params) (*Report, error) {
 	r.fill(st, p)
 	r.Config.Rate, r.Config.Duration = 0, p.StepDuration.String()
 	label := "[max " + target + "]"
-	s, err := Start(ctx, p.options(st.URLs, st.Watch, label))
+	opt := p.options(st.URLs, st.Watch, label)
+	// After an overloaded step, wait for the backlog to be delivered so
+	// that it does not spill into the next step.
+	opt.Shard.Drain = 30 * time.Second
+	s, err := Start(ctx, opt)
 	if err != nil {
 		return nil, err
 	}
