@@ -350,7 +350,7 @@ func printTable(w io.Writer, reports []*Report) {
 		}
 	}
 	fmt.Fprintf(w, "\nResults on this machine: %d cores, every process on it over loopback (load average at start %s).\n\n", cores, load)
-	fmt.Fprintln(w, "| scenario | figure | roomstream | Node stack | ratio |")
+	fmt.Fprintln(w, "| scenario | figure | roomstream | Node stack | ratio roomstream ÷ Node |")
 	fmt.Fprintln(w, "|---|---|---|---|---|")
 	row := func(scenario, figure string, get func(*Report) (float64, bool), format string, higherBetter bool) {
 		a, b := find(scenario, "roomstream"), find(scenario, "node")
@@ -371,11 +371,10 @@ func printTable(w io.Writer, reports []*Report) {
 		sb, vb, okb := cell(b)
 		ratio := "–"
 		if oka && okb && va > 0 && vb > 0 {
-			if higherBetter {
-				ratio = fmt.Sprintf("%.2f×", va/vb)
-			} else {
-				ratio = fmt.Sprintf("%.2f× less", vb/va)
-			}
+			ratio = fmt.Sprintf("%.2f", va/vb)
+		}
+		if !higherBetter {
+			figure += " (lower is better)"
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", scenario, figure, sa, sb, ratio)
 	}

@@ -145,3 +145,19 @@ func TestChart(t *testing.T) {
 		t.Errorf("chart:\n%s", s)
 	}
 }
+
+func TestTable(t *testing.T) {
+	rs := &Report{Scenario: "max", Target: "roomstream", Machine: Machine{Cores: 2},
+		Best: &StepResult{DeliveredPerSec: 30000, SentPerSec: 3000, LatencyMs: Quantiles{P99: 50}}}
+	node := &Report{Scenario: "max", Target: "node", Machine: Machine{Cores: 2},
+		Best: &StepResult{DeliveredPerSec: 15000, SentPerSec: 1500, LatencyMs: Quantiles{P99: 80}}}
+	var b bytes.Buffer
+	printTable(&b, []*Report{rs, node})
+	s := b.String()
+	for _, want := range []string{"2 cores", "| max | sustained delivered msg/s (p99 < 100 ms, 0 lost) | 30000 | 15000 | 2.00 |",
+		"| max | … its p99 (ms) (lower is better) | 50.0 | 80.0 | 0.62 |"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("table lacks %q:\n%s", want, s)
+		}
+	}
+}
