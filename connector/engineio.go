@@ -123,7 +123,7 @@ func (so *socket) flush() {
 		}
 		so.writeSince.Store(time.Now().UnixNano())
 		for _, b := range batch {
-			// No per-write context: a write stuck for WriteTimeout is cut
+			// No per-write context: a write stuck for writeTimeout is cut
 			// by the server's write watchdog, which closes the connection.
 			if err := so.conn.Write(context.Background(), websocket.MessageText, b); err != nil {
 				broken = true

@@ -324,6 +324,17 @@ func allCmd(ctx context.Context, p *Params, _ *runFlags) error {
 		}
 	}
 	printTable(p.Out, reports)
+	if p.Chart != "" {
+		for _, r := range reports {
+			path := suffixed(suffixed(p.Chart, r.Scenario), r.Target)
+			title := fmt.Sprintf("roomstream bench %s against %s: %d connections, rooms of %d (%d cores)",
+				r.Scenario, r.Target, r.Config.Conns, r.Config.RoomSize, r.Machine.Cores)
+			if err := WriteChart(path, title, r.Timeline); err != nil {
+				return err
+			}
+			fmt.Fprintf(p.Out, "chart written to %s\n", path)
+		}
+	}
 	if p.JSON != "" {
 		return WriteJSON(p.JSON, reports)
 	}
