@@ -24,6 +24,9 @@ type panel struct {
 	lines []series
 	// limit draws a horizontal threshold (0: none).
 	limit float64
+	// log draws the values on a logarithmic scale (latencies span from
+	// a millisecond to seconds).
+	log bool
 }
 
 // WriteChart draws the timeline as an SVG figure: latency (p50, p99, max
@@ -43,7 +46,7 @@ func WriteChart(path, title string, tl []Point) error {
 
 func writeChart(w io.Writer, title string, tl []Point) error {
 	panels := []panel{
-		{title: "end-to-end latency (each second's deliveries)", unit: "ms", limit: 100, lines: []series{
+		{title: "end-to-end latency (each second's deliveries, log scale)", unit: "ms", limit: 100, log: true, lines: []series{
 			{"p50", "#1f77b4", false, func(p Point) float64 { return p.P50 }},
 			{"p99", "#d62728", false, func(p Point) float64 { return p.P99 }},
 		}},
@@ -94,10 +97,28 @@ func writeChart(w io.Writer, title string, tl []Point) error {
 		}
 		yMax = niceCeil(yMax)
 		y := func(v float64) float64 { return y0 + ph - v/yMax*ph }
+		ticks := make([]float64, 0, ticksY+1)
+		for k := 0; k <= ticksY; k++ {
+			ticks = append(ticks, yMax*float64(k)/ticksY)
+		}
+		if p.log {
+			// Decades from 0.1 ms to the first power of ten above the
+			// largest value.
+			top := math.Max(1000, math.Pow(10, math.Ceil(math.Log10(math.Max(yMax, 1)))))
+			lo := math.Log10(0.1)
+			hi := math.Log10(top)
+			y = func(v float64) float64 {
+				return y0 + ph - (math.Log10(math.Max(v, 0.1))-lo)/(hi-lo)*ph
+			}
+			yMax = top
+			ticks = ticks[:0]
+			for v := 0.1; v <= top*1.001; v *= 10 {
+				ticks = append(ticks, v)
+			}
+		}
 		fmt.Fprintf(&b, `<text x="%d" y="%.0f" font-weight="bold">%s</text>`+"\n", left, y0-6, html.EscapeString(p.title))
 		fmt.Fprintf(&b, `<rect x="%d" y="%.0f" width="%d" height="%d" fill="none" stroke="#999"/>`+"\n", left, y0, plotW, ph)
-		for k := 0; k <= ticksY; k++ {
-			v := yMax * float64(k) / ticksY
+		for _, v := range ticks {
 			fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#eee"/>`+"\n", left, left+plotW, y(v), y(v))
 			fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left-6, y(v)+4, fmtNum(v))
 		}
@@ -112,17 +133,28 @@ func writeChart(w io.Writer, title string, tl []Point) error {
 				left+plotW-4, y(p.limit)-3, fmtNum(p.limit), html.EscapeString(p.unit))
 		}
 		for j, s := range p.lines {
-			var pts []string
-			for _, pt := range tl {
-				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(pt.T), y(math.Min(s.y(pt), yMax))))
-			}
 			dash := ""
 			if s.dash {
 				dash = ` stroke-dasharray="6,4"`
 			}
-			if len(pts) > 0 {
-				fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.6"%s points="%s"/>`+"\n", s.color, dash, strings.Join(pts, " "))
+			// On a log scale a second without deliveries has no latency:
+			// the line breaks there.
+			var pts []string
+			line := func() {
+				if len(pts) > 0 {
+					fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.6"%s points="%s"/>`+"\n", s.color, dash, strings.Join(pts, " "))
+				}
+				pts = pts[:0]
 			}
+			for _, pt := range tl {
+				v := s.y(pt)
+				if p.log && v <= 0 {
+					line()
+					continue
+				}
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(pt.T), y(math.Min(v, yMax))))
+			}
+			line()
 			lx := left + 10 + j*120
 			fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.0f" y2="%.0f" stroke="%s" stroke-width="3"%s/>`+"\n", lx+plotW-280, lx+plotW-262, y0+12, y0+12, s.color, dash)
 			fmt.Fprintf(&b, `<text x="%d" y="%.0f">%s</text>`+"\n", lx+plotW-258, y0+16, html.EscapeString(s.name))

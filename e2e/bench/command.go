@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -353,14 +354,25 @@ func printTable(w io.Writer, reports []*Report) {
 		return nil
 	}
 	cores := 0
-	load := ""
+	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, r := range reports {
-		if r != nil {
-			cores = r.Machine.Cores
-			load = r.Machine.LoadBefore
+		if r == nil {
+			continue
+		}
+		cores = r.Machine.Cores
+		for _, l := range []string{r.Machine.LoadBefore, r.Machine.LoadAfter} {
+			if f := strings.Fields(l); len(f) > 0 {
+				if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+					lo, hi = math.Min(lo, v), math.Max(hi, v)
+				}
+			}
 		}
 	}
-	fmt.Fprintf(w, "\nResults on this machine: %d cores, every process on it over loopback (load average at start %s).\n\n", cores, load)
+	load := "not read"
+	if lo <= hi {
+		load = fmt.Sprintf("%.1f to %.1f", lo, hi)
+	}
+	fmt.Fprintf(w, "\nResults on this machine: %d cores, every process on it over loopback (1-minute load average during the runs: %s).\n\n", cores, load)
 	fmt.Fprintln(w, "| scenario | figure | roomstream | Node stack | ratio roomstream ÷ Node |")
 	fmt.Fprintln(w, "|---|---|---|---|---|")
 	row := func(scenario, figure string, get func(*Report) (float64, bool), format string, higherBetter bool) {

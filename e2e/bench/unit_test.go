@@ -134,7 +134,7 @@ func TestReadProc(t *testing.T) {
 func TestChart(t *testing.T) {
 	var tl []Point
 	for i := range 30 {
-		tl = append(tl, Point{T: float64(i + 1), Conns: 100, SentPS: 1000, DeliveredPS: 9000, P50: 2, P99: float64(i), CPUPercent: 30})
+		tl = append(tl, Point{T: float64(i + 1), Conns: 100, SentPS: 1000, DeliveredPS: 9000, P50: 2, P99: float64(i + 1), CPUPercent: 30})
 	}
 	var b bytes.Buffer
 	if err := writeChart(&b, "t <&>", tl); err != nil {
