@@ -8,6 +8,7 @@
 //	roomstream token       print a signed JWT for a user
 //	roomstream deadletters list or requeue dead-lettered events
 //	roomstream replay      audit the inbound log: timeline, verify, export, import
+//	roomstream bench       load generator and benchmark scenarios (seed, max, conns, peer, all, run)
 //
 // Configuration comes from ROOMSTREAM_* environment variables; run
 // `roomstream <command> -h` to list them.
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/roomstream/roomstream/e2e/bench"
 	"github.com/roomstream/roomstream/infra/cli"
 )
 
@@ -35,6 +37,7 @@ func main() {
 		{"token", "print a signed JWT: token -user ID -name NAME [-ttl 1h]", cli.Token},
 		{"deadletters", "list or requeue events that failed too often: deadletters list|requeue", cli.DeadLetters},
 		{"replay", "audit the inbound log: replay timeline|verify|export|import|clean", cli.Replay},
+		{"bench", "load generator and benchmark scenarios: bench seed|max|conns|peer|all|run", bench.Main},
 	}
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		usage()

@@ -2,7 +2,6 @@ package connector
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -51,18 +50,23 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 	} else {
 		opts.OriginPatterns = s.cfg.AllowedOrigins
 	}
-	conn, err := websocket.Accept(w, r, opts)
+	conn, err := websocket.Accept(smallBuffers{w}, r, opts)
 	if err != nil {
 		s.log.Debug("websocket accept", "err", err, "remote", r.RemoteAddr)
 		return
 	}
 	conn.SetReadLimit(s.cfg.MaxPayload)
 	s.conns.Add(1)
-	defer s.conns.Done()
-	so := newSocket(s, conn)
-	s.m.connections.Inc()
-	defer s.m.connections.Dec()
-	so.run()
+	// The socket gets its own goroutine and the handler returns: net/http's
+	// connection goroutine, its buffers and the request are freed, which
+	// idle connections would otherwise keep.
+	go func() {
+		defer s.conns.Done()
+		so := newSocket(s, conn)
+		s.m.connections.Inc()
+		defer s.m.connections.Dec()
+		so.run()
+	}()
 }
 
 // closeCause says why a connection ended, which decides what happens to
@@ -84,80 +88,117 @@ var causeNames = map[closeCause]string{
 	causeDrain: "drain", causeParse: "parse_error", causeSlow: "slow", causePing: "ping_timeout",
 }
 
-// writeLoop sends queued frames and pings; it owns every write to the
-// connection.
-func (so *socket) writeLoop() {
-	defer close(so.writerDone)
-	s := so.srv
-	ping := time.NewTimer(s.cfg.PingInterval)
-	defer ping.Stop()
-	awaitingPong := false
-	var pingSent time.Time
-	write := func(b []byte) bool {
-		ctx, cancel := context.WithTimeout(so.ctx, 10*time.Second)
-		defer cancel()
-		if err := so.conn.Write(ctx, websocket.MessageText, b); err != nil {
-			so.fail(causeTransport, websocket.StatusGoingAway, "")
-			_ = so.conn.CloseNow()
-			so.cancel()
-			return false
-		}
-		return true
-	}
+// flush is the socket's writer: it runs while frames are queued, writes
+// them in order and exits when the queue is empty, so that an idle socket
+// holds no writer goroutine. Once the socket fails, it writes what is
+// queued (nothing after a ping timeout: the client is gone) and closes the
+// connection with the failure's status.
+func (so *socket) flush() {
+	broken := false
 	for {
-		select {
-		case <-so.ctx.Done():
-			return
-		case b := <-so.out:
-			if !write(b) {
+		so.qmu.Lock()
+		batch := so.queue
+		so.queue = nil
+		if so.closeWanted && so.cause == causePing {
+			batch = nil
+		}
+		if len(batch) == 0 {
+			if so.closeWanted {
+				so.closed = true
+				so.qmu.Unlock()
+				code, reason := so.closeStatus()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_ = so.closeConn(ctx, code, reason)
+				cancel()
+				close(so.writerDone)
 				return
 			}
-		case <-so.closeReq:
-			// Flush what is queued, then close with the requested status.
-			for {
-				select {
-				case b := <-so.out:
-					if !write(b) {
-						return
-					}
-					continue
-				default:
-				}
+			so.writing = false
+			so.qmu.Unlock()
+			return
+		}
+		so.qmu.Unlock()
+		if broken {
+			continue
+		}
+		so.writeSince.Store(time.Now().UnixNano())
+		for _, b := range batch {
+			// No per-write context: a write stuck for writeTimeout is cut
+			// by the server's write watchdog, which closes the connection.
+			if err := so.conn.Write(context.Background(), websocket.MessageText, b); err != nil {
+				broken = true
+				so.fail(causeTransport, websocket.StatusGoingAway, "")
+				_ = so.conn.CloseNow()
 				break
 			}
-			code, reason := so.closeStatus()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = so.closeConn(ctx, code, reason)
-			cancel()
-			so.cancel()
+		}
+		so.writeSince.Store(0)
+	}
+}
+
+// ping runs on the socket's ping timer: every PingInterval it queues an
+// Engine.IO ping, and PingTimeout later it checks that a pong came back.
+func (so *socket) ping() {
+	s := so.srv
+	so.qmu.Lock()
+	if so.timersOff {
+		so.qmu.Unlock()
+		return
+	}
+	if so.awaitingPong {
+		if so.pongAt.Load() < so.pingSent {
+			so.qmu.Unlock()
+			so.fail(causePing, websocket.StatusGoingAway, "ping timeout")
 			return
-		case <-ping.C:
-			if awaitingPong {
-				if so.pongAt.Load() < pingSent.UnixNano() {
-					so.fail(causePing, websocket.StatusGoingAway, "ping timeout")
-					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-					_ = so.closeConn(ctx, websocket.StatusGoingAway, "ping timeout")
-					cancel()
-					so.cancel()
-					return
-				}
-				awaitingPong = false
-				ping.Reset(s.cfg.PingInterval - s.cfg.PingTimeout)
-				continue
+		}
+		so.awaitingPong = false
+		so.pingTimer.Reset(s.cfg.PingInterval - s.cfg.PingTimeout)
+		so.qmu.Unlock()
+		return
+	}
+	so.pingSent = time.Now().UnixNano()
+	so.awaitingPong = true
+	if s.cfg.PingTimeout < s.cfg.PingInterval {
+		so.pingTimer.Reset(s.cfg.PingTimeout)
+	} else {
+		so.pingTimer.Reset(s.cfg.PingInterval)
+	}
+	so.qmu.Unlock()
+	so.enqueueRaw(pingFrame)
+}
+
+var pingFrame = []byte{byte(protocol.EnginePing)}
+
+// watchWrites closes connections whose write has been blocked for longer
+// than writeTimeout (a client that stopped reading), checking every second.
+func (s *Server) watchWrites(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var stuck []*socket
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		limit := time.Now().Add(-writeTimeout).UnixNano()
+		stuck = stuck[:0]
+		s.mu.RLock()
+		for _, so := range s.sockets {
+			if since := so.writeSince.Load(); since != 0 && since < limit {
+				stuck = append(stuck, so)
 			}
-			pingSent = time.Now()
-			if !write([]byte{byte(protocol.EnginePing)}) {
-				return
-			}
-			awaitingPong = true
-			if s.cfg.PingTimeout < s.cfg.PingInterval {
-				ping.Reset(s.cfg.PingTimeout)
-			} else {
-				ping.Reset(s.cfg.PingInterval)
-			}
+		}
+		s.mu.RUnlock()
+		for _, so := range stuck {
+			so.fail(causeTransport, websocket.StatusGoingAway, "")
+			_ = so.conn.CloseNow()
 		}
 	}
 }
+
+// writeTimeout is how long one write to a client may block.
+const writeTimeout = 10 * time.Second
 
 // closeConn closes the WebSocket with a status, without waiting long for
 // the client's close frame.
@@ -172,19 +213,29 @@ func (so *socket) closeConn(ctx context.Context, code websocket.StatusCode, reas
 	}
 }
 
+// handleOffStack handles a packet on a short-lived goroutine while the
+// read loop waits. Handling runs deep code (JWT checks, JSON decoding,
+// Redis calls) whose stack would otherwise stay with the read loop's
+// goroutine for the connection's lifetime; the read loop itself only
+// needs a small one, which is what an idle connection keeps.
+func (so *socket) handleOffStack(data []byte) bool {
+	done := make(chan bool, 1)
+	go func() { done <- so.handlePacket(data) }()
+	return <-done
+}
+
 // readLoop reads frames until the connection ends.
 func (so *socket) readLoop() {
 	for {
-		typ, data, err := so.conn.Read(so.ctx)
+		typ, data, err := so.conn.Read(context.Background())
 		if err != nil {
 			switch status := websocket.CloseStatus(err); {
 			case status == websocket.StatusNormalClosure || status == websocket.StatusGoingAway:
 				so.fail(causeClient, websocket.StatusNormalClosure, "")
 			case status == websocket.StatusMessageTooBig || strings.Contains(err.Error(), "read limited"):
 				so.fail(causeParse, websocket.StatusMessageTooBig, "message too big")
-			case errors.Is(err, context.Canceled):
-				// closed by us
 			default:
+				// Also a connection we closed: the first cause recorded wins.
 				so.fail(causeTransport, websocket.StatusGoingAway, "")
 			}
 			return
@@ -206,7 +257,7 @@ func (so *socket) readLoop() {
 		case protocol.EnginePong:
 			so.pongAt.Store(time.Now().UnixNano())
 		case protocol.EngineMessage:
-			if !so.handlePacket(payload) {
+			if !so.handleOffStack(payload) {
 				return
 			}
 		case protocol.EngineClose:

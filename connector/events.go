@@ -169,7 +169,9 @@ func (so *socket) handleEvent(p protocol.Packet) {
 		so.refuse(p, name, verr.RoomID, verr)
 		return
 	}
-	ctx, cancel := context.WithTimeout(so.ctx, 5*time.Second)
+	// Not tied to the connection: an event being appended when its socket
+	// closes is appended all the same.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if name == schemas.EventJoinRoom {
 		if _, in := so.rooms[cmd.RoomID]; !in {
@@ -198,7 +200,7 @@ func (so *socket) handleEvent(p protocol.Packet) {
 	if p.HasID {
 		so.pendingAcks.Add(1)
 	}
-	if _, err := s.c.Append(ctx, env); err != nil {
+	if _, err := s.appendEvent(ctx, env); err != nil {
 		if p.HasID {
 			so.pendingAcks.Add(-1)
 		}

@@ -45,6 +45,11 @@ type Server struct {
 	// socket that has received nothing yet).
 	lastSeen atomic.Pointer[string]
 
+	// appends carries inbound events to the append loops (appending is
+	// set while they run).
+	appends   chan *appendReq
+	appending atomic.Bool
+
 	ready    atomic.Bool
 	draining atomic.Bool
 	conns    sync.WaitGroup // one per WebSocket connection
@@ -70,6 +75,7 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 		sockets:    map[string]*socket{},
 		held:       map[string]*held{},
 		recoveries: map[string]*recovery{},
+		appends:    make(chan *appendReq, appendBatch),
 		done:       make(chan struct{}),
 	}
 	zero := "0-0"
@@ -104,13 +110,19 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	loops, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	s.loops.Add(2)
+	s.loops.Add(3 + appenders)
 	go func() { defer s.loops.Done(); s.heartbeat(loops) }()
 	go func() { defer s.loops.Done(); s.readOutbound(loops, start) }()
+	go func() { defer s.loops.Done(); s.watchWrites(loops) }()
+	for range appenders {
+		go func() { defer s.loops.Done(); s.appendLoop(loops) }()
+	}
+	s.appending.Store(true)
 	s.ready.Store(true)
 	s.log.Info("connector started", "partitions", s.c.Partitions())
 	<-ctx.Done()
 	s.drain()
+	s.appending.Store(false)
 	stop()
 	s.loops.Wait()
 	return nil

@@ -1,7 +1,6 @@
 package connector
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,10 +14,8 @@ import (
 // socket is one client connection: one Engine.IO session carrying the
 // Socket.IO main namespace.
 type socket struct {
-	srv    *Server
-	conn   *websocket.Conn
-	ctx    context.Context
-	cancel context.CancelFunc
+	srv  *Server
+	conn *websocket.Conn
 
 	// Set by the read loop only.
 	sid        string // Socket.IO id, "" until CONNECT
@@ -36,9 +33,22 @@ type socket struct {
 	connectTimer *time.Timer
 	authTimer    *time.Timer
 
-	out        chan []byte
-	closeReq   chan struct{}
-	writerDone chan struct{}
+	// Outbound frames wait in queue (at most SendQueue of them) for the
+	// writer goroutine (flush), which runs only while there is something
+	// to write. qmu also guards the ping timer's state.
+	qmu          sync.Mutex
+	queue        [][]byte
+	writing      bool // a writer goroutine runs
+	closeWanted  bool // the socket failed: the writer closes the connection
+	closed       bool // the writer closed it: nothing more is sent
+	pingTimer    *time.Timer
+	pingSent     int64 // unix ns
+	awaitingPong bool
+	timersOff    bool
+	writerDone   chan struct{} // closed once the writer closed the connection
+	// writeSince is when the write in progress began (unix ns), 0 when
+	// none: the server's write watchdog reads it.
+	writeSince atomic.Int64
 	pongAt     atomic.Int64
 	// pendingAcks counts accepted events whose acknowledgement has not
 	// reached the socket yet; a draining connector waits for them.
@@ -64,12 +74,9 @@ type socket struct {
 }
 
 func newSocket(s *Server, conn *websocket.Conn) *socket {
-	ctx, cancel := context.WithCancel(context.Background())
 	so := &socket{
-		srv: s, conn: conn, ctx: ctx, cancel: cancel,
+		srv: s, conn: conn,
 		rooms:      map[string]struct{}{},
-		out:        make(chan []byte, s.cfg.SendQueue),
-		closeReq:   make(chan struct{}),
 		writerDone: make(chan struct{}),
 		limiter:    rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst),
 	}
@@ -82,7 +89,6 @@ func newSocket(s *Server, conn *websocket.Conn) *socket {
 // a client that said goodbye leaves its rooms now; a dropped one is held
 // for the recovery window.
 func (so *socket) run() {
-	go so.writeLoop()
 	s := so.srv
 	so.enqueueRaw(protocol.OpenPacket(protocol.Handshake{
 		SID:          newID(),
@@ -93,11 +99,13 @@ func (so *socket) run() {
 	so.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, func() {
 		so.fail(causeServer, websocket.StatusPolicyViolation, "no Socket.IO CONNECT in time")
 	})
+	so.qmu.Lock()
+	so.pingTimer = time.AfterFunc(s.cfg.PingInterval, so.ping)
+	so.qmu.Unlock()
 	so.readLoop()
 	so.cancelTimers()
-	<-so.writerDone
+	so.finishWrites()
 	_ = so.conn.CloseNow()
-	so.cancel()
 	s.m.closes.WithLabelValues(causeNames[so.cause]).Inc()
 	s.settle(so)
 }
@@ -107,14 +115,37 @@ func (so *socket) cancelTimers() {
 	if so.authTimer != nil {
 		so.authTimer.Stop()
 	}
+	so.qmu.Lock()
+	so.timersOff = true
+	so.pingTimer.Stop()
+	so.qmu.Unlock()
 }
 
-// fail records why the connection ends and asks the writer to close it.
-// The first cause wins.
+// finishWrites makes sure the writer closes the connection and waits for
+// it (cutting a write that stays blocked).
+func (so *socket) finishWrites() {
+	so.fail(causeTransport, websocket.StatusGoingAway, "")
+	select {
+	case <-so.writerDone:
+	case <-time.After(writeTimeout):
+		_ = so.conn.CloseNow()
+		<-so.writerDone
+	}
+}
+
+// fail records why the connection ends and has the writer close it after
+// the frames already queued. The first cause wins (first is true for it).
 func (so *socket) fail(cause closeCause, code websocket.StatusCode, reason string) (first bool) {
 	so.closeOnce.Do(func() {
 		so.cause, so.closeCode, so.closeReason = cause, code, reason
-		close(so.closeReq)
+		so.qmu.Lock()
+		so.closeWanted = true
+		start := !so.writing
+		so.writing = true
+		so.qmu.Unlock()
+		if start {
+			go so.flush()
+		}
 		first = true
 	})
 	return first
@@ -130,7 +161,6 @@ func (so *socket) shutdown() {
 // abort closes the connection at once.
 func (so *socket) abort() {
 	so.fail(causeDrain, websocket.StatusServiceRestart, "connector restarting")
-	so.cancel()
 	_ = so.conn.CloseNow()
 }
 
@@ -138,13 +168,25 @@ func (so *socket) abort() {
 // too slow to keep up: it is disconnected (and can recover its missed
 // events on reconnect) rather than holding up everyone else.
 func (so *socket) enqueueRaw(b []byte) {
-	select {
-	case so.out <- b:
-	default:
+	so.qmu.Lock()
+	if so.closed {
+		so.qmu.Unlock()
+		return
+	}
+	if len(so.queue) >= so.srv.cfg.SendQueue {
+		so.qmu.Unlock()
 		if so.fail(causeSlow, websocket.StatusTryAgainLater, "too slow: send queue full") {
 			so.srv.m.slowDropped.Inc()
-			so.srv.log.Warn("socket dropped: too slow to keep up", "socket", so.sid, "queue", cap(so.out))
+			so.srv.log.Warn("socket dropped: too slow to keep up", "socket", so.sid, "queue", so.srv.cfg.SendQueue)
 		}
+		return
+	}
+	so.queue = append(so.queue, b)
+	start := !so.writing
+	so.writing = true
+	so.qmu.Unlock()
+	if start {
+		go so.flush()
 	}
 }
 

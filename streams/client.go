@@ -80,6 +80,25 @@ func (c *Client) Append(ctx context.Context, e *Envelope) (string, error) {
 	return add.Val(), err
 }
 
+// AppendBatch appends several inbound envelopes in one pipeline and
+// returns each one's entry id or error. Envelopes of one room keep their
+// order. Connectors use it to append the events of many sockets in one
+// round trip; with DurableReplicas set, use Append.
+func (c *Client) AppendBatch(ctx context.Context, envs []*Envelope) ([]string, []error) {
+	ids, errs := make([]string, len(envs)), make([]error, len(envs))
+	cmds := make([]*redis.StringCmd, len(envs))
+	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, e := range envs {
+			cmds[i] = p.XAdd(ctx, &redis.XAddArgs{Stream: c.Keys.Inbound(Partition(e.RoomID, c.cfg.Partitions)), Values: e.Values()})
+		}
+		return nil
+	})
+	for i, cmd := range cmds {
+		ids[i], errs[i] = cmd.Result()
+	}
+	return ids, errs
+}
+
 // OutboundArgs returns the XADD arguments that deliver o to a connector,
 // trimming that connector's stream to the recovery window.
 func (c *Client) OutboundArgs(connector string, o *Outbound, now time.Time) *redis.XAddArgs {

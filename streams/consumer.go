@@ -95,32 +95,7 @@ func (r *Reader) ClaimStale(ctx context.Context, minIdle time.Duration, count in
 // consumer's own pending ones; they are returned, in stream order, before
 // any newer entry, so nothing is skipped and order holds.
 func (r *Reader) ReadNew(ctx context.Context, count int64, block time.Duration) ([]redis.XMessage, error) {
-	msgs, err := r.read(ctx, ">", count, block)
-	if err != nil {
-		return nil, err
-	}
-	older, err := r.ownPendingBefore(ctx, msgs)
-	if err != nil || !older {
-		return msgs, err
-	}
-	return r.read(ctx, "0", count, 0)
-}
-
-// ownPendingBefore reports whether this consumer has pending entries older
-// than msgs[0] (or any at all when msgs is empty).
-func (r *Reader) ownPendingBefore(ctx context.Context, msgs []redis.XMessage) (bool, error) {
-	end := "+"
-	if len(msgs) > 0 {
-		end = msgs[0].ID // inclusive: exclusive ranges are Redis 6.2+ only
-	}
-	pend, err := r.c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
-		Stream: r.stream, Group: Group, Start: "-", End: end, Count: 1, Consumer: r.consumer,
-	}).Result()
-	if err != nil {
-		return false, err
-	}
-	// The oldest own pending entry; msgs[0] itself is pending now.
-	return len(pend) > 0 && (len(msgs) == 0 || pend[0].ID != msgs[0].ID), nil
+	return r.ReadNewAck(ctx, nil, count, block)
 }
 
 // read is XREADGROUP from id: ">" for new entries, "0" for this
@@ -132,7 +107,13 @@ func (r *Reader) read(ctx context.Context, id string, count int64, block time.Du
 	if block == 0 {
 		args.Block = -1 // no BLOCK argument
 	}
-	res, err := r.c.rdb.XReadGroup(ctx, args).Result()
+	return r.messages(ctx, r.c.rdb.XReadGroup(ctx, args))
+}
+
+// messages unpacks an XREADGROUP reply; a missing group (the stream was
+// deleted) is created again.
+func (r *Reader) messages(ctx context.Context, cmd *redis.XStreamSliceCmd) ([]redis.XMessage, error) {
+	res, err := cmd.Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -149,6 +130,44 @@ func (r *Reader) read(ctx context.Context, id string, count int64, block time.Du
 		return nil, nil
 	}
 	return res[0].Messages, nil
+}
+
+// ReadNewAck acknowledges ack (entries applied since the last read) and
+// reads new entries like ReadNew, in one round trip: the acknowledgement
+// runs first, then the read blocks. Like ReadNew, it returns this
+// consumer's own pending entries first when a lost reply left some.
+func (r *Reader) ReadNewAck(ctx context.Context, ack []string, count int64, block time.Duration) ([]redis.XMessage, error) {
+	var (
+		read *redis.XStreamSliceCmd
+		pend *redis.XPendingExtCmd
+	)
+	_, _ = r.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if len(ack) > 0 {
+			p.XAck(ctx, r.stream, Group, ack...)
+		}
+		read = p.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: Group, Consumer: r.consumer, Streams: []string{r.stream, ">"},
+			Count: count, Block: block,
+		})
+		// This consumer's oldest pending entry, after the read: anything
+		// older than what the read returned was lost on its way.
+		pend = p.XPendingExt(ctx, &redis.XPendingExtArgs{
+			Stream: r.stream, Group: Group, Start: "-", End: "+", Count: 1, Consumer: r.consumer,
+		})
+		return nil
+	})
+	msgs, err := r.messages(ctx, read)
+	if err != nil {
+		return nil, err
+	}
+	oldest, err := pend.Result()
+	if err != nil {
+		return msgs, nil // the read stands; the next one checks again
+	}
+	if len(oldest) == 0 || (len(msgs) > 0 && oldest[0].ID == msgs[0].ID) {
+		return msgs, nil
+	}
+	return r.read(ctx, "0", count, 0)
 }
 
 // Ack acknowledges applied entries.

@@ -58,6 +58,15 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 		break
 	}
 	claiming := true
+	// unacked are entries applied and not acknowledged yet: they go with
+	// the next read, in its round trip (XACK is idempotent: a failed
+	// round trip keeps them for the next one).
+	var unacked []string
+	defer func() {
+		if len(unacked) > 0 {
+			w.ack(ctx, run, r, unacked)
+		}
+	}()
 	for ctx.Err() == nil {
 		var (
 			msgs []redis.XMessage
@@ -79,7 +88,10 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 				log.Info("claimed pending entries", "count", len(msgs), "first", msgs[0].ID)
 			}
 		} else {
-			msgs, err = r.ReadNew(ctx, w.cfg.BatchSize, 2*time.Second)
+			msgs, err = r.ReadNewAck(ctx, unacked, w.cfg.BatchSize, 2*time.Second)
+			if err == nil {
+				unacked = unacked[:0]
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -90,48 +102,55 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 			continue
 		}
 		bo.reset()
-		if !w.process(ctx, run, r, msgs) {
+		ids, ok := w.process(ctx, run, msgs)
+		unacked = append(unacked, ids...)
+		if claiming || !ok {
+			// Claimed entries are acknowledged at once: the next call
+			// claims, it does not read.
+			w.ack(ctx, run, r, unacked)
+			unacked = unacked[:0]
+		}
+		if !ok {
 			return
 		}
 	}
 }
 
-// process applies msgs in order and acknowledges the applied ones. It
-// returns false when the loop must stop (lease lost or released); the entry
-// in hand is always finished first.
-func (w *Worker) process(ctx context.Context, run *partitionRun, r *streams.Reader, msgs []redis.XMessage) bool {
-	acked := make([]string, 0, len(msgs))
-	defer func() {
-		if len(acked) == 0 {
-			return
-		}
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := r.Ack(actx, acked...); err != nil {
-			// Not fatal: the entries stay pending and their redelivery is
-			// recognised as already applied.
-			w.log.Warn("ack entries", "partition", run.p, "count", len(acked), "err", err)
-		}
-	}()
+// process applies msgs in order and returns the ids of those applied
+// (to acknowledge). ok is false when the loop must stop (lease lost or
+// released); the entry in hand is always finished first.
+func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XMessage) (ids []string, ok bool) {
+	ids = make([]string, 0, len(msgs))
 	for _, m := range msgs {
 		// Past the lease's expiry unless renewed (Redis unreachable, say):
 		// apply nothing until the renewer extends it or gives it up.
 		for time.Now().UnixMilli() > run.validUntil.Load() {
 			if run.fenced.Load() || !sleepCtx(ctx, 50*time.Millisecond) {
-				return false
+				return ids, false
 			}
 		}
 		if ctx.Err() != nil {
-			return false
+			return ids, false
 		}
 		switch w.applyEntry(ctx, run, m) {
 		case applied:
-			acked = append(acked, m.ID)
+			ids = append(ids, m.ID)
 		case stopped:
-			return false
+			return ids, false
 		}
 	}
-	return true
+	return ids, true
+}
+
+// ack acknowledges applied entries now.
+func (w *Worker) ack(ctx context.Context, run *partitionRun, r *streams.Reader, ids []string) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.Ack(actx, ids...); err != nil {
+		// Not fatal: the entries stay pending and their redelivery is
+		// recognised as already applied.
+		w.log.Warn("ack entries", "partition", run.p, "count", len(ids), "err", err)
+	}
 }
 
 // applyEntry applies one entry, retrying transient failures without limit

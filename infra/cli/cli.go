@@ -11,8 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -174,6 +176,20 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
+// debugRoutes serves the Go profiler at /debug/pprof/ when
+// ROOMSTREAM_PPROF=true (benchmarks and profiling; off by default: it
+// shares the port of the service).
+func debugRoutes(mux *http.ServeMux) {
+	if os.Getenv("ROOMSTREAM_PPROF") != "true" {
+		return
+	}
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+}
+
 // Connector runs the `connector` command.
 func Connector(args []string) error {
 	var cfg connector.Config
@@ -198,6 +214,9 @@ func Connector(args []string) error {
 	if err != nil {
 		return err
 	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	ctx, stop := signalContext()
 	defer stop()
 	reg := newRegistry()
@@ -206,6 +225,7 @@ func Connector(args []string) error {
 	mux.HandleFunc("/healthz", connector.Healthz)
 	mux.Handle("/readyz", connector.Readyz(func() bool { return srv != nil && srv.Ready() }))
 	mux.Handle("/metrics", metricsHandler(reg))
+	debugRoutes(mux)
 	hs, addr, err := listen(cfg.HTTPAddr, mux, log)
 	if err != nil {
 		return err
@@ -257,6 +277,7 @@ func Worker(args []string) error {
 	mux.HandleFunc("/healthz", connector.Healthz)
 	mux.Handle("/readyz", connector.Readyz(func() bool { return w != nil && w.Ready() }))
 	mux.Handle("/metrics", metricsHandler(reg))
+	debugRoutes(mux)
 	hs, addr, err := listen(cfg.HTTPAddr, mux, log)
 	if err != nil {
 		return err

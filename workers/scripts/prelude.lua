@@ -82,13 +82,14 @@ local function sockval(v)
 end
 
 -- targets lists every socket of the room with its connector:
--- "sid\28conn\29sid\28conn".
+-- "sid\28conn\29sid\28conn". It runs on every relayed event, so it
+-- takes the connector (the first field of a socket value) with one match
+-- instead of splitting every value.
 local function targets()
   local all = redis.call('HGETALL', KEYS[3])
   local out = {}
   for i = 1, #all, 2 do
-    local conn = sockval(all[i + 1])
-    out[#out + 1] = all[i] .. KS .. conn
+    out[#out + 1] = all[i] .. KS .. string.match(all[i + 1], '^[^\31]*')
   end
   return table.concat(out, PS)
 end
@@ -102,9 +103,20 @@ local function flat(key)
   return table.concat(out, PS)
 end
 
--- touch refreshes the derived fields of the room hash: activeUsers,
--- activeUploads (JSON built by concatenation: ids never need escaping)
--- and lastActivity.
+-- touchUploads refreshes the room hash's activeUploads (JSON built by
+-- concatenation: ids never need escaping) and lastActivity. Upload events
+-- use it alone: they do not change who is in the room.
+local function touchUploads()
+  local ups = redis.call('HGETALL', KEYS[4])
+  local pj = {}
+  for i = 1, #ups, 2 do
+    pj[#pj + 1] = '"' .. ups[i] .. '":' .. ups[i + 1]
+  end
+  redis.call('HSET', KEYS[1], 'activeUploads', '{' .. table.concat(pj, ',') .. '}', 'lastActivity', ARGV[3])
+end
+
+-- touch refreshes every derived field of the room hash: activeUsers,
+-- activeUploads and lastActivity.
 local function touch()
   local users = redis.call('SMEMBERS', KEYS[2])
   table.sort(users)
@@ -112,13 +124,8 @@ local function touch()
   for i = 1, #users do
     uj[i] = '"' .. users[i] .. '"'
   end
-  local ups = redis.call('HGETALL', KEYS[4])
-  local pj = {}
-  for i = 1, #ups, 2 do
-    pj[#pj + 1] = '"' .. ups[i] .. '":' .. ups[i + 1]
-  end
-  redis.call('HSET', KEYS[1], 'activeUsers', '[' .. table.concat(uj, ',') .. ']',
-    'activeUploads', '{' .. table.concat(pj, ',') .. '}', 'lastActivity', ARGV[3])
+  redis.call('HSET', KEYS[1], 'activeUsers', '[' .. table.concat(uj, ',') .. ']')
+  touchUploads()
 end
 
 -- lifetime gives the room's keys no TTL while someone is in it and

@@ -34,5 +34,5 @@ elseif mode == 'complete' then
 else
   redis.call('HDEL', KEYS[4], upid)
 end
-touch()
+touchUploads()
 return finish({'ok', targets()})

@@ -1,0 +1,54 @@
+package connector
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+)
+
+// Buffer sizes of an accepted connection. net/http hands a hijacked
+// connection 4 KiB buffers for reading and for writing, and every idle
+// socket would keep them for its lifetime; Socket.IO frames are mostly a
+// few hundred bytes, so the connector gives coder/websocket smaller ones.
+// A frame larger than a buffer still goes through, in more than one read
+// or write call.
+const (
+	connReadBuffer  = 512
+	connWriteBuffer = 1024
+)
+
+// smallBuffers wraps the ResponseWriter given to websocket.Accept so that
+// the hijacked connection comes with small buffers.
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("connector: the ResponseWriter cannot be hijacked")
+	}
+	c, brw, err := h.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// net/http has written the 101 response already; flush whatever is
+	// left to be safe.
+	if err := brw.Writer.Flush(); err != nil {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	r := bufio.NewReaderSize(c, connReadBuffer)
+	if n := brw.Reader.Buffered(); n > 0 {
+		// Bytes the client sent right after its request: keep them
+		// buffered, where coder/websocket looks for them.
+		pending, _ := brw.Reader.Peek(n)
+		r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(pending)), c), max(connReadBuffer, n))
+		if _, err := r.Peek(n); err != nil {
+			_ = c.Close()
+			return nil, nil, err
+		}
+	}
+	return c, bufio.NewReadWriter(r, bufio.NewWriterSize(c, connWriteBuffer)), nil
+}

@@ -1,0 +1,26 @@
+// Package bench is roomstream's load generator and benchmark scenarios,
+// run as `roomstream bench <scenario>`.
+//
+// The generator behaves like real users: each connection is a Socket.IO v4
+// client over coder/websocket that authenticates with a JWT, joins a room
+// and emits file-upload-progress events carrying a sequence number (seq)
+// and a send time (sentAt, Unix microseconds), extension fields the
+// servers relay untouched. Every member checks what it receives from the
+// others: end-to-end latency (send on one client to receipt on each other
+// member), lost and duplicated deliveries (from the sequence numbers).
+// It reads CPU time and RSS of the server processes from /proc.
+//
+// One process may hold at most about 19,900 sockets on the development
+// machines (open-file limit 20,000), so a run with more connections is
+// split into shards of whole rooms, each in its own `roomstream bench
+// shard` process, driven by JSON lines over stdin and stdout. Connections
+// can dial from several loopback source addresses (127.0.0.2, ...) so that
+// more than the ~28,000 ephemeral ports of one address fit.
+//
+// The scenarios (seed, max, conns, peer, all) start their own redis-server
+// and servers on loopback: roomstream connectors and workers (this binary),
+// or the Node stack it is compared with (peer/: socket.io 4.8 with
+// @socket.io/redis-streams-adapter, installed with npm ci).
+//
+// This package is test tooling: no server code depends on it.
+package bench

@@ -1,0 +1,390 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+)
+
+// Params are a scenario's parameters (flags of `roomstream bench`).
+type Params struct {
+	Conns       int
+	RoomSize    int
+	Rate        float64
+	Duration    time.Duration
+	RampUp      time.Duration
+	SourceAddrs int // -1: as many as the connection count needs
+	Generators  int // 0: as many as the connection count needs
+	Secret      string
+	Join        bool
+
+	// max
+	StartRate, StepRate, MaxRate float64
+	StepDuration                 time.Duration
+	Refine                       int
+	Retries                      int // a failing step is run again this many times before it counts as failed
+	P99Limit                     time.Duration
+
+	// stacks
+	Connectors, Workers, NodeProcs int
+	PeerDir                        string
+	Env                            []string
+	KeepLogs                       bool
+
+	Chart string
+	JSON  string
+	Out   io.Writer
+}
+
+// socketsPerProcess is how many sockets one process may hold here: the
+// open-file limit (20,000, not raisable on this machine) less a margin.
+const socketsPerProcess = 19_000
+
+// portsPerAddress is about how many ephemeral ports one source address
+// offers (ip_local_port_range 32768-60999).
+const portsPerAddress = 28_000
+
+func (p *Params) generators() int {
+	if p.Generators > 0 {
+		return p.Generators
+	}
+	return (p.Conns + socketsPerProcess - 1) / socketsPerProcess
+}
+
+// sourceAddrs returns the loopback addresses the generator dials from:
+// 127.0.0.2, 127.0.0.3, ... (the servers listen on 127.0.0.1).
+func (p *Params) sourceAddrs() []string {
+	n := p.SourceAddrs
+	if n < 0 {
+		n = (p.Conns + portsPerAddress - 1) / portsPerAddress
+		if n == 1 {
+			n = 0 // one address is what the kernel picks anyway
+		}
+	}
+	n = min(n, 250)
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("127.0.0.%d", 2+i)
+	}
+	return out
+}
+
+func newRunID() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return "b" + hex.EncodeToString(b)
+}
+
+// NewSecret returns a random JWT secret for a scenario's stacks.
+func NewSecret() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (p *Params) options(urls []string, watch []Watched, label string) Options {
+	return Options{
+		Shard: ShardConfig{URLs: urls, RoomSize: p.RoomSize, RampUp: p.RampUp, SourceAddrs: p.sourceAddrs(),
+			Secret: p.Secret, Run: newRunID(), Join: p.Join},
+		Conns: p.Conns, Procs: p.generators(), Watch: watch, Progress: p.Out, Label: label,
+	}
+}
+
+func (p *Params) runConfig(urls []string) RunConfig {
+	return RunConfig{Conns: p.Conns, RoomSize: p.RoomSize, Rate: p.Rate, Duration: p.Duration.String(),
+		RampUp: p.RampUp.String(), URLs: urls, SourceAddrs: len(p.sourceAddrs()), Generators: p.generators()}
+}
+
+// StartStack starts the stack a target names.
+func StartStack(ctx context.Context, target string, p *Params) (*Stack, error) {
+	o := StackOptions{Secret: p.Secret, Connectors: p.Connectors, Workers: p.Workers, Env: p.Env,
+		NodeProcs: p.NodeProcs, PeerDir: p.PeerDir, KeepLogs: p.KeepLogs, Log: p.Out}
+	switch target {
+	case "roomstream":
+		return StartRoomstream(ctx, o)
+	case "node":
+		return StartNode(ctx, o)
+	}
+	return nil, fmt.Errorf("bench: unknown target %q (roomstream or node)", target)
+}
+
+func (r *Report) fill(st *Stack, p *Params) {
+	r.Config = p.runConfig(st.URLs)
+	if st.Name == "roomstream" {
+		r.Config.Connectors, r.Config.Workers = max(1, p.Connectors), max(1, p.Workers)
+	} else {
+		r.Config.NodeProcs = max(1, p.NodeProcs)
+	}
+}
+
+// Load runs one constant-rate window: connect every client, send at
+// p.Rate for p.Duration, and measure delivery, latency, loss and the
+// servers' CPU and memory. The seed scenario and `run` use it.
+func Load(ctx context.Context, scenario, target string, urls []string, watch []Watched, p *Params) (*Report, error) {
+	r := &Report{Scenario: scenario, Target: target, Machine: machine()}
+	r.Config = p.runConfig(urls)
+	s, err := Start(ctx, p.options(urls, watch, "["+scenario+" "+target+"]"))
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	r.Connections = s.Connect
+	// Let the joins' broadcasts settle before measuring.
+	sleepCtx(ctx, 2*time.Second)
+	var st StepResult
+	if p.Rate > 0 {
+		st, err = s.Step(ctx, p.Rate, p.Duration)
+		if err != nil {
+			return nil, err
+		}
+		r.Messages, r.LatencyMs = messages(st), &st.LatencyMs
+		r.Servers, r.ServerCPU, r.GeneratorCPU = st.Servers, st.ServerCPU, st.GeneratorCPU
+	} else {
+		sleepCtx(ctx, p.Duration)
+		r.Servers = s.Servers()
+	}
+	r.Final, err = s.Stop(ctx)
+	r.Timeline = s.Timeline()
+	r.Machine.LoadAfter = loadAvg()
+	return r, err
+}
+
+// Seed is scenario 1: 10,000 connections in rooms of 10 sending 1,000
+// events/s for 60 s; p99 under 100 ms, server CPU under 80% of the
+// machine (roomstream's own target: under 40%), nothing lost.
+func Seed(ctx context.Context, target string, p *Params) (*Report, error) {
+	st, err := StartStack(ctx, target, p)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	r, err := Load(ctx, "seed", target, st.URLs, st.Watch, p)
+	if err != nil {
+		return nil, err
+	}
+	r.fill(st, p)
+	if err := st.Check(); err != nil {
+		return r, err
+	}
+	l, m := r.LatencyMs, r.Messages
+	memPct := 0.0
+	for _, s := range r.Servers {
+		memPct += s.PeakMiB
+	}
+	memPct = 100 * memPct / float64(max(1, r.Machine.MemMiB))
+	r.Checks = []Check{
+		{"connections", fmt.Sprint(p.Conns), fmt.Sprint(r.Connections.Established), r.Connections.Established == int64(p.Conns)},
+		{"p99 latency", "< 100 ms", fmt.Sprintf("%.1f ms", l.P99), l.P99 < 100},
+		{"lost deliveries", "0", fmt.Sprint(m.Lost), m.Lost == 0},
+		{"duplicated deliveries", "0", fmt.Sprint(m.Duplicated), m.Duplicated == 0},
+		{"server CPU (design ceiling)", "< 80% of the machine", fmt.Sprintf("%.1f%%", r.ServerCPU), r.ServerCPU < 80},
+		{"server CPU (roomstream target: half the ceiling)", "< 40% of the machine", fmt.Sprintf("%.1f%%", r.ServerCPU), r.ServerCPU < 40},
+		{"server memory (peak RSS)", "< 80% of the machine", fmt.Sprintf("%.1f%%", memPct), memPct < 80},
+		{"delivered/s", fmt.Sprintf(">= %.0f (rate x (room size - 1))", 0.97*p.Rate*float64(p.RoomSize-1)),
+			fmt.Sprintf("%.0f", m.DeliveredPerSec), m.DeliveredPerSec >= 0.97*p.Rate*float64(p.RoomSize-1)},
+	}
+	return r, nil
+}
+
+// Max is scenario 2: raise the inbound rate step by step until p99 passes
+// the limit or anything is lost; the result is the highest delivered
+// messages/s of a passing step. After the first failing step, Refine more
+// steps bisect between the last pass and the failure.
+func Max(ctx context.Context, target string, p *Params) (*Report, error) {
+	st, err := StartStack(ctx, target, p)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	r := &Report{Scenario: "max", Target: target, Machine: machine()}
+	r.fill(st, p)
+	r.Config.Rate, r.Config.Duration = 0, p.StepDuration.String()
+	label := "[max " + target + "]"
+	opt := p.options(st.URLs, st.Watch, label)
+	// After an overloaded step, wait for the backlog to be delivered so
+	// that it does not spill into the next step.
+	opt.Shard.Drain = 30 * time.Second
+	s, err := Start(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	r.Connections = s.Connect
+	sleepCtx(ctx, 2*time.Second)
+	limit := float64(p.P99Limit) / float64(time.Millisecond)
+	step := func(rate float64) (StepResult, error) {
+		var res StepResult
+		for try := 0; ; try++ {
+			var err error
+			res, err = s.Step(ctx, rate, p.StepDuration)
+			if err != nil {
+				return res, err
+			}
+			judge(&res, limit, p.RoomSize)
+			if res.Pass || try >= p.Retries || st.Check() != nil || ctx.Err() != nil {
+				break
+			}
+			// On a shared machine another process can stall the servers for
+			// a moment; a step fails only if it fails again.
+			res.Why = "retried: " + res.Why
+			r.Steps = append(r.Steps, res)
+			fmt.Fprintf(p.Out, "%s step %.0f/s failed (%s); running it again\n", label, rate, strings.TrimPrefix(res.Why, "retried: "))
+			sleepCtx(ctx, 2*time.Second)
+		}
+		if err := st.Check(); err != nil {
+			res.Pass, res.Why = false, err.Error()
+		}
+		r.Steps = append(r.Steps, res)
+		verdict := "pass"
+		if !res.Pass {
+			verdict = "FAIL: " + res.Why
+		}
+		fmt.Fprintf(p.Out, "%s step %.0f/s: delivered %.0f/s, p99 %.1fms, lost %d, server cpu %.0f%%, generator cpu %.0f%% -> %s\n",
+			label, rate, res.DeliveredPerSec, res.LatencyMs.P99, res.Lost, res.ServerCPU, res.GeneratorCPU, verdict)
+		// Let queues drain between steps, so each step starts clean.
+		sleepCtx(ctx, 2*time.Second)
+		return res, nil
+	}
+	var best *StepResult
+	failAt := 0.0
+	for rate := p.StartRate; rate <= p.MaxRate && ctx.Err() == nil; rate += p.StepRate {
+		res, err := step(rate)
+		if err != nil {
+			return nil, err
+		}
+		if !res.Pass {
+			failAt = rate
+			break
+		}
+		best = &res
+	}
+	if failAt > 0 {
+		lo := 0.0
+		if best != nil {
+			lo = best.Rate
+		}
+		for range p.Refine {
+			mid := math.Round((lo + failAt) / 2)
+			if mid <= lo || mid >= failAt || ctx.Err() != nil {
+				break
+			}
+			res, err := step(mid)
+			if err != nil {
+				return nil, err
+			}
+			if res.Pass {
+				best, lo = &res, mid
+			} else {
+				failAt = mid
+			}
+		}
+	}
+	r.Best = best
+	if best != nil {
+		r.Messages, r.LatencyMs = messages(*best), &best.LatencyMs
+		r.Servers, r.ServerCPU, r.GeneratorCPU = best.Servers, best.ServerCPU, best.GeneratorCPU
+	}
+	r.Final, err = s.Stop(ctx)
+	r.Timeline = s.Timeline()
+	r.Machine.LoadAfter = loadAvg()
+	return r, err
+}
+
+// judge decides whether a step was sustained.
+func judge(res *StepResult, p99Limit float64, roomSize int) {
+	c := res.Counters
+	why := []string{}
+	if res.LatencyMs.Count == 0 && roomSize > 1 {
+		why = append(why, "nothing delivered")
+	}
+	if res.LatencyMs.P99 >= p99Limit {
+		why = append(why, fmt.Sprintf("p99 %.1fms >= %.0fms", res.LatencyMs.P99, p99Limit))
+	}
+	if res.Lost > 0 {
+		why = append(why, fmt.Sprintf("%d lost", res.Lost))
+	}
+	if c.Dups > 0 {
+		why = append(why, fmt.Sprintf("%d duplicated", c.Dups))
+	}
+	if n := c.ErrorEvents + c.SendErrors + c.Disconnects; n > 0 {
+		why = append(why, fmt.Sprintf("%d errors", n))
+	}
+	if res.SentPerSec < 0.97*res.Rate {
+		why = append(why, fmt.Sprintf("only %.0f/s sent (generator or server could not keep up)", res.SentPerSec))
+	}
+	res.Pass = len(why) == 0
+	res.Why = strings.Join(why, ", ")
+}
+
+// Conns is scenario 3: open p.Conns connections (joined to rooms, idle),
+// hold them for p.Duration and report the memory of the processes holding
+// the sockets, per connection.
+func Conns(ctx context.Context, target string, p *Params) (*Report, error) {
+	st, err := StartStack(ctx, target, p)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	r := &Report{Scenario: "conns", Target: target, Machine: machine()}
+	r.fill(st, p)
+	r.Config.Rate = 0
+	s, err := Start(ctx, p.options(st.URLs, st.Watch, "[conns "+target+"]"))
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	r.Connections = s.Connect
+	hold, err := s.Step(ctx, 0, p.Duration)
+	if err != nil {
+		return nil, err
+	}
+	r.Servers = hold.Servers
+	id := &IdleResult{Conns: hold.Conns, HoldSeconds: p.Duration.Seconds()}
+	var start float64
+	for _, u := range r.Servers {
+		switch {
+		case strings.HasPrefix(u.Label, "connector") || strings.HasPrefix(u.Label, "node"):
+			id.FrontRSSMiB += u.RSSMiB
+			start += u.StartRSSMiB
+			id.FrontProcs++
+		case u.Label == "redis":
+			id.RedisRSSMiB += u.RSSMiB
+		default:
+			id.OtherRSSMiB += u.RSSMiB
+		}
+	}
+	if id.Conns > 0 {
+		id.KiBPerConn = id.FrontRSSMiB * 1024 / float64(id.Conns)
+		id.DeltaKiBPerConn = (id.FrontRSSMiB - start) * 1024 / float64(id.Conns)
+		if target == "roomstream" {
+			id.GoRuntime = st.goMem(ctx, id.Conns)
+		}
+	}
+	r.Idle = id
+	if err := st.Check(); err != nil {
+		return r, err
+	}
+	r.Final, err = s.Stop(ctx)
+	r.Timeline = s.Timeline()
+	r.Machine.LoadAfter = loadAvg()
+	r.Checks = []Check{
+		{"connections held", fmt.Sprintf(">= %d", p.Conns), fmt.Sprint(id.Conns), id.Conns >= int64(p.Conns)},
+		{"RSS per connection (roomstream target)", "<= 16 KiB", fmt.Sprintf("%.1f KiB", id.KiBPerConn), id.KiBPerConn <= 16},
+		{"disconnects while idle", "0", fmt.Sprint(r.Final.Counters.Disconnects), r.Final.Counters.Disconnects == 0},
+	}
+	return r, err
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,60 @@
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/roomstream/roomstream/infra/testredis"
+	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
+)
+
+// BenchmarkApplyProgress measures the worker's apply of one
+// file-upload-progress event in a room of ten members spread over two
+// connectors, against a real redis-server: the room script, the progress
+// hash and the outbound entries, as the partition loop does it.
+func BenchmarkApplyProgress(b *testing.B) {
+	srv := testredis.Start(b, nil)
+	rdb := srv.Client()
+	c := streams.New(rdb, streams.Config{Partitions: 16, RecoveryWindow: 2 * time.Minute, KeyPrefix: "b:",
+		InboundRetention: time.Hour, InboundMaxLen: 1000})
+	a := NewApplier(c, 30*time.Second, 7*24*time.Hour, nil)
+	ctx := context.Background()
+	start := time.Now().UnixMilli()
+	seq := 0
+	env := func(typ, user string, sock int, payload any) *streams.Envelope {
+		seq++
+		data, _ := json.Marshal(payload)
+		return &streams.Envelope{ID: fmt.Sprintf("%d-%d", start, seq), Type: typ, RoomID: "room-42",
+			UserID: user, UserName: "User " + user, SessionID: "sess-" + user, SocketID: fmt.Sprintf("sock-%d", sock),
+			ConnectorID: fmt.Sprintf("c-%d", sock%2), Data: data, At: time.Now()}
+	}
+	for i := range 10 {
+		u := fmt.Sprintf("user-%d", i)
+		if _, err := a.Apply(ctx, 3, 1, env(schemas.EventJoinRoom, u, i, schemas.JoinRoomPayload{RoomID: "room-42", UserID: u})); err != nil {
+			b.Fatal(err)
+		}
+	}
+	progress := make([]*streams.Envelope, 10)
+	for i := range progress {
+		u := fmt.Sprintf("user-%d", i)
+		s := int64(i)
+		progress[i] = env(schemas.EventFileUploadProgress, u, i, schemas.FileUploadProgressPayload{
+			FileID: "f-" + u, UploadID: "up-" + u, FileName: "holiday.mov", RoomID: "room-42", UserID: u,
+			BytesUploaded: 5 << 20, TotalBytes: 100 << 20, Percentage: 5, Seq: &s, SentAt: &s})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		e := *progress[i%10]
+		seq++
+		e.ID = fmt.Sprintf("%d-%d", start, seq)
+		out, err := a.Apply(ctx, 3, 1, &e)
+		if err != nil || out.Status != "ok" {
+			b.Fatalf("apply: %v %+v", err, out)
+		}
+	}
+}
