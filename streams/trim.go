@@ -69,7 +69,10 @@ func (c *Client) safeTrimBound(ctx context.Context, key string) (ID, error) {
 			if err != nil {
 				return ID{}, err
 			}
-			return ParseID(sum.Lower)
+			if sum.Count > 0 {
+				return ParseID(sum.Lower)
+			}
+			// Acknowledged in between: what was delivered is applied.
 		}
 		last, err := ParseID(g.LastDeliveredID)
 		if err != nil {
