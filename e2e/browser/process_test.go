@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/roomstream/roomstream/e2e/harness"
+	"github.com/roomstream/roomstream/infra/testredis"
 )
 
 // roomstreamBinary builds the roomstream binary once per test run.
@@ -45,6 +46,7 @@ func startProcess(t *testing.T, bin string, args, env []string, re *regexp.Regex
 	cmd.Env = append(cmd.Env, env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
+	testredis.KillWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start roomstream %s: %v", strings.Join(args, " "), err)
 	}

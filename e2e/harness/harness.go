@@ -144,6 +144,7 @@ func (p *Proc) start() {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
+	testredis.KillWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		p.tb.Fatalf("start %s: %v", p.Name, err)
 	}

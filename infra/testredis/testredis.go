@@ -95,6 +95,7 @@ func (s *Server) start() error {
 		return err
 	}
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	KillWithParent(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
