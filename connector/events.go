@@ -197,6 +197,8 @@ func (so *socket) handleEvent(p protocol.Packet) {
 		so.refuse(p, name, cmd.RoomID, schemas.NewError(schemas.CodeUnavailable, "this connector is restarting; send again after reconnecting"))
 		return
 	}
+	so.seq++
+	env.Origin, env.Seq = so.origin, so.seq
 	if p.HasID {
 		so.pendingAcks.Add(1)
 	}

@@ -234,6 +234,13 @@ func newID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// newOrigin names a socket's incarnation: 72 random bits, 12 characters.
+func newOrigin() string {
+	b := make([]byte, 9)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
 func writeJSONError(w http.ResponseWriter, status, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

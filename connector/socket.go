@@ -18,13 +18,18 @@ type socket struct {
 	conn *websocket.Conn
 
 	// Set by the read loop only.
-	sid        string // Socket.IO id, "" until CONNECT
-	pid        string // private id for connection state recovery
-	connected  bool
-	authed     bool
-	ident      Identity
-	session    string
-	rooms      map[string]struct{}
+	sid       string // Socket.IO id, "" until CONNECT
+	pid       string // private id for connection state recovery
+	connected bool
+	authed    bool
+	ident     Identity
+	session   string
+	rooms     map[string]struct{}
+	// origin and seq number the events this socket appends (see
+	// streams.Envelope), so that an append repeated by the Redis client
+	// is applied once. origin is new for every socket, recovered or not.
+	origin     string
+	seq        uint64
 	skipBinary int
 	refusals   int // rate-limit refusals in a row
 	limiter    *rate.Limiter
@@ -77,6 +82,7 @@ func newSocket(s *Server, conn *websocket.Conn) *socket {
 	so := &socket{
 		srv: s, conn: conn,
 		rooms:      map[string]struct{}{},
+		origin:     newOrigin(),
 		writerDone: make(chan struct{}),
 		limiter:    rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst),
 	}

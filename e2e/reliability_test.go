@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/roomstream/roomstream/e2e/harness"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 )
@@ -218,6 +219,82 @@ func TestPoisonEvent(t *testing.T) {
 	if out, err := again.CombinedOutput(); err == nil || !strings.Contains(string(out), "already requeued") {
 		t.Errorf("requeue twice: %v\n%s", err, out)
 	}
+}
+
+// TestLostAppendReply: Redis stores a client's event, then the connection
+// breaks before the reply arrives, and the Redis client appends the event
+// again on a new connection. The room applies it once: the other member
+// sees every progress report once and in order, and the audit log shows
+// the second append as "repeated".
+func TestLostAppendReply(t *testing.T) {
+	d := deploy(t, 0, 1, false)
+	px := harness.StartProxy(t, d.redis.Addr())
+	conn := harness.StartConnector(t, "conn1", d.env.With("ROOMSTREAM_REDIS_URL", "redis://"+px.Addr()))
+	if err := conn.WaitReady(15 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	alice := dial(t, conn.URL(), "alice", "Alice")
+	bob := dial(t, conn.URL(), "bob", "Bob")
+	mustAck(t, alice, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+	mustAck(t, bob, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+	mustAck(t, alice, schemas.EventFileUploadStarted, map[string]any{"fileId": "f1", "fileName": "a.pdf", "roomId": "r1", "size": 20, "mimeType": "application/pdf"})
+	for i := 1; i <= 20; i++ {
+		if i == 10 {
+			px.LoseReply("xadd")
+		}
+		mustAck(t, alice, schemas.EventFileUploadProgress, map[string]any{"fileId": "f1", "uploadId": "f1", "fileName": "a.pdf",
+			"roomId": "r1", "bytesUploaded": i, "totalBytes": 20, "percentage": float64(i * 5)})
+	}
+	if px.Lost() != 1 {
+		t.Fatalf("the proxy lost %d replies, want 1", px.Lost())
+	}
+	// Bob's progress events, up to the last one.
+	var got []int
+	for len(got) == 0 || got[len(got)-1] != 20 {
+		var p schemas.FileUploadProgressPayload
+		if err := waitFor(t, bob, schemas.EventFileUploadProgress).Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, int(p.BytesUploaded))
+	}
+	want := make([]int, 20)
+	for i := range want {
+		want[i] = i + 1
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("bob saw progress %v, want each of 1..20 once and in order", got)
+	}
+	// The event is twice in the log (else the test proved nothing), with
+	// one number.
+	entries, err := d.client().XRange(context.Background(), d.streams().Keys.Inbound(streams.Partition("r1", 8)), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := map[string]int{}
+	for _, e := range entries {
+		if e.Values["type"] == schemas.EventFileUploadProgress {
+			seqs[fmt.Sprint(e.Values["origin"], "/", e.Values["seq"])]++
+		}
+	}
+	twice := 0
+	for _, n := range seqs {
+		if n == 2 {
+			twice++
+		}
+	}
+	if len(seqs) != 20 || twice != 1 {
+		t.Fatalf("inbound log: %d numbered progress events, %d appended twice; want 20 and 1", len(seqs), twice)
+	}
+	tl := exec.Command(conn.Bin(), "replay", "timeline", "-room", "r1", "-format", "jsonl")
+	tl.Env = append(exec.Command("true").Environ(), "ROOMSTREAM_REDIS_URL="+d.redis.URL(), "ROOMSTREAM_PARTITIONS=8", "ROOMSTREAM_KEY_PREFIX=e2e:")
+	out, err := tl.Output()
+	if err != nil {
+		t.Fatalf("replay timeline: %v", err)
+	}
+	if n := strings.Count(string(out), `"outcome":"repeated"`); n != 1 {
+		t.Errorf("timeline shows %d repeated events, want 1:\n%s", n, out)
+	}
+	d.assertDrained(t)
 }
 
 // TestRedisRestart restarts Redis (AOF, fsync always) mid-traffic:

@@ -26,8 +26,17 @@ type Envelope struct {
 	ConnectorID string
 	AckID       int64
 	HasAck      bool
-	Data        []byte // payload JSON
-	At          time.Time
+	// Origin and Seq number the client events of one socket: Origin names
+	// the socket's incarnation (a new one on every connection, recovered or
+	// not) and Seq counts its events from 1 in the order it sent them. A
+	// client library may append an event again when a reply is lost (Redis
+	// applied the first XADD, then the connection broke); the workers apply
+	// an event only if its Seq is above the last applied one of its Origin
+	// in the room. Internal commands have neither.
+	Origin string
+	Seq    uint64
+	Data   []byte // payload JSON
+	At     time.Time
 	// Reason says why an internal command was issued (user-left reason,
 	// lock release reason).
 	Reason string
@@ -38,12 +47,15 @@ type Envelope struct {
 
 // Values returns the stream entry fields of e.
 func (e *Envelope) Values() []any {
-	v := make([]any, 0, 26)
+	v := make([]any, 0, 30)
 	v = append(v, "v", strconv.Itoa(schemas.Version), "type", e.Type, "room", e.RoomID,
 		"user", e.UserID, "name", e.UserName, "session", e.SessionID,
 		"socket", e.SocketID, "connector", e.ConnectorID)
 	if e.HasAck {
 		v = append(v, "ack", strconv.FormatInt(e.AckID, 10))
+	}
+	if e.Seq > 0 {
+		v = append(v, "origin", e.Origin, "seq", strconv.FormatUint(e.Seq, 10))
 	}
 	if len(e.Data) > 0 {
 		v = append(v, "data", string(e.Data))
@@ -83,6 +95,14 @@ func DecodeEnvelope(id string, values map[string]any) (*Envelope, error) {
 			return nil, fmt.Errorf("%w: entry %s: ack %q", ErrBadEnvelope, id, a)
 		}
 		e.HasAck = true
+	}
+	if q := s("seq"); q != "" {
+		if e.Seq, err = strconv.ParseUint(q, 10, 64); err != nil || e.Seq == 0 {
+			return nil, fmt.Errorf("%w: entry %s: seq %q", ErrBadEnvelope, id, q)
+		}
+		if e.Origin = s("origin"); !schemas.ValidID(e.Origin) || e.SocketID == "" {
+			return nil, fmt.Errorf("%w: entry %s: a numbered event needs a valid origin (got %q) and its socket", ErrBadEnvelope, id, e.Origin)
+		}
 	}
 	if d := s("data"); d != "" {
 		e.Data = []byte(d)

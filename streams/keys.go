@@ -19,7 +19,7 @@ import "strconv"
 //	room:{roomId}:sockets      hash    as the room (socketId -> connector, user, name)
 //	room:{roomId}:uploads      hash    as the room (uploadId -> upload JSON)
 //	room:{roomId}:files        hash    as the room (fileId -> file JSON)
-//	room:{roomId}:applied      hash    as the room (last applied entry, fence)
+//	room:{roomId}:applied      hash    as the room (last applied entry, fence, socket event numbers)
 //	upload:{uploadId}:progress hash    24 h, deleted on completion
 //	resume:{pid}               string  temporary token: 15 min, refreshed while connected
 //	in:{p}                     stream  trimmed by retention and length

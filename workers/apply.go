@@ -210,7 +210,12 @@ func (a *Applier) run(ctx context.Context, s *redis.Script, token int64, env *st
 		return nil, fmt.Errorf("%w: bad room id %q", ErrPermanent, env.RoomID)
 	}
 	keys := a.keys.RoomKeys(env.RoomID)
-	args := append([]any{env.ID, token, streams.ISOTime(env.At), int64(a.emptyRoomTTL / time.Second), env.RoomID}, extra...)
+	sock, origin := "", ""
+	if env.Seq > 0 {
+		sock, origin = env.SocketID, env.Origin
+	}
+	args := append([]any{env.ID, token, streams.ISOTime(env.At), int64(a.emptyRoomTTL / time.Second), env.RoomID,
+		sock, origin, env.Seq}, extra...)
 	var res []string
 	var err error
 	if a.c.Config().DurableReplicas > 0 {

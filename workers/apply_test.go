@@ -61,7 +61,21 @@ func (h *harness) env(w who, typ, room string, payload any, ack bool) *streams.E
 	if ack {
 		e.HasAck, e.AckID = true, int64(h.seq)
 	}
+	if schemas.IsRoomEvent(typ) {
+		// Numbered like a connector numbers a socket's events (the
+		// harness's counter rises for every socket, which keeps each
+		// socket's numbers rising too).
+		e.Origin, e.Seq = "o-"+w.socket, uint64(h.seq)
+	}
 	return e
+}
+
+// again returns e appended a second time: a new entry id, the same event.
+func (h *harness) again(e *streams.Envelope) *streams.Envelope {
+	h.seq++
+	c := *e
+	c.ID = fmt.Sprintf("%d-0", 1000+h.seq)
+	return &c
 }
 
 func (h *harness) apply(e *streams.Envelope) Outcome {
@@ -344,6 +358,98 @@ func TestIdempotent(t *testing.T) {
 	}
 	if n, _ := h.rdb.HLen(h.ctx, "t:room:{r1}:sockets").Result(); n != 1 {
 		t.Errorf("sockets in room: %d", n)
+	}
+}
+
+// TestRepeatedAppend: the Redis client may append an event twice when the
+// reply to the first XADD is lost (Redis applied it, then the connection
+// broke). The copy has a new entry id, behind other sockets' events; it is
+// applied once and emits nothing the second time.
+func TestRepeatedAppend(t *testing.T) {
+	h := newHarness(t)
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", nil, false))
+	h.apply(h.env(bob, schemas.EventJoinRoom, "r1", nil, false))
+	h.drain("c1", "c2")
+	progress := func(pct int) *streams.Envelope {
+		return h.env(alice, schemas.EventFileUploadProgress, "r1", schemas.FileUploadProgressPayload{
+			FileID: "f1", UploadID: "u1", FileName: "a.pdf", RoomID: "r1", BytesUploaded: int64(pct), TotalBytes: 100, Percentage: float64(pct)}, true)
+	}
+	h.apply(h.env(alice, schemas.EventFileUploadStarted, "r1", schemas.FileUploadStartedPayload{
+		FileID: "f1", FileName: "a.pdf", RoomID: "r1", Size: 100, MimeType: "application/pdf", UploadID: "u1"}, false))
+	p40 := progress(40)
+	h.apply(p40)
+	h.apply(h.env(bob, schemas.EventLockRoom, "r0", schemas.LockRoomPayload{RoomID: "r0"}, false)) // another room
+	bobsJoin := h.env(bob, schemas.EventJoinRoom, "r1", nil, false)
+	h.apply(bobsJoin) // bob again, in between
+	h.drain("c1", "c2")
+
+	if out := h.apply(h.again(p40)); out.Status != "dup" {
+		t.Errorf("repeated progress: status %q, want dup", out.Status)
+	}
+	if gs := h.drain("c1", "c2"); len(gs) != 0 {
+		t.Errorf("repeated progress emitted %v", events(gs))
+	}
+	if out := h.apply(h.again(bobsJoin)); out.Status != "dup" {
+		t.Errorf("repeated join: status %q, want dup", out.Status)
+	}
+	// Alice's next event goes through, and so does one from her socket's
+	// next incarnation (a reconnection starts numbering again).
+	if out := h.apply(progress(50)); out.Status != "ok" {
+		t.Errorf("next progress: status %q", out.Status)
+	}
+	next := progress(60)
+	next.Origin, next.Seq = "o-sA-reconnected", 1
+	if out := h.apply(next); out.Status != "ok" {
+		t.Errorf("progress from a new incarnation: status %q", out.Status)
+	}
+	gs := h.drain("c1", "c2")
+	if diff := cmp.Diff([]string{"c1:ack->sA", "c1:ack->sA", "c1:file-upload-progress->sA", "c1:file-upload-progress->sA",
+		"c2:file-upload-progress->sB", "c2:file-upload-progress->sB"}, events(gs)); diff != "" {
+		t.Errorf("after the repeat (-want,+got):\n%s", diff)
+	}
+	if got := h.rdb.HGet(h.ctx, "t:upload:{u1}:progress", "bytesUploaded").Val(); got != "60" {
+		t.Errorf("progress hash at %s, want 60", got)
+	}
+}
+
+// TestSeqPruning: a room remembers the last number of every socket that
+// sent it something in the last ten minutes, no more.
+func TestSeqPruning(t *testing.T) {
+	h := newHarness(t)
+	start := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC).UnixMilli()
+	apply := func(i int, ms int64) {
+		w := who{fmt.Sprintf("u%d", i), "U", fmt.Sprintf("s%d", i), "c1"}
+		e := h.env(w, schemas.EventJoinRoom, "r1", nil, false)
+		e.ID = fmt.Sprintf("%d-%d", ms, i)
+		h.apply(e)
+	}
+	for i := range 100 {
+		apply(i, start)
+	}
+	// Ten minutes and more later, 100 other sockets: the first ones'
+	// numbers go once the hash has doubled.
+	later := start + 11*60*1000
+	for i := 100; i < 300; i++ {
+		apply(i, later)
+	}
+	fields, err := h.rdb.HKeys(h.ctx, "t:room:{r1}:applied").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, recent := 0, 0
+	for _, f := range fields {
+		var n int
+		if _, err := fmt.Sscanf(f, "s:s%d", &n); err != nil {
+			continue
+		}
+		if n < 100 {
+			old++
+		} else {
+			recent++
+		}
+	}
+	if old != 0 || recent != 200 {
+		t.Errorf("remembered %d stale and %d recent sockets, want 0 and 200 (fields: %d)", old, recent, len(fields))
 	}
 }
 

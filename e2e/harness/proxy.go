@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -17,12 +18,16 @@ import (
 // the first of its targets that accepts one, or round robin (NewBalancer),
 // skipping targets that refuse (a connector that died). It can also cut
 // every open connection at once without a close handshake (RST) and refuse
-// new ones for a while: what a client sees when its network drops.
+// new ones for a while: what a client sees when its network drops. Put in
+// front of Redis, it can lose the reply to a request (LoseReply).
 type Proxy struct {
 	ln         net.Listener
 	targets    func() []string
 	roundRobin bool
 	next       atomic.Uint64
+
+	loseReply atomic.Pointer[[]byte] // armed by LoseReply
+	lost      atomic.Int64
 
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
@@ -111,12 +116,15 @@ func (p *Proxy) serve(c net.Conn) {
 		return
 	}
 	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
+	var mute atomic.Bool // the replies on this connection are lost
+	go func() {
+		p.forward(up, c, &mute)
 		done <- struct{}{}
-	}
-	go pipe(up, c)
-	go pipe(c, up)
+	}()
+	go func() {
+		_, _ = io.Copy(muted{c, &mute}, up)
+		done <- struct{}{}
+	}()
 	<-done
 	// One side ended: end both, as a TCP balancer does when a backend
 	// goes away.
@@ -124,6 +132,68 @@ func (p *Proxy) serve(c net.Conn) {
 	_ = up.Close()
 	<-done
 	p.untrack(c, up)
+}
+
+// forward copies a client's requests upstream. When LoseReply is armed
+// and a request contains its needle, the request goes through, the replies
+// from then on are dropped and the connection breaks a moment later: the
+// server did the work, the client never hears of it.
+func (p *Proxy) forward(up, c net.Conn, mute *atomic.Bool) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			hit := false
+			if needle := p.loseReply.Load(); needle != nil && bytes.Contains(bytes.ToLower(buf[:n]), *needle) {
+				hit = p.loseReply.CompareAndSwap(needle, nil)
+			}
+			if hit {
+				mute.Store(true)
+			}
+			if _, werr := up.Write(buf[:n]); werr != nil {
+				return
+			}
+			if hit {
+				p.lost.Add(1)
+				time.Sleep(200 * time.Millisecond) // the server answers into the void
+				reset(c)
+				reset(up)
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// LoseReply arms the proxy once: the next request that contains needle
+// (case-insensitive, e.g. "xadd" for a Redis proxy) reaches the server,
+// but its reply never comes back and the connection is reset. That is a
+// server that did the work and crashed, or a network that broke, before
+// answering. Lost counts how often it happened.
+func (p *Proxy) LoseReply(needle string) {
+	b := bytes.ToLower([]byte(needle))
+	p.loseReply.Store(&b)
+}
+
+// Lost returns how many replies LoseReply made disappear.
+func (p *Proxy) Lost() int { return int(p.lost.Load()) }
+
+// Addr returns the proxy's host:port.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// muted drops what is written to it once its flag is set.
+type muted struct {
+	net.Conn
+	mute *atomic.Bool
+}
+
+func (m muted) Write(b []byte) (int, error) {
+	if m.mute.Load() {
+		return len(b), nil
+	}
+	return m.Conn.Write(b)
 }
 
 func (p *Proxy) track(cs ...net.Conn) bool {

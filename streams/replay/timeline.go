@@ -14,6 +14,7 @@ import (
 const (
 	OutcomeApplied      = "applied"       // changed the room
 	OutcomeUnchanged    = "unchanged"     // accepted, nothing to change (e.g. a disconnect of a socket already gone)
+	OutcomeRepeated     = "repeated"      // the same client event appended a second time (a lost XADD reply); applied once
 	OutcomeRefused      = "refused"       // refused; Status is the code its sender received
 	OutcomeFailed       = "failed"        // cannot be applied (bad entry); the workers dead-letter it
 	OutcomeDeadLettered = "dead-lettered" // the workers gave up on it; never applied
@@ -163,8 +164,10 @@ func eventOf(res Result) Event {
 		switch res.Outcome.Status {
 		case "ok":
 			ev.Outcome = OutcomeApplied
-		case "noop", "dup":
+		case "noop":
 			ev.Outcome = OutcomeUnchanged
+		case "dup":
+			ev.Outcome = OutcomeRepeated
 		default:
 			ev.Outcome, ev.Reason = OutcomeRefused, res.Outcome.Message
 		}

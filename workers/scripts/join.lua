@@ -1,12 +1,12 @@
 -- join.lua: a socket joins a room (creating the room on first use).
--- ARGV[6] socket id  ARGV[7] connector id  ARGV[8] user id  ARGV[9] user name
+-- ARGV[9] socket id  ARGV[10] connector id  ARGV[11] user id  ARGV[12] user name
 -- Returns {'ok', first, targets, room, sockets, uploads, files}: first is
 -- '1' when the user was not in the room before (user-joined goes out);
 -- room/sockets/uploads/files are the room's hashes, flattened, for the
 -- joiner's snapshot.
 local r = begin()
 if r then return r end
-local sid, conn, uid, uname = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local sid, conn, uid, uname = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'id', ARGV[5], 'name', ARGV[5], 'isLocked', 'false',
     'createdAt', ARGV[3])

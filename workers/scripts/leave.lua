@@ -1,9 +1,9 @@
 -- leave.lua: a socket leaves a room (leave-room, or its disconnect).
--- ARGV[6] socket id
--- ARGV[7] connector the socket must still be on ('' = any): a disconnect
+-- ARGV[9] socket id
+-- ARGV[10] connector the socket must still be on ('' = any): a disconnect
 --         reported by a connector the socket has since moved away from
 --         changes nothing
--- ARGV[8] 'leave' (asked by the client) or 'disconnect'
+-- ARGV[11] 'leave' (asked by the client) or 'disconnect'
 -- Returns {'ok', userLeft, userId, userName, targets, lockOrphaned, empty},
 -- {'not_member'} for a leave of a socket not in the room, or {'noop'}.
 -- targets include the leaving socket for 'leave' (it sees its own
@@ -11,20 +11,20 @@
 -- left holds the room's lock and has no socket left in it.
 local r = begin()
 if r then return r end
-local sid = ARGV[6]
+local sid = ARGV[9]
 local cur = redis.call('HGET', KEYS[3], sid)
 if not cur then
-  if ARGV[8] == 'leave' then
+  if ARGV[11] == 'leave' then
     return finish({'not_member'})
   end
   return finish({'noop'})
 end
 local conn, uid, _, uname = sockval(cur)
-if ARGV[7] ~= '' and conn ~= ARGV[7] then
+if ARGV[10] ~= '' and conn ~= ARGV[10] then
   return finish({'noop'})
 end
 local tg = ''
-if ARGV[8] == 'leave' then
+if ARGV[11] == 'leave' then
   tg = targets()
 end
 redis.call('HDEL', KEYS[3], sid)
@@ -45,7 +45,7 @@ if userLeft == '1' then
     orphan = '1'
   end
 end
-if ARGV[8] ~= 'leave' then
+if ARGV[11] ~= 'leave' then
   tg = targets()
 end
 touch()

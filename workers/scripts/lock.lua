@@ -1,11 +1,11 @@
 -- lock.lua: a member locks the room.
--- ARGV[6] user id  ARGV[7] user name  ARGV[8] reason ('' = none)
+-- ARGV[9] user id  ARGV[10] user name  ARGV[11] reason ('' = none)
 -- Returns {'ok', changed, targets, lockedAt, reason} (changed is '0' when
 -- the user already held the lock), {'room_locked', lockedBy, lockedByName,
 -- lockedAt} or {'not_member'}.
 local r = begin()
 if r then return r end
-local uid = ARGV[6]
+local uid = ARGV[9]
 if not member(uid) then
   return finish({'not_member'})
 end
@@ -16,7 +16,7 @@ if st[1] == 'true' then
   end
   return finish({'room_locked', st[2] or '', st[3] or '', st[4] or ''})
 end
-redis.call('HSET', KEYS[1], 'isLocked', 'true', 'lockedBy', uid, 'lockedByName', ARGV[7],
-  'lockedAt', ARGV[3], 'lockReason', ARGV[8])
+redis.call('HSET', KEYS[1], 'isLocked', 'true', 'lockedBy', uid, 'lockedByName', ARGV[10],
+  'lockedAt', ARGV[3], 'lockReason', ARGV[11])
 touch()
-return finish({'ok', '1', targets(), ARGV[3], ARGV[8]})
+return finish({'ok', '1', targets(), ARGV[3], ARGV[11]})

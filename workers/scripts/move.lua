@@ -1,13 +1,13 @@
 -- move.lua: a recovered socket now lives on another connector.
--- ARGV[6] socket id  ARGV[7] new connector id
+-- ARGV[9] socket id  ARGV[10] new connector id
 -- Returns {'ok'} when the socket is in the room (now routed to the new
 -- connector) or {'noop'} when it is not.
 local r = begin()
 if r then return r end
-local cur = redis.call('HGET', KEYS[3], ARGV[6])
+local cur = redis.call('HGET', KEYS[3], ARGV[9])
 if not cur then
   return finish({'noop'})
 end
 local _, uid, joinedAt, uname = sockval(cur)
-redis.call('HSET', KEYS[3], ARGV[6], ARGV[7] .. FS .. uid .. FS .. joinedAt .. FS .. uname)
+redis.call('HSET', KEYS[3], ARGV[9], ARGV[10] .. FS .. uid .. FS .. joinedAt .. FS .. uname)
 return finish({'ok'})

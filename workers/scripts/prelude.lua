@@ -9,7 +9,10 @@
 -- KEYS[4]  room:{R}:uploads  hash  uploadId -> upload JSON (built by Go)
 -- KEYS[5]  room:{R}:files    hash  fileId -> file JSON (built by Go)
 -- KEYS[6]  room:{R}:applied  hash  id = last applied inbound entry, fence = highest
---                                  lease token seen, result = that entry's outcome
+--                                  lease token seen, result = that entry's outcome,
+--                                  s:<socketId> = origin \31 seq \31 entry ms of
+--                                  that socket's last applied client event,
+--                                  pruned = field count after the last pruning
 --
 -- Common arguments:
 -- ARGV[1]  inbound entry id ("ms-seq")
@@ -17,19 +20,31 @@
 -- ARGV[3]  event time, ISO-8601 (from the envelope, so a re-run writes the same)
 -- ARGV[4]  seconds an empty room lives on
 -- ARGV[5]  room id
--- ARGV[6..] script specific
+-- ARGV[6]  socket id of a client event ('' for internal commands)
+-- ARGV[7]  its origin (the socket's incarnation)
+-- ARGV[8]  its number within the origin (see streams.Envelope)
+-- ARGV[9..] script specific
 --
 -- Every script returns a flat array of strings whose first element is a
 -- status: 'ok' or 'noop' (applied), a refusal code (applied: the refusal is
--- the outcome), 'dup' (an entry older than the last applied one: done
--- before, nothing to repeat) or 'fenced' (a newer lease owner wrote here:
--- the caller lost its lease and must stop). Applying is idempotent: the
--- entry id is recorded in the same script as the state change, and the
--- outcome of the last entry is cached so that its redelivery returns the
--- same result (the caller re-emits it and connectors drop duplicates).
+-- the outcome), 'dup' (an entry older than the last applied one, or a
+-- client event appended twice: done before, nothing to repeat) or 'fenced'
+-- (a newer lease owner wrote here: the caller lost its lease and must
+-- stop). Applying is idempotent: the entry id is recorded in the same
+-- script as the state change, and the outcome of the last entry is cached
+-- so that its redelivery returns the same result (the caller re-emits it
+-- and connectors drop duplicates). A client event appended twice (the
+-- Redis client repeated an XADD whose reply was lost) has two entry ids but
+-- one origin and seq: the second is a 'dup'.
 
 local FS, PS, KS, RS = '\31', '\29', '\28', '\30'
 local APPLIED_TTL = 86400
+-- A repeated append lands within seconds of the first (the connector gives
+-- up on an append after 5 s); a socket's seq is kept this long after its
+-- last event in the room.
+local SEQ_KEEP_MS = 600000
+local SEQ_FIELD = 's:' .. ARGV[6]
+local seqPruned = 0
 
 local function idlt(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
@@ -54,7 +69,7 @@ end
 -- begin returns the outcome to give back without applying, or nil when
 -- the entry must be applied now.
 local function begin()
-  local a = redis.call('HMGET', KEYS[6], 'id', 'fence', 'result')
+  local a = redis.call('HMGET', KEYS[6], 'id', 'fence', 'result', SEQ_FIELD, 'pruned')
   if tonumber(ARGV[2]) < tonumber(a[2] or '0') then
     return {'fenced'}
   end
@@ -66,11 +81,51 @@ local function begin()
       return {'dup'}
     end
   end
+  if ARGV[6] ~= '' and a[4] then
+    local origin, seq = string.match(a[4], '^([^\31]*)\31(%d+)')
+    if origin == ARGV[7] and tonumber(ARGV[8]) <= tonumber(seq) then
+      return {'dup'}
+    end
+  end
+  seqPruned = tonumber(a[5] or '0')
   return nil
 end
 
+local function entryMs(id)
+  return tonumber(string.match(id, '^(%d+)'))
+end
+
+-- pruneSeqs forgets the seqs of sockets silent in the room for
+-- SEQ_KEEP_MS. It scans only when the hash has doubled since the last
+-- scan, so its cost per event stays constant.
+local function pruneSeqs()
+  local n = redis.call('HLEN', KEYS[6])
+  if n <= 2 * seqPruned + 64 then
+    return
+  end
+  local oldest = entryMs(ARGV[1]) - SEQ_KEEP_MS
+  local all = redis.call('HGETALL', KEYS[6])
+  local gone = {}
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 's:' and tonumber(string.match(all[i + 1], '(%d+)$')) < oldest then
+      gone[#gone + 1] = all[i]
+    end
+  end
+  for i = 1, #gone, 1000 do
+    redis.call('HDEL', KEYS[6], unpack(gone, i, math.min(i + 999, #gone)))
+  end
+  redis.call('HSET', KEYS[6], 'pruned', n - #gone)
+end
+
 local function finish(res)
-  redis.call('HSET', KEYS[6], 'id', ARGV[1], 'fence', ARGV[2], 'result', table.concat(res, RS))
+  local result = table.concat(res, RS)
+  if ARGV[6] ~= '' then
+    redis.call('HSET', KEYS[6], 'id', ARGV[1], 'fence', ARGV[2], 'result', result,
+      SEQ_FIELD, ARGV[7] .. FS .. ARGV[8] .. FS .. entryMs(ARGV[1]))
+    pruneSeqs()
+  else
+    redis.call('HSET', KEYS[6], 'id', ARGV[1], 'fence', ARGV[2], 'result', result)
+  end
   redis.call('EXPIRE', KEYS[6], APPLIED_TTL)
   return res
 end

@@ -1,12 +1,12 @@
 -- unlock.lua: the lock holder unlocks the room, or the server releases a
 -- lock whose holder left (lock-expire).
--- ARGV[6] user id of the caller, or '' for a lock-expire
+-- ARGV[9] user id of the caller, or '' for a lock-expire
 -- Returns {'ok', lockedBy, lockedByName, targets}, {'not_locked'},
 -- {'not_lock_holder', lockedBy, lockedByName}, or {'noop'} for a
 -- lock-expire that finds the holder back in the room or no lock.
 local r = begin()
 if r then return r end
-local uid = ARGV[6]
+local uid = ARGV[9]
 local st = redis.call('HMGET', KEYS[1], 'isLocked', 'lockedBy', 'lockedByName')
 if st[1] ~= 'true' then
   if uid == '' then

@@ -1,7 +1,7 @@
 -- upload.lua: upload started / progress / completed / failed.
--- ARGV[6] 'start' | 'progress' | 'complete' | 'fail'
--- ARGV[7] user id  ARGV[8] upload id  ARGV[9] file id
--- ARGV[10] upload JSON to keep in room:{R}:uploads (start, progress) or
+-- ARGV[9] 'start' | 'progress' | 'complete' | 'fail'
+-- ARGV[10] user id  ARGV[11] upload id  ARGV[12] file id
+-- ARGV[13] upload JSON to keep in room:{R}:uploads (start, progress) or
 --          file JSON to add to room:{R}:files (complete)
 -- Returns {'ok', targets}, {'not_member'}, {'room_locked', lockedBy,
 -- lockedByName, lockedAt} (the room is locked by someone else; a failure
@@ -9,7 +9,7 @@
 -- to another user).
 local r = begin()
 if r then return r end
-local mode, uid, upid = ARGV[6], ARGV[7], ARGV[8]
+local mode, uid, upid = ARGV[9], ARGV[10], ARGV[11]
 if not member(uid) then
   return finish({'not_member'})
 end
@@ -27,10 +27,10 @@ if cur then
   end
 end
 if mode == 'start' or mode == 'progress' then
-  redis.call('HSET', KEYS[4], upid, ARGV[10])
+  redis.call('HSET', KEYS[4], upid, ARGV[13])
 elseif mode == 'complete' then
   redis.call('HDEL', KEYS[4], upid)
-  redis.call('HSET', KEYS[5], ARGV[9], ARGV[10])
+  redis.call('HSET', KEYS[5], ARGV[12], ARGV[13])
 else
   redis.call('HDEL', KEYS[4], upid)
 end
