@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,9 +32,10 @@ type Applied struct {
 }
 
 // Truth is what the system accepted, read from the inbound streams: the
-// events a connector appended are exactly the accepted ones, and the
-// stream order of a partition is the order its room's events were
-// applied.
+// events a connector appended are exactly the accepted ones (an event the
+// Redis client appended twice, recognised by its origin and seq, counts
+// once, as the workers apply it once), and the stream order of a
+// partition is the order its room's events were applied.
 type Truth struct {
 	// Progress lists each room's progress events in stream order.
 	Progress map[string][]Applied
@@ -41,6 +43,8 @@ type Truth struct {
 	Joins map[string]map[string]streams.ID
 	// Entries counts inbound entries by type.
 	Entries map[string]int
+	// Repeated counts entries that repeat an event appended before.
+	Repeated int
 	// Dead counts dead-lettered entries.
 	Dead int64
 }
@@ -90,6 +94,7 @@ func (c *Cluster) WaitDrained(ctx context.Context) error {
 // ReadTruth reads every inbound partition and the dead letters.
 func (c *Cluster) ReadTruth(ctx context.Context) (*Truth, error) {
 	tr := &Truth{Progress: map[string][]Applied{}, Joins: map[string]map[string]streams.ID{}, Entries: map[string]int{}}
+	seen := map[string]bool{} // origin/seq of the client events read
 	for p := 0; p < c.opts.Partitions; p++ {
 		start := "-"
 		for {
@@ -101,6 +106,14 @@ func (c *Cluster) ReadTruth(ctx context.Context) (*Truth, error) {
 				env, err := streams.DecodeEnvelope(m.ID, m.Values)
 				if err != nil {
 					return nil, err
+				}
+				if env.Seq > 0 {
+					k := env.Origin + "/" + strconv.FormatUint(env.Seq, 10)
+					if seen[k] {
+						tr.Repeated++
+						continue
+					}
+					seen[k] = true
 				}
 				tr.Entries[env.Type]++
 				id := streams.MustID(m.ID)

@@ -274,9 +274,9 @@ func (tr *traffic) verify(ctx context.Context, name string, began time.Time, ext
 	for _, list := range truth.Progress {
 		accepted += len(list)
 	}
-	t.Logf("RESULT %s: clients=%d (+%d design JS) progress sent=%d acked=%d refused(temporary)=%d no-ack=%d accepted=%d | deliveries expected=%d received=%d lost=%d duplicated=%d unexpected=%d out-of-order=%d | acked-but-lost=%d dead=%d reconnects=%d unrecovered=%d | inbound entries %v | wall=%s",
+	t.Logf("RESULT %s: clients=%d (+%d design JS) progress sent=%d acked=%d refused(temporary)=%d no-ack=%d accepted=%d | deliveries expected=%d received=%d lost=%d duplicated=%d unexpected=%d out-of-order=%d | acked-but-lost=%d dead=%d reconnects=%d unrecovered=%d | inbound entries %v (+%d appended twice, applied once) | wall=%s",
 		name, s.clients, len(extras), s.sent, s.acked, s.refused, s.unknown, accepted, tally.Expected, tally.Received, tally.Lost, tally.Duplicated,
-		tally.Unexpected, tally.OutOfOrder, ackedLost, truth.Dead, s.reconnects, len(s.lostState), sortedCounts(truth.Entries), time.Since(began).Round(time.Millisecond))
+		tally.Unexpected, tally.OutOfOrder, ackedLost, truth.Dead, s.reconnects, len(s.lostState), sortedCounts(truth.Entries), truth.Repeated, time.Since(began).Round(time.Millisecond))
 	if !tally.OK() {
 		t.Errorf("deliveries: %s\n%s", tally, strings.Join(tally.Problems, "\n"))
 	}
