@@ -2,7 +2,11 @@ package connector
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/roomstream/roomstream/streams"
 )
@@ -86,4 +90,48 @@ func (s *Server) appendEvent(ctx context.Context, env *streams.Envelope) (string
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
+}
+
+// appendRetrying appends env, and appends it again while Redis is
+// unreachable, restarting or failing over, until ctx ends. Appending again
+// is safe: env keeps its origin and seq, so when an earlier try was stored
+// after all, the workers apply the event once. A client thus sees
+// `unavailable` only when Redis stays away for the whole of ctx.
+func (s *Server) appendRetrying(ctx context.Context, env *streams.Envelope) (string, error) {
+	wait := 50 * time.Millisecond
+	for {
+		id, err := s.appendEvent(ctx, env)
+		if err == nil || !temporary(err) {
+			return id, err
+		}
+		s.m.appendRetries.Inc()
+		select {
+		case <-ctx.Done():
+			return "", err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+// temporary tells whether an append may succeed if tried again soon: the
+// connection failed, Redis is loading its data or a failover is under
+// way, or replicas did not confirm in time.
+func temporary(err error) bool {
+	switch {
+	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, redis.ErrClosed):
+		return false
+	case errors.Is(err, streams.ErrNotDurable):
+		return true
+	}
+	var reply redis.Error
+	if errors.As(err, &reply) {
+		for _, p := range []string{"LOADING ", "READONLY ", "CLUSTERDOWN ", "TRYAGAIN ", "MASTERDOWN ", "BUSY "} {
+			if strings.HasPrefix(reply.Error(), p) {
+				return true
+			}
+		}
+		return false // Redis refused the command itself: trying again changes nothing
+	}
+	return true // the network, a dial or a timeout
 }

@@ -202,7 +202,7 @@ func (so *socket) handleEvent(p protocol.Packet) {
 	if p.HasID {
 		so.pendingAcks.Add(1)
 	}
-	if _, err := s.appendEvent(ctx, env); err != nil {
+	if _, err := s.appendRetrying(ctx, env); err != nil {
 		if p.HasID {
 			so.pendingAcks.Add(-1)
 		}

@@ -11,8 +11,11 @@ type metrics struct {
 	rateLimited  prometheus.Counter
 	slowDropped  prometheus.Counter
 	duplicates   prometheus.Counter
-	recoveries   *prometheus.CounterVec
-	closes       *prometheus.CounterVec
+	// appendRetries counts appends tried again (Redis unreachable,
+	// loading or failing over).
+	appendRetries prometheus.Counter
+	recoveries    *prometheus.CounterVec
+	closes        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,6 +48,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "roomstream_connector_duplicates_dropped_total",
 			Help: "Outbound entries dropped because an earlier copy was delivered (redelivery after a worker crash).",
 		}),
+		appendRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roomstream_connector_append_retries_total",
+			Help: "Inbound appends tried again because Redis was unreachable, loading or failing over.",
+		}),
 		recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roomstream_connector_recoveries_total",
 			Help: "Connection state recovery attempts, by result.",
@@ -56,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.eventsIn, m.eventsOut, m.authFailures, m.rateLimited,
-			m.slowDropped, m.duplicates, m.recoveries, m.closes)
+			m.slowDropped, m.duplicates, m.appendRetries, m.recoveries, m.closes)
 	}
 	return m
 }

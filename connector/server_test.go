@@ -34,16 +34,22 @@ func defaults(t *testing.T, spec any) {
 }
 
 type env struct {
-	base string
-	srv  *connector.Server
-	c    *streams.Client
-	ctx  context.Context
+	redis *testredis.Server
+	base  string
+	srv   *connector.Server
+	c     *streams.Client
+	ctx   context.Context
 }
 
 // start runs a connector and a worker on a fresh redis-server.
 func start(t *testing.T, tweak func(*connector.Config)) *env {
 	t.Helper()
-	rs := testredis.Start(t, nil)
+	return startOn(t, testredis.Start(t, nil), tweak)
+}
+
+// startOn runs a connector and a worker on rs.
+func startOn(t *testing.T, rs *testredis.Server, tweak func(*connector.Config)) *env {
+	t.Helper()
 	var cc connector.Config
 	defaults(t, &cc)
 	cc.RedisURL, cc.JWTSecret, cc.Partitions, cc.KeyPrefix = rs.URL(), secret, 4, "t:"
@@ -92,7 +98,7 @@ func start(t *testing.T, tweak func(*connector.Config)) *env {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return &env{base: hs.URL, srv: srv, c: c, ctx: ctx}
+	return &env{redis: rs, base: hs.URL, srv: srv, c: c, ctx: ctx}
 }
 
 type testWriter struct{ t *testing.T }
@@ -302,6 +308,33 @@ func TestRoomFlowBetweenClients(t *testing.T) {
 	var se schemas.Error
 	if ev.Decode(&se); se.Code != schemas.CodeRoomLocked || se.Event != schemas.EventLockRoom || se.RoomID != "r1" {
 		t.Errorf("error event %+v", se)
+	}
+}
+
+// TestAppendOutlastsRedisRestart: Redis goes away for longer than the
+// Redis client's own retries last; an event sent meanwhile is appended
+// once Redis is back and the sender gets its ack, not `unavailable`.
+func TestAppendOutlastsRedisRestart(t *testing.T) {
+	e := startOn(t, testredis.Start(t, &testredis.Options{AOF: true}), nil)
+	a := dial(t, e, token(t, "alice", "Alice", time.Hour))
+	if r := ack(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "r1"}); !r.OK {
+		t.Fatalf("join: %+v", r)
+	}
+	e.redis.Kill()
+	down := time.Now()
+	go func() {
+		time.Sleep(2500 * time.Millisecond)
+		e.redis.Start()
+	}()
+	r := ack(t, a, schemas.EventLockRoom, map[string]string{"roomId": "r1", "reason": "while Redis restarts"})
+	if !r.OK {
+		t.Fatalf("lock sent while Redis was down: %+v", r)
+	}
+	if waited := time.Since(down); waited < 2500*time.Millisecond {
+		t.Errorf("acknowledged after %s, before Redis came back", waited)
+	}
+	if locked := e.c.Redis().HGet(context.Background(), "t:room:{r1}", "lockedBy").Val(); locked != "alice" {
+		t.Errorf("room locked by %q after the restart, want alice", locked)
 	}
 }
 
