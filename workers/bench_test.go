@@ -30,7 +30,8 @@ func BenchmarkApplyProgress(b *testing.B) {
 		data, _ := json.Marshal(payload)
 		return &streams.Envelope{ID: fmt.Sprintf("%d-%d", start, seq), Type: typ, RoomID: "room-42",
 			UserID: user, UserName: "User " + user, SessionID: "sess-" + user, SocketID: fmt.Sprintf("sock-%d", sock),
-			ConnectorID: fmt.Sprintf("c-%d", sock%2), Data: data, At: time.Now()}
+			ConnectorID: fmt.Sprintf("c-%d", sock%2), Data: data, At: time.Now(),
+			Origin: fmt.Sprintf("o-%d", sock), Seq: uint64(seq)}
 	}
 	for i := range 10 {
 		u := fmt.Sprintf("user-%d", i)
@@ -51,7 +52,7 @@ func BenchmarkApplyProgress(b *testing.B) {
 	for i := range b.N {
 		e := *progress[i%10]
 		seq++
-		e.ID = fmt.Sprintf("%d-%d", start, seq)
+		e.ID, e.Seq = fmt.Sprintf("%d-%d", start, seq), uint64(seq)
 		out, err := a.Apply(ctx, 3, 1, &e)
 		if err != nil || out.Status != "ok" {
 			b.Fatalf("apply: %v %+v", err, out)
