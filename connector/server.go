@@ -228,15 +228,14 @@ func (s *Server) socket(sid string) *socket {
 }
 
 // newID returns 128 random bits, base64url.
-func newID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func newID() string { return randomID(16) }
 
 // newOrigin names a socket's incarnation: 72 random bits, 12 characters.
-func newOrigin() string {
-	b := make([]byte, 9)
+func newOrigin() string { return randomID(9) }
+
+// randomID returns n random bytes as URL-safe base64.
+func randomID(n int) string {
+	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -31,6 +32,12 @@ func (d *deployment) client() redis.UniversalClient {
 
 func (d *deployment) streams() *streams.Client {
 	return streams.New(d.client(), streams.Config{Partitions: 8, KeyPrefix: "e2e:", RecoveryWindow: 2 * time.Minute})
+}
+
+// cliEnv is the environment for a roomstream CLI command (deadletters,
+// replay) against this deployment's standalone Redis.
+func (d *deployment) cliEnv() []string {
+	return append(os.Environ(), "ROOMSTREAM_REDIS_URL="+d.redis.URL(), "ROOMSTREAM_PARTITIONS=8", "ROOMSTREAM_KEY_PREFIX=e2e:")
 }
 
 // ownedBy sums the partitions the running workers hold.
@@ -189,7 +196,7 @@ func TestPoisonEvent(t *testing.T) {
 	if !strings.Contains(dead[0].Error, "not json") && !strings.Contains(dead[0].Error, "invalid character") {
 		t.Errorf("dead letter error %q", dead[0].Error)
 	}
-	env := append(exec.Command("true").Environ(), "ROOMSTREAM_REDIS_URL="+d.redis.URL(), "ROOMSTREAM_PARTITIONS=8", "ROOMSTREAM_KEY_PREFIX=e2e:")
+	env := d.cliEnv()
 	list := exec.Command(d.connectors[0].Bin(), "deadletters", "list")
 	list.Env = env
 	out, err := list.CombinedOutput()
@@ -286,7 +293,7 @@ func TestLostAppendReply(t *testing.T) {
 		t.Fatalf("inbound log: %d numbered progress events, %d appended twice; want 20 and 1", len(seqs), twice)
 	}
 	tl := exec.Command(conn.Bin(), "replay", "timeline", "-room", "r1", "-format", "jsonl")
-	tl.Env = append(exec.Command("true").Environ(), "ROOMSTREAM_REDIS_URL="+d.redis.URL(), "ROOMSTREAM_PARTITIONS=8", "ROOMSTREAM_KEY_PREFIX=e2e:")
+	tl.Env = d.cliEnv()
 	out, err := tl.Output()
 	if err != nil {
 		t.Fatalf("replay timeline: %v", err)

@@ -8,15 +8,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// asFields turns Values() into what XREAD returns.
-func asFields(vals []any) map[string]any {
-	m := map[string]any{}
-	for i := 0; i+1 < len(vals); i += 2 {
-		m[vals[i].(string)] = vals[i+1]
-	}
-	return m
-}
-
 func TestEnvelopeRoundTrip(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC)
 	for _, e := range []*Envelope{
@@ -25,7 +16,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{Type: "socket-move", RoomID: "r1", SocketID: "sk", ConnectorID: "c1", Target: "c2", At: at},
 	} {
 		e.Version = 1
-		got, err := DecodeEnvelope("1-0", asFields(e.Values()))
+		got, err := DecodeEnvelope("1-0", asRead(e.Values()))
 		if err != nil {
 			t.Fatalf("%s: %v", e.Type, err)
 		}
@@ -38,7 +29,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 
 func TestEnvelopeBadSeq(t *testing.T) {
 	base := func() map[string]any {
-		return asFields((&Envelope{Type: "join-room", RoomID: "r1", SocketID: "sk", Origin: "o1", Seq: 1}).Values())
+		return asRead((&Envelope{Type: "join-room", RoomID: "r1", SocketID: "sk", Origin: "o1", Seq: 1}).Values())
 	}
 	for name, edit := range map[string]func(map[string]any){
 		"seq not a number":    func(m map[string]any) { m["seq"] = "x" },

@@ -44,7 +44,8 @@ local APPLIED_TTL = 86400
 -- last event in the room.
 local SEQ_KEEP_MS = 600000
 local SEQ_FIELD = 's:' .. ARGV[6]
-local seqPruned = 0
+local seqPruned = 0   -- the hash's field count after the last pruning
+local seqNew = false  -- the socket has no seq in the room yet: the hash grows
 
 local function idlt(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
@@ -87,7 +88,7 @@ local function begin()
       return {'dup'}
     end
   end
-  seqPruned = tonumber(a[5] or '0')
+  seqPruned, seqNew = tonumber(a[5] or '0'), ARGV[6] ~= '' and not a[4]
   return nil
 end
 
@@ -96,8 +97,9 @@ local function entryMs(id)
 end
 
 -- pruneSeqs forgets the seqs of sockets silent in the room for
--- SEQ_KEEP_MS. It scans only when the hash has doubled since the last
--- scan, so its cost per event stays constant.
+-- SEQ_KEEP_MS. It runs when a socket's first seq was added and scans only
+-- when the hash has doubled since the last scan, so its cost per event
+-- stays constant.
 local function pruneSeqs()
   local n = redis.call('HLEN', KEYS[6])
   if n <= 2 * seqPruned + 64 then
@@ -118,13 +120,13 @@ local function pruneSeqs()
 end
 
 local function finish(res)
-  local result = table.concat(res, RS)
+  local f = {'id', ARGV[1], 'fence', ARGV[2], 'result', table.concat(res, RS)}
   if ARGV[6] ~= '' then
-    redis.call('HSET', KEYS[6], 'id', ARGV[1], 'fence', ARGV[2], 'result', result,
-      SEQ_FIELD, ARGV[7] .. FS .. ARGV[8] .. FS .. entryMs(ARGV[1]))
+    f[7], f[8] = SEQ_FIELD, ARGV[7] .. FS .. ARGV[8] .. FS .. entryMs(ARGV[1])
+  end
+  redis.call('HSET', KEYS[6], unpack(f))
+  if seqNew then
     pruneSeqs()
-  else
-    redis.call('HSET', KEYS[6], 'id', ARGV[1], 'fence', ARGV[2], 'result', result)
   end
   redis.call('EXPIRE', KEYS[6], APPLIED_TTL)
   return res
