@@ -31,6 +31,10 @@ func dialZ(t *testing.T, url string, auth map[string]any) *zclient {
 	opts.SetTransports(types.NewSet(transports.WebSocket))
 	opts.SetForceNew(true)
 	opts.SetReconnection(false)
+	// Connect only once the handlers below are in place: with auto-connect
+	// the handshake runs on the library's goroutine and its "connect" can
+	// fire before s.On("connect") is registered, which loses it.
+	opts.SetAutoConnect(false)
 	if auth != nil {
 		opts.SetAuth(auth)
 	}
@@ -75,6 +79,7 @@ func dialZ(t *testing.T, url string, auth map[string]any) *zclient {
 		}
 	})
 	t.Cleanup(func() { s.Disconnect() })
+	s.Connect()
 	select {
 	case err := <-connected:
 		if err != nil {
