@@ -159,15 +159,10 @@ func (m *Member) Ack(ctx context.Context, event string, payload any) (schemas.Ac
 	m.mu.Unlock()
 	raw, err := c.EmitAck(ctx, event, payload)
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, sioclient.ErrConnectionLost) {
 			return schemas.Ack{}, fmt.Errorf("%w: %v", ErrUnknown, err)
 		}
-		select {
-		case <-c.Done():
-			return schemas.Ack{}, fmt.Errorf("%w: %v", ErrUnknown, err)
-		default:
-			return schemas.Ack{}, err
-		}
+		return schemas.Ack{}, err
 	}
 	var a schemas.Ack
 	if err := json.Unmarshal(raw, &a); err != nil {

@@ -332,8 +332,13 @@ func (c *Client) EmitRaw(ctx context.Context, frame []byte) error {
 	return c.conn.Write(ctx, websocket.MessageText, frame)
 }
 
+// ErrConnectionLost is what EmitAck returns when the connection ended
+// before the ack came: the event may or may not have reached the server.
+var ErrConnectionLost = errors.New("sioclient: connection lost")
+
 // EmitAck sends an event and waits for its acknowledgement's first
-// argument.
+// argument. Its error wraps ErrConnectionLost when the connection ended
+// first, and the context's error when that ran out.
 func (c *Client) EmitAck(ctx context.Context, event string, payload any) (json.RawMessage, error) {
 	ch := make(chan json.RawMessage, 1)
 	c.mu.Lock()
@@ -346,12 +351,21 @@ func (c *Client) EmitAck(ctx context.Context, event string, payload any) (json.R
 		return nil, err
 	}
 	if err := c.conn.Write(ctx, websocket.MessageText, frame); err != nil {
-		return nil, err
+		c.mu.Lock()
+		delete(c.acks, id)
+		c.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("sioclient: emit %s: %w", event, err)
+		}
+		// A WebSocket whose write failed is finished; make sure the read
+		// loop sees it too, so Done is closed and the caller can reconnect.
+		c.closeNow()
+		return nil, fmt.Errorf("%w: emit %s: %v", ErrConnectionLost, event, err)
 	}
 	select {
 	case v, ok := <-ch:
 		if !ok {
-			return nil, fmt.Errorf("sioclient: connection closed before the ack of %s", event)
+			return nil, fmt.Errorf("%w before the ack of %s", ErrConnectionLost, event)
 		}
 		return v, nil
 	case <-ctx.Done():
