@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/roomstream/roomstream/infra/ports"
 )
 
 // Stack is a set of server processes started on loopback for a scenario:
@@ -359,14 +360,7 @@ func (st *Stack) Close() {
 	}
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return ports.Free(0) }
 
 // goMem sums the Go runtime figures of the connectors, per connection.
 func (st *Stack) goMem(ctx context.Context, conns int64) *GoMem {

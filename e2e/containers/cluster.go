@@ -29,6 +29,7 @@ import (
 	tc "github.com/testcontainers/testcontainers-go"
 
 	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/infra/ports"
 )
 
 // Labels put on every container, so that leftovers of a crashed run can be
@@ -454,13 +455,14 @@ func RemoveLeftovers() error {
 	return errors.Join(errs...)
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// freePort returns a loopback port that was free a moment ago, below the
+// ephemeral range so that no outgoing connection takes it before the
+// container binds it (see package ports).
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := ports.Free(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }

@@ -6,8 +6,6 @@ package testredis
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/roomstream/roomstream/infra/ports"
 )
 
 // Binary returns the redis-server to run: $ROOMSTREAM_TEST_REDIS_SERVER or
@@ -154,26 +154,15 @@ func (s *Server) Client() *redis.Client {
 }
 
 // FreePort returns a loopback port that was free a moment ago and whose
-// cluster bus port (port+10000) is below 65536.
+// cluster bus port (port+10000) is too, both below the ephemeral range
+// (see package ports).
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	for i := 0; i < 100; i++ {
-		p := 20000 + rand.IntN(30000)
-		ok := true
-		for _, q := range []int{p, p + 10000} {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(q))
-			if err != nil {
-				ok = false
-				break
-			}
-			_ = ln.Close()
-		}
-		if ok {
-			return p
-		}
+	p, err := ports.Free(10000)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	tb.Fatal("no free port")
-	return 0
+	return p
 }
 
 func tail(s string) string {
