@@ -230,11 +230,13 @@ func (c *conn) progress(b []byte) {
 		sh.c.Echoes.Add(1)
 		return
 	}
-	sh.c.Delivered.Add(1)
+	// Latency first: once Delivered counts a delivery, its latency is in
+	// the histograms.
 	lat := now - sentAt
 	sh.lat.Record(lat)
 	sh.tickLat.Load().Record(lat)
 	sh.stepLat.Load().Record(lat)
+	sh.c.Delivered.Add(1)
 }
 
 func intField(b, key []byte) (int64, bool) {

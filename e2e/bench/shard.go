@@ -119,7 +119,7 @@ func newShard(cfg ShardConfig) (*shard, error) {
 		cfg.Senders = 32
 	}
 	if cfg.Drain <= 0 {
-		cfg.Drain = 5 * time.Second
+		cfg.Drain = 15 * time.Second
 	}
 	for _, u := range cfg.URLs {
 		if _, err := url.Parse(u); err != nil {
@@ -366,16 +366,19 @@ loop:
 	behind = max(0, int64(rate*sending.Seconds())-issued)
 	// Let in-flight deliveries land: until every owed delivery arrived, or
 	// nothing arrived for a while, or the drain time is over.
+	// Echoes count too: a sender's own copy of its last event may still
+	// be on its way when every other member has theirs.
 	deadline := time.Now().Add(sh.cfg.Drain)
-	last, lastChange := sh.c.Delivered.Load(), time.Now()
+	var last int64 = -1
+	lastChange := time.Now()
 	for time.Now().Before(deadline) {
 		cur := sh.c.load()
-		if cur.Delivered >= cur.Expected {
+		if cur.Delivered >= cur.Expected && cur.Echoes >= cur.Sent {
 			break
 		}
-		if cur.Delivered != last {
-			last, lastChange = cur.Delivered, time.Now()
-		} else if time.Since(lastChange) > 2*time.Second {
+		if got := cur.Delivered + cur.Echoes; got != last {
+			last, lastChange = got, time.Now()
+		} else if time.Since(lastChange) > 5*time.Second {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
