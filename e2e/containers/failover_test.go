@@ -100,8 +100,8 @@ func TestKillWorkerThenConnector(t *testing.T) {
 
 // checkJSSent checks that what the design clients reported was accepted:
 // all of it but what was on the wire of a connection that died (the
-// client buffers what it emits while disconnected), and that none of it
-// was refused.
+// client buffers what it emits while disconnected) and what was refused
+// as temporary, and that nothing was refused for any other reason.
 func checkJSSent(t *testing.T, c *containers.Cluster, js []*jsMember) (sent, accepted int) {
 	t.Helper()
 	truth, err := c.ReadTruth(context.Background())
@@ -115,14 +115,27 @@ func checkJSSent(t *testing.T, c *containers.Cluster, js []*jsMember) (sent, acc
 				a++
 			}
 		}
-		if a < n-5 || n == 0 {
-			t.Errorf("%s: %d of %d progress events accepted", j.user, a, n)
-		}
+		// A report the connector could not store within its append window
+		// (Redis away longer than that) comes back as a temporary error
+		// event: allowed, like the Go clients' temporary refusals, as long
+		// as the rest was accepted. Any other error event is a failure.
+		temporary := 0
 		for _, l := range j.j.Lines() {
-			if l.Kind == "event" && l.Name == schemas.EventError {
-				t.Errorf("%s got an error event: %s", j.user, l.Args[0])
-				break
+			if l.Kind != "event" || l.Name != schemas.EventError {
+				continue
 			}
+			var e schemas.Error
+			if len(l.Args) > 0 && json.Unmarshal(l.Args[0], &e) == nil && e.Temporary {
+				temporary++
+				continue
+			}
+			t.Errorf("%s got an error event: %s", j.user, l.Args)
+		}
+		if a < n-5-temporary || n == 0 {
+			t.Errorf("%s: %d of %d progress events accepted (%d refused as temporary)", j.user, a, n, temporary)
+		}
+		if temporary > 0 {
+			t.Logf("%s: %d progress events refused as temporary", j.user, temporary)
 		}
 		sent += n
 		accepted += a
@@ -182,9 +195,21 @@ func (m *jsMember) start(interval time.Duration) {
 	}()
 }
 
+// halt stops the reports and returns once the last of them is in the log
+// (or refused): a socket's events are appended in order, so the ack of an
+// event sent after them, which only a worker can give, comes after they
+// are. Without this the truth read next could miss a report still on its
+// way, which members would then receive as unexpected.
 func (m *jsMember) halt() {
 	close(m.stop)
 	<-m.done
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	raw, err := m.j.Emit(ctx, schemas.EventLockRoom, map[string]string{"roomId": "never-joined-" + m.user, "userId": m.user})
+	var a schemas.Ack
+	if err != nil || json.Unmarshal(raw, &a) != nil || a.OK || a.Error == nil || a.Error.Code != schemas.CodeNotMember {
+		m.t.Errorf("%s: the closing lock-room should be refused as not_member: %s %v", m.user, raw, err)
+	}
 }
 
 func (m *jsMember) receiver() containers.Receiver {
