@@ -76,6 +76,10 @@ func TestWorkerAppliesAndShutsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitOutbound(t, c, "c2", 10*time.Second)
+	// Partitions are taken one at a time: wait for the second, a while.
+	for deadline := time.Now().Add(10 * time.Second); len(w.Owned()) != 2 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if len(w.Owned()) != 2 {
 		t.Errorf("owns %v", w.Owned())
 	}

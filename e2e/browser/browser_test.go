@@ -121,7 +121,8 @@ func nodeWebSocketArgs(t *testing.T, node string) []string {
 }
 
 // TestSioClient runs sio.test.mjs: the demo's own Socket.IO client in
-// node, against roomstream dev with 300 ms pings, through a proxy that
+// node, against roomstream dev with 300 ms pings (a pong may take 3 s, so
+// a busy CI machine does not drop the socket), through a proxy that
 // cuts connections, and against a port where nothing listens.
 func TestSioClient(t *testing.T) {
 	if testing.Short() {
@@ -130,7 +131,7 @@ func TestSioClient(t *testing.T) {
 	node := checkNode(t)
 	flags := nodeWebSocketArgs(t, node)
 	bin := roomstreamBinary(t)
-	dev, base := startDev(t, bin, "ROOMSTREAM_PING_INTERVAL=300ms", "ROOMSTREAM_PING_TIMEOUT=300ms")
+	dev, base := startDev(t, bin, "ROOMSTREAM_PING_INTERVAL=300ms", "ROOMSTREAM_PING_TIMEOUT=3s")
 	proxy := harness.StartProxy(t, strings.TrimPrefix(base, "http://"))
 	dead := "http://127.0.0.1:" + strconv.Itoa(testredis.FreePort(t))
 

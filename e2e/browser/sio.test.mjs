@@ -110,7 +110,7 @@ test('connects with the token, answers pings, gets acks and offsets', live, asyn
   assert.equal(typeof joined[joined.length - 1], 'string', 'events end with the offset');
   assert.equal(a.sock._lastOffset, joined[joined.length - 1]);
 
-  // 300 ms pings: staying connected for 2 s means every ping got its pong.
+  // 300 ms pings: over 2 s every ping the server sent got its pong.
   await sleep(2000);
   assert.equal(a.sock.connected, true);
   const pings = ws.filter(([d, f]) => d === 'in' && f === '2').length;

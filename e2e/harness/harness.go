@@ -295,5 +295,19 @@ func (p *Proc) Metric(ctx context.Context, name string) float64 {
 	return sum
 }
 
+// MetricAtLeast polls Metric until it reaches min or d has passed, and
+// returns the last value: counters move a moment after what the client
+// sees (a worker counts an event once its outbound write returned).
+func (p *Proc) MetricAtLeast(ctx context.Context, name string, min float64, d time.Duration) float64 {
+	deadline := time.Now().Add(d)
+	for {
+		v := p.Metric(ctx, name)
+		if v >= min || time.Now().After(deadline) || ctx.Err() != nil {
+			return v
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Bin is the path of the roomstream binary the process runs.
 func (p *Proc) Bin() string { return p.bin }

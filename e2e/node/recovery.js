@@ -58,9 +58,18 @@ const until = async (what, cond, ms) => {
   finish(0);
 })();
 
+// finish prints the report, says goodbye on both sockets and exits once
+// their WebSockets have closed: the server answers the close frame only
+// after it has read the DISCONNECT before it, so nobody is left in the
+// room waiting out the recovery window (at most 3 s).
 function finish(code) {
   console.log(JSON.stringify(report));
+  const closed = [r, s].map((sock) => {
+    const ws = sock.io.engine && sock.io.engine.transport && sock.io.engine.transport.ws;
+    if (!ws || ws.readyState === 3) return Promise.resolve();
+    return new Promise((done) => ws.addEventListener('close', done));
+  });
   r.close();
   s.close();
-  setTimeout(() => process.exit(code), 100);
+  Promise.race([Promise.all(closed), new Promise((done) => setTimeout(done, 3000))]).then(() => process.exit(code));
 }
