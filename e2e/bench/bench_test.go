@@ -115,12 +115,8 @@ func TestSmokeNode(t *testing.T) {
 
 func waitOwned(t *testing.T, w *harness.Proc) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for w.Metric(context.Background(), "roomstream_worker_partitions_owned") < 16 {
-		if time.Now().After(deadline) {
-			t.Fatal("worker does not own every partition")
-		}
-		time.Sleep(50 * time.Millisecond)
+	if w.MetricAtLeast(context.Background(), "roomstream_worker_partitions_owned", 16, 20*time.Second) < 16 {
+		t.Fatal("worker does not own every partition")
 	}
 }
 

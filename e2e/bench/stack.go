@@ -100,7 +100,7 @@ func StartRoomstream(ctx context.Context, o StackOptions) (st *Stack, err error)
 		"ROOMSTREAM_LOG_LEVEL=warn"}, o.Env...)
 	var workerPorts []int
 	for i := range max(1, o.Workers) {
-		port, err := freePort()
+		port, err := ports.Free(0)
 		if err != nil {
 			return st, err
 		}
@@ -114,7 +114,7 @@ func StartRoomstream(ctx context.Context, o StackOptions) (st *Stack, err error)
 		workerPorts = append(workerPorts, port)
 	}
 	for i := range max(1, o.Connectors) {
-		port, err := freePort()
+		port, err := ports.Free(0)
 		if err != nil {
 			return st, err
 		}
@@ -182,7 +182,7 @@ func StartNode(ctx context.Context, o StackOptions) (st *Stack, err error) {
 		return st, err
 	}
 	for i := range max(1, o.NodeProcs) {
-		port, err := freePort()
+		port, err := ports.Free(0)
 		if err != nil {
 			return st, err
 		}
@@ -256,7 +256,7 @@ func (st *Stack) startRedis(ctx context.Context) (string, error) {
 			return "", errors.New("bench: redis-server is not installed (apt-get install -y redis-server)")
 		}
 	}
-	port, err := freePort()
+	port, err := ports.Free(0)
 	if err != nil {
 		return "", err
 	}
@@ -359,8 +359,6 @@ func (st *Stack) Close() {
 		_ = os.RemoveAll(st.Dir)
 	}
 }
-
-func freePort() (int, error) { return ports.Free(0) }
 
 // goMem sums the Go runtime figures of the connectors, per connection.
 func (st *Stack) goMem(ctx context.Context, conns int64) *GoMem {
