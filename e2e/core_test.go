@@ -124,6 +124,7 @@ func TestKeysFollowTheDesign(t *testing.T) {
 		{"e2e:resume:{…}", "15m"},
 		{"e2e:room:{r1}", "none"}, // active room: no TTL
 		{"e2e:room:{r1}:applied", "24h"},
+		{"e2e:room:{r1}:conns", "none"}, // where the room's events go: connector -> its sockets in the room
 		{"e2e:room:{r1}:sockets", "none"},
 		{"e2e:room:{r1}:uploads", "none"},
 		{"e2e:room:{r1}:users", "none"},

@@ -19,6 +19,7 @@ import "strconv"
 //	room:{roomId}:sockets      hash    as the room (socketId -> connector, user, name)
 //	room:{roomId}:uploads      hash    as the room (uploadId -> upload JSON)
 //	room:{roomId}:files        hash    as the room (fileId -> file JSON)
+//	room:{roomId}:conns        hash    as the room (connectorId -> number of the room's sockets on it)
 //	room:{roomId}:applied      hash    as the room (last applied entry, fence, socket event numbers)
 //	upload:{uploadId}:progress hash    24 h, deleted on completion
 //	resume:{pid}               string  temporary token: 15 min, refreshed while connected
@@ -60,13 +61,20 @@ func (k Keys) RoomSockets(id string) string    { return k.tagged("room", id, ":s
 func (k Keys) RoomUploads(id string) string    { return k.tagged("room", id, ":uploads") }
 func (k Keys) RoomFiles(id string) string      { return k.tagged("room", id, ":files") }
 func (k Keys) RoomApplied(id string) string    { return k.tagged("room", id, ":applied") }
+func (k Keys) RoomConns(id string) string      { return k.tagged("room", id, ":conns") }
 func (k Keys) UploadProgress(id string) string { return k.tagged("upload", id, ":progress") }
 func (k Keys) Resume(pid string) string        { return k.tagged("resume", pid, "") }
 
 // RoomKeys returns the keys of one room in the order the room scripts take
-// them as KEYS[1..6].
+// them as KEYS[1..7].
 func (k Keys) RoomKeys(id string) []string {
-	return []string{k.Room(id), k.RoomUsers(id), k.RoomSockets(id), k.RoomUploads(id), k.RoomFiles(id), k.RoomApplied(id)}
+	return []string{k.Room(id), k.RoomUsers(id), k.RoomSockets(id), k.RoomUploads(id), k.RoomFiles(id), k.RoomApplied(id), k.RoomConns(id)}
+}
+
+// RoomStateKeys returns the keys of one room that expire once it is empty:
+// all of RoomKeys but the applied marker.
+func (k Keys) RoomStateKeys(id string) []string {
+	return []string{k.Room(id), k.RoomUsers(id), k.RoomSockets(id), k.RoomUploads(id), k.RoomFiles(id), k.RoomConns(id)}
 }
 
 func (k Keys) Inbound(p int) string     { return k.tagged("in", strconv.Itoa(p), "") }

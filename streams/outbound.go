@@ -13,30 +13,61 @@ type Outbound struct {
 	ID        string // entry id, set when read; the offset clients see
 	Partition int
 	Source    string // id of the inbound entry that produced it
+	Room      string // that entry's room
 	Messages  []Message
 }
 
-// Message is one packet for a list of sockets.
+// Message is one packet for the connector's members of a room (Room set)
+// or for listed sockets (To). Connectors keep their own sockets' room
+// membership from the $join and $leave messages workers send in the same
+// stream, so a room event names the room, never its members: its size
+// does not grow with the room.
 type Message struct {
 	// Event names an event; empty means an acknowledgement (AckID).
 	Event string
 	AckID int64
 	// Body is the single JSON argument.
 	Body []byte
+	// Room: deliver to every socket of this connector in the room. A
+	// message has Room or To; $join and $leave have both.
+	Room string
 	To   []string // socket ids
 }
 
+// Internal outbound events. Events whose name starts with '$' are never
+// forwarded to clients.
+const (
+	// MovedEvent confirms to a connector that a recovered socket is now
+	// routed to it in one room (Body: {"roomId","status"}).
+	MovedEvent = "$moved"
+	// JoinEvent: socket To[0] is in Room from this message on; the
+	// connector delivers the room's events to it.
+	JoinEvent = "$join"
+	// LeaveEvent: socket To[0] is no longer in Room on this connector (it
+	// left, disconnected or moved to another connector).
+	LeaveEvent = "$leave"
+)
+
 // Values returns the stream entry fields of o.
 func (o *Outbound) Values() []any {
-	v := make([]any, 0, 4+6*len(o.Messages))
-	v = append(v, "p", strconv.Itoa(o.Partition), "src", o.Source)
+	v := make([]any, 0, 4+8*len(o.Messages))
+	v = append(v, "p", strconv.Itoa(o.Partition), "src", o.Source, "rm", o.Room)
 	for i, m := range o.Messages {
 		n := strconv.Itoa(i)
 		kind := "e:" + m.Event
 		if m.Event == "" {
 			kind = "a:" + strconv.FormatInt(m.AckID, 10)
 		}
-		v = append(v, "k"+n, kind, "d"+n, string(m.Body), "t"+n, strings.Join(m.To, ","))
+		v = append(v, "k"+n, kind)
+		if len(m.Body) > 0 {
+			v = append(v, "d"+n, m.Body)
+		}
+		if m.Room != "" {
+			v = append(v, "r"+n, m.Room)
+		}
+		if len(m.To) > 0 {
+			v = append(v, "t"+n, strings.Join(m.To, ","))
+		}
 	}
 	return v
 }
@@ -44,7 +75,7 @@ func (o *Outbound) Values() []any {
 // DecodeOutbound decodes the fields of outbound entry id.
 func DecodeOutbound(id string, values map[string]any) (*Outbound, error) {
 	s := func(k string) string { v, _ := values[k].(string); return v }
-	o := &Outbound{ID: id, Source: s("src")}
+	o := &Outbound{ID: id, Source: s("src"), Room: s("rm")}
 	var err error
 	if o.Partition, err = strconv.Atoi(s("p")); err != nil {
 		return nil, fmt.Errorf("streams: outbound entry %s: partition %q", id, s("p"))
@@ -55,7 +86,10 @@ func DecodeOutbound(id string, values map[string]any) (*Outbound, error) {
 		if !ok {
 			break
 		}
-		m := Message{Body: []byte(s("d" + n))}
+		m := Message{Room: s("r" + n)}
+		if d := s("d" + n); d != "" {
+			m.Body = []byte(d)
+		}
 		if t := s("t" + n); t != "" {
 			m.To = strings.Split(t, ",")
 		}
@@ -69,12 +103,10 @@ func DecodeOutbound(id string, values map[string]any) (*Outbound, error) {
 		default:
 			return nil, fmt.Errorf("streams: outbound entry %s: kind %q", id, kind)
 		}
+		if m.Room == "" && len(m.To) == 0 {
+			return nil, fmt.Errorf("streams: outbound entry %s: message %d names neither a room nor sockets", id, i)
+		}
 		o.Messages = append(o.Messages, m)
 	}
 	return o, nil
 }
-
-// MovedEvent is the internal outbound event that confirms to a connector
-// that a recovered socket is now routed to it in one room. Events whose
-// name starts with '$' are internal: connectors never forward them.
-const MovedEvent = "$moved"

@@ -23,6 +23,10 @@ var ErrFenced = errors.New("workers: fenced by a newer lease owner")
 // the dead letters at once).
 var ErrPermanent = errors.New("workers: entry cannot be applied")
 
+// ErrStopped is returned by ApplyBatch when its caller said to stop
+// before every entry was applied.
+var ErrStopped = errors.New("workers: batch stopped")
+
 const socketTTL = 24 * time.Hour
 
 // Applier applies inbound entries to the Redis state of rooms and writes
@@ -74,44 +78,48 @@ type Outcome struct {
 type effects struct {
 	partition int
 	source    string
+	room      string
 	order     []string
 	out       map[string]*streams.Outbound
 	side      []func(context.Context, redis.Pipeliner)
 	outcome   Outcome
 }
 
+func newEffects(p int, env *streams.Envelope) *effects {
+	return &effects{partition: p, source: env.ID, room: env.RoomID, out: make(map[string]*streams.Outbound, 2)}
+}
+
 func (e *effects) send(connector string, m streams.Message) {
 	o, ok := e.out[connector]
 	if !ok {
-		o = &streams.Outbound{Partition: e.partition, Source: e.source}
+		o = &streams.Outbound{Partition: e.partition, Source: e.source, Room: e.room}
 		e.out[connector] = o
 		e.order = append(e.order, connector)
 	}
 	o.Messages = append(o.Messages, m)
 }
 
-// broadcast sends event to every socket in targets ("sid\x1cconn\x1d...").
-func (e *effects) broadcast(targets, event string, body any) {
-	if targets == "" {
-		return
-	}
-	b := mustJSON(body)
-	by := map[string][]string{}
-	var conns []string
-	for _, t := range strings.Split(targets, "\x1d") {
-		sid, conn, ok := strings.Cut(t, "\x1c")
-		if !ok {
-			continue
+// broadcast sends event to the room's members on every connector in
+// conns (as the room scripts return them: ids joined by "\x1d"). One
+// message per connector names the room; each connector delivers it to
+// its own members.
+func (e *effects) broadcast(conns, room, event string, body []byte) {
+	for conns != "" {
+		var conn string
+		conn, conns, _ = strings.Cut(conns, "\x1d")
+		if conn != "" {
+			e.send(conn, streams.Message{Event: event, Body: body, Room: room})
 		}
-		if _, seen := by[conn]; !seen {
-			conns = append(conns, conn)
-		}
-		by[conn] = append(by[conn], sid)
-	}
-	for _, conn := range conns {
-		e.send(conn, streams.Message{Event: event, Body: b, To: by[conn]})
 	}
 	e.outcome.Events = append(e.outcome.Events, event)
+}
+
+// member tells connector conn that socket sid joined or left room (op is
+// streams.JoinEvent or streams.LeaveEvent).
+func (e *effects) member(conn, op, sid, room string) {
+	if conn != "" {
+		e.send(conn, streams.Message{Event: op, Room: room, To: []string{sid}})
+	}
 }
 
 // reply answers the sender: with an ack when it asked for one, else with
@@ -129,6 +137,16 @@ func (e *effects) reply(env *streams.Envelope, ack schemas.Ack) {
 	}
 }
 
+// okAck is the acknowledgement of a plain success, encoded once.
+var okAck = mustJSON(schemas.Ack{OK: true})
+
+// replyOK acknowledges a success when the sender asked for it.
+func (e *effects) replyOK(env *streams.Envelope) {
+	if env.HasAck && env.SocketID != "" && env.ConnectorID != "" {
+		e.send(env.ConnectorID, streams.Message{AckID: env.AckID, Body: okAck, To: []string{env.SocketID}})
+	}
+}
+
 func (e *effects) refuse(env *streams.Envelope, err *schemas.Error) {
 	e.outcome.Status, e.outcome.Message = string(err.Code), err.Message
 	e.reply(env, schemas.Ack{Error: err.WithEvent(env.Type, env.RoomID)})
@@ -142,49 +160,236 @@ func mustJSON(v any) []byte {
 	return b
 }
 
+// call is one room script to run for one entry, and what its result
+// means.
+type call struct {
+	env    *streams.Envelope
+	script *redis.Script
+	keys   []string
+	args   []any
+	// done turns the script's result (first element 'ok', 'noop' or a
+	// refusal code; 'dup' and 'fenced' are handled before) into effects.
+	done func(res []string, e *effects) error
+}
+
+// plan prepares the room script of env under lease token.
+func (a *Applier) plan(token int64, env *streams.Envelope) (*call, error) {
+	if !schemas.ValidID(env.RoomID) {
+		return nil, fmt.Errorf("%w: bad room id %q", ErrPermanent, env.RoomID)
+	}
+	var (
+		c   *call
+		err error
+	)
+	switch env.Type {
+	case schemas.EventJoinRoom:
+		c = a.join(env)
+	case schemas.EventLeaveRoom, schemas.CmdDisconnect:
+		c = a.leave(env)
+	case schemas.CmdMove:
+		c = a.move(env)
+	case schemas.EventLockRoom:
+		c, err = a.lock(env)
+	case schemas.EventUnlockRoom, schemas.CmdLockExpire:
+		c, err = a.unlock(env)
+	case schemas.EventFileUploadStarted, schemas.EventFileUploadProgress,
+		schemas.EventFileUploadCompleted, schemas.EventFileUploadFailed:
+		c, err = a.upload(env)
+	default:
+		return nil, fmt.Errorf("%w: unknown type %q", ErrPermanent, env.Type)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sock, origin := "", ""
+	if env.Seq > 0 {
+		sock, origin = env.SocketID, env.Origin
+	}
+	c.env = env
+	c.keys = a.keys.RoomKeys(env.RoomID)
+	c.args = append([]any{env.ID, token, streams.ISOTime(env.At), int64(a.emptyRoomTTL / time.Second), env.RoomID,
+		sock, origin, env.Seq}, c.args...)
+	return c, nil
+}
+
+// interpret turns a script result into effects; "dup" and "fenced" are
+// handled here.
+func (a *Applier) interpret(c *call, res []string, e *effects) error {
+	if len(res) == 0 {
+		return fmt.Errorf("apply %s %s: empty script result", c.env.Type, c.env.ID)
+	}
+	switch res[0] {
+	case "fenced":
+		return ErrFenced
+	case "dup":
+		e.outcome.Status = "dup"
+		return nil
+	}
+	return c.done(res, e)
+}
+
 // Apply applies one inbound entry of partition p under lease token and
 // writes what it produced. It is idempotent: applying an entry again
 // changes nothing and re-sends the same events, which connectors drop.
 func (a *Applier) Apply(ctx context.Context, p int, token int64, env *streams.Envelope) (Outcome, error) {
-	e := &effects{partition: p, source: env.ID, out: map[string]*streams.Outbound{}}
-	var err error
-	switch env.Type {
-	case schemas.EventJoinRoom:
-		err = a.join(ctx, token, env, e)
-	case schemas.EventLeaveRoom, schemas.CmdDisconnect:
-		err = a.leave(ctx, token, env, e)
-	case schemas.CmdMove:
-		err = a.move(ctx, token, env, e)
-	case schemas.EventLockRoom:
-		err = a.lock(ctx, token, env, e)
-	case schemas.EventUnlockRoom, schemas.CmdLockExpire:
-		err = a.unlock(ctx, token, env, e)
-	case schemas.EventFileUploadStarted, schemas.EventFileUploadProgress,
-		schemas.EventFileUploadCompleted, schemas.EventFileUploadFailed:
-		err = a.upload(ctx, token, env, e)
-	default:
-		return Outcome{}, fmt.Errorf("%w: unknown type %q", ErrPermanent, env.Type)
+	c, err := a.plan(token, env)
+	if err != nil {
+		return Outcome{}, err
+	}
+	var res []string
+	if a.c.Config().DurableReplicas > 0 {
+		res, err = a.runDurably(ctx, c)
+	} else {
+		res, err = c.script.Run(ctx, a.c.Redis(), c.keys, c.args...).StringSlice()
 	}
 	if err != nil {
+		return Outcome{}, fmt.Errorf("apply %s %s to room %s: %w", env.Type, env.ID, env.RoomID, err)
+	}
+	e := newEffects(p, env)
+	if err := a.interpret(c, res, e); err != nil {
 		return e.outcome, err
 	}
-	return e.outcome, a.commit(ctx, e)
+	return e.outcome, a.commit(ctx, []*effects{e})
 }
 
-// commit writes the side effects and the outbound entries in one pipeline.
-func (a *Applier) commit(ctx context.Context, e *effects) error {
-	if a.roomsOnly || len(e.side) == 0 && len(e.order) == 0 {
+// ApplyBatch applies entries of partition p read together, in as few round
+// trips as their rooms allow: entries are grouped in waves, each holding at
+// most one entry of a room (the first wave holds the first entry of each
+// room, the next the second, and so on); a wave's scripts go to Redis in
+// one pipeline, then its outbound entries and side effects in another. A
+// room's events are thus applied in order, and at any moment at most one
+// entry per room is applied without its events written: the room's last
+// one, whose result the room caches, so a crash between the two round
+// trips loses nothing (the entry is redelivered and re-sent).
+//
+// proceed is asked before each wave (the lease is still valid). ApplyBatch
+// returns which entries were applied and their outcomes; when err is not
+// nil it stopped early (a failed entry, ErrFenced, ErrStopped): the entries
+// of each room that were applied are a prefix of that room's entries, and
+// the caller applies the others one at a time, in order. Durable mode
+// (DurableReplicas > 0) applies nothing here: every write waits for
+// replicas, entry by entry, through Apply.
+func (a *Applier) ApplyBatch(ctx context.Context, p int, token int64, envs []*streams.Envelope, proceed func() bool) (applied []bool, outs []Outcome, err error) {
+	applied, outs = make([]bool, len(envs)), make([]Outcome, len(envs))
+	if a.c.Config().DurableReplicas > 0 {
+		return applied, outs, ErrStopped
+	}
+	wave := make([]int, len(envs))
+	seen := make(map[string]int, len(envs))
+	waves := 0
+	for i, env := range envs {
+		wave[i] = seen[env.RoomID]
+		seen[env.RoomID]++
+		waves = max(waves, wave[i]+1)
+	}
+	idx := make([]int, 0, len(envs))
+	calls := make([]*call, 0, len(envs))
+	cmds := make([]*redis.Cmd, 0, len(envs))
+	es := make([]*effects, 0, len(envs))
+	done := make([]int, 0, len(envs))
+	for w := 0; w < waves; w++ {
+		if proceed != nil && !proceed() {
+			return applied, outs, ErrStopped
+		}
+		idx, calls, cmds, es, done = idx[:0], calls[:0], cmds[:0], es[:0], done[:0]
+		var first error
+		for i, env := range envs {
+			if wave[i] != w {
+				continue
+			}
+			c, err := a.plan(token, env)
+			if err != nil {
+				first = keepFirst(first, err)
+				continue
+			}
+			idx, calls = append(idx, i), append(calls, c)
+		}
+		for attempt := 0; ; attempt++ {
+			cmds = cmds[:0]
+			_, _ = a.c.Redis().Pipelined(ctx, func(pl redis.Pipeliner) error {
+				for _, c := range calls {
+					cmds = append(cmds, c.script.EvalSha(ctx, pl, c.keys, c.args...))
+				}
+				return nil
+			})
+			if attempt > 0 || !noScript(cmds) {
+				break
+			}
+			// Redis does not know the scripts (first use, or a restart):
+			// load them and run the wave again. Entries whose script ran
+			// return their cached result, the same as the first time.
+			if err := a.scripts.load(ctx, a.c.Redis()); err != nil {
+				break
+			}
+		}
+		for j, c := range calls {
+			res, err := cmds[j].StringSlice()
+			if err != nil {
+				first = keepFirst(first, fmt.Errorf("apply %s %s to room %s: %w", c.env.Type, c.env.ID, c.env.RoomID, err))
+				continue
+			}
+			e := newEffects(p, c.env)
+			if err := a.interpret(c, res, e); err != nil {
+				first = keepFirst(first, err)
+				continue
+			}
+			es, done = append(es, e), append(done, idx[j])
+		}
+		if err := a.commit(ctx, es); err != nil {
+			return applied, outs, err
+		}
+		for j, i := range done {
+			applied[i], outs[i] = true, es[j].outcome
+		}
+		if first != nil {
+			return applied, outs, first
+		}
+	}
+	return applied, outs, nil
+}
+
+func noScript(cmds []*redis.Cmd) bool {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			return true
+		}
+	}
+	return false
+}
+
+// keepFirst keeps the first error, except that being fenced wins: the caller
+// must stop at once.
+func keepFirst(first, err error) error {
+	if first == nil || errors.Is(err, ErrFenced) {
+		return err
+	}
+	return first
+}
+
+// commit writes the side effects and the outbound entries of es in one
+// pipeline.
+func (a *Applier) commit(ctx context.Context, es []*effects) error {
+	if a.roomsOnly {
+		return nil
+	}
+	n := 0
+	for _, e := range es {
+		n += len(e.side) + len(e.order)
+	}
+	if n == 0 {
 		return nil
 	}
 	now := a.now()
 	durable := a.c.Config().DurableReplicas > 0
 	_, err := a.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, f := range e.side {
-			f(ctx, p)
-		}
-		if !durable {
-			for _, conn := range e.order {
-				p.XAdd(ctx, a.c.OutboundArgs(conn, e.out[conn], now))
+		for _, e := range es {
+			for _, f := range e.side {
+				f(ctx, p)
+			}
+			if !durable {
+				for _, conn := range e.order {
+					p.XAdd(ctx, a.c.OutboundArgs(conn, e.out[conn], now))
+				}
 			}
 		}
 		return nil
@@ -194,58 +399,28 @@ func (a *Applier) commit(ctx context.Context, e *effects) error {
 	}
 	// Durable mode: each outbound entry is on a replica before the inbound
 	// entry is acknowledged, so a failover cannot lose a delivery.
-	for _, conn := range e.order {
-		args := a.c.OutboundArgs(conn, e.out[conn], now)
-		if err := a.c.Durably(ctx, args.Stream, func(p redis.Pipeliner) { p.XAdd(ctx, args) }); err != nil {
-			return err
+	for _, e := range es {
+		for _, conn := range e.order {
+			args := a.c.OutboundArgs(conn, e.out[conn], now)
+			if err := a.c.Durably(ctx, args.Stream, func(p redis.Pipeliner) { p.XAdd(ctx, args) }); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// run executes a room script for env and returns its result; "dup" and
-// "fenced" are handled here.
-func (a *Applier) run(ctx context.Context, s *redis.Script, token int64, env *streams.Envelope, extra ...any) ([]string, error) {
-	if !schemas.ValidID(env.RoomID) {
-		return nil, fmt.Errorf("%w: bad room id %q", ErrPermanent, env.RoomID)
-	}
-	keys := a.keys.RoomKeys(env.RoomID)
-	sock, origin := "", ""
-	if env.Seq > 0 {
-		sock, origin = env.SocketID, env.Origin
-	}
-	args := append([]any{env.ID, token, streams.ISOTime(env.At), int64(a.emptyRoomTTL / time.Second), env.RoomID,
-		sock, origin, env.Seq}, extra...)
-	var res []string
-	var err error
-	if a.c.Config().DurableReplicas > 0 {
-		res, err = a.runDurably(ctx, s, keys, args)
-	} else {
-		res, err = s.Run(ctx, a.c.Redis(), keys, args...).StringSlice()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("apply %s %s to room %s: %w", env.Type, env.ID, env.RoomID, err)
-	}
-	if len(res) == 0 {
-		return nil, fmt.Errorf("apply %s %s: empty script result", env.Type, env.ID)
-	}
-	if res[0] == "fenced" {
-		return nil, ErrFenced
-	}
-	return res, nil
-}
-
 // runDurably runs the script and WAITs for replicas on the same
 // connection, so that the state change is on a replica before anyone is
 // told about it.
-func (a *Applier) runDurably(ctx context.Context, s *redis.Script, keys []string, args []any) ([]string, error) {
+func (a *Applier) runDurably(ctx context.Context, c *call) ([]string, error) {
 	for attempt := 0; ; attempt++ {
 		var cmd *redis.Cmd
-		err := a.c.Durably(ctx, keys[0], func(p redis.Pipeliner) {
+		err := a.c.Durably(ctx, c.keys[0], func(p redis.Pipeliner) {
 			if attempt == 0 {
-				cmd = s.EvalSha(ctx, p, keys, args...)
+				cmd = c.script.EvalSha(ctx, p, c.keys, c.args...)
 			} else {
-				cmd = s.Eval(ctx, p, keys, args...)
+				cmd = c.script.Eval(ctx, p, c.keys, c.args...)
 			}
 		})
 		if cmd != nil && cmd.Err() != nil && strings.HasPrefix(cmd.Err().Error(), "NOSCRIPT") && attempt == 0 {
@@ -261,7 +436,7 @@ func (a *Applier) runDurably(ctx context.Context, s *redis.Script, keys []string
 	}
 }
 
-func (a *Applier) decode(env *streams.Envelope, v any) error {
+func decode(env *streams.Envelope, v any) error {
 	if err := json.Unmarshal(env.Data, v); err != nil {
 		return fmt.Errorf("%w: %s payload of %s: %v", ErrPermanent, env.Type, env.ID, err)
 	}

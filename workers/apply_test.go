@@ -28,6 +28,9 @@ type harness struct {
 	seq  int
 	now  time.Time
 	read map[string]string // last outbound id read per connector
+	// members is each connector's view of its sockets' rooms, kept from
+	// $join and $leave as a connector keeps it.
+	members map[string]map[string]map[string]bool
 }
 
 func newHarness(t *testing.T) *harness {
@@ -36,7 +39,7 @@ func newHarness(t *testing.T) *harness {
 	rdb := srv.Client()
 	cfg := streams.Config{Partitions: 4, RecoveryWindow: 2 * time.Minute, KeyPrefix: "t:", InboundRetention: time.Hour, InboundMaxLen: 1000}
 	c := streams.New(rdb, cfg)
-	h := &harness{t: t, ctx: context.Background(), rdb: rdb, c: c, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), read: map[string]string{}}
+	h := &harness{t: t, ctx: context.Background(), rdb: rdb, c: c, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), read: map[string]string{}, members: map[string]map[string]map[string]bool{}}
 	h.a = NewApplier(c, 30*time.Second, 7*24*time.Hour, func() time.Time { return h.now })
 	return h
 }
@@ -57,6 +60,11 @@ func (h *harness) env(w who, typ, room string, payload any, ack bool) *streams.E
 	if payload != nil {
 		b, _ := json.Marshal(payload)
 		e.Data = b
+		// Normalized as a connector does (userId from the token), when
+		// the test's payload is valid.
+		if cmd, err := schemas.ParseCommand(typ, b, w.user); err == nil {
+			e.Data = cmd.Data
+		}
 	}
 	if ack {
 		e.HasAck, e.AckID = true, int64(h.seq)
@@ -118,9 +126,31 @@ func (h *harness) drain(conns ...string) []got {
 				if ev == "" {
 					ev = "ack"
 				}
+				rooms := h.members[conn]
+				if rooms == nil {
+					rooms = map[string]map[string]bool{}
+					h.members[conn] = rooms
+				}
+				switch ev {
+				case streams.JoinEvent, streams.LeaveEvent:
+					if rooms[msg.Room] == nil {
+						rooms[msg.Room] = map[string]bool{}
+					}
+					for _, sid := range msg.To {
+						rooms[msg.Room][sid] = ev == streams.JoinEvent
+					}
+					continue
+				}
 				var body map[string]any
 				_ = json.Unmarshal(msg.Body, &body)
 				to := append([]string(nil), msg.To...)
+				if msg.Room != "" {
+					for sid, in := range rooms[msg.Room] {
+						if in {
+							to = append(to, sid)
+						}
+					}
+				}
 				sort.Strings(to)
 				out = append(out, got{Conn: conn, Event: ev, To: strings.Join(to, ","), Body: body})
 			}
@@ -295,10 +325,20 @@ func TestUploads(t *testing.T) {
 	if ttl := h.rdb.TTL(h.ctx, "t:upload:{u1}:progress").Val(); ttl <= 23*time.Hour || ttl > 24*time.Hour {
 		t.Errorf("progress TTL %s, want 24h", ttl)
 	}
+	// Progress changes its own upload's record only; activeUploads lists
+	// the upload since it started, and a joiner's snapshot reads the
+	// record.
 	room, _ := h.rdb.HGet(h.ctx, "t:room:{r1}", "activeUploads").Result()
-	if !strings.Contains(room, `"u1":{`) || !strings.Contains(room, `"bytesUploaded":40`) {
+	if !strings.Contains(room, `"u1":{`) || !strings.Contains(room, `"bytesUploaded":0`) {
 		t.Errorf("activeUploads: %s", room)
 	}
+	dave := who{"dave", "Dave", "sD", "c2"}
+	h.apply(h.env(dave, schemas.EventJoinRoom, "r1", schemas.JoinRoomPayload{RoomID: "r1"}, true))
+	if ups := find(t, h.drain("c1", "c2"), "ack").Body["room"].(map[string]any)["activeUploads"].([]any); len(ups) != 1 || ups[0].(map[string]any)["bytesUploaded"] != 40.0 {
+		t.Errorf("joiner's snapshot of the upload: %v", ups)
+	}
+	h.apply(h.env(dave, schemas.EventLeaveRoom, "r1", schemas.LeaveRoomPayload{RoomID: "r1"}, false))
+	h.drain("c1", "c2")
 
 	// Bob may not report progress on alice's upload.
 	if out := h.apply(h.env(bob, schemas.EventFileUploadProgress, "r1", schemas.FileUploadProgressPayload{
@@ -311,7 +351,7 @@ func TestUploads(t *testing.T) {
 		FileID: "f1", UploadID: "u1", FileName: "a.pdf", RoomID: "r1", Size: 100, MimeType: "application/pdf"}, false))
 	gs = h.drain("c1", "c2")
 	want := map[string]any{"roomId": "r1", "file": map[string]any{"id": "f1", "name": "a.pdf", "size": 100.0, "mimeType": "application/pdf",
-		"uploadedBy": "alice", "uploadedByName": "Alice", "createdAt": "2026-01-02T03:04:11.000Z", "isFolder": false}}
+		"uploadedBy": "alice", "uploadedByName": "Alice", "createdAt": "2026-01-02T03:04:13.000Z", "isFolder": false}}
 	if diff := cmp.Diff(want, find(t, gs, "file-added").Body); diff != "" {
 		t.Errorf("file-added (-want,+got):\n%s", diff)
 	}
@@ -570,5 +610,128 @@ func TestRoomsOnlyChangesRoomsAndWritesNothingElse(t *testing.T) {
 	}
 	if n, _ := h.rdb.Exists(h.ctx, "t:user:{alice}:rooms").Result(); n != 0 {
 		t.Errorf("a side effect outside the room was written")
+	}
+}
+
+// TestApplyBatchMatchesOneByOne: a batch (two rooms, several entries of
+// each, a refusal and a bad payload among them) changes the state and
+// delivers exactly what applying its entries one at a time does, in the
+// same order per room; the bad entry is left to the caller.
+func TestApplyBatchMatchesOneByOne(t *testing.T) {
+	build := func(h *harness) []*streams.Envelope {
+		var envs []*streams.Envelope
+		for _, room := range []string{"r1", "r2"} {
+			envs = append(envs, h.env(alice, schemas.EventJoinRoom, room, nil, true), h.env(bob, schemas.EventJoinRoom, room, nil, false))
+		}
+		envs = append(envs, h.env(alice, schemas.EventFileUploadStarted, "r1", schemas.FileUploadStartedPayload{
+			FileID: "f1", FileName: "a.pdf", RoomID: "r1", Size: 100, UploadID: "u1"}, false))
+		for pct := 10; pct <= 30; pct += 10 {
+			envs = append(envs, h.env(alice, schemas.EventFileUploadProgress, "r1", schemas.FileUploadProgressPayload{
+				FileID: "f1", UploadID: "u1", FileName: "a.pdf", RoomID: "r1", BytesUploaded: int64(pct), TotalBytes: 100, Percentage: float64(pct)}, false))
+			envs = append(envs, h.env(bob, schemas.EventLockRoom, "r2", schemas.LockRoomPayload{RoomID: "r2"}, true)) // then refused: locked by himself is ok, not a change
+		}
+		bad := h.env(alice, schemas.EventLockRoom, "r2", nil, true)
+		bad.Data = []byte(`{"roomId":`)
+		envs = append(envs, bad, h.env(alice, schemas.EventLeaveRoom, "r1", schemas.LeaveRoomPayload{RoomID: "r1"}, false))
+		return envs
+	}
+	one := newHarness(t)
+	var wantOut []Outcome
+	for _, e := range build(one) {
+		out, err := one.a.Apply(one.ctx, 0, 1, e)
+		if err != nil {
+			out = Outcome{Status: "error"}
+		}
+		wantOut = append(wantOut, out)
+	}
+	want := one.drain("c1", "c2")
+
+	batch := newHarness(t)
+	envs := build(batch)
+	applied, outs, err := batch.a.ApplyBatch(batch.ctx, 0, 1, envs, nil)
+	if !errors.Is(err, ErrPermanent) {
+		t.Fatalf("batch error %v, want the bad entry's ErrPermanent", err)
+	}
+	var gotOut []Outcome
+	for i, e := range envs {
+		if !applied[i] {
+			// What the worker does with the rest: one at a time, in order.
+			out, err := batch.a.Apply(batch.ctx, 0, 1, e)
+			if err != nil {
+				out = Outcome{Status: "error"}
+			}
+			outs[i] = out
+		}
+		gotOut = append(gotOut, outs[i])
+	}
+	if diff := cmp.Diff(wantOut, gotOut); diff != "" {
+		t.Errorf("outcomes (-one by one,+batch):\n%s", diff)
+	}
+	// Order holds per room (and per connector); rooms interleave
+	// differently.
+	perRoom := func(gs []got) []got {
+		room := func(g got) string { r, _ := g.Body["roomId"].(string); return g.Conn + "/" + r }
+		sort.SliceStable(gs, func(i, j int) bool { return room(gs[i]) < room(gs[j]) })
+		return gs
+	}
+	if diff := cmp.Diff(perRoom(want), perRoom(batch.drain("c1", "c2"))); diff != "" {
+		t.Errorf("deliveries (-one by one,+batch):\n%s", diff)
+	}
+	for _, key := range []string{"t:room:{r1}:uploads", "t:room:{r2}", "t:room:{r1}:conns", "t:room:{r2}:conns"} {
+		w, _ := one.rdb.HGetAll(one.ctx, key).Result()
+		g, _ := batch.rdb.HGetAll(batch.ctx, key).Result()
+		if diff := cmp.Diff(w, g); diff != "" {
+			t.Errorf("%s (-one by one,+batch):\n%s", key, diff)
+		}
+	}
+}
+
+// TestApplyBatchCrashBeforeCommit: a worker that ran a wave's scripts and
+// died before writing their events. The next owner applies the same
+// entries again: each room's last applied entry re-sends its events, so
+// nothing is lost, and nothing is applied twice.
+func TestApplyBatchCrashBeforeCommit(t *testing.T) {
+	h := newHarness(t)
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", nil, false))
+	h.apply(h.env(bob, schemas.EventJoinRoom, "r2", nil, false))
+	h.drain("c1", "c2")
+	l1 := h.env(alice, schemas.EventLockRoom, "r1", schemas.LockRoomPayload{RoomID: "r1"}, false)
+	l2 := h.env(bob, schemas.EventLockRoom, "r2", schemas.LockRoomPayload{RoomID: "r2"}, false)
+	// The crashed worker: scripts of the wave ran, nothing was written.
+	crashed := h.a.RoomsOnly()
+	if _, _, err := crashed.ApplyBatch(h.ctx, 0, 1, []*streams.Envelope{l1, l2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if gs := h.drain("c1", "c2"); len(gs) != 0 {
+		t.Fatalf("rooms-only wrote %v", events(gs))
+	}
+	applied, outs, err := h.a.ApplyBatch(h.ctx, 0, 2, []*streams.Envelope{l1, l2}, nil)
+	if err != nil || !applied[0] || !applied[1] {
+		t.Fatalf("redelivered batch: %v %v", applied, err)
+	}
+	if outs[0].Status != "ok" || outs[1].Status != "ok" {
+		t.Errorf("outcomes %+v", outs)
+	}
+	if diff := cmp.Diff([]string{"c1:room-locked->sA", "c2:room-locked->sB"}, events(h.drain("c1", "c2"))); diff != "" {
+		t.Errorf("events after the crash (-want,+got):\n%s", diff)
+	}
+}
+
+// TestApplyBatchStopsWhenFenced: a newer lease owner wrote to a room; the
+// batch stops with ErrFenced and applies nothing of that room.
+func TestApplyBatchStopsWhenFenced(t *testing.T) {
+	h := newHarness(t)
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", nil, false))
+	if _, err := h.a.Apply(h.ctx, 0, 5, h.env(alice, schemas.EventLockRoom, "r1", schemas.LockRoomPayload{RoomID: "r1"}, false)); err != nil {
+		t.Fatal(err)
+	}
+	h.drain("c1")
+	un := h.env(alice, schemas.EventUnlockRoom, "r1", schemas.UnlockRoomPayload{RoomID: "r1"}, false)
+	applied, _, err := h.a.ApplyBatch(h.ctx, 0, 4, []*streams.Envelope{un}, nil)
+	if !errors.Is(err, ErrFenced) || applied[0] {
+		t.Fatalf("stale token: applied %v, err %v", applied, err)
+	}
+	if locked, _ := h.rdb.HGet(h.ctx, "t:room:{r1}", "isLocked").Result(); locked != "true" {
+		t.Errorf("stale owner unlocked the room")
 	}
 }

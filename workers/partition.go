@@ -32,7 +32,7 @@ func (r *partitionRun) stop() { r.cancel() }
 type verdict int
 
 const (
-	applied verdict = iota
+	verdictApplied verdict = iota
 	deadLettered
 	stopped
 )
@@ -116,30 +116,92 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 	}
 }
 
-// process applies msgs in order and returns the ids of those applied
-// (to acknowledge). ok is false when the loop must stop (lease lost or
-// released); the entry in hand is always finished first.
+// process applies msgs and returns the ids of those applied (to
+// acknowledge). ok is false when the loop must stop (lease lost or
+// released); the entries in hand are always finished first.
+//
+// Entries are applied together (Applier.ApplyBatch: one round trip for
+// their scripts, one for what they produce); whatever the batch leaves
+// (an entry that failed, a lease that needs renewing, durable mode) is
+// applied one entry at a time with retries and dead letters, in order.
 func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XMessage) (ids []string, ok bool) {
 	ids = make([]string, 0, len(msgs))
+	envs := make([]*streams.Envelope, 0, len(msgs))
+	kept := make([]redis.XMessage, 0, len(msgs))
 	for _, m := range msgs {
-		// Past the lease's expiry unless renewed (Redis unreachable, say):
-		// apply nothing until the renewer extends it or gives it up.
-		for time.Now().UnixMilli() > run.validUntil.Load() {
-			if run.fenced.Load() || !sleepCtx(ctx, 50*time.Millisecond) {
+		env, err := streams.DecodeEnvelope(m.ID, m.Values)
+		if err != nil {
+			// No room to keep in order with: dead-lettered now.
+			switch w.deadLetter(ctx, run, m, err, 1) {
+			case deadLettered:
+				ids = append(ids, m.ID)
+			case stopped:
 				return ids, false
 			}
+			continue
 		}
-		if ctx.Err() != nil {
+		envs, kept = append(envs, env), append(kept, m)
+	}
+	if len(envs) == 0 {
+		return ids, true
+	}
+	if !w.leaseValid(ctx, run) {
+		return ids, false
+	}
+	start := time.Now()
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	applied, outs, err := w.safeApplyBatch(actx, run, envs)
+	cancel()
+	elapsed := time.Since(start).Seconds()
+	for i, env := range envs {
+		if applied[i] {
+			w.observe(env, outs[i], elapsed)
+			ids = append(ids, kept[i].ID)
+		}
+	}
+	if errors.Is(err, ErrFenced) {
+		w.log.Warn("fenced: a newer lease token wrote to this room; giving the partition up", "partition", run.p)
+		run.fenced.Store(true)
+		return ids, false
+	}
+	if err != nil && !errors.Is(err, ErrStopped) {
+		w.log.Debug("batch stopped early; applying the rest one by one", "partition", run.p, "err", err)
+	}
+	for i, m := range kept {
+		if applied[i] {
+			continue
+		}
+		if !w.leaseValid(ctx, run) {
 			return ids, false
 		}
-		switch w.applyEntry(ctx, run, m) {
-		case applied:
+		switch w.applyEntry(ctx, run, envs[i], m) {
+		case verdictApplied:
 			ids = append(ids, m.ID)
 		case stopped:
 			return ids, false
 		}
 	}
 	return ids, true
+}
+
+// leaseValid waits while the lease is past its expiry unless renewed
+// (Redis unreachable, say): nothing is applied until the renewer extends
+// it. False when the lease is lost or ctx ended.
+func (w *Worker) leaseValid(ctx context.Context, run *partitionRun) bool {
+	for time.Now().UnixMilli() > run.validUntil.Load() {
+		if run.fenced.Load() || !sleepCtx(ctx, 50*time.Millisecond) {
+			return false
+		}
+	}
+	return ctx.Err() == nil
+}
+
+func (w *Worker) observe(env *streams.Envelope, out Outcome, seconds float64) {
+	w.m.applied.WithLabelValues(env.Type, out.Status).Inc()
+	w.m.applySeconds.WithLabelValues(env.Type).Observe(seconds)
+	for _, ev := range out.Events {
+		w.m.eventsOut.WithLabelValues(ev).Inc()
+	}
 }
 
 // ack acknowledges applied entries now.
@@ -155,11 +217,7 @@ func (w *Worker) ack(ctx context.Context, run *partitionRun, r *streams.Reader, 
 
 // applyEntry applies one entry, retrying transient failures without limit
 // and others up to MaxAttempts before dead-lettering the entry.
-func (w *Worker) applyEntry(ctx context.Context, run *partitionRun, m redis.XMessage) verdict {
-	env, err := streams.DecodeEnvelope(m.ID, m.Values)
-	if err != nil {
-		return w.deadLetter(ctx, run, m, err, 1)
-	}
+func (w *Worker) applyEntry(ctx context.Context, run *partitionRun, env *streams.Envelope, m redis.XMessage) verdict {
 	bo := newBackoff()
 	attempts := 0
 	for {
@@ -168,12 +226,8 @@ func (w *Worker) applyEntry(ctx context.Context, run *partitionRun, m redis.XMes
 		out, err := w.safeApply(actx, run, env)
 		cancel()
 		if err == nil {
-			w.m.applied.WithLabelValues(env.Type, out.Status).Inc()
-			w.m.applySeconds.WithLabelValues(env.Type).Observe(time.Since(start).Seconds())
-			for _, ev := range out.Events {
-				w.m.eventsOut.WithLabelValues(ev).Inc()
-			}
-			return applied
+			w.observe(env, out, time.Since(start).Seconds())
+			return verdictApplied
 		}
 		if errors.Is(err, ErrFenced) {
 			w.log.Warn("fenced: a newer lease token wrote to this room; giving the partition up", "partition", run.p, "entry", m.ID)
@@ -208,6 +262,21 @@ func (w *Worker) safeApply(ctx context.Context, run *partitionRun, env *streams.
 		}
 	}()
 	return w.applier.Apply(ctx, run.p, run.token, env)
+}
+
+// safeApplyBatch is safeApply for a batch: a panic fails the batch, whose
+// entries are then applied one by one (and the bad one dead-lettered).
+func (w *Worker) safeApplyBatch(ctx context.Context, run *partitionRun, envs []*streams.Envelope) (applied []bool, outs []Outcome, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.log.Error("panic applying a batch; applying its entries one by one", "partition", run.p, "panic", p)
+			if applied == nil {
+				applied, outs = make([]bool, len(envs)), make([]Outcome, len(envs))
+			}
+			err = fmt.Errorf("%w: panic: %v", ErrPermanent, p)
+		}
+	}()
+	return w.applier.ApplyBatch(ctx, run.p, run.token, envs, func() bool { return time.Now().UnixMilli() <= run.validUntil.Load() })
 }
 
 func (w *Worker) deadLetter(ctx context.Context, run *partitionRun, m redis.XMessage, cause error, attempts int64) verdict {

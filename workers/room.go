@@ -14,40 +14,46 @@ import (
 
 // join: the socket joins; the room hears user-joined when the user was not
 // there yet; the joiner gets the room's snapshot (ack, or room-state).
-func (a *Applier) join(ctx context.Context, token int64, env *streams.Envelope, e *effects) error {
-	res, err := a.run(ctx, a.scripts.join, token, env, env.SocketID, env.ConnectorID, env.UserID, env.UserName)
-	if err != nil || res[0] == "dup" {
-		e.outcome.Status = statusOf(res)
-		return err
-	}
-	if res[0] != "ok" || len(res) < 7 {
-		e.refuse(env, refusal(env, res))
-		return nil
-	}
-	e.outcome.Status = "ok"
-	snap := snapshot(env.RoomID, res[3], res[4], res[5], res[6])
-	if env.HasAck {
-		e.reply(env, schemas.Ack{OK: true, Room: snap})
-	} else {
-		e.send(env.ConnectorID, streams.Message{Event: schemas.EventRoomState, Body: mustJSON(snap), To: []string{env.SocketID}})
-	}
-	if res[1] == "1" {
-		e.broadcast(res[2], schemas.EventUserJoined, schemas.UserJoinedPayload{
-			RoomID: env.RoomID, UserID: env.UserID, UserName: env.UserName, JoinedAt: streams.ISOTime(env.At),
-		})
-	}
-	userRooms := a.keys.UserRooms(env.UserID)
-	e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) {
-		p.SAdd(ctx, userRooms, env.RoomID)
-		p.Expire(ctx, userRooms, socketTTL)
-	})
-	return nil
+func (a *Applier) join(env *streams.Envelope) *call {
+	return &call{script: a.scripts.join, args: []any{env.SocketID, env.ConnectorID, env.UserID, env.UserName},
+		done: func(res []string, e *effects) error {
+			if res[0] != "ok" || len(res) < 9 {
+				e.refuse(env, refusal(env, res))
+				return nil
+			}
+			e.outcome.Status = "ok"
+			if res[8] != "" {
+				e.member(res[8], streams.LeaveEvent, env.SocketID, env.RoomID)
+			}
+			if res[7] == "1" {
+				// Before the snapshot and user-joined: from here on the
+				// connector delivers the room's events to the socket.
+				e.member(env.ConnectorID, streams.JoinEvent, env.SocketID, env.RoomID)
+			}
+			snap := snapshot(env.RoomID, res[3], res[4], res[5], res[6])
+			if env.HasAck {
+				e.reply(env, schemas.Ack{OK: true, Room: snap})
+			} else {
+				e.send(env.ConnectorID, streams.Message{Event: schemas.EventRoomState, Body: mustJSON(snap), To: []string{env.SocketID}})
+			}
+			if res[1] == "1" {
+				e.broadcast(res[2], env.RoomID, schemas.EventUserJoined, mustJSON(schemas.UserJoinedPayload{
+					RoomID: env.RoomID, UserID: env.UserID, UserName: env.UserName, JoinedAt: streams.ISOTime(env.At),
+				}))
+			}
+			userRooms := a.keys.UserRooms(env.UserID)
+			e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) {
+				p.SAdd(ctx, userRooms, env.RoomID)
+				p.Expire(ctx, userRooms, socketTTL)
+			})
+			return nil
+		}}
 }
 
 // leave handles leave-room (asked by the client) and socket-disconnect
 // (its socket went away): user-left goes to the room when the user has no
 // socket left in it, and a lock the user held starts its grace period.
-func (a *Applier) leave(ctx context.Context, token int64, env *streams.Envelope, e *effects) error {
+func (a *Applier) leave(env *streams.Envelope) *call {
 	mode, conn, reason := "leave", "", schemas.ReasonLeft
 	if env.Type == schemas.CmdDisconnect {
 		mode, conn, reason = "disconnect", env.ConnectorID, env.Reason
@@ -55,51 +61,90 @@ func (a *Applier) leave(ctx context.Context, token int64, env *streams.Envelope,
 			reason = schemas.ReasonDisconnected
 		}
 	}
-	res, err := a.run(ctx, a.scripts.leave, token, env, env.SocketID, conn, mode)
-	if err != nil || res[0] == "dup" || res[0] == "noop" {
-		e.outcome.Status = statusOf(res)
-		return err
-	}
-	if res[0] != "ok" || len(res) < 7 {
-		e.refuse(env, refusal(env, res))
-		return nil
-	}
-	e.outcome.Status = "ok"
-	userLeft, uid, uname, targets, orphan := res[1] == "1", res[2], res[3], res[4], res[5] == "1"
-	if mode == "leave" {
-		e.reply(env, schemas.Ack{OK: true})
-	}
-	if !userLeft {
-		return nil
-	}
-	e.broadcast(targets, schemas.EventUserLeft, schemas.UserLeftPayload{
-		RoomID: env.RoomID, UserID: uid, UserName: uname, LeftAt: streams.ISOTime(env.At), Reason: reason,
-	})
-	userRooms := a.keys.UserRooms(uid)
-	orphans := a.keys.OrphanLocks()
-	due := float64(env.At.Add(a.lockGrace).UnixMilli())
-	room := env.RoomID
-	e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) {
-		p.SRem(ctx, userRooms, room)
-		if orphan {
-			p.ZAdd(ctx, orphans, redis.Z{Score: due, Member: room})
-		}
-	})
-	return nil
+	return &call{script: a.scripts.leave, args: []any{env.SocketID, conn, mode},
+		done: func(res []string, e *effects) error {
+			if res[0] == "noop" {
+				e.outcome.Status = "noop"
+				return nil
+			}
+			if res[0] != "ok" || len(res) < 8 {
+				e.refuse(env, refusal(env, res))
+				return nil
+			}
+			e.outcome.Status = "ok"
+			userLeft, uid, uname, conns, orphan, from := res[1] == "1", res[2], res[3], res[4], res[5] == "1", res[7]
+			if mode == "leave" {
+				e.replyOK(env)
+			} else {
+				// A socket that went away hears nothing more.
+				e.member(from, streams.LeaveEvent, env.SocketID, env.RoomID)
+			}
+			if userLeft {
+				if mode == "leave" && !hasConn(conns, from) {
+					// The leaving socket sees its own user-left, even when
+					// it was its connector's last one in the room.
+					conns = joinConns(conns, from)
+				}
+				e.broadcast(conns, env.RoomID, schemas.EventUserLeft, mustJSON(schemas.UserLeftPayload{
+					RoomID: env.RoomID, UserID: uid, UserName: uname, LeftAt: streams.ISOTime(env.At), Reason: reason,
+				}))
+			}
+			if mode == "leave" {
+				e.member(from, streams.LeaveEvent, env.SocketID, env.RoomID)
+			}
+			if !userLeft {
+				return nil
+			}
+			userRooms := a.keys.UserRooms(uid)
+			orphans := a.keys.OrphanLocks()
+			due := float64(env.At.Add(a.lockGrace).UnixMilli())
+			room := env.RoomID
+			e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) {
+				p.SRem(ctx, userRooms, room)
+				if orphan {
+					p.ZAdd(ctx, orphans, redis.Z{Score: due, Member: room})
+				}
+			})
+			return nil
+		}}
 }
 
 // move re-points a recovered socket at its new connector and confirms it
-// there, whether or not the socket is still in the room.
-func (a *Applier) move(ctx context.Context, token int64, env *streams.Envelope, e *effects) error {
-	res, err := a.run(ctx, a.scripts.move, token, env, env.SocketID, env.Target)
-	if err != nil || res[0] == "dup" {
-		e.outcome.Status = statusOf(res)
-		return err
+// there, whether or not the socket is still in the room: the old
+// connector drops it from the room's members, the new one adds it.
+func (a *Applier) move(env *streams.Envelope) *call {
+	return &call{script: a.scripts.move, args: []any{env.SocketID, env.Target},
+		done: func(res []string, e *effects) error {
+			e.outcome.Status = res[0]
+			if res[0] == "ok" && len(res) > 1 {
+				if res[1] != env.Target {
+					e.member(res[1], streams.LeaveEvent, env.SocketID, env.RoomID)
+				}
+				e.member(env.Target, streams.JoinEvent, env.SocketID, env.RoomID)
+			}
+			body := mustJSON(map[string]string{"roomId": env.RoomID, "status": res[0]})
+			e.send(env.Target, streams.Message{Event: streams.MovedEvent, Body: body, To: []string{env.SocketID}})
+			return nil
+		}}
+}
+
+// hasConn tells whether the connector list conns ("c1\x1dc2") holds c.
+func hasConn(conns, c string) bool {
+	for conns != "" {
+		var x string
+		x, conns, _ = strings.Cut(conns, "\x1d")
+		if x == c {
+			return true
+		}
 	}
-	e.outcome.Status = res[0]
-	body := mustJSON(map[string]string{"roomId": env.RoomID, "status": res[0]})
-	e.send(env.Target, streams.Message{Event: streams.MovedEvent, Body: body, To: []string{env.SocketID}})
-	return nil
+	return false
+}
+
+func joinConns(conns, c string) string {
+	if conns == "" {
+		return c
+	}
+	return conns + "\x1d" + c
 }
 
 func statusOf(res []string) string {

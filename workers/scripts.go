@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"context"
 	"embed"
 
 	"github.com/redis/go-redis/v9"
@@ -30,4 +31,14 @@ func loadScripts() roomScripts {
 		join: mk("join.lua"), leave: mk("leave.lua"), move: mk("move.lua"),
 		lock: mk("lock.lua"), unlock: mk("unlock.lua"), upload: mk("upload.lua"),
 	}
+}
+
+// load loads every room script into Redis (every master of a cluster).
+func (s roomScripts) load(ctx context.Context, rdb redis.Scripter) error {
+	for _, sc := range []*redis.Script{s.join, s.leave, s.move, s.lock, s.unlock, s.upload} {
+		if err := sc.Load(ctx, rdb).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

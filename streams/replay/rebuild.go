@@ -195,8 +195,7 @@ func (b *rebuilder) safeApply(ctx context.Context, env *streams.Envelope) (out w
 // forget deletes the rebuilt state of a room (not its applied marker, so
 // order is still checked), as expiry does to the live keys.
 func (b *rebuilder) forget(ctx context.Context, room string) error {
-	ks := b.s.c.Keys.RoomKeys(room)
-	if err := b.s.c.Redis().Del(ctx, ks[:5]...).Err(); err != nil {
+	if err := b.s.c.Redis().Del(ctx, b.s.c.Keys.RoomStateKeys(room)...).Err(); err != nil {
 		return fmt.Errorf("expire rebuilt room %s: %w", room, err)
 	}
 	return nil

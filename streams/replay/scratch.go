@@ -60,7 +60,7 @@ func checkPrefix(scratch string, protected ...string) error {
 func sampleKeys(k streams.Keys) []string {
 	return []string{
 		k.Session(""), k.Socket(""), k.SocketRooms(""), k.UserSockets(""), k.UserRooms(""),
-		k.Room(""), k.RoomUsers(""), k.RoomSockets(""), k.RoomUploads(""), k.RoomFiles(""), k.RoomApplied(""),
+		k.Room(""), k.RoomUsers(""), k.RoomSockets(""), k.RoomUploads(""), k.RoomFiles(""), k.RoomApplied(""), k.RoomConns(""),
 		k.UploadProgress(""), k.Resume(""), k.Inbound(0), k.Lease(0), k.Epoch(0), k.DeadLetters(0),
 		k.Outbound(""), k.Connector(""), k.ConnectorSockets(""), k.Connectors(), k.GoneConnectors(),
 		k.Workers(), k.OrphanLocks(), k.Janitor(), k.JanitorEpoch(), k.Meta(),

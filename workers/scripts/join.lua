@@ -1,9 +1,13 @@
 -- join.lua: a socket joins a room (creating the room on first use).
 -- ARGV[9] socket id  ARGV[10] connector id  ARGV[11] user id  ARGV[12] user name
--- Returns {'ok', first, targets, room, sockets, uploads, files}: first is
--- '1' when the user was not in the room before (user-joined goes out);
--- room/sockets/uploads/files are the room's hashes, flattened, for the
--- joiner's snapshot.
+-- Returns {'ok', first, conns, room, sockets, uploads, files, added, from}:
+-- first is '1' when the user was not in the room before (user-joined goes
+-- out); conns are the connectors hosting the room's sockets, this one
+-- included; room/sockets/uploads/files are the room's hashes, flattened,
+-- for the joiner's snapshot; added is '1' when the socket was not in the
+-- room on this connector before (its connector adds it to its members);
+-- from is the connector the socket was on in the room before, when
+-- another ('' otherwise).
 local r = begin()
 if r then return r end
 local sid, conn, uid, uname = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
@@ -11,18 +15,25 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'id', ARGV[5], 'name', ARGV[5], 'isLocked', 'false',
     'createdAt', ARGV[3])
 end
-local first = '0'
+local first, added, from = '0', '0', ''
 local cur = redis.call('HGET', KEYS[3], sid)
 if cur then
-  local _, _, joinedAt = sockval(cur)
+  local was, _, joinedAt = sockval(cur)
   redis.call('HSET', KEYS[3], sid, conn .. FS .. uid .. FS .. joinedAt .. FS .. uname)
+  if was ~= conn then
+    addConn(was, -1)
+    addConn(conn, 1)
+    added, from = '1', was
+  end
 else
   if not member(uid) then
     first = '1'
   end
   redis.call('HSET', KEYS[3], sid, conn .. FS .. uid .. FS .. ARGV[3] .. FS .. uname)
   redis.call('SADD', KEYS[2], uid)
+  addConn(conn, 1)
+  added = '1'
 end
 touch()
 lifetime()
-return finish({'ok', first, targets(), flat(KEYS[1]), flat(KEYS[3]), flat(KEYS[4]), flat(KEYS[5])})
+return finish({'ok', first, conns(), flat(KEYS[1]), flat(KEYS[3]), flat(KEYS[4]), flat(KEYS[5]), added, from})

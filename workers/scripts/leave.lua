@@ -4,11 +4,12 @@
 --         reported by a connector the socket has since moved away from
 --         changes nothing
 -- ARGV[11] 'leave' (asked by the client) or 'disconnect'
--- Returns {'ok', userLeft, userId, userName, targets, lockOrphaned, empty},
--- {'not_member'} for a leave of a socket not in the room, or {'noop'}.
--- targets include the leaving socket for 'leave' (it sees its own
--- user-left), not for 'disconnect'. lockOrphaned is '1' when the user who
--- left holds the room's lock and has no socket left in it.
+-- Returns {'ok', userLeft, userId, userName, conns, lockOrphaned, empty,
+-- conn}, {'not_member'} for a leave of a socket not in the room, or
+-- {'noop'}. conns are the connectors still hosting sockets of the room;
+-- conn is the one the socket was on (it drops the socket from its
+-- members). lockOrphaned is '1' when the user who left holds the room's
+-- lock and has no socket left in it.
 local r = begin()
 if r then return r end
 local sid = ARGV[9]
@@ -23,11 +24,8 @@ local conn, uid, _, uname = sockval(cur)
 if ARGV[10] ~= '' and conn ~= ARGV[10] then
   return finish({'noop'})
 end
-local tg = ''
-if ARGV[11] == 'leave' then
-  tg = targets()
-end
 redis.call('HDEL', KEYS[3], sid)
+addConn(conn, -1)
 local userLeft = '1'
 local all = redis.call('HVALS', KEYS[3])
 for i = 1, #all do
@@ -45,12 +43,9 @@ if userLeft == '1' then
     orphan = '1'
   end
 end
-if ARGV[11] ~= 'leave' then
-  tg = targets()
-end
 touch()
 local empty = '0'
 if lifetime() then
   empty = '1'
 end
-return finish({'ok', userLeft, uid, uname, tg, orphan, empty})
+return finish({'ok', userLeft, uid, uname, conns(), orphan, empty, conn})

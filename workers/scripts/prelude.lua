@@ -13,6 +13,9 @@
 --                                  s:<socketId> = origin \31 seq \31 entry ms of
 --                                  that socket's last applied client event,
 --                                  pruned = field count after the last pruning
+-- KEYS[7]  room:{R}:conns    hash  connectorId -> number of the room's sockets on it:
+--                                  where the room's events go (one outbound entry
+--                                  per connector; connectors know their members)
 --
 -- Common arguments:
 -- ARGV[1]  inbound entry id ("ms-seq")
@@ -138,17 +141,18 @@ local function sockval(v)
   return f[1], f[2], f[3], table.concat(f, FS, 4)
 end
 
--- targets lists every socket of the room with its connector:
--- "sid\28conn\29sid\28conn". It runs on every relayed event, so it
--- takes the connector (the first field of a socket value) with one match
--- instead of splitting every value.
-local function targets()
-  local all = redis.call('HGETALL', KEYS[3])
-  local out = {}
-  for i = 1, #all, 2 do
-    out[#out + 1] = all[i] .. KS .. string.match(all[i + 1], '^[^\31]*')
+-- conns lists the connectors hosting sockets of the room ("c1\29c2"): the
+-- outbound streams a room event goes to. It grows with the number of
+-- connectors, never with the room.
+local function conns()
+  return table.concat(redis.call('HKEYS', KEYS[7]), PS)
+end
+
+-- addConn counts n more (or fewer) sockets of the room on connector conn.
+local function addConn(conn, n)
+  if redis.call('HINCRBY', KEYS[7], conn, n) <= 0 then
+    redis.call('HDEL', KEYS[7], conn)
   end
-  return table.concat(out, PS)
 end
 
 local function flat(key)
@@ -161,8 +165,10 @@ local function flat(key)
 end
 
 -- touchUploads refreshes the room hash's activeUploads (JSON built by
--- concatenation: ids never need escaping) and lastActivity. Upload events
--- use it alone: they do not change who is in the room.
+-- concatenation: ids never need escaping) and lastActivity. It runs when
+-- an upload starts, completes or fails, never on progress: progress
+-- changes only its own upload's record (room:{R}:uploads), which a join
+-- snapshot reads.
 local function touchUploads()
   local ups = redis.call('HGETALL', KEYS[4])
   local pj = {}
@@ -186,10 +192,11 @@ local function touch()
 end
 
 -- lifetime gives the room's keys no TTL while someone is in it and
--- ARGV[4] seconds once it is empty.
+-- ARGV[4] seconds once it is empty (all but the applied marker).
+local STATE_KEYS = {1, 2, 3, 4, 5, 7}
 local function lifetime()
   local empty = redis.call('HLEN', KEYS[3]) == 0
-  for i = 1, 5 do
+  for _, i in ipairs(STATE_KEYS) do
     if empty then
       redis.call('EXPIRE', KEYS[i], ARGV[4])
     else

@@ -1,7 +1,7 @@
 -- unlock.lua: the lock holder unlocks the room, or the server releases a
 -- lock whose holder left (lock-expire).
 -- ARGV[9] user id of the caller, or '' for a lock-expire
--- Returns {'ok', lockedBy, lockedByName, targets}, {'not_locked'},
+-- Returns {'ok', lockedBy, lockedByName, conns}, {'not_locked'},
 -- {'not_lock_holder', lockedBy, lockedByName}, or {'noop'} for a
 -- lock-expire that finds the holder back in the room or no lock.
 local r = begin()
@@ -24,4 +24,4 @@ end
 redis.call('HSET', KEYS[1], 'isLocked', 'false')
 redis.call('HDEL', KEYS[1], 'lockedBy', 'lockedByName', 'lockedAt', 'lockReason')
 touch()
-return finish({'ok', st[2] or '', st[3] or '', targets()})
+return finish({'ok', st[2] or '', st[3] or '', conns()})

@@ -3,10 +3,15 @@
 -- ARGV[10] user id  ARGV[11] upload id  ARGV[12] file id
 -- ARGV[13] upload JSON to keep in room:{R}:uploads (start, progress) or
 --          file JSON to add to room:{R}:files (complete)
--- Returns {'ok', targets}, {'not_member'}, {'room_locked', lockedBy,
+-- Returns {'ok', conns}, {'not_member'}, {'room_locked', lockedBy,
 -- lockedByName, lockedAt} (the room is locked by someone else; a failure
 -- report is still accepted) or {'forbidden', owner} (the upload id belongs
 -- to another user).
+--
+-- Progress, the frequent event, costs the same in any room: it reads the
+-- membership of one user, the lock and its own upload, and writes its own
+-- upload and the room's lastActivity. activeUploads is refreshed when an
+-- upload starts, completes or fails.
 local r = begin()
 if r then return r end
 local mode, uid, upid = ARGV[9], ARGV[10], ARGV[11]
@@ -26,7 +31,12 @@ if cur then
     return finish({'forbidden', owner})
   end
 end
-if mode == 'start' or mode == 'progress' then
+if mode == 'progress' then
+  redis.call('HSET', KEYS[4], upid, ARGV[13])
+  redis.call('HSET', KEYS[1], 'lastActivity', ARGV[3])
+  return finish({'ok', conns()})
+end
+if mode == 'start' then
   redis.call('HSET', KEYS[4], upid, ARGV[13])
 elseif mode == 'complete' then
   redis.call('HDEL', KEYS[4], upid)
@@ -35,4 +45,4 @@ else
   redis.call('HDEL', KEYS[4], upid)
 end
 touchUploads()
-return finish({'ok', targets()})
+return finish({'ok', conns()})
