@@ -50,7 +50,8 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 	} else {
 		opts.OriginPatterns = s.cfg.AllowedOrigins
 	}
-	conn, err := websocket.Accept(smallBuffers{w}, r, opts)
+	sb := &smallBuffers{ResponseWriter: w}
+	conn, err := websocket.Accept(sb, r, opts)
 	if err != nil {
 		s.log.Debug("websocket accept", "err", err, "remote", r.RemoteAddr)
 		return
@@ -63,6 +64,7 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer s.conns.Done()
 		so := newSocket(s, conn)
+		so.cork = sb.cork
 		s.m.connections.Inc()
 		defer s.m.connections.Dec()
 		so.run()
@@ -122,15 +124,27 @@ func (so *socket) flush() {
 			continue
 		}
 		so.writeSince.Store(time.Now().UnixNano())
+		corked := len(batch) > 1 && so.cork != nil
+		if corked {
+			so.cork.hold()
+		}
+		var err error
 		for _, b := range batch {
 			// No per-write context: a write stuck for writeTimeout is cut
 			// by the server's write watchdog, which closes the connection.
-			if err := so.conn.Write(context.Background(), websocket.MessageText, b); err != nil {
-				broken = true
-				so.fail(causeTransport, websocket.StatusGoingAway, "")
-				_ = so.conn.CloseNow()
+			if err = so.conn.Write(context.Background(), websocket.MessageText, b); err != nil {
 				break
 			}
+		}
+		if corked {
+			if rerr := so.cork.release(); err == nil {
+				err = rerr
+			}
+		}
+		if err != nil {
+			broken = true
+			so.fail(causeTransport, websocket.StatusGoingAway, "")
+			_ = so.conn.CloseNow()
 		}
 		so.writeSince.Store(0)
 	}

@@ -81,11 +81,17 @@ func BenchmarkFanout10(b *testing.B) {
 			}
 		}()
 	}
-	o := &streams.Outbound{Partition: 1, Messages: []streams.Message{{Event: "file-upload-progress", To: sids,
+	for _, sid := range sids {
+		s.members.add("room-42", sid)
+	}
+	o := &streams.Outbound{Partition: 1, Room: "room-42", Messages: []streams.Message{{Event: "file-upload-progress", Room: "room-42",
 		Body: []byte(`{"fileId":"f-12","uploadId":"u-12","fileName":"holiday.mov","roomId":"room-42","userId":"alice","bytesUploaded":5242880,"totalBytes":104857600,"percentage":5,"userName":"Alice","seq":17,"sentAt":1767225600000000}`)}}}
 	values := map[string]any{}
 	v := o.Values()
 	for i := 0; i+1 < len(v); i += 2 {
+		if b, ok := v[i+1].([]byte); ok {
+			v[i+1] = string(b) // as Redis returns it
+		}
 		values[v[i].(string)] = v[i+1]
 	}
 	d := newDedup()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,23 +63,73 @@ func (s *Server) readOutbound(ctx context.Context, last string) {
 }
 
 // dedup drops outbound entries produced again by a redelivered inbound
-// entry. Each partition's entries reach a connector in their inbound order
-// (one owner applies a partition, sequentially), so an entry whose source
-// is not newer than the last one seen from its partition is a duplicate.
-type dedup struct{ last map[int]streams.ID }
+// entry (a worker crashed after writing them, before acknowledging the
+// entry; the next owner re-sends the room's last result). A room's
+// entries reach a connector in their inbound order (one owner applies a
+// partition, a room's entries one after the other), so an entry whose
+// source is not newer than the last one seen from its room is a
+// duplicate. Rooms of one batch interleave, which is why the mark is per
+// room, not per partition. Marks older than dedupKeep are forgotten when
+// the map has grown, so it holds the rooms active lately.
+type dedup struct {
+	last  map[string]streams.ID
+	sweep int // map size that triggers the next sweep
+}
 
-func newDedup() *dedup { return &dedup{last: map[int]streams.ID{}} }
+// dedupKeep is how long a room's mark is kept at least: far longer than a
+// redelivery takes (claim idle time plus lease expiry, seconds).
+const dedupKeep = time.Hour
+
+func newDedup() *dedup { return &dedup{last: map[string]streams.ID{}, sweep: 4096} }
 
 func (d *dedup) fresh(o *streams.Outbound) bool {
 	src, err := streams.ParseID(o.Source)
 	if err != nil {
 		return true
 	}
-	if prev, ok := d.last[o.Partition]; ok && !prev.Less(src) {
+	key := o.Room
+	if key == "" {
+		key = "#" + strconv.Itoa(o.Partition) // written before rooms were named
+	}
+	if prev, ok := d.last[key]; ok && !prev.Less(src) {
 		return false
 	}
-	d.last[o.Partition] = src
+	d.last[key] = src
+	if len(d.last) >= d.sweep {
+		old := src.Time().Add(-dedupKeep)
+		for k, id := range d.last {
+			if id.Time().Before(old) {
+				delete(d.last, k)
+			}
+		}
+		d.sweep = max(4096, 2*len(d.last))
+	}
 	return true
+}
+
+// members is this connector's view of which of its sockets are in which
+// room, kept from the $join and $leave messages of its outbound stream.
+// Those come in the same stream, in order, as the room's events, so a
+// room event reaches exactly the sockets the room had when the worker
+// applied it. Only the outbound reader touches it.
+type members map[string]map[string]struct{}
+
+func (m members) add(room, sid string) {
+	set := m[room]
+	if set == nil {
+		set = map[string]struct{}{}
+		m[room] = set
+	}
+	set[sid] = struct{}{}
+}
+
+func (m members) remove(room, sid string) {
+	if set := m[room]; set != nil {
+		delete(set, sid)
+		if len(set) == 0 {
+			delete(m, room)
+		}
+	}
 }
 
 func (s *Server) dispatch(m redis.XMessage, d *dedup, offset *string) {
@@ -92,31 +143,58 @@ func (s *Server) dispatch(m redis.XMessage, d *dedup, offset *string) {
 		return
 	}
 	for _, msg := range o.Messages {
-		if strings.HasPrefix(msg.Event, "$") {
-			if msg.Event == streams.MovedEvent {
-				for _, sid := range msg.To {
-					s.moved(sid, msg.Body)
-				}
+		switch msg.Event {
+		case streams.JoinEvent:
+			for _, sid := range msg.To {
+				s.members.add(msg.Room, sid)
+			}
+			continue
+		case streams.LeaveEvent:
+			for _, sid := range msg.To {
+				s.members.remove(msg.Room, sid)
+			}
+			continue
+		case streams.MovedEvent:
+			for _, sid := range msg.To {
+				s.moved(sid, msg.Body)
 			}
 			continue
 		}
-		var frame []byte
+		if strings.HasPrefix(msg.Event, "$") {
+			continue
+		}
+		// One frame for every recipient.
+		frame := buildFrame(msg, *offset)
+		n := 0
+		s.mu.RLock()
+		if msg.Room != "" {
+			for sid := range s.members[msg.Room] {
+				if so := s.sockets[sid]; so != nil {
+					so.deliver(frame, offset)
+					n++
+				}
+			}
+		}
 		for _, sid := range msg.To {
-			so := s.socket(sid)
+			so := s.sockets[sid]
 			if so == nil {
 				continue
-			}
-			if frame == nil {
-				frame = buildFrame(msg, *offset)
 			}
 			if msg.Event == "" {
 				so.pendingAcks.Add(-1)
 				so.deliver(frame, nil)
-				s.m.eventsOut.WithLabelValues("ack").Inc()
 			} else {
 				so.deliver(frame, offset)
-				s.m.eventsOut.WithLabelValues(msg.Event).Inc()
 			}
+			n++
+		}
+		s.mu.RUnlock()
+		if n > 0 {
+			name := msg.Event
+			if name == "" {
+				name = "ack"
+			}
+			s.m.eventsOut.WithLabelValues(name).Add(float64(n))
 		}
 	}
 }

@@ -181,7 +181,7 @@ func (s *Server) recover(so *socket, auth connectAuth) bool {
 	if old == s.id {
 		end = base
 	}
-	frames, last, err := s.replay(ctx, old, sid, offset, end, old == s.id, base)
+	frames, last, err := s.replay(ctx, old, sid, offset, end, old == s.id, base, rooms)
 	if err != nil {
 		s.log.Warn("recovery: replay", "socket", sid, "err", err)
 	}
@@ -220,7 +220,46 @@ func (s *Server) recover(so *socket, auth connectAuth) bool {
 
 // replay returns the frames socket sid missed on connector old's stream
 // after offset (up to end), and the offset the socket is at afterwards.
-func (s *Server) replay(ctx context.Context, old, sid string, after streams.ID, end string, same bool, base string) ([][]byte, string, error) {
+// rooms are the socket's rooms now.
+//
+// Room events name their room, not their recipients, so the replay
+// follows the socket's membership through the stream: the $join and
+// $leave messages for it mark where it entered and left each room (a
+// move to this connector ends with a $leave on the old stream). Its
+// membership at the offset is what the first such message after it says
+// (a $leave: it was in; a $join: it was not), or, for a room with none,
+// whether the room is among its rooms now.
+func (s *Server) replay(ctx context.Context, old, sid string, after streams.ID, end string, same bool, base string, rooms []string) ([][]byte, string, error) {
+	want := make(map[string]bool, len(rooms))
+	for _, r := range rooms {
+		want[r] = true
+	}
+	for {
+		frames, last, more, err := s.replayPass(ctx, old, sid, after, end, same, base, want)
+		if err != nil || len(more) == 0 {
+			return frames, last, err
+		}
+		// Rooms the socket left after the offset: read again with them.
+		for _, r := range more {
+			want[r] = true
+		}
+	}
+}
+
+// replayItem is one thing the replay met for the socket: a frame (of a
+// room event when room is set, else addressed to the socket) or a
+// membership change.
+type replayItem struct {
+	room  string
+	op    string // "", streams.JoinEvent or streams.LeaveEvent
+	frame []byte
+}
+
+// replayPass reads the stream once, keeping the events of the rooms in
+// want and of rooms the socket joins on the way. more lists rooms outside
+// want that the socket was in at the offset (it left them later): the
+// caller reads again with them.
+func (s *Server) replayPass(ctx context.Context, old, sid string, after streams.ID, end string, same bool, base string, want map[string]bool) (frames [][]byte, last string, more []string, err error) {
 	key := s.c.Keys.Outbound(old)
 	rdb := s.c.Redis()
 	d := newDedup()
@@ -228,23 +267,24 @@ func (s *Server) replay(ctx context.Context, old, sid string, after streams.ID, 
 	seedFrom := streams.IDAt(after.Time().Add(-dedupSeedWindow))
 	seed, err := rdb.XRange(ctx, key, seedFrom.String(), after.String()).Result()
 	if err != nil {
-		return nil, base, err
+		return nil, base, nil, err
 	}
 	for _, m := range seed {
 		if o, err := streams.DecodeOutbound(m.ID, m.Values); err == nil {
 			d.fresh(o)
 		}
 	}
-	last := base
+	last = base
 	if same {
 		last = after.String()
 	}
-	var frames [][]byte
+	var items []replayItem
+	firstOp := map[string]string{}
 	start := "(" + after.String()
 	for {
 		msgs, err := rdb.XRangeN(ctx, key, start, end, 1000).Result()
 		if err != nil {
-			return frames, last, err
+			return nil, last, nil, err
 		}
 		for _, m := range msgs {
 			o, err := streams.DecodeOutbound(m.ID, m.Values)
@@ -256,17 +296,56 @@ func (s *Server) replay(ctx context.Context, old, sid string, after streams.ID, 
 				off, last = m.ID, m.ID
 			}
 			for _, msg := range o.Messages {
-				if msg.Event == "" || msg.Event[0] == '$' || !contains(msg.To, sid) {
-					continue
+				switch {
+				case msg.Event == streams.JoinEvent || msg.Event == streams.LeaveEvent:
+					if !contains(msg.To, sid) {
+						continue
+					}
+					if _, seen := firstOp[msg.Room]; !seen {
+						firstOp[msg.Room] = msg.Event
+					}
+					items = append(items, replayItem{room: msg.Room, op: msg.Event})
+				case msg.Event == "" || msg.Event[0] == '$':
+				case msg.Room != "":
+					if want[msg.Room] || firstOp[msg.Room] != "" {
+						items = append(items, replayItem{room: msg.Room, frame: protocol.EventFrame(msg.Event, off, msg.Body)})
+					}
+				case contains(msg.To, sid):
+					items = append(items, replayItem{frame: protocol.EventFrame(msg.Event, off, msg.Body)})
 				}
-				frames = append(frames, protocol.EventFrame(msg.Event, off, msg.Body))
 			}
 		}
 		if len(msgs) < 1000 {
-			return frames, last, nil
+			break
 		}
 		start = "(" + msgs[len(msgs)-1].ID
 	}
+	in := map[string]bool{}
+	for room, op := range firstOp {
+		if op == streams.LeaveEvent && !want[room] {
+			more = append(more, room)
+		}
+		in[room] = op == streams.LeaveEvent
+	}
+	if len(more) > 0 {
+		return nil, last, more, nil
+	}
+	for room := range want {
+		if _, seen := firstOp[room]; !seen {
+			in[room] = true
+		}
+	}
+	for _, it := range items {
+		switch {
+		case it.op == streams.JoinEvent:
+			in[it.room] = true
+		case it.op == streams.LeaveEvent:
+			in[it.room] = false
+		case it.room == "" || in[it.room]:
+			frames = append(frames, it.frame)
+		}
+	}
+	return frames, last, nil, nil
 }
 
 func contains(list []string, s string) bool {

@@ -41,6 +41,10 @@ type Server struct {
 	// socket's move here.
 	recoveries map[string]*recovery
 
+	// members: which local sockets are in which room (outbound reader
+	// only).
+	members members
+
 	// lastSeen is the id of the last outbound entry read (the offset of a
 	// socket that has received nothing yet).
 	lastSeen atomic.Pointer[string]
@@ -75,6 +79,7 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 		sockets:    map[string]*socket{},
 		held:       map[string]*held{},
 		recoveries: map[string]*recovery{},
+		members:    members{},
 		appends:    make(chan *appendReq, appendBatch),
 		done:       make(chan struct{}),
 	}

@@ -16,6 +16,7 @@ import (
 type socket struct {
 	srv  *Server
 	conn *websocket.Conn
+	cork *cork // batches the writer's frames into one write (nil in tests that build sockets by hand)
 
 	// Set by the read loop only.
 	sid       string // Socket.IO id, "" until CONNECT

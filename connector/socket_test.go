@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"github.com/roomstream/roomstream/streams"
 	"io"
 	"log/slog"
 	"testing"
@@ -38,5 +39,32 @@ func TestSlowSocketIsDropped(t *testing.T) {
 	so.enqueueRaw([]byte("42[\"x\"]"))
 	if n := testutil.ToFloat64(s.m.slowDropped); n != 1 {
 		t.Errorf("slow sockets dropped metric = %v after more packets, want 1", n)
+	}
+}
+
+// TestDedupPerRoom: the rooms of one partition interleave in a worker's
+// batch, so their outbound entries reach a connector out of partition
+// order; each is delivered. An entry re-sent for a room (a redelivery
+// after a worker crash) is dropped.
+func TestDedupPerRoom(t *testing.T) {
+	d := newDedup()
+	entry := func(room, src string) *streams.Outbound {
+		return &streams.Outbound{Partition: 3, Room: room, Source: src}
+	}
+	for _, c := range []struct {
+		o    *streams.Outbound
+		want bool
+	}{
+		{entry("r1", "100-0"), true},
+		{entry("r2", "102-0"), true},
+		{entry("r1", "101-0"), true}, // after r2's, same partition: another room
+		{entry("r1", "101-0"), false},
+		{entry("r2", "102-0"), false},
+		{entry("r1", "100-0"), false},
+		{entry("r2", "103-0"), true},
+	} {
+		if got := d.fresh(c.o); got != c.want {
+			t.Errorf("fresh(%s %s) = %v, want %v", c.o.Room, c.o.Source, got, c.want)
+		}
 	}
 }
