@@ -120,6 +120,9 @@ func parseFlags(name string, args []string) (*Params, string, *runFlags, error) 
 	fs.IntVar(&p.Generators, "generators", 0, "load-generator processes (0: one per 19,000 connections)")
 	fs.StringVar(&p.Chart, "chart", "", "write an SVG chart of latency and throughput over time to this file")
 	fs.StringVar(&p.JSON, "json", "", "write the JSON report to this file (- = stdout)")
+	if name == "max" || name == "peer" {
+		fs.StringVar(&p.Profile, "profile", "", "max: capture CPU profiles of the roomstream connectors and workers and Redis's INFO commandstats during each step into this directory, and print their top entries")
+	}
 	noJoin := fs.Bool("no-join", false, "connect only, do not join rooms")
 	target := "roomstream"
 	rf := &runFlags{}

@@ -199,6 +199,17 @@ func printSummary(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "  %s %.0f%% (rss %.0f, peak %.0f MiB)", s.Label, s.CPUPercent, s.RSSMiB, s.PeakMiB)
 		}
 		fmt.Fprintf(w, "; load generator %.0f%%\n", r.GeneratorCPU)
+		if m := r.Messages; m != nil && m.SentPerSec > 0 && m.DeliveredPerSec > 0 {
+			fmt.Fprintf(w, "cost         CPU per inbound event:")
+			for _, s := range r.Servers {
+				fmt.Fprintf(w, "  %s %.1f µs", s.Label, s.CPUCores*1e6/m.SentPerSec)
+			}
+			fmt.Fprintf(w, "; per delivered message:")
+			for _, s := range r.Servers {
+				fmt.Fprintf(w, "  %s %.2f µs", s.Label, s.CPUCores*1e6/m.DeliveredPerSec)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	for _, c := range r.Checks {
 		v := "PASS"

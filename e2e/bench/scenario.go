@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -38,7 +39,11 @@ type Params struct {
 
 	Chart string
 	JSON  string
-	Out   io.Writer
+	// Profile, when set, is a directory: max against roomstream captures
+	// CPU profiles of every connector and worker and Redis's command
+	// stats during each step, writes them there and prints their top.
+	Profile string
+	Out     io.Writer
 }
 
 // socketsPerProcess is how many sockets one process may hold here: the
@@ -104,6 +109,9 @@ func (p *Params) runConfig(urls []string) RunConfig {
 func StartStack(ctx context.Context, target string, p *Params) (*Stack, error) {
 	o := StackOptions{Secret: p.Secret, Connectors: p.Connectors, Workers: p.Workers, Env: p.Env,
 		NodeProcs: p.NodeProcs, PeerDir: p.PeerDir, KeepLogs: p.KeepLogs, Log: p.Out}
+	if p.Profile != "" {
+		o.Env = append(slices.Clone(o.Env), "ROOMSTREAM_PPROF=true")
+	}
 	switch target {
 	case "roomstream":
 		return StartRoomstream(ctx, o)
@@ -221,7 +229,14 @@ func Max(ctx context.Context, target string, p *Params) (*Report, error) {
 		var res StepResult
 		for try := 0; ; try++ {
 			var err error
+			var prof *profiling
+			if p.Profile != "" && target == "roomstream" {
+				prof = startProfiling(ctx, st, p.Profile, fmt.Sprintf("%.0f", rate), p.StepDuration)
+			}
 			res, err = s.Step(ctx, rate, p.StepDuration)
+			if prof != nil {
+				prof.finish(ctx, p.Out, res.SentPerSec*p.StepDuration.Seconds())
+			}
 			if err != nil {
 				return res, err
 			}

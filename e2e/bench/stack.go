@@ -29,8 +29,12 @@ type Stack struct {
 	URLs  []string
 	Watch []Watched
 	Dir   string // logs and Redis data
-	procs []*proc
-	keep  bool
+	// Redis is the URL of the stack's redis-server; Profiled lists the
+	// roomstream processes that serve /debug/pprof (ROOMSTREAM_PPROF).
+	Redis    string
+	Profiled []Profiled
+	procs    []*proc
+	keep     bool
 }
 
 type proc struct {
@@ -92,6 +96,7 @@ func StartRoomstream(ctx context.Context, o StackOptions) (st *Stack, err error)
 	if err != nil {
 		return st, err
 	}
+	st.Redis = redisURL
 	exe, err := os.Executable()
 	if err != nil {
 		return st, err
@@ -112,6 +117,7 @@ func StartRoomstream(ctx context.Context, o StackOptions) (st *Stack, err error)
 			return st, err
 		}
 		workerPorts = append(workerPorts, port)
+		st.Profiled = append(st.Profiled, Profiled{Label: fmt.Sprintf("worker-%d", i), URL: "http://127.0.0.1:" + strconv.Itoa(port)})
 	}
 	for i := range max(1, o.Connectors) {
 		port, err := ports.Free(0)
@@ -126,6 +132,7 @@ func StartRoomstream(ctx context.Context, o StackOptions) (st *Stack, err error)
 			return st, err
 		}
 		st.URLs = append(st.URLs, "http://127.0.0.1:"+strconv.Itoa(port))
+		st.Profiled = append(st.Profiled, Profiled{Label: fmt.Sprintf("connector-%d", i), URL: "http://127.0.0.1:" + strconv.Itoa(port)})
 	}
 	// Events flow once every partition has an owner.
 	partitions := 16
