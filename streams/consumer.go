@@ -95,7 +95,8 @@ func (r *Reader) ClaimStale(ctx context.Context, minIdle time.Duration, count in
 // consumer's own pending ones; they are returned, in stream order, before
 // any newer entry, so nothing is skipped and order holds.
 func (r *Reader) ReadNew(ctx context.Context, count int64, block time.Duration) ([]redis.XMessage, error) {
-	return r.ReadNewAck(ctx, nil, count, block)
+	msgs, _, err := r.ReadNewAck(ctx, nil, nil, count, block)
+	return msgs, err
 }
 
 // read is XREADGROUP from id: ">" for new entries, "0" for this
@@ -133,15 +134,22 @@ func (r *Reader) messages(ctx context.Context, cmd *redis.XStreamSliceCmd) ([]re
 }
 
 // ReadNewAck acknowledges ack (entries applied since the last read) and
-// reads new entries like ReadNew, in one round trip: the acknowledgement
-// runs first, then the read blocks. Like ReadNew, it returns this
-// consumer's own pending entries first when a lost reply left some.
-func (r *Reader) ReadNewAck(ctx context.Context, ack []string, count int64, block time.Duration) ([]redis.XMessage, error) {
+// reads new entries like ReadNew, in one round trip: first the commands
+// before adds (when not nil: the writes of the entries applied last),
+// then the acknowledgement, then the read, which blocks. beforeErr is
+// what the function before returned says about its commands once they
+// ran. Like ReadNew, it returns this consumer's own pending entries first
+// when a lost reply left some.
+func (r *Reader) ReadNewAck(ctx context.Context, ack []string, before func(redis.Pipeliner) func() error, count int64, block time.Duration) (msgs []redis.XMessage, beforeErr, err error) {
 	var (
-		read *redis.XStreamSliceCmd
-		pend *redis.XPendingExtCmd
+		read  *redis.XStreamSliceCmd
+		pend  *redis.XPendingExtCmd
+		check func() error
 	)
 	_, _ = r.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if before != nil {
+			check = before(p)
+		}
 		if len(ack) > 0 {
 			p.XAck(ctx, r.stream, Group, ack...)
 		}
@@ -156,18 +164,22 @@ func (r *Reader) ReadNewAck(ctx context.Context, ack []string, count int64, bloc
 		})
 		return nil
 	})
-	msgs, err := r.messages(ctx, read)
+	if check != nil {
+		beforeErr = check()
+	}
+	msgs, err = r.messages(ctx, read)
 	if err != nil {
-		return nil, err
+		return nil, beforeErr, err
 	}
 	oldest, err := pend.Result()
 	if err != nil {
-		return msgs, nil // the read stands; the next one checks again
+		return msgs, beforeErr, nil // the read stands; the next one checks again
 	}
 	if len(oldest) == 0 || (len(msgs) > 0 && oldest[0].ID == msgs[0].ID) {
-		return msgs, nil
+		return msgs, beforeErr, nil
 	}
-	return r.read(ctx, "0", count, 0)
+	msgs, err = r.read(ctx, "0", count, 0)
+	return msgs, beforeErr, err
 }
 
 // Ack acknowledges applied entries.

@@ -83,3 +83,36 @@ func TestReadNewReturnsEntriesWhoseReplyWasLost(t *testing.T) {
 		t.Fatalf("plain read: %v %v", ids(got), err)
 	}
 }
+
+// ReadNewAck runs the caller's writes first in its round trip (a worker's
+// last applied entries) and says whether they went through, apart from
+// the read.
+func TestReadNewAckWritesFirst(t *testing.T) {
+	srv := testredis.Start(t, nil)
+	rdb := srv.Client()
+	c := streams.New(rdb, streams.Config{Partitions: 1, KeyPrefix: "t:"})
+	ctx := context.Background()
+	r := c.Reader(0, "w1")
+	if err := r.EnsureGroup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := rdb.XAdd(ctx, &redis.XAddArgs{Stream: c.Keys.Inbound(0), Values: []string{"v", "1"}}).Val()
+	write := func(p redis.Pipeliner) func() error {
+		set := p.Set(ctx, "t:written", "yes", 0)
+		return set.Err
+	}
+	got, werr, err := r.ReadNewAck(ctx, nil, write, 10, 50*time.Millisecond)
+	if err != nil || werr != nil || len(got) != 1 || got[0].ID != id {
+		t.Fatalf("read %v, write err %v, read err %v", got, werr, err)
+	}
+	if rdb.Get(ctx, "t:written").Val() != "yes" {
+		t.Error("the write did not run")
+	}
+	failing := func(p redis.Pipeliner) func() error {
+		bad := p.HSet(ctx, "t:written", "f", "v") // wrong type: refused
+		return bad.Err
+	}
+	if _, werr, err := r.ReadNewAck(ctx, []string{id}, failing, 10, 50*time.Millisecond); werr == nil || err != nil {
+		t.Fatalf("a refused write: write err %v, read err %v", werr, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,7 +82,7 @@ type effects struct {
 	room      string
 	order     []string
 	out       map[string]*streams.Outbound
-	side      []func(context.Context, redis.Pipeliner)
+	side      []func(context.Context, redis.Pipeliner) []redis.Cmder
 	outcome   Outcome
 }
 
@@ -269,10 +270,17 @@ func (a *Applier) Apply(ctx context.Context, p int, token int64, env *streams.En
 // the caller applies the others one at a time, in order. Durable mode
 // (DurableReplicas > 0) applies nothing here: every write waits for
 // replicas, entry by entry, through Apply.
-func (a *Applier) ApplyBatch(ctx context.Context, p int, token int64, envs []*streams.Envelope, proceed func() bool) (applied []bool, outs []Outcome, err error) {
+//
+// With later set, when every entry was applied, the last wave's writes
+// are returned instead of written: the caller writes them in its next
+// round trip (Writes.Queue) and acknowledges those entries only once they
+// are written. Until then each of its entries is its room's last applied
+// one, so a crash in between loses nothing; the caller must write them
+// before applying anything else.
+func (a *Applier) ApplyBatch(ctx context.Context, p int, token int64, envs []*streams.Envelope, proceed func() bool, later bool) (applied []bool, outs []Outcome, pending *Writes, err error) {
 	applied, outs = make([]bool, len(envs)), make([]Outcome, len(envs))
 	if a.c.Config().DurableReplicas > 0 {
-		return applied, outs, ErrStopped
+		return applied, outs, nil, ErrStopped
 	}
 	wave := make([]int, len(envs))
 	seen := make(map[string]int, len(envs))
@@ -289,7 +297,7 @@ func (a *Applier) ApplyBatch(ctx context.Context, p int, token int64, envs []*st
 	done := make([]int, 0, len(envs))
 	for w := 0; w < waves; w++ {
 		if proceed != nil && !proceed() {
-			return applied, outs, ErrStopped
+			return applied, outs, nil, ErrStopped
 		}
 		idx, calls, cmds, es, done = idx[:0], calls[:0], cmds[:0], es[:0], done[:0]
 		var first error
@@ -335,17 +343,64 @@ func (a *Applier) ApplyBatch(ctx context.Context, p int, token int64, envs []*st
 			}
 			es, done = append(es, e), append(done, idx[j])
 		}
+		if later && first == nil && w == waves-1 && !a.roomsOnly {
+			for j, i := range done {
+				applied[i], outs[i] = true, es[j].outcome
+			}
+			return applied, outs, &Writes{a: a, es: slices.Clone(es)}, nil
+		}
 		if err := a.commit(ctx, es); err != nil {
-			return applied, outs, err
+			return applied, outs, nil, err
 		}
 		for j, i := range done {
 			applied[i], outs[i] = true, es[j].outcome
 		}
 		if first != nil {
-			return applied, outs, first
+			return applied, outs, nil, first
 		}
 	}
-	return applied, outs, nil
+	return applied, outs, nil, nil
+}
+
+// Writes are the outbound entries and side effects of applied entries,
+// not written yet (ApplyBatch with later set).
+type Writes struct {
+	a  *Applier
+	es []*effects
+}
+
+// Write writes them now.
+func (wr *Writes) Write(ctx context.Context) error {
+	if wr == nil {
+		return nil
+	}
+	return wr.a.commit(ctx, wr.es)
+}
+
+// Queue adds them to p (durable mode never defers writes); the function
+// it returns tells, once p ran, whether all of them were written.
+func (wr *Writes) Queue(ctx context.Context, p redis.Pipeliner) func() error {
+	if wr == nil {
+		return func() error { return nil }
+	}
+	var cmds []redis.Cmder
+	now := wr.a.now()
+	for _, e := range wr.es {
+		for _, f := range e.side {
+			cmds = append(cmds, f(ctx, p)...)
+		}
+		for _, conn := range e.order {
+			cmds = append(cmds, p.XAdd(ctx, wr.a.c.OutboundArgs(conn, e.out[conn], now)))
+		}
+	}
+	return func() error {
+		for _, c := range cmds {
+			if err := c.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 func noScript(cmds []*redis.Cmd) bool {

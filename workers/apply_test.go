@@ -648,7 +648,7 @@ func TestApplyBatchMatchesOneByOne(t *testing.T) {
 
 	batch := newHarness(t)
 	envs := build(batch)
-	applied, outs, err := batch.a.ApplyBatch(batch.ctx, 0, 1, envs, nil)
+	applied, outs, _, err := batch.a.ApplyBatch(batch.ctx, 0, 1, envs, nil, false)
 	if !errors.Is(err, ErrPermanent) {
 		t.Fatalf("batch error %v, want the bad entry's ErrPermanent", err)
 	}
@@ -699,15 +699,30 @@ func TestApplyBatchCrashBeforeCommit(t *testing.T) {
 	l2 := h.env(bob, schemas.EventLockRoom, "r2", schemas.LockRoomPayload{RoomID: "r2"}, false)
 	// The crashed worker: scripts of the wave ran, nothing was written.
 	crashed := h.a.RoomsOnly()
-	if _, _, err := crashed.ApplyBatch(h.ctx, 0, 1, []*streams.Envelope{l1, l2}, nil); err != nil {
+	if _, _, _, err := crashed.ApplyBatch(h.ctx, 0, 1, []*streams.Envelope{l1, l2}, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	if gs := h.drain("c1", "c2"); len(gs) != 0 {
 		t.Fatalf("rooms-only wrote %v", events(gs))
 	}
-	applied, outs, err := h.a.ApplyBatch(h.ctx, 0, 2, []*streams.Envelope{l1, l2}, nil)
-	if err != nil || !applied[0] || !applied[1] {
-		t.Fatalf("redelivered batch: %v %v", applied, err)
+	// Redelivered to a worker that writes the batch's events in its next
+	// round trip (later): nothing goes out until it does.
+	applied, outs, pending, err := h.a.ApplyBatch(h.ctx, 0, 2, []*streams.Envelope{l1, l2}, nil, true)
+	if err != nil || !applied[0] || !applied[1] || pending == nil {
+		t.Fatalf("redelivered batch: %v %v pending %v", applied, err, pending)
+	}
+	if gs := h.drain("c1", "c2"); len(gs) != 0 {
+		t.Fatalf("deferred writes went out early: %v", events(gs))
+	}
+	var check func() error
+	if _, err := h.rdb.Pipelined(h.ctx, func(p redis.Pipeliner) error {
+		check = pending.Queue(h.ctx, p)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := check(); err != nil {
+		t.Errorf("queued writes: %v", err)
 	}
 	if outs[0].Status != "ok" || outs[1].Status != "ok" {
 		t.Errorf("outcomes %+v", outs)
@@ -727,7 +742,7 @@ func TestApplyBatchStopsWhenFenced(t *testing.T) {
 	}
 	h.drain("c1")
 	un := h.env(alice, schemas.EventUnlockRoom, "r1", schemas.UnlockRoomPayload{RoomID: "r1"}, false)
-	applied, _, err := h.a.ApplyBatch(h.ctx, 0, 4, []*streams.Envelope{un}, nil)
+	applied, _, _, err := h.a.ApplyBatch(h.ctx, 0, 4, []*streams.Envelope{un}, nil, true)
 	if !errors.Is(err, ErrFenced) || applied[0] {
 		t.Fatalf("stale token: applied %v, err %v", applied, err)
 	}

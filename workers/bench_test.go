@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,8 +49,37 @@ func BenchmarkApplyProgress(b *testing.B) {
 			FileID: "f-" + u, UploadID: "up-" + u, FileName: "holiday.mov", RoomID: "room-42", UserID: u,
 			BytesUploaded: 5 << 20, TotalBytes: 100 << 20, Percentage: 5, Seq: &s, SentAt: &s})
 	}
+	rdb.ConfigResetStat(ctx)
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer func() {
+		// What Redis spent per event (INFO commandstats: every command,
+		// those inside the script included, and the script itself).
+		info, err := rdb.Info(ctx, "commandstats").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var total, script float64
+		for _, line := range strings.Split(info, "\n") {
+			name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+			if !ok || !strings.HasPrefix(name, "cmdstat_") {
+				continue
+			}
+			for _, kv := range strings.Split(rest, ",") {
+				if v, ok := strings.CutPrefix(kv, "usec="); ok {
+					f, _ := strconv.ParseFloat(v, 64)
+					if name == "cmdstat_evalsha" {
+						script = f
+					} else if name != "cmdstat_config" && name != "cmdstat_info" {
+						total += f
+					}
+				}
+			}
+		}
+		// EVALSHA's time includes the commands it calls.
+		b.ReportMetric(script/float64(b.N), "redis-script-µs/op")
+		b.ReportMetric(max(script, total)/float64(b.N), "redis-µs/op")
+	}()
 	for i := range b.N {
 		e := *progress[i%10]
 		seq++

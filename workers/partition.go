@@ -58,11 +58,47 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 		break
 	}
 	claiming := true
-	// unacked are entries applied and not acknowledged yet: they go with
-	// the next read, in its round trip (XACK is idempotent: a failed
-	// round trip keeps them for the next one).
-	var unacked []string
+	// unacked are entries applied and written, not acknowledged yet: they
+	// go with the next read, in its round trip (XACK is idempotent: a
+	// failed round trip keeps them for the next one). pending are the
+	// writes of the last batch's last wave, and pendingIDs its entries:
+	// they go first in the next read's round trip, and those entries are
+	// acknowledged with the read after (only once they are written).
+	var (
+		unacked    []string
+		pending    *Writes
+		pendingIDs []string
+	)
+	// flushPending writes pending now; false when ctx ended first.
+	flushPending := func() bool {
+		if pending == nil {
+			return true
+		}
+		bo := newBackoff()
+		for {
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			err := pending.Write(wctx)
+			cancel()
+			if err == nil {
+				unacked, pending, pendingIDs = append(unacked, pendingIDs...), nil, nil
+				return true
+			}
+			log.Warn("write applied entries' events", "err", err)
+			if !bo.sleep(ctx) {
+				return false
+			}
+		}
+	}
 	defer func() {
+		// Written before acknowledged; if they cannot be written, the
+		// entries stay pending and the next owner applies them again.
+		if pending != nil {
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if pending.Write(wctx) == nil {
+				unacked = append(unacked, pendingIDs...)
+			}
+			cancel()
+		}
 		if len(unacked) > 0 {
 			w.ack(ctx, run, r, unacked)
 		}
@@ -88,9 +124,21 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 				log.Info("claimed pending entries", "count", len(msgs), "first", msgs[0].ID)
 			}
 		} else {
-			msgs, err = r.ReadNewAck(ctx, unacked, w.cfg.BatchSize, 2*time.Second)
+			var before func(redis.Pipeliner) func() error
+			if pending != nil {
+				before = func(p redis.Pipeliner) func() error { return pending.Queue(ctx, p) }
+			}
+			var werr error
+			msgs, werr, err = r.ReadNewAck(ctx, unacked, before, w.cfg.BatchSize, 2*time.Second)
 			if err == nil {
 				unacked = unacked[:0]
+			}
+			if pending != nil {
+				if werr == nil && err == nil {
+					unacked, pending, pendingIDs = append(unacked, pendingIDs...), nil, nil
+				} else if !flushPending() {
+					return
+				}
 			}
 		}
 		if err != nil {
@@ -102,11 +150,15 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 			continue
 		}
 		bo.reset()
-		ids, ok := w.process(ctx, run, msgs)
+		ids, later, laterIDs, ok := w.process(ctx, run, msgs, !claiming)
 		unacked = append(unacked, ids...)
+		pending, pendingIDs = later, laterIDs
 		if claiming || !ok {
 			// Claimed entries are acknowledged at once: the next call
 			// claims, it does not read.
+			if !flushPending() {
+				return
+			}
 			w.ack(ctx, run, r, unacked)
 			unacked = unacked[:0]
 		}
@@ -124,7 +176,11 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 // their scripts, one for what they produce); whatever the batch leaves
 // (an entry that failed, a lease that needs renewing, durable mode) is
 // applied one entry at a time with retries and dead letters, in order.
-func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XMessage) (ids []string, ok bool) {
+//
+// With later set, the writes of a batch applied whole may be returned
+// instead of written (laterIDs are their entries), for the caller's next
+// round trip.
+func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XMessage, later bool) (ids []string, pending *Writes, laterIDs []string, ok bool) {
 	ids = make([]string, 0, len(msgs))
 	envs := make([]*streams.Envelope, 0, len(msgs))
 	kept := make([]redis.XMessage, 0, len(msgs))
@@ -136,33 +192,43 @@ func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XM
 			case deadLettered:
 				ids = append(ids, m.ID)
 			case stopped:
-				return ids, false
+				return ids, nil, nil, false
 			}
 			continue
 		}
 		envs, kept = append(envs, env), append(kept, m)
 	}
 	if len(envs) == 0 {
-		return ids, true
+		return ids, nil, nil, true
 	}
 	if !w.leaseValid(ctx, run) {
-		return ids, false
+		return ids, nil, nil, false
 	}
 	start := time.Now()
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	applied, outs, err := w.safeApplyBatch(actx, run, envs)
+	applied, outs, pending, err := w.safeApplyBatch(actx, run, envs, later)
 	cancel()
 	elapsed := time.Since(start).Seconds()
 	for i, env := range envs {
 		if applied[i] {
 			w.observe(env, outs[i], elapsed)
-			ids = append(ids, kept[i].ID)
+			if pending != nil {
+				laterIDs = append(laterIDs, kept[i].ID)
+			} else {
+				ids = append(ids, kept[i].ID)
+			}
 		}
+	}
+	if pending != nil {
+		// Every entry applied (ApplyBatch defers only then); the earlier
+		// waves' entries are written already, acknowledging them with
+		// the last wave's is one slice fewer to keep.
+		return ids, pending, laterIDs, true
 	}
 	if errors.Is(err, ErrFenced) {
 		w.log.Warn("fenced: a newer lease token wrote to this room; giving the partition up", "partition", run.p)
 		run.fenced.Store(true)
-		return ids, false
+		return ids, nil, nil, false
 	}
 	if err != nil && !errors.Is(err, ErrStopped) {
 		w.log.Debug("batch stopped early; applying the rest one by one", "partition", run.p, "err", err)
@@ -172,16 +238,16 @@ func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XM
 			continue
 		}
 		if !w.leaseValid(ctx, run) {
-			return ids, false
+			return ids, nil, nil, false
 		}
 		switch w.applyEntry(ctx, run, envs[i], m) {
 		case verdictApplied:
 			ids = append(ids, m.ID)
 		case stopped:
-			return ids, false
+			return ids, nil, nil, false
 		}
 	}
-	return ids, true
+	return ids, nil, nil, true
 }
 
 // leaseValid waits while the lease is past its expiry unless renewed
@@ -266,7 +332,7 @@ func (w *Worker) safeApply(ctx context.Context, run *partitionRun, env *streams.
 
 // safeApplyBatch is safeApply for a batch: a panic fails the batch, whose
 // entries are then applied one by one (and the bad one dead-lettered).
-func (w *Worker) safeApplyBatch(ctx context.Context, run *partitionRun, envs []*streams.Envelope) (applied []bool, outs []Outcome, err error) {
+func (w *Worker) safeApplyBatch(ctx context.Context, run *partitionRun, envs []*streams.Envelope, later bool) (applied []bool, outs []Outcome, pending *Writes, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			w.log.Error("panic applying a batch; applying its entries one by one", "partition", run.p, "panic", p)
@@ -276,7 +342,7 @@ func (w *Worker) safeApplyBatch(ctx context.Context, run *partitionRun, envs []*
 			err = fmt.Errorf("%w: panic: %v", ErrPermanent, p)
 		}
 	}()
-	return w.applier.ApplyBatch(ctx, run.p, run.token, envs, func() bool { return time.Now().UnixMilli() <= run.validUntil.Load() })
+	return w.applier.ApplyBatch(ctx, run.p, run.token, envs, func() bool { return time.Now().UnixMilli() <= run.validUntil.Load() }, later)
 }
 
 func (w *Worker) deadLetter(ctx context.Context, run *partitionRun, m redis.XMessage, cause error, attempts int64) verdict {

@@ -42,9 +42,8 @@ func (a *Applier) join(env *streams.Envelope) *call {
 				}))
 			}
 			userRooms := a.keys.UserRooms(env.UserID)
-			e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) {
-				p.SAdd(ctx, userRooms, env.RoomID)
-				p.Expire(ctx, userRooms, socketTTL)
+			e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) []redis.Cmder {
+				return []redis.Cmder{p.SAdd(ctx, userRooms, env.RoomID), p.Expire(ctx, userRooms, socketTTL)}
 			})
 			return nil
 		}}
@@ -99,11 +98,12 @@ func (a *Applier) leave(env *streams.Envelope) *call {
 			orphans := a.keys.OrphanLocks()
 			due := float64(env.At.Add(a.lockGrace).UnixMilli())
 			room := env.RoomID
-			e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) {
-				p.SRem(ctx, userRooms, room)
+			e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) []redis.Cmder {
+				cmds := []redis.Cmder{p.SRem(ctx, userRooms, room)}
 				if orphan {
-					p.ZAdd(ctx, orphans, redis.Z{Score: due, Member: room})
+					cmds = append(cmds, p.ZAdd(ctx, orphans, redis.Z{Score: due, Member: room}))
 				}
+				return cmds
 			})
 			return nil
 		}}

@@ -105,13 +105,11 @@ func (a *Applier) upload(env *streams.Envelope) (*call, error) {
 			}
 			e.broadcast(res[1], env.RoomID, event, relay)
 			key := a.keys.UploadProgress(uploadID)
-			e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) {
+			e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) []redis.Cmder {
 				if progress == nil {
-					p.Del(ctx, key)
-					return
+					return []redis.Cmder{p.Del(ctx, key)}
 				}
-				p.HSet(ctx, key, progress...)
-				p.Expire(ctx, key, uploadTTL)
+				return []redis.Cmder{p.HSet(ctx, key, progress...), p.Expire(ctx, key, uploadTTL)}
 			})
 			return nil
 		}}, nil
