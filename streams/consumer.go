@@ -3,6 +3,7 @@ package streams
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,7 +96,7 @@ func (r *Reader) ClaimStale(ctx context.Context, minIdle time.Duration, count in
 // consumer's own pending ones; they are returned, in stream order, before
 // any newer entry, so nothing is skipped and order holds.
 func (r *Reader) ReadNew(ctx context.Context, count int64, block time.Duration) ([]redis.XMessage, error) {
-	msgs, _, err := r.ReadNewAck(ctx, nil, nil, count, block)
+	msgs, _, err := r.ReadNewAck(ctx, nil, nil, nil, count, block)
 	return msgs, err
 }
 
@@ -139,8 +140,10 @@ func (r *Reader) messages(ctx context.Context, cmd *redis.XStreamSliceCmd) ([]re
 // then the acknowledgement, then the read, which blocks. beforeErr is
 // what the function before returned says about its commands once they
 // ran. Like ReadNew, it returns this consumer's own pending entries first
-// when a lost reply left some.
-func (r *Reader) ReadNewAck(ctx context.Context, ack []string, before func(redis.Pipeliner) func() error, count int64, block time.Duration) (msgs []redis.XMessage, beforeErr, err error) {
+// when a lost reply left some; held are entries the caller keeps pending
+// on purpose (applied, acknowledged with a later read), which are not
+// lost and are never returned again.
+func (r *Reader) ReadNewAck(ctx context.Context, ack, held []string, before func(redis.Pipeliner) func() error, count int64, block time.Duration) (msgs []redis.XMessage, beforeErr, err error) {
 	var (
 		read  *redis.XStreamSliceCmd
 		pend  *redis.XPendingExtCmd
@@ -160,7 +163,7 @@ func (r *Reader) ReadNewAck(ctx context.Context, ack []string, before func(redis
 		// This consumer's oldest pending entry, after the read: anything
 		// older than what the read returned was lost on its way.
 		pend = p.XPendingExt(ctx, &redis.XPendingExtArgs{
-			Stream: r.stream, Group: Group, Start: "-", End: "+", Count: 1, Consumer: r.consumer,
+			Stream: r.stream, Group: Group, Start: "-", End: "+", Count: int64(len(held)) + 1, Consumer: r.consumer,
 		})
 		return nil
 	})
@@ -175,10 +178,18 @@ func (r *Reader) ReadNewAck(ctx context.Context, ack []string, before func(redis
 	if err != nil {
 		return msgs, beforeErr, nil // the read stands; the next one checks again
 	}
-	if len(oldest) == 0 || (len(msgs) > 0 && oldest[0].ID == msgs[0].ID) {
+	lost := ""
+	for _, pe := range oldest {
+		if !slices.Contains(held, pe.ID) {
+			lost = pe.ID
+			break
+		}
+	}
+	if lost == "" || (len(msgs) > 0 && lost == msgs[0].ID) {
 		return msgs, beforeErr, nil
 	}
-	msgs, err = r.read(ctx, "0", count, 0)
+	all, err := r.read(ctx, "0", count+int64(len(held)), 0)
+	msgs = slices.DeleteFunc(all, func(m redis.XMessage) bool { return slices.Contains(held, m.ID) })
 	return msgs, beforeErr, err
 }
 

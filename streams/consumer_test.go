@@ -101,18 +101,25 @@ func TestReadNewAckWritesFirst(t *testing.T) {
 		set := p.Set(ctx, "t:written", "yes", 0)
 		return set.Err
 	}
-	got, werr, err := r.ReadNewAck(ctx, nil, write, 10, 50*time.Millisecond)
+	got, werr, err := r.ReadNewAck(ctx, nil, nil, write, 10, 50*time.Millisecond)
 	if err != nil || werr != nil || len(got) != 1 || got[0].ID != id {
 		t.Fatalf("read %v, write err %v, read err %v", got, werr, err)
 	}
 	if rdb.Get(ctx, "t:written").Val() != "yes" {
 		t.Error("the write did not run")
 	}
+	// id stays pending on purpose (its writes ride this read): it is not
+	// taken for a lost reply, and not returned again.
+	id2 := rdb.XAdd(ctx, &redis.XAddArgs{Stream: c.Keys.Inbound(0), Values: []string{"v", "2"}}).Val()
+	got, _, err = r.ReadNewAck(ctx, nil, []string{id}, write, 10, 50*time.Millisecond)
+	if err != nil || len(got) != 1 || got[0].ID != id2 {
+		t.Fatalf("read with a held entry: %v %v", got, err)
+	}
 	failing := func(p redis.Pipeliner) func() error {
 		bad := p.HSet(ctx, "t:written", "f", "v") // wrong type: refused
 		return bad.Err
 	}
-	if _, werr, err := r.ReadNewAck(ctx, []string{id}, failing, 10, 50*time.Millisecond); werr == nil || err != nil {
+	if _, werr, err := r.ReadNewAck(ctx, []string{id, id2}, nil, failing, 10, 50*time.Millisecond); werr == nil || err != nil {
 		t.Fatalf("a refused write: write err %v, read err %v", werr, err)
 	}
 }

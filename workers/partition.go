@@ -129,7 +129,7 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 				before = func(p redis.Pipeliner) func() error { return pending.Queue(ctx, p) }
 			}
 			var werr error
-			msgs, werr, err = r.ReadNewAck(ctx, unacked, before, w.cfg.BatchSize, 2*time.Second)
+			msgs, werr, err = r.ReadNewAck(ctx, unacked, pendingIDs, before, w.cfg.BatchSize, 2*time.Second)
 			if err == nil {
 				unacked = unacked[:0]
 			}

@@ -40,6 +40,11 @@ func Dev(args []string) error {
 			return err
 		}
 	}
+	if os.Getenv("ROOMSTREAM_LOG_LEVEL") == "" {
+		// The banner is what a developer needs to see; start-up logs
+		// (partitions acquired, loops started) only bury it.
+		lc.LogLevel = "warn"
+	}
 	log, err := lc.logger()
 	if err != nil {
 		return err

@@ -61,7 +61,7 @@ need_docker() {
     apt_install docker.io
   fi
   if docker info >/dev/null 2>&1; then return; fi
-  say "starting dockerd (host networking only, vfs storage: see machine.md)"
+  say "starting dockerd (host networking only, vfs storage; it keeps running after the tests: pkill dockerd stops it)"
   as_root sh -c 'nohup dockerd --bridge=none --iptables=false --storage-driver=vfs >/tmp/roomstream-dockerd.log 2>&1 &'
   for _ in $(seq 1 60); do
     if docker info >/dev/null 2>&1; then return; fi

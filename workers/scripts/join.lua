@@ -10,6 +10,7 @@
 -- another ('' otherwise).
 local r = begin()
 if r then return r end
+ensureConns()
 local sid, conn, uid, uname = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'id', ARGV[5], 'name', ARGV[5], 'isLocked', 'false',

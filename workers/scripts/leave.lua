@@ -12,6 +12,7 @@
 -- lock and has no socket left in it.
 local r = begin()
 if r then return r end
+ensureConns()
 local sid = ARGV[9]
 local cur = redis.call('HGET', KEYS[3], sid)
 if not cur then

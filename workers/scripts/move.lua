@@ -5,6 +5,7 @@
 -- not.
 local r = begin()
 if r then return r end
+ensureConns()
 local cur = redis.call('HGET', KEYS[3], ARGV[9])
 if not cur then
   return finish({'noop'})

@@ -141,11 +141,38 @@ local function sockval(v)
   return f[1], f[2], f[3], table.concat(f, FS, 4)
 end
 
+-- rebuildConns counts the room's sockets per connector from its sockets
+-- hash, for a room written before connector counts were kept.
+local function rebuildConns()
+  local all = redis.call('HVALS', KEYS[3])
+  local n = {}
+  for i = 1, #all do
+    local c = string.match(all[i], '^[^\31]*')
+    n[c] = (n[c] or 0) + 1
+  end
+  for c, k in pairs(n) do
+    redis.call('HSET', KEYS[7], c, k)
+  end
+end
+
+-- ensureConns makes sure the counts exist before join, leave and move
+-- change them (rare events: the check costs two commands).
+local function ensureConns()
+  if redis.call('EXISTS', KEYS[7]) == 0 and redis.call('HLEN', KEYS[3]) > 0 then
+    rebuildConns()
+  end
+end
+
 -- conns lists the connectors hosting sockets of the room ("c1\29c2"): the
 -- outbound streams a room event goes to. It grows with the number of
 -- connectors, never with the room.
 local function conns()
-  return table.concat(redis.call('HKEYS', KEYS[7]), PS)
+  local c = redis.call('HKEYS', KEYS[7])
+  if #c == 0 and redis.call('HLEN', KEYS[3]) > 0 then
+    rebuildConns()
+    c = redis.call('HKEYS', KEYS[7])
+  end
+  return table.concat(c, PS)
 end
 
 -- addConn counts n more (or fewer) sockets of the room on connector conn.
