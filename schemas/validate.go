@@ -46,6 +46,17 @@ var required = map[string][]string{
 // by the authenticated user userID. A payload whose userId differs from
 // userID is refused with CodeForbidden; a missing userId is filled in.
 func ParseCommand(event string, raw []byte, userID string) (*Command, *Error) {
+	if event == EventFileUploadProgress {
+		if cmd := parseProgress(raw, userID); cmd != nil {
+			return cmd, nil
+		}
+		// Refused: the general path says why, in its words.
+	}
+	return parseCommand(event, raw, userID)
+}
+
+// parseCommand is ParseCommand for every event.
+func parseCommand(event string, raw []byte, userID string) (*Command, *Error) {
 	if !IsRoomEvent(event) {
 		return nil, Errorf(CodeUnknownEvent, "unknown event %q", event)
 	}
@@ -141,6 +152,79 @@ func ParseCommand(event string, raw []byte, userID string) (*Command, *Error) {
 		return nil, Errorf(CodeInvalidPayload, "payload cannot be encoded: %v", err).WithEvent(event, roomID)
 	}
 	return &Command{Event: event, RoomID: roomID, Payload: p, Data: data}, nil
+}
+
+var progressKeys = func() [][]byte {
+	var out [][]byte
+	for _, k := range required[EventFileUploadProgress] {
+		out = append(out, []byte(`"`+k+`":`))
+	}
+	return out
+}()
+
+// progressWire is a file-upload-progress payload whose required fields
+// are pointers, so that one decode tells a missing (or null) field from a
+// zero one.
+type progressWire struct {
+	FileID                 *string  `json:"fileId"`
+	UploadID               *string  `json:"uploadId"`
+	FileName               *string  `json:"fileName"`
+	RoomID                 *string  `json:"roomId"`
+	UserID                 string   `json:"userId"`
+	BytesUploaded          *int64   `json:"bytesUploaded"`
+	TotalBytes             *int64   `json:"totalBytes"`
+	Percentage             *float64 `json:"percentage"`
+	UploadSpeed            *float64 `json:"uploadSpeed"`
+	EstimatedTimeRemaining *float64 `json:"estimatedTimeRemaining"`
+	Seq                    *int64   `json:"seq"`
+	SentAt                 *int64   `json:"sentAt"`
+}
+
+// parseProgress is ParseCommand for the frequent event, in one decode
+// instead of two (profiles of the connector showed JSON decoding as a
+// fifth of its CPU). It takes the plain payloads clients send, flat
+// objects whose required keys are spelled exactly, and accepts exactly
+// what the general path accepts, with the same result; anything else (a
+// refusal, or a payload it cannot judge alone) returns nil, and the
+// general path decides.
+func parseProgress(raw []byte, userID string) *Command {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil
+	}
+	// The general path looks for each required key spelled exactly, at
+	// the top level, and not null; the decoder below matches keys in any
+	// case. Without nested values and nulls, an exact `"key":` is a
+	// top-level key with a value (inside a string its quotes would be
+	// escaped), and the two agree.
+	if bytes.IndexAny(raw[1:], "{[") >= 0 || bytes.Contains(raw, []byte("null")) {
+		return nil
+	}
+	for _, k := range progressKeys {
+		if !bytes.Contains(raw, k) {
+			return nil
+		}
+	}
+	var w progressWire
+	if json.Unmarshal(raw, &w) != nil || w.FileID == nil || w.UploadID == nil || w.FileName == nil ||
+		w.RoomID == nil || w.BytesUploaded == nil || w.TotalBytes == nil || w.Percentage == nil {
+		return nil
+	}
+	v := &FileUploadProgressPayload{FileID: *w.FileID, UploadID: *w.UploadID, FileName: *w.FileName, RoomID: *w.RoomID,
+		UserID: w.UserID, BytesUploaded: *w.BytesUploaded, TotalBytes: *w.TotalBytes, Percentage: *w.Percentage,
+		UploadSpeed: w.UploadSpeed, EstimatedTimeRemaining: w.EstimatedTimeRemaining, Seq: w.Seq, SentAt: w.SentAt}
+	if firstErr(checkID("roomId", v.RoomID), checkUser(&v.UserID, userID),
+		checkID("fileId", v.FileID), checkID("uploadId", v.UploadID),
+		checkText("fileName", v.FileName, MaxNameLen, true),
+		checkSize("bytesUploaded", v.BytesUploaded), checkSize("totalBytes", v.TotalBytes),
+		checkProgress(v)) != nil {
+		return nil
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return &Command{Event: EventFileUploadProgress, RoomID: v.RoomID, Payload: v, Data: data}
 }
 
 // ParseAuthenticate validates the payload of `authenticate`.

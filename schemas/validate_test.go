@@ -119,3 +119,42 @@ func FuzzParseCommand(f *testing.F) {
 		}
 	})
 }
+
+// FuzzProgressFastPath: the one-decode path for file-upload-progress
+// never accepts what the general path refuses, and gives the same
+// normalized payload; it may leave a payload to the general path.
+func FuzzProgressFastPath(f *testing.F) {
+	for _, s := range []string{
+		`{"fileId":"f","uploadId":"u","fileName":"a.pdf","roomId":"r","bytesUploaded":1,"totalBytes":2,"percentage":50}`,
+		`{"fileId":"f","uploadId":"u","fileName":"a.pdf","roomId":"r","userId":"alice","bytesUploaded":0,"totalBytes":0,"percentage":0,"uploadSpeed":1.5,"estimatedTimeRemaining":2,"seq":3,"sentAt":4,"userName":"x","extra":[1]}`,
+		`{"fileId":"f","uploadId":"u","fileName":"a.pdf","roomId":"r","userId":"bob","bytesUploaded":1,"totalBytes":2,"percentage":50}`,
+		`{"fileId":"f","uploadId":"u","fileName":"a.pdf","roomId":"r","bytesUploaded":3,"totalBytes":2,"percentage":50}`,
+		`{"fileId":"f","uploadId":"u","fileName":"a.pdf","roomId":"r","bytesUploaded":null,"totalBytes":2,"percentage":50}`,
+		`{"fileId":"f","uploadId":"u","fileName":"a.pdf","roomId":"r","totalBytes":2,"percentage":50}`,
+		`{"fileId":"f","uploadId":"u","fileName":"","roomId":"r","bytesUploaded":1,"totalBytes":2,"percentage":101}`,
+		`{"fileId":"f","uploadId":"u","fileName":"a","roomId":"r","bytesUploaded":"1","totalBytes":2,"percentage":5}`,
+		`[1]`, `{`, ``, `null`, ` {"roomId":"r"} `,
+		`{"fileId":"uploadId","uploAdId":"0","fileName":"a","roomId":"r","bytesUploaded":1,"totalBytes":2,"percentage":5}`,
+		`{"fileId":"f","uploadId":"u","fileName":"a","roomId":"r","bytesUploaded":null,"BytesUploaded":1,"totalBytes":2,"percentage":5}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fast := parseProgress(raw, "alice")
+		slow, err := parseCommand(EventFileUploadProgress, raw, "alice")
+		switch {
+		case fast != nil && err != nil:
+			t.Fatalf("fast path accepted what the general path refuses (%v): %s", err, raw)
+		case fast != nil && (string(fast.Data) != string(slow.Data) || fast.RoomID != slow.RoomID):
+			t.Fatalf("normalized differently:\n fast %s\n slow %s", fast.Data, slow.Data)
+		}
+	})
+}
+
+// The fast path takes what clients normally send.
+func TestProgressFastPathTakesPlainPayloads(t *testing.T) {
+	raw := []byte(`{"fileId":"f-12","uploadId":"u-12","fileName":"holiday.mov","roomId":"room-42","userId":"alice","bytesUploaded":5242880,"totalBytes":104857600,"percentage":5,"uploadSpeed":1.5,"seq":17,"sentAt":1767225600000000}`)
+	if parseProgress(raw, "alice") == nil {
+		t.Fatal("a plain progress payload went the slow way")
+	}
+}

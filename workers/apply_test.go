@@ -750,3 +750,24 @@ func TestApplyBatchStopsWhenFenced(t *testing.T) {
 		t.Errorf("stale owner unlocked the room")
 	}
 }
+
+// TestRoomFromBeforeConnectorCounts: a room written before room:{R}:conns
+// existed gets its counts rebuilt from its sockets the first time an event
+// needs them, so its members keep receiving its events.
+func TestRoomFromBeforeConnectorCounts(t *testing.T) {
+	h := newHarness(t)
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", nil, false))
+	h.apply(h.env(bob, schemas.EventJoinRoom, "r1", nil, false))
+	h.drain("c1", "c2")
+	h.rdb.Del(h.ctx, "t:room:{r1}:conns")
+	h.apply(h.env(alice, schemas.EventLockRoom, "r1", schemas.LockRoomPayload{RoomID: "r1"}, false))
+	if diff := cmp.Diff([]string{"c1:room-locked->sA", "c2:room-locked->sB"}, events(h.drain("c1", "c2"))); diff != "" {
+		t.Errorf("lock in a room without counts (-want,+got):\n%s", diff)
+	}
+	h.rdb.Del(h.ctx, "t:room:{r1}:conns")
+	h.apply(h.env(bob, schemas.EventLeaveRoom, "r1", schemas.LeaveRoomPayload{RoomID: "r1"}, false))
+	h.drain("c1", "c2")
+	if got := h.rdb.HGetAll(h.ctx, "t:room:{r1}:conns").Val(); !cmp.Equal(got, map[string]string{"c1": "1"}) {
+		t.Errorf("counts after bob left: %v", got)
+	}
+}
