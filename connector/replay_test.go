@@ -35,7 +35,9 @@ func TestReplayFollowsMembership(t *testing.T) {
 	ev := func(room, name string) streams.Message {
 		return streams.Message{Event: name, Room: room, Body: []byte(`{"roomId":"` + room + `"}`)}
 	}
-	op := func(kind, room string) streams.Message { return streams.Message{Event: kind, Room: room, To: []string{sid}} }
+	op := func(kind, room string) streams.Message {
+		return streams.Message{Event: kind, Room: room, To: []string{sid}}
+	}
 
 	offset := add("A", ev("A", "before-offset"))
 	add("A", ev("A", "a1"))
