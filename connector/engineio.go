@@ -102,9 +102,13 @@ func (so *socket) flush() {
 		batch := so.queue
 		so.queue = nil
 		if so.closeWanted && so.cause == causePing {
-			batch = nil
+			batch = nil // the client is gone
+			if so.cork != nil {
+				so.cork.discard()
+			}
 		}
-		if len(batch) == 0 {
+		pending := so.cork != nil && so.cork.pending()
+		if len(batch) == 0 && !pending {
 			if so.closeWanted {
 				so.closed = true
 				so.qmu.Unlock()
@@ -121,32 +125,32 @@ func (so *socket) flush() {
 		}
 		so.qmu.Unlock()
 		if broken {
+			if so.cork != nil {
+				so.cork.discard()
+			}
 			continue
 		}
+		// No per-write deadline: a write stuck for writeTimeout is cut by
+		// the server's write watchdog, which closes the connection.
 		so.writeSince.Store(time.Now().UnixNano())
-		corked := len(batch) > 1 && so.cork != nil
-		if corked {
-			so.cork.hold()
-		}
 		var err error
-		for _, b := range batch {
-			// No per-write context: a write stuck for writeTimeout is cut
-			// by the server's write watchdog, which closes the connection.
-			if err = so.conn.Write(context.Background(), websocket.MessageText, b); err != nil {
-				break
+		if so.cork != nil {
+			// What an earlier non-blocking write left, then the batch,
+			// in one system call.
+			err = so.cork.writeFrames(batch)
+		} else {
+			for _, b := range batch {
+				if err = so.conn.Write(context.Background(), websocket.MessageText, b); err != nil {
+					break
+				}
 			}
 		}
-		if corked {
-			if rerr := so.cork.release(); err == nil {
-				err = rerr
-			}
-		}
+		so.writeSince.Store(0)
 		if err != nil {
 			broken = true
 			so.fail(causeTransport, websocket.StatusGoingAway, "")
 			_ = so.conn.CloseNow()
 		}
-		so.writeSince.Store(0)
 	}
 }
 

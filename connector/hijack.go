@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 )
 
 // Buffer sizes of an accepted connection. net/http hands a hijacked
@@ -55,69 +54,6 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	w.cork = &cork{conn: c}
+	w.cork = newCork(c)
 	return c, bufio.NewReadWriter(r, bufio.NewWriterSize(w.cork, connWriteBuffer)), nil
-}
-
-// cork gathers what coder/websocket writes while the socket's writer has
-// several frames to send, and sends it in one write: a WebSocket frame per
-// Socket.IO packet, but one system call per batch instead of one per frame
-// (coder/websocket flushes after every message). Uncorked, writes go
-// straight through. coder/websocket serializes its own writes; the lock
-// orders them with cork and uncork.
-type cork struct {
-	mu     sync.Mutex
-	conn   net.Conn
-	corked bool
-	buf    *[]byte
-}
-
-var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-// maxCorked is how much a cork holds before it writes anyway.
-const maxCorked = 64 << 10
-
-func (c *cork) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.corked {
-		return c.conn.Write(p)
-	}
-	if c.buf == nil {
-		c.buf = corkBufs.Get().(*[]byte)
-	}
-	*c.buf = append(*c.buf, p...)
-	if len(*c.buf) >= maxCorked {
-		return len(p), c.flushLocked()
-	}
-	return len(p), nil
-}
-
-// hold starts gathering writes.
-func (c *cork) hold() {
-	c.mu.Lock()
-	c.corked = true
-	c.mu.Unlock()
-}
-
-// release writes what was gathered and lets writes through again.
-func (c *cork) release() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.corked = false
-	return c.flushLocked()
-}
-
-func (c *cork) flushLocked() error {
-	if c.buf == nil {
-		return nil
-	}
-	b := c.buf
-	c.buf = nil
-	_, err := c.conn.Write(*b)
-	if cap(*b) <= maxCorked*2 {
-		*b = (*b)[:0]
-		corkBufs.Put(b)
-	}
-	return err
 }

@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,9 +172,11 @@ func (so *socket) abort() {
 	_ = so.conn.CloseNow()
 }
 
-// enqueueRaw queues a frame for the writer. A socket whose queue is full is
-// too slow to keep up: it is disconnected (and can recover its missed
-// events on reconnect) rather than holding up everyone else.
+// enqueueRaw sends a frame: at once, without blocking, when nothing is
+// queued and no writer runs (the common case: one system call, no
+// goroutine); otherwise it queues it for the writer. A socket whose queue
+// is full is too slow to keep up: it is disconnected (and can recover its
+// missed events on reconnect) rather than holding up everyone else.
 func (so *socket) enqueueRaw(b []byte) {
 	so.qmu.Lock()
 	if so.closed {
@@ -186,6 +189,28 @@ func (so *socket) enqueueRaw(b []byte) {
 			so.srv.m.slowDropped.Inc()
 			so.srv.log.Warn("socket dropped: too slow to keep up", "socket", so.sid, "queue", so.srv.cfg.SendQueue)
 		}
+		return
+	}
+	if !so.writing && !so.closeWanted && so.cork != nil {
+		so.writing = true // this goroutine is the writer for a moment
+		so.qmu.Unlock()
+		done, err := so.cork.tryFrames(b)
+		so.qmu.Lock()
+		if errors.Is(err, errNoTry) {
+			// Nothing was taken: first in line, before what others
+			// queued meanwhile.
+			so.queue = append([][]byte{b}, so.queue...)
+		}
+		if err == nil && done && len(so.queue) == 0 && !so.closeWanted {
+			so.writing = false
+			so.qmu.Unlock()
+			return
+		}
+		so.qmu.Unlock()
+		if err != nil && !errors.Is(err, errNoTry) {
+			so.fail(causeTransport, websocket.StatusGoingAway, "") // the writer closes
+		}
+		go so.flush()
 		return
 	}
 	so.queue = append(so.queue, b)

@@ -12,18 +12,25 @@ import (
 	"github.com/roomstream/roomstream/streams"
 )
 
+// newReader returns a reader of partition 0 as consumer w1, its group
+// created, on a private redis-server.
+func newReader(t *testing.T) (*redis.Client, *streams.Client, *streams.Reader) {
+	t.Helper()
+	rdb := testredis.Start(t, nil).Client()
+	c := streams.New(rdb, streams.Config{Partitions: 1, KeyPrefix: "t:"})
+	r := c.Reader(0, "w1")
+	if err := r.EnsureGroup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return rdb, c, r
+}
+
 // A reply of XREADGROUP lost after Redis recorded the delivery (Redis
 // killed and restarted from its AOF, connection cut) must not make the
 // reader skip those entries: ReadNew returns them first, in order.
 func TestReadNewReturnsEntriesWhoseReplyWasLost(t *testing.T) {
-	srv := testredis.Start(t, nil)
-	rdb := srv.Client()
-	c := streams.New(rdb, streams.Config{Partitions: 1, KeyPrefix: "t:"})
+	rdb, c, r := newReader(t)
 	ctx := context.Background()
-	r := c.Reader(0, "w1")
-	if err := r.EnsureGroup(ctx); err != nil {
-		t.Fatal(err)
-	}
 	stream := c.Keys.Inbound(0)
 	add := func(v string) string {
 		t.Helper()
@@ -88,14 +95,8 @@ func TestReadNewReturnsEntriesWhoseReplyWasLost(t *testing.T) {
 // last applied entries) and says whether they went through, apart from
 // the read.
 func TestReadNewAckWritesFirst(t *testing.T) {
-	srv := testredis.Start(t, nil)
-	rdb := srv.Client()
-	c := streams.New(rdb, streams.Config{Partitions: 1, KeyPrefix: "t:"})
+	rdb, c, r := newReader(t)
 	ctx := context.Background()
-	r := c.Reader(0, "w1")
-	if err := r.EnsureGroup(ctx); err != nil {
-		t.Fatal(err)
-	}
 	id := rdb.XAdd(ctx, &redis.XAddArgs{Stream: c.Keys.Inbound(0), Values: []string{"v", "1"}}).Val()
 	write := func(p redis.Pipeliner) func() error {
 		set := p.Set(ctx, "t:written", "yes", 0)
