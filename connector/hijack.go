@@ -14,10 +14,12 @@ import (
 // socket would keep them for its lifetime; Socket.IO frames are mostly a
 // few hundred bytes, so the connector gives coder/websocket smaller ones.
 // A frame larger than a buffer still goes through, in more than one read
-// or write call.
+// or write call. coder/websocket writes only control frames (pongs, the
+// close frame: at most 131 bytes); the connector frames its data messages
+// itself (wire.go), so its write buffer is small.
 const (
 	connReadBuffer  = 512
-	connWriteBuffer = 1024
+	connWriteBuffer = 160
 )
 
 // smallBuffers wraps the ResponseWriter given to websocket.Accept so that
