@@ -3,22 +3,16 @@ package connector
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-	"github.com/kelseyhightower/envconfig"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/roomstream/roomstream/infra/testredis"
 	"github.com/roomstream/roomstream/streams"
 )
 
@@ -51,53 +45,10 @@ func TestAppendFrame(t *testing.T) {
 // room mate gets every event at once, and it is dropped when its queue is
 // full (it can recover its missed events).
 func TestClientThatStopsReading(t *testing.T) {
-	rs := testredis.Start(t, nil)
-	var cfg Config
-	if err := envconfig.Process("ROOMSTREAM_TEST_DEFAULTS_ONLY", &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg.RedisURL, cfg.JWTSecret, cfg.Partitions, cfg.SendQueue = rs.URL(), "test-secret-0123456789", 4, 32
-	ctx, cancel := context.WithCancel(context.Background())
-	rdb, err := cfg.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	s := New(cfg, streams.New(rdb, cfg.Config), slog.New(slog.NewTextHandler(io.Discard, nil)), &Options{Registerer: reg})
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Run(ctx) }()
-	hs := httptest.NewServer(s.Handler())
-	t.Cleanup(func() { cancel(); <-done; hs.Close(); _ = rdb.Close() })
-	for !s.Ready() {
-		time.Sleep(5 * time.Millisecond)
-	}
-	dial := func(user string) (*websocket.Conn, string) {
-		tok, _ := Sign(cfg.JWTSecret, user, user, time.Hour)
-		c, _, err := websocket.Dial(ctx, "ws"+hs.URL[4:]+"/socket.io/?EIO=4&transport=websocket", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetReadLimit(1 << 20)
-		t.Cleanup(func() { _ = c.CloseNow() })
-		if _, _, err := c.Read(ctx); err != nil { // open packet
-			t.Fatal(err)
-		}
-		if err := c.Write(ctx, websocket.MessageText, []byte(`40{"token":"`+tok+`"}`)); err != nil {
-			t.Fatal(err)
-		}
-		for {
-			_, f, err := c.Read(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if v, ok := bytes.CutPrefix(f, []byte(`40{"sid":"`)); ok {
-				return c, string(v[:bytes.IndexByte(v, '"')])
-			}
-		}
-	}
-	reader, readerSID := dial("reader")
-	stuck, stuckSID := dial("stuck") // never reads again
-	_ = stuck
+	l := startLive(t, func(c *Config) { c.SendQueue = 32 })
+	s := l.s
+	reader, readerSID := l.dial(t, "reader")
+	_, stuckSID := l.dial(t, "stuck") // never reads again
 	s.members.add("r", readerSID)
 	s.members.add("r", stuckSID)
 	const events = 2000
@@ -115,14 +66,7 @@ func TestClientThatStopsReading(t *testing.T) {
 	}()
 	body := []byte(`{"roomId":"r","pad":"` + strings.Repeat("x", 16<<10) + `"}`)
 	o := &streams.Outbound{Partition: 1, Room: "r", Messages: []streams.Message{{Event: "big", Room: "r", Body: body}}}
-	values := map[string]any{}
-	v := o.Values()
-	for i := 0; i+1 < len(v); i += 2 {
-		if b, ok := v[i+1].([]byte); ok {
-			v[i+1] = string(b)
-		}
-		values[v[i].(string)] = v[i+1]
-	}
+	values := asRead(o)
 	d := newDedup()
 	base := time.Now().UnixMilli()
 	var slowest time.Duration
@@ -152,5 +96,57 @@ func TestClientThatStopsReading(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(s.m.slowDropped); n != 1 {
 		t.Errorf("slow sockets dropped: %v, want 1 (the client that stopped reading)", n)
+	}
+}
+
+// TestTryFramesNeverBlocks: against a peer that does not read, the
+// non-blocking write takes what the kernel accepts and returns; it never
+// waits for the peer.
+func TestTryFramesNeverBlocks(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); peer <- c }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	defer (<-peer).Close() // never read
+	k := newCork(conn)
+	frame := bytes.Repeat([]byte("x"), 64<<10)
+	finished := make(chan int, 1)
+	go func() {
+		n := 0
+		for ; n < 4096; n++ { // far more than any socket buffer
+			done, err := k.tryFrames(frame)
+			if err != nil || !done {
+				break
+			}
+		}
+		// The socket is full now: dropping what was left, the next try
+		// meets a kernel that takes nothing.
+		k.discard()
+		if done, err := k.tryFrames(frame); done || err != nil {
+			n = -1
+		}
+		finished <- n
+	}()
+	select {
+	case n := <-finished:
+		if n == 4096 {
+			t.Fatal("the kernel took 256 MiB for a peer that does not read")
+		}
+		if n < 0 {
+			t.Fatal("a try on a full socket reported the frame written, or an error")
+		}
+		if !k.pending() {
+			t.Error("the bytes the kernel did not take are not kept for the writer")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tryFrames blocked on a peer that does not read")
 	}
 }
