@@ -13,33 +13,48 @@ const (
 	DefaultPingInterval   = 25 * time.Second
 	DefaultPingTimeout    = 20 * time.Second
 	DefaultConnectTimeout = 45 * time.Second
-	DefaultMaxPayload     = 1_000_000
-	DefaultHeartbeatTTL   = 10 * time.Second
+	// DefaultMaxPayload fits the design's largest message (a CONNECT
+	// carrying an 8 KiB token, a join-room with its payload) several
+	// times over; Socket.IO's own default of 1 MB lets every socket make
+	// the connector buffer a megabyte for nothing.
+	DefaultMaxPayload   = 64 << 10
+	DefaultHeartbeatTTL = 10 * time.Second
 )
 
 // Config configures a connector process.
 type Config struct {
 	streams.Config
 
-	HTTPAddr       string        `envconfig:"HTTP_ADDR" default:":8080" desc:"address the connector listens on (/socket.io/, /healthz, /readyz, /metrics)"`
-	ConnectorID    string        `envconfig:"CONNECTOR_ID" desc:"name of this connector and its outbound stream (generated when empty)"`
-	JWTSecret      string        `envconfig:"JWT_SECRET" desc:"HS256 secret that signs client tokens (required; dev makes one up)"`
-	JWTIssuer      string        `envconfig:"JWT_ISSUER" desc:"required 'iss' claim (empty = not checked)"`
-	JWTAudience    string        `envconfig:"JWT_AUDIENCE" desc:"required 'aud' claim (empty = not checked)"`
-	JWTLeeway      time.Duration `envconfig:"JWT_LEEWAY" default:"5s" desc:"clock skew allowed when checking exp, nbf and iat"`
-	PingInterval   time.Duration `envconfig:"PING_INTERVAL" default:"25s" desc:"Engine.IO pingInterval"`
-	PingTimeout    time.Duration `envconfig:"PING_TIMEOUT" default:"20s" desc:"Engine.IO pingTimeout: a client that does not answer a ping within it is dropped"`
-	ConnectTimeout time.Duration `envconfig:"CONNECT_TIMEOUT" default:"45s" desc:"time a client has to send its Socket.IO CONNECT"`
-	AuthTimeout    time.Duration `envconfig:"AUTH_TIMEOUT" default:"30s" desc:"time a client connected without a token has to send 'authenticate'"`
-	MaxPayload     int64         `envconfig:"MAX_PAYLOAD" default:"1000000" desc:"largest WebSocket message accepted, in bytes (larger: closed with 1009)"`
-	RateLimit      float64       `envconfig:"RATE_LIMIT" default:"50" desc:"events per second one socket may send on average"`
-	RateBurst      int           `envconfig:"RATE_BURST" default:"100" desc:"events one socket may send in a burst"`
-	MaxRooms       int           `envconfig:"MAX_ROOMS" default:"100" desc:"rooms one socket may be in"`
-	SendQueue      int           `envconfig:"SEND_QUEUE" default:"512" desc:"packets queued for one socket; a socket that falls further behind is disconnected"`
-	HeartbeatTTL   time.Duration `envconfig:"CONNECTOR_TIMEOUT" default:"10s" desc:"lifetime of the connector's heartbeat key: workers declare it dead this long after its last beat"`
-	DrainTimeout   time.Duration `envconfig:"DRAIN_TIMEOUT" default:"10s" desc:"time a stopping connector has to flush and close its sockets"`
-	AllowedOrigins []string      `envconfig:"ALLOWED_ORIGINS" default:"*" desc:"Origin patterns browsers may connect from (comma-separated host patterns, * = any)"`
-	GCPercent      int           `envconfig:"GC_PERCENT" default:"50" desc:"Go garbage collector target (as GOGC, which wins when set): a connector's memory is mostly idle connections, and 50 holds them in about 15 KiB each instead of 18 at a little CPU"`
+	HTTPAddr        string        `envconfig:"HTTP_ADDR" default:":8080" desc:"address the connector listens on (/socket.io/, /healthz, /readyz, /metrics)"`
+	ConnectorID     string        `envconfig:"CONNECTOR_ID" desc:"name of this connector and its outbound stream (generated when empty)"`
+	JWTSecret       string        `envconfig:"JWT_SECRET" desc:"HS256 secret that signs client tokens (required; dev makes one up)"`
+	JWTIssuer       string        `envconfig:"JWT_ISSUER" desc:"required 'iss' claim (empty = not checked)"`
+	JWTAudience     string        `envconfig:"JWT_AUDIENCE" desc:"required 'aud' claim (empty = not checked)"`
+	JWTLeeway       time.Duration `envconfig:"JWT_LEEWAY" default:"5s" desc:"clock skew allowed when checking exp, nbf and iat"`
+	PingInterval    time.Duration `envconfig:"PING_INTERVAL" default:"25s" desc:"Engine.IO pingInterval"`
+	PingTimeout     time.Duration `envconfig:"PING_TIMEOUT" default:"20s" desc:"Engine.IO pingTimeout: a client that does not answer a ping within it is dropped"`
+	ConnectTimeout  time.Duration `envconfig:"CONNECT_TIMEOUT" default:"45s" desc:"time a client has to send its Socket.IO CONNECT"`
+	AuthTimeout     time.Duration `envconfig:"AUTH_TIMEOUT" default:"30s" desc:"time a client connected without a token has to send 'authenticate'"`
+	MaxPayload      int64         `envconfig:"MAX_PAYLOAD" default:"65536" desc:"largest WebSocket message accepted, in bytes (larger: closed with 1009)"`
+	RateLimit       float64       `envconfig:"RATE_LIMIT" default:"50" desc:"events per second one socket may send on average"`
+	RateBurst       int           `envconfig:"RATE_BURST" default:"100" desc:"events one socket may send in a burst"`
+	MaxRooms        int           `envconfig:"MAX_ROOMS" default:"100" desc:"rooms one socket may be in"`
+	SendQueue       int           `envconfig:"SEND_QUEUE" default:"512" desc:"packets queued for one socket; a socket that falls further behind is disconnected"`
+	SendQueueBytes  int           `envconfig:"SEND_QUEUE_BYTES" default:"1048576" desc:"bytes queued for one socket (frames not yet taken by the kernel); a socket past it is disconnected"`
+	WriteTimeout    time.Duration `envconfig:"WRITE_TIMEOUT" default:"10s" desc:"longest one write to a client may block; a client that stops reading is disconnected after it"`
+	MaxRefusals     int           `envconfig:"MAX_REFUSALS" default:"50" desc:"events refused in a row (invalid, unknown, unauthorized, rate limited) after which the socket is disconnected"`
+	TokenGrace      time.Duration `envconfig:"TOKEN_GRACE" default:"30s" desc:"time a live socket whose token expired has to send 'authenticate' with a fresh token before it is disconnected"`
+	MaxConns        int           `envconfig:"MAX_CONNS" default:"50000" desc:"connections this connector holds at most (WebSocket handshakes past it get 503; 0 = no limit)"`
+	MaxConnsPerIP   int           `envconfig:"MAX_CONNS_PER_IP" default:"1000" desc:"connections from one source address this connector holds at most (429 past it; 0 = no limit)"`
+	MaxConnsPerUser int           `envconfig:"MAX_CONNS_PER_USER" default:"20" desc:"sockets one user may have across all connectors, held ones included (0 = no limit)"`
+	MaxRoomsPerUser int           `envconfig:"MAX_ROOMS_PER_USER" default:"200" desc:"rooms one user may be in across all its sockets (0 = no limit)"`
+	ConnectRate     float64       `envconfig:"CONNECT_RATE" default:"50" desc:"WebSocket handshakes per second one source address may open on average (burst: 2x; 429 past it; 0 = no limit)"`
+	MaxBacklog      int64         `envconfig:"MAX_BACKLOG" default:"100000" desc:"inbound entries a partition may have waiting for workers; past it new events are refused with 'unavailable' (0 = no limit)"`
+	AdminAddr       string        `envconfig:"ADMIN_ADDR" default:"127.0.0.1:9464" desc:"address of /metrics and (with ROOMSTREAM_PPROF=true) /debug/pprof/, kept off the public port; 'off' = not served"`
+	HeartbeatTTL    time.Duration `envconfig:"CONNECTOR_TIMEOUT" default:"10s" desc:"lifetime of the connector's heartbeat key: workers declare it dead this long after its last beat"`
+	DrainTimeout    time.Duration `envconfig:"DRAIN_TIMEOUT" default:"10s" desc:"time a stopping connector has to flush and close its sockets"`
+	AllowedOrigins  []string      `envconfig:"ALLOWED_ORIGINS" default:"*" desc:"Origin patterns browsers may connect from (comma-separated host patterns, * = any)"`
+	GCPercent       int           `envconfig:"GC_PERCENT" default:"50" desc:"Go garbage collector target (as GOGC, which wins when set): a connector's memory is mostly idle connections, and 50 holds them in about 15 KiB each instead of 18 at a little CPU"`
 }
 
 // Validate checks the configuration and names the variable at fault.
@@ -68,6 +83,21 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ROOMSTREAM_MAX_ROOMS must be at least 1, got %d", c.MaxRooms)
 	case c.SendQueue < 8:
 		return fmt.Errorf("ROOMSTREAM_SEND_QUEUE must be at least 8, got %d", c.SendQueue)
+	case c.SendQueueBytes < 4096:
+		return fmt.Errorf("ROOMSTREAM_SEND_QUEUE_BYTES must be at least 4096, got %d", c.SendQueueBytes)
+	case c.WriteTimeout < 100*time.Millisecond:
+		return fmt.Errorf("ROOMSTREAM_WRITE_TIMEOUT must be at least 100ms, got %s", c.WriteTimeout)
+	case c.MaxRefusals < 1:
+		return fmt.Errorf("ROOMSTREAM_MAX_REFUSALS must be at least 1, got %d", c.MaxRefusals)
+	case c.TokenGrace < 0:
+		return fmt.Errorf("ROOMSTREAM_TOKEN_GRACE must not be negative, got %s", c.TokenGrace)
+	case c.MaxConns < 0 || c.MaxConnsPerIP < 0 || c.MaxConnsPerUser < 0 || c.MaxRoomsPerUser < 0:
+		return fmt.Errorf("ROOMSTREAM_MAX_CONNS, MAX_CONNS_PER_IP, MAX_CONNS_PER_USER and MAX_ROOMS_PER_USER must not be negative (0 = no limit), got %d, %d, %d, %d",
+			c.MaxConns, c.MaxConnsPerIP, c.MaxConnsPerUser, c.MaxRoomsPerUser)
+	case c.ConnectRate < 0:
+		return fmt.Errorf("ROOMSTREAM_CONNECT_RATE must not be negative (0 = no limit), got %g", c.ConnectRate)
+	case c.MaxBacklog < 0:
+		return fmt.Errorf("ROOMSTREAM_MAX_BACKLOG must not be negative, got %d", c.MaxBacklog)
 	case c.HeartbeatTTL < time.Second:
 		return fmt.Errorf("ROOMSTREAM_CONNECTOR_TIMEOUT must be at least 1s, got %s", c.HeartbeatTTL)
 	case c.DrainTimeout < 0:

@@ -2,7 +2,9 @@ package connector
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -44,6 +46,17 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusServiceUnavailable, protocol.ErrCodeBadRequest, "Server unavailable, retry")
 		return
 	}
+	ip := clientIP(r)
+	if code, ok := s.admit(ip); !ok {
+		s.m.limited.WithLabelValues(string(code)).Inc()
+		w.Header().Set("Retry-After", "1")
+		status := http.StatusServiceUnavailable
+		if code != limitConns {
+			status = http.StatusTooManyRequests
+		}
+		writeJSONError(w, status, protocol.ErrCodeBadRequest, limitMessages[code])
+		return
+	}
 	opts := &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled}
 	if len(s.cfg.AllowedOrigins) == 0 || (len(s.cfg.AllowedOrigins) == 1 && s.cfg.AllowedOrigins[0] == "*") {
 		opts.InsecureSkipVerify = true // tokens, not cookies, authenticate: no CSRF to fear
@@ -53,6 +66,7 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 	sb := &smallBuffers{ResponseWriter: w}
 	conn, err := websocket.Accept(sb, r, opts)
 	if err != nil {
+		s.release(ip)
 		s.log.Debug("websocket accept", "err", err, "remote", r.RemoteAddr)
 		return
 	}
@@ -63,12 +77,20 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 	// idle connections would otherwise keep.
 	go func() {
 		defer s.conns.Done()
+		defer s.release(ip)
 		so := newSocket(s, conn)
+		so.ip = ip
 		so.cork = sb.cork
 		s.m.connections.Inc()
 		defer s.m.connections.Dec()
 		so.run()
 	}()
+}
+
+var limitMessages = map[limitCode]string{
+	limitConns:       "Server full, retry later",
+	limitConnsPerIP:  "Too many connections from this address",
+	limitConnectRate: "Too many connection attempts from this address, slow down",
 }
 
 // closeCause says why a connection ended, which decides what happens to
@@ -100,7 +122,7 @@ func (so *socket) flush() {
 	for {
 		so.qmu.Lock()
 		batch := so.queue
-		so.queue = nil
+		so.queue, so.qbytes = nil, 0
 		if so.closeWanted && so.cause == causePing {
 			batch = nil // the client is gone
 			if so.cork != nil {
@@ -130,22 +152,22 @@ func (so *socket) flush() {
 			}
 			continue
 		}
-		// No per-write deadline: a write stuck for writeTimeout is cut by
-		// the server's write watchdog, which closes the connection.
-		so.writeSince.Store(time.Now().UnixNano())
+		// Every write has a deadline: a client that stops reading is
+		// disconnected once one write has waited WriteTimeout.
 		var err error
 		if so.cork != nil {
 			// What an earlier non-blocking write left, then the batch,
 			// in one system call.
-			err = so.cork.writeFrames(batch)
+			err = so.cork.writeFrames(batch, so.srv.writeTimeout())
 		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), so.srv.writeTimeout())
 			for _, b := range batch {
-				if err = so.conn.Write(context.Background(), websocket.MessageText, b); err != nil {
+				if err = so.conn.Write(ctx, websocket.MessageText, b); err != nil {
 					break
 				}
 			}
+			cancel()
 		}
-		so.writeSince.Store(0)
 		if err != nil {
 			broken = true
 			so.fail(causeTransport, websocket.StatusGoingAway, "")
@@ -187,36 +209,15 @@ func (so *socket) ping() {
 
 var pingFrame = []byte{byte(protocol.EnginePing)}
 
-// watchWrites closes connections whose write has been blocked for longer
-// than writeTimeout (a client that stopped reading), checking every second.
-func (s *Server) watchWrites(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	var stuck []*socket
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		limit := time.Now().Add(-writeTimeout).UnixNano()
-		stuck = stuck[:0]
-		s.mu.RLock()
-		for _, so := range s.sockets {
-			if since := so.writeSince.Load(); since != 0 && since < limit {
-				stuck = append(stuck, so)
-			}
-		}
-		s.mu.RUnlock()
-		for _, so := range stuck {
-			so.fail(causeTransport, websocket.StatusGoingAway, "")
-			_ = so.conn.CloseNow()
-		}
+// writeTimeout is how long one write to a client may block.
+func (s *Server) writeTimeout() time.Duration {
+	if s.cfg.WriteTimeout > 0 {
+		return s.cfg.WriteTimeout
 	}
+	return defaultWriteTimeout
 }
 
-// writeTimeout is how long one write to a client may block.
-const writeTimeout = 10 * time.Second
+const defaultWriteTimeout = 10 * time.Second
 
 // closeConn closes the WebSocket with a status, without waiting long for
 // the client's close frame.
@@ -236,9 +237,23 @@ func (so *socket) closeConn(ctx context.Context, code websocket.StatusCode, reas
 // Redis calls) whose stack would otherwise stay with the read loop's
 // goroutine for the connection's lifetime; the read loop itself only
 // needs a small one, which is what an idle connection keeps.
+//
+// A panic while handling the packet closes this socket (and is logged
+// with its stack); the process and the other sockets go on.
 func (so *socket) handleOffStack(data []byte) bool {
 	done := make(chan bool, 1)
-	go func() { done <- so.handlePacket(data) }()
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				so.srv.m.panics.Inc()
+				so.srv.log.Error("panic while handling a packet: socket closed", "socket", so.sid,
+					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				so.fail(causeServer, websocket.StatusInternalError, "internal error")
+				done <- false
+			}
+		}()
+		done <- so.handlePacket(data)
+	}()
 	return <-done
 }
 

@@ -60,7 +60,13 @@ type connectAuth struct {
 func (so *socket) handleConnect(p protocol.Packet) {
 	s := so.srv
 	if p.Namespace != "/" {
+		if len(p.Namespace) > maxEventName {
+			// Not echoed: a client cannot make us send back what it sent.
+			so.fail(causeParse, websocket.StatusPolicyViolation, "namespace name too long")
+			return
+		}
 		so.enqueueRaw(protocol.ConnectErrorFrame(p.Namespace, "Invalid namespace", nil))
+		so.refused()
 		return
 	}
 	if so.connected {
@@ -88,8 +94,7 @@ func (so *socket) handleConnect(p protocol.Packet) {
 	so.sid, so.pid = newID()[:20], newID()
 	if so.authed {
 		if err := s.openSession(so); err != nil {
-			s.log.Warn("open session", "err", err)
-			so.connectError(schemas.NewError(schemas.CodeUnavailable, ""))
+			so.sessionError(err)
 			return
 		}
 	}
@@ -109,6 +114,7 @@ func (so *socket) accept() {
 	s.sockets[so.sid] = so
 	s.mu.Unlock()
 	so.connected = true
+	so.refusals = 0
 	so.enqueueRaw(protocol.ConnectFrame(so.sid, so.pid))
 }
 
@@ -117,6 +123,81 @@ func (so *socket) accept() {
 func (so *socket) connectError(e *schemas.Error) {
 	so.enqueueRaw(protocol.ConnectErrorFrame("/", "authentication failed: "+e.Message,
 		map[string]any{"code": e.Code, "reason": e.Message}))
+	if e.Code != schemas.CodeUnavailable {
+		so.refused()
+	}
+}
+
+// sessionError refuses a CONNECT whose session could not be opened.
+func (so *socket) sessionError(err error) {
+	var lim *limitError
+	if errors.As(err, &lim) {
+		so.connectError(lim.e)
+		return
+	}
+	so.srv.log.Warn("open session", "err", err)
+	so.connectError(schemas.NewError(schemas.CodeUnavailable, ""))
+}
+
+// watchToken arms the socket's token expiry: when the token it
+// authenticated with expires, the client is told (`error` with
+// expired_token) and has TOKEN_GRACE to send `authenticate` with a fresh
+// token of the same user, which arms the watch again; otherwise it is
+// disconnected. Called on the read loop's side.
+func (so *socket) watchToken() {
+	exp := so.ident.Expires
+	if exp.IsZero() {
+		return
+	}
+	gen := so.tokenGen.Add(1)
+	grace := so.srv.cfg.TokenGrace
+	var warned bool
+	var fire func()
+	fire = func() {
+		if so.tokenGen.Load() != gen {
+			return // a fresh token took over
+		}
+		if !warned && grace > 0 {
+			warned = true
+			e := schemas.Errorf(schemas.CodeExpiredToken, "your token expired; send 'authenticate' with a fresh one within %s", grace)
+			so.emit(schemas.EventError, mustJSON(e))
+			so.qmu.Lock()
+			if !so.timersOff {
+				so.tokenTimer = time.AfterFunc(grace, fire)
+			}
+			so.qmu.Unlock()
+			return
+		}
+		so.srv.m.authFailures.WithLabelValues(string(schemas.CodeExpiredToken)).Inc()
+		so.fail(causeServer, websocket.StatusPolicyViolation, "token expired")
+	}
+	so.qmu.Lock()
+	defer so.qmu.Unlock()
+	if so.tokenTimer != nil {
+		so.tokenTimer.Stop()
+	}
+	if so.timersOff {
+		return
+	}
+	so.tokenTimer = time.AfterFunc(time.Until(exp), fire)
+}
+
+// maxEventName is the longest event (and namespace) name the connector
+// reads; longer ones are refused without being echoed back.
+const maxEventName = 64
+
+// refused counts a refusal; a socket refused MAX_REFUSALS times in a row
+// (nothing accepted in between) is disconnected: it is broken or hostile,
+// and every refusal costs an answer.
+func (so *socket) refused() {
+	so.refusals++
+	limit := so.srv.cfg.MaxRefusals
+	if limit <= 0 {
+		limit = 50
+	}
+	if so.refusals >= limit {
+		so.fail(causeServer, websocket.StatusPolicyViolation, "too many refused events")
+	}
 }
 
 // authenticated tells the client who it is.
@@ -124,6 +205,7 @@ func (so *socket) authenticated(again bool) {
 	if so.authTimer != nil {
 		so.authTimer.Stop()
 	}
+	so.watchToken()
 	so.emit(schemas.EventAuthSuccessful, mustJSON(schemas.AuthSuccessPayload{UserID: so.ident.UserID, SessionID: so.session}))
 	if !again {
 		so.srv.log.Debug("socket authenticated", "socket", so.sid, "user", so.ident.UserID)
@@ -137,17 +219,16 @@ func (so *socket) handleEvent(p protocol.Packet) {
 		so.fail(causeParse, websocket.StatusProtocolError, "invalid event")
 		return
 	}
-	if !so.limiter.Allow() {
-		s.m.rateLimited.Inc()
-		so.refusals++
-		if so.refusals > int(s.cfg.RateLimit*5)+s.cfg.RateBurst {
-			so.fail(causeServer, websocket.StatusPolicyViolation, "rate limit exceeded")
-			return
-		}
-		so.refuse(p, name, "", schemas.Errorf(schemas.CodeRateLimited, "more than %g events per second", s.cfg.RateLimit))
+	if len(name) > maxEventName {
+		so.refuse(p, "", "", schemas.Errorf(schemas.CodeUnknownEvent, "event name longer than %d bytes", maxEventName))
 		return
 	}
-	so.refusals = 0
+	if !so.limiter.Allow() {
+		s.m.rateLimited.Inc()
+		// Not echoed: a flood gets the shortest answer there is.
+		so.refuse(p, "", "", schemas.Errorf(schemas.CodeRateLimited, "more than %g events per second", s.cfg.RateLimit))
+		return
+	}
 	if name == schemas.EventAuthenticate {
 		so.handleAuthenticate(p, args)
 		return
@@ -157,7 +238,7 @@ func (so *socket) handleEvent(p protocol.Packet) {
 		return
 	}
 	if !schemas.IsRoomEvent(name) {
-		so.refuse(p, name, "", schemas.Errorf(schemas.CodeUnknownEvent, "unknown event %q", name))
+		so.refuse(p, name, "", schemas.NewError(schemas.CodeUnknownEvent, "unknown event"))
 		return
 	}
 	if len(args) == 0 {
@@ -169,6 +250,11 @@ func (so *socket) handleEvent(p protocol.Packet) {
 		so.refuse(p, name, verr.RoomID, verr)
 		return
 	}
+	if s.backlogFull(cmd.RoomID) {
+		s.m.backlogRefused.Inc()
+		so.refuse(p, name, cmd.RoomID, schemas.NewError(schemas.CodeUnavailable, "the service is behind; retry in a moment"))
+		return
+	}
 	// Not tied to the connection: an event being appended when its socket
 	// closes is appended all the same.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -177,6 +263,14 @@ func (so *socket) handleEvent(p protocol.Packet) {
 		if _, in := so.rooms[cmd.RoomID]; !in {
 			if len(so.rooms) >= s.cfg.MaxRooms {
 				so.refuse(p, name, cmd.RoomID, schemas.Errorf(schemas.CodeTooManyRooms, "a socket may be in %d rooms at most", s.cfg.MaxRooms))
+				return
+			}
+			if full, err := s.userRoomsFull(ctx, so); err != nil {
+				so.unavailable(p, name, cmd.RoomID, err)
+				return
+			} else if full {
+				s.m.limited.WithLabelValues(string(limitRoomsUser)).Inc()
+				so.refuse(p, name, cmd.RoomID, schemas.Errorf(schemas.CodeTooManyRooms, "a user may be in %d rooms at most", s.cfg.MaxRoomsPerUser))
 				return
 			}
 			// Recorded before the join is queued, so that whoever cleans up
@@ -210,6 +304,7 @@ func (so *socket) handleEvent(p protocol.Packet) {
 		return
 	}
 	s.m.eventsIn.WithLabelValues(name, "accepted").Inc()
+	so.refusals = 0
 	if name == schemas.EventLeaveRoom {
 		delete(so.rooms, cmd.RoomID)
 		if err := s.c.Redis().SRem(ctx, s.c.Keys.SocketRooms(so.sid), cmd.RoomID).Err(); err != nil {
@@ -235,6 +330,9 @@ func (so *socket) handleAuthenticate(p protocol.Packet, args []json.RawMessage) 
 		if p.HasID {
 			so.ack(p.ID, mustJSON(schemas.Ack{Error: e.WithEvent(schemas.EventAuthenticate, "")}))
 		}
+		if e.Code != schemas.CodeUnavailable {
+			so.refused()
+		}
 	}
 	if len(args) == 0 {
 		fail(schemas.NewError(schemas.CodeInvalidToken, "authenticate needs {token}"))
@@ -259,12 +357,18 @@ func (so *socket) handleAuthenticate(p protocol.Packet, args []json.RawMessage) 
 	if !again {
 		if err := s.openSession(so); err != nil {
 			so.authed = false
+			var lim *limitError
+			if errors.As(err, &lim) {
+				fail(lim.e)
+				return
+			}
 			s.log.Warn("open session", "err", err)
 			fail(schemas.NewError(schemas.CodeUnavailable, "could not open a session, retry"))
 			return
 		}
 	}
 	s.m.eventsIn.WithLabelValues(schemas.EventAuthenticate, "accepted").Inc()
+	so.refusals = 0
 	so.authenticated(again)
 	if p.HasID {
 		so.ack(p.ID, mustJSON(schemas.Ack{OK: true, Auth: &schemas.AuthSuccessPayload{UserID: ident.UserID, SessionID: so.session}}))
@@ -273,10 +377,14 @@ func (so *socket) handleAuthenticate(p protocol.Packet, args []json.RawMessage) 
 
 // refuse answers a refused event: with its ack when it asked for one,
 // else with an `error` event.
+//
+// Every refusal but `unavailable` (our fault, not the client's) counts
+// towards MAX_REFUSALS.
 func (so *socket) refuse(p protocol.Packet, event, room string, e *schemas.Error) {
 	e = e.WithEvent(event, room)
-	if event != "" {
-		so.srv.m.eventsIn.WithLabelValues(metricEvent(event), string(e.Code)).Inc()
+	so.srv.m.eventsIn.WithLabelValues(metricEvent(event), string(e.Code)).Inc()
+	if e.Code != schemas.CodeUnavailable {
+		defer so.refused()
 	}
 	if p.HasID {
 		so.ack(p.ID, mustJSON(schemas.Ack{Error: e}))

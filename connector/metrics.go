@@ -16,6 +16,13 @@ type metrics struct {
 	appendRetries prometheus.Counter
 	recoveries    *prometheus.CounterVec
 	closes        *prometheus.CounterVec
+	panics        prometheus.Counter
+	// limited counts connections and joins refused by a limit, by limit.
+	limited *prometheus.CounterVec
+	// backlogged is the number of partitions whose backlog is past
+	// MAX_BACKLOG; backlogRefused the events refused for it.
+	backlogged     prometheus.Gauge
+	backlogRefused prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -60,10 +67,27 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "roomstream_connector_disconnects_total",
 			Help: "Closed connections, by cause.",
 		}, []string{"cause"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roomstream_connector_panics_total",
+			Help: "Panics while handling a packet (the socket was closed, the process went on).",
+		}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomstream_connector_limited_total",
+			Help: "Connections, CONNECTs and joins refused by a limit, by limit (conns, conns_per_ip, connect_rate, conns_per_user, rooms_per_user).",
+		}, []string{"limit"}),
+		backlogged: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "roomstream_connector_backlogged_partitions",
+			Help: "Partitions whose inbound backlog is past ROOMSTREAM_MAX_BACKLOG: their new events are refused with 'unavailable'.",
+		}),
+		backlogRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roomstream_connector_backlog_refused_total",
+			Help: "Events refused with 'unavailable' because the workers were too far behind.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.eventsIn, m.eventsOut, m.authFailures, m.rateLimited,
-			m.slowDropped, m.duplicates, m.appendRetries, m.recoveries, m.closes)
+			m.slowDropped, m.duplicates, m.appendRetries, m.recoveries, m.closes, m.panics,
+			m.limited, m.backlogged, m.backlogRefused)
 	}
 	return m
 }

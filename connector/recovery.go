@@ -85,7 +85,13 @@ func (s *Server) recover(so *socket, auth connectAuth) bool {
 		res("gone")
 		return false
 	}
-	if so.authed && so.ident.UserID != info["userId"] {
+	if !so.authed {
+		// The recovery id alone is no credential: the client shows a
+		// valid token of the same user, as for any connection.
+		res("no_token")
+		return false
+	}
+	if so.ident.UserID != info["userId"] {
 		res("other_user")
 		return false
 	}
@@ -128,9 +134,6 @@ func (s *Server) recover(so *socket, auth connectAuth) bool {
 		go s.close(&held{sid: sid, pid: auth.PID, session: info["sessionId"],
 			ident: Identity{UserID: info["userId"], UserName: info["userName"]}}, schemas.ReasonRecoveryOver)
 		return false
-	}
-	if !so.authed {
-		so.ident, so.authed = Identity{UserID: info["userId"], UserName: info["userName"]}, true
 	}
 	so.sid, so.pid, so.session = sid, auth.PID, info["sessionId"]
 	so.rooms = map[string]struct{}{}
@@ -200,6 +203,7 @@ func (s *Server) recover(so *socket, auth connectAuth) bool {
 	so.connectTimer.Stop()
 	so.connected = true
 	so.enqueueRaw(protocol.ConnectFrame(sid, so.pid))
+	so.watchToken()
 	for _, f := range frames {
 		so.enqueueRaw(f)
 	}

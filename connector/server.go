@@ -54,6 +54,15 @@ type Server struct {
 	appends   chan *appendReq
 	appending atomic.Bool
 
+	// backlogged marks the partitions whose workers are too far behind
+	// (watchBacklog).
+	backlogMu  sync.RWMutex
+	backlogged []bool
+
+	// limits counts connections per source address; connectRates holds
+	// each address's handshake rate limiter.
+	limits limits
+
 	ready    atomic.Bool
 	draining atomic.Bool
 	conns    sync.WaitGroup // one per WebSocket connection
@@ -118,7 +127,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.loops.Add(3 + appenders)
 	go func() { defer s.loops.Done(); s.heartbeat(loops) }()
 	go func() { defer s.loops.Done(); s.readOutbound(loops, start) }()
-	go func() { defer s.loops.Done(); s.watchWrites(loops) }()
+	go func() { defer s.loops.Done(); s.watchBacklog(loops) }()
 	for range appenders {
 		go func() { defer s.loops.Done(); s.appendLoop(loops) }()
 	}

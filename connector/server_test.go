@@ -192,7 +192,7 @@ func TestHandshakeAndAuth(t *testing.T) {
 		MaxPayload   int      `json:"maxPayload"`
 	}
 	if open[0] != '0' || json.Unmarshal(open[1:], &hs) != nil || hs.SID == "" || hs.Upgrades == nil || len(hs.Upgrades) != 0 ||
-		hs.PingInterval != 25000 || hs.PingTimeout != 20000 || hs.MaxPayload != 1000000 {
+		hs.PingInterval != 25000 || hs.PingTimeout != 20000 || hs.MaxPayload != connector.DefaultMaxPayload {
 		t.Errorf("open packet %s", open)
 	}
 	ws.CloseNow()

@@ -28,13 +28,30 @@ type held struct {
 	timer   *time.Timer
 }
 
+// limitError is a refusal by a limit (the client sees e).
+type limitError struct{ e *schemas.Error }
+
+func (l *limitError) Error() string { return l.e.Message }
+
 // openSession writes the design's session and socket keys for a freshly
-// authenticated socket.
+// authenticated socket, unless its user has MAX_CONNS_PER_USER sockets
+// already (counted across connectors; two connects of one user at the
+// same moment may both pass the check).
 func (s *Server) openSession(so *socket) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	so.session = newID()
 	k := s.c.Keys
+	if limit := s.cfg.MaxConnsPerUser; limit > 0 {
+		n, err := s.c.Redis().SCard(ctx, k.UserSockets(so.ident.UserID)).Result()
+		if err != nil {
+			return err
+		}
+		if n >= int64(limit) {
+			s.m.limited.WithLabelValues(string(limitConnsUser)).Inc()
+			return &limitError{schemas.Errorf(schemas.CodeTooManyConnections, "user %s has %d connections already (at most %d)", so.ident.UserID, n, limit)}
+		}
+	}
+	so.session = newID()
 	now := streams.ISOTime(time.Now())
 	_, err := s.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, k.Session(so.session), "userId", so.ident.UserID, "userName", so.ident.UserName,
@@ -180,7 +197,13 @@ func (s *Server) finish(ctx context.Context, h *held, reason string) error {
 		p.Del(ctx, k.Resume(h.pid))
 		p.SRem(ctx, k.UserSockets(h.ident.UserID), h.sid)
 		p.SRem(ctx, k.ConnectorSockets(s.id), h.sid)
-		p.HSet(ctx, k.Session(h.session), "endedAt", streams.ISOTime(now))
+		if reason == schemas.ReasonDisconnected {
+			// A clean close: nothing will look the session up again.
+			p.Del(ctx, k.Session(h.session))
+		} else {
+			// Dropped: the session stays for the design's 24 h.
+			p.HSet(ctx, k.Session(h.session), "endedAt", streams.ISOTime(now))
+		}
 		return nil
 	})
 	return err

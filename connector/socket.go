@@ -33,7 +33,7 @@ type socket struct {
 	origin     string
 	seq        uint64
 	skipBinary int
-	refusals   int // rate-limit refusals in a row
+	refusals   int // refused events in a row
 	limiter    *rate.Limiter
 	// connectTimer closes a connection that sends no CONNECT in time;
 	// authTimer one that connected without a token and never authenticates.
@@ -45,6 +45,7 @@ type socket struct {
 	// to write. qmu also guards the ping timer's state.
 	qmu          sync.Mutex
 	queue        [][]byte
+	qbytes       int  // bytes in queue
 	writing      bool // a writer goroutine runs
 	closeWanted  bool // the socket failed: the writer closes the connection
 	closed       bool // the writer closed it: nothing more is sent
@@ -53,10 +54,13 @@ type socket struct {
 	awaitingPong bool
 	timersOff    bool
 	writerDone   chan struct{} // closed once the writer closed the connection
-	// writeSince is when the write in progress began (unix ns), 0 when
-	// none: the server's write watchdog reads it.
-	writeSince atomic.Int64
-	pongAt     atomic.Int64
+	pongAt       atomic.Int64
+	// tokenGen counts the tokens the socket authenticated with; a token
+	// expiry timer acts only for the token it was set for.
+	tokenGen   atomic.Uint64
+	tokenTimer *time.Timer // guarded by qmu
+	// ip is the client's address (connection limits per address).
+	ip string
 	// pendingAcks counts accepted events whose acknowledgement has not
 	// reached the socket yet; a draining connector waits for them.
 	pendingAcks atomic.Int64
@@ -126,6 +130,9 @@ func (so *socket) cancelTimers() {
 	so.qmu.Lock()
 	so.timersOff = true
 	so.pingTimer.Stop()
+	if so.tokenTimer != nil {
+		so.tokenTimer.Stop()
+	}
 	so.qmu.Unlock()
 }
 
@@ -135,7 +142,7 @@ func (so *socket) finishWrites() {
 	so.fail(causeTransport, websocket.StatusGoingAway, "")
 	select {
 	case <-so.writerDone:
-	case <-time.After(writeTimeout):
+	case <-time.After(so.srv.writeTimeout()):
 		_ = so.conn.CloseNow()
 		<-so.writerDone
 	}
@@ -183,11 +190,12 @@ func (so *socket) enqueueRaw(b []byte) {
 		so.qmu.Unlock()
 		return
 	}
-	if len(so.queue) >= so.srv.cfg.SendQueue {
+	if len(so.queue) >= so.srv.cfg.SendQueue || (so.srv.cfg.SendQueueBytes > 0 && so.qbytes+len(b) > so.srv.cfg.SendQueueBytes) {
+		n, bytes := len(so.queue), so.qbytes
 		so.qmu.Unlock()
 		if so.fail(causeSlow, websocket.StatusTryAgainLater, "too slow: send queue full") {
 			so.srv.m.slowDropped.Inc()
-			so.srv.log.Warn("socket dropped: too slow to keep up", "socket", so.sid, "queue", so.srv.cfg.SendQueue)
+			so.srv.log.Warn("socket dropped: too slow to keep up", "socket", so.sid, "queued", n, "bytes", bytes)
 		}
 		return
 	}
@@ -200,6 +208,7 @@ func (so *socket) enqueueRaw(b []byte) {
 			// Nothing was taken: first in line, before what others
 			// queued meanwhile.
 			so.queue = append([][]byte{b}, so.queue...)
+			so.qbytes += len(b)
 		}
 		if err == nil && done && len(so.queue) == 0 && !so.closeWanted {
 			so.writing = false
@@ -214,6 +223,7 @@ func (so *socket) enqueueRaw(b []byte) {
 		return
 	}
 	so.queue = append(so.queue, b)
+	so.qbytes += len(b)
 	start := !so.writing
 	so.writing = true
 	so.qmu.Unlock()

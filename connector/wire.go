@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // cork owns the bytes going out on one connection. The socket's frames
@@ -127,14 +128,18 @@ func (c *cork) tryFrames(frames ...[]byte) (done bool, err error) {
 }
 
 // writeFrames writes what is pending, then frames, blocking until the
-// kernel took it all (the writer goroutine's path).
-func (c *cork) writeFrames(frames [][]byte) error {
+// kernel took it all or timeout passed (the writer goroutine's path).
+func (c *cork) writeFrames(frames [][]byte, timeout time.Duration) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.frame(frames)
 	var err error
 	if len(*c.buf) > 0 {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
 		_, err = c.conn.Write(*c.buf)
+		// coder/websocket's own writes (pongs, the close frame) come
+		// through Write with deadlines of their own.
+		_ = c.conn.SetWriteDeadline(time.Time{})
 	}
 	c.release()
 	return err

@@ -45,6 +45,8 @@ func deploy(t *testing.T, n, m int, cluster bool, extra ...string) *deployment {
 	d.env = harness.Env{
 		"ROOMSTREAM_REDIS_URL": url, "ROOMSTREAM_JWT_SECRET": secret, "ROOMSTREAM_PARTITIONS": "8",
 		"ROOMSTREAM_KEY_PREFIX": "e2e:", "ROOMSTREAM_LOG_LEVEL": "info",
+		// Every test client connects from 127.0.0.1, at load-test rates.
+		"ROOMSTREAM_MAX_CONNS_PER_IP": "0", "ROOMSTREAM_CONNECT_RATE": "0",
 	}.With(extra...)
 	for i := 0; i < m; i++ {
 		d.addWorker()

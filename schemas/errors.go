@@ -11,6 +11,8 @@ const (
 	CodeInvalidToken Code = "invalid_token"
 	CodeExpiredToken Code = "expired_token"
 	CodeUnauthorized Code = "unauthorized"
+	// CodeTooManyConnections refuses a CONNECT past MAX_CONNS_PER_USER.
+	CodeTooManyConnections Code = "too_many_connections"
 
 	// Command refusals (ack or error event).
 	CodeForbidden       Code = "forbidden"
@@ -32,22 +34,23 @@ const (
 
 // codeText is the default human message of each code.
 var codeText = map[Code]string{
-	CodeInvalidToken:    "the token is not valid",
-	CodeExpiredToken:    "the token has expired",
-	CodeUnauthorized:    "authenticate first",
-	CodeForbidden:       "not allowed",
-	CodeInvalidPayload:  "the payload is not valid",
-	CodeUnknownEvent:    "unknown event",
-	CodePayloadTooLarge: "the payload is too large",
-	CodeRateLimited:     "too many events, slow down",
-	CodeTooManyRooms:    "this socket is in too many rooms",
-	CodeRoomLocked:      "the room is locked by another user",
-	CodeNotMember:       "join the room first",
-	CodeNotLocked:       "the room is not locked",
-	CodeNotLockHolder:   "only the user holding the lock may unlock the room",
-	CodeUploadNotFound:  "no such upload in this room",
-	CodeUnavailable:     "the service is temporarily unavailable, retry",
-	CodeInternal:        "internal error",
+	CodeInvalidToken:       "the token is not valid",
+	CodeExpiredToken:       "the token has expired",
+	CodeUnauthorized:       "authenticate first",
+	CodeTooManyConnections: "this user has too many connections",
+	CodeForbidden:          "not allowed",
+	CodeInvalidPayload:     "the payload is not valid",
+	CodeUnknownEvent:       "unknown event",
+	CodePayloadTooLarge:    "the payload is too large",
+	CodeRateLimited:        "too many events, slow down",
+	CodeTooManyRooms:       "this socket or user is in too many rooms",
+	CodeRoomLocked:         "the room is locked by another user",
+	CodeNotMember:          "join the room first",
+	CodeNotLocked:          "the room is not locked",
+	CodeNotLockHolder:      "only the user holding the lock may unlock the room",
+	CodeUploadNotFound:     "no such upload in this room",
+	CodeUnavailable:        "the service is temporarily unavailable, retry",
+	CodeInternal:           "internal error",
 }
 
 // Known reports whether c is in the catalogue.

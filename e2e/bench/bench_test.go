@@ -38,7 +38,8 @@ func TestSmoke(t *testing.T) {
 		t.Skip("smoke runs 10 s of load")
 	}
 	rs := testredis.Start(t, nil)
-	env := harness.Env{"ROOMSTREAM_REDIS_URL": rs.URL(), "ROOMSTREAM_JWT_SECRET": secret, "ROOMSTREAM_LOG_LEVEL": "warn"}
+	env := harness.Env{"ROOMSTREAM_REDIS_URL": rs.URL(), "ROOMSTREAM_JWT_SECRET": secret, "ROOMSTREAM_LOG_LEVEL": "warn",
+		"ROOMSTREAM_MAX_CONNS_PER_IP": "0", "ROOMSTREAM_CONNECT_RATE": "0"}
 	w := harness.StartWorker(t, "w1", env)
 	c := harness.StartConnector(t, "c1", env)
 	waitOwned(t, w)

@@ -102,7 +102,11 @@ func StartRoomstream(ctx context.Context, o StackOptions) (st *Stack, err error)
 		return st, err
 	}
 	base := append([]string{"ROOMSTREAM_REDIS_URL=" + redisURL, "ROOMSTREAM_JWT_SECRET=" + o.Secret,
-		"ROOMSTREAM_LOG_LEVEL=warn"}, o.Env...)
+		"ROOMSTREAM_LOG_LEVEL=warn",
+		// The load comes from a few loopback addresses at load-test
+		// rates, and bench users open many sockets.
+		"ROOMSTREAM_MAX_CONNS_PER_IP=0", "ROOMSTREAM_CONNECT_RATE=0", "ROOMSTREAM_MAX_CONNS_PER_USER=0",
+		"ROOMSTREAM_MAX_ROOMS_PER_USER=0"}, o.Env...)
 	var workerPorts []int
 	for i := range max(1, o.Workers) {
 		port, err := ports.Free(0)
@@ -124,15 +128,23 @@ func StartRoomstream(ctx context.Context, o StackOptions) (st *Stack, err error)
 		if err != nil {
 			return st, err
 		}
-		env := slices.Concat(base, []string{"ROOMSTREAM_HTTP_ADDR=127.0.0.1:" + strconv.Itoa(port), "ROOMSTREAM_CONNECTOR_ID=bench-c" + strconv.Itoa(i)})
-		if _, err := st.start(ctx, fmt.Sprintf("connector-%d", i), env, exe, "connector"); err != nil {
+		admin, err := ports.Free(0)
+		if err != nil {
+			return st, err
+		}
+		adminURL := "http://127.0.0.1:" + strconv.Itoa(admin)
+		env := slices.Concat(base, []string{"ROOMSTREAM_HTTP_ADDR=127.0.0.1:" + strconv.Itoa(port), "ROOMSTREAM_CONNECTOR_ID=bench-c" + strconv.Itoa(i),
+			"ROOMSTREAM_ADMIN_ADDR=127.0.0.1:" + strconv.Itoa(admin)})
+		p, err := st.start(ctx, fmt.Sprintf("connector-%d", i), env, exe, "connector")
+		if err != nil {
 			return st, err
 		}
 		if err := st.waitHTTP(ctx, port, "/readyz", 30*time.Second); err != nil {
 			return st, err
 		}
+		p.addr = adminURL // metrics and profiles are served there
 		st.URLs = append(st.URLs, "http://127.0.0.1:"+strconv.Itoa(port))
-		st.Profiled = append(st.Profiled, Profiled{Label: fmt.Sprintf("connector-%d", i), URL: "http://127.0.0.1:" + strconv.Itoa(port)})
+		st.Profiled = append(st.Profiled, Profiled{Label: fmt.Sprintf("connector-%d", i), URL: adminURL})
 	}
 	// Events flow once every partition has an owner.
 	partitions := 16

@@ -155,7 +155,7 @@ func TestConnectorDoesNotServeDemo(t *testing.T) {
 	bin := roomstreamBinary(t)
 	rdb := testredis.Start(t, nil)
 	_, addr := startProcess(t, bin, []string{"connector"},
-		[]string{"ROOMSTREAM_HTTP_ADDR=127.0.0.1:0", "ROOMSTREAM_REDIS_URL=" + rdb.URL(), "ROOMSTREAM_JWT_SECRET=connector-test-secret-0123456789"},
+		[]string{"ROOMSTREAM_HTTP_ADDR=127.0.0.1:0", "ROOMSTREAM_ADMIN_ADDR=127.0.0.1:0", "ROOMSTREAM_REDIS_URL=" + rdb.URL(), "ROOMSTREAM_JWT_SECRET=connector-test-secret-0123456789"},
 		regexp.MustCompile(`connector listening.* addr=(\S+)`))
 	base := "http://" + addr
 	waitReady(t, base+"/readyz")

@@ -148,7 +148,8 @@ func (c *Cluster) AddConnector() *Proc {
 	c.t.Helper()
 	port := freePort(c.t)
 	name := c.name(KindConnector)
-	env := c.env(map[string]string{"ROOMSTREAM_CONNECTOR_ID": name, "ROOMSTREAM_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", port)})
+	env := c.env(map[string]string{"ROOMSTREAM_CONNECTOR_ID": name, "ROOMSTREAM_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", port),
+		"ROOMSTREAM_ADMIN_ADDR": fmt.Sprintf("127.0.0.1:%d", freePort(c.t))})
 	p := c.runNamed(KindConnector, name, port, RoomstreamImage(), []string{"connector"}, env)
 	c.waitReady(p)
 	return p
@@ -267,6 +268,9 @@ func (c *Cluster) env(extra map[string]string) map[string]string {
 		"ROOMSTREAM_JWT_SECRET": Secret,
 		"ROOMSTREAM_PARTITIONS": strconv.Itoa(c.opts.Partitions),
 		"ROOMSTREAM_LOG_LEVEL":  "info",
+		// Every test client connects from 127.0.0.1, at load-test rates.
+		"ROOMSTREAM_MAX_CONNS_PER_IP": "0",
+		"ROOMSTREAM_CONNECT_RATE":     "0",
 	}
 	for k, v := range c.opts.Env {
 		env[k] = v

@@ -89,13 +89,16 @@ func (e Env) With(kv ...string) Env {
 
 // Proc is one roomstream process.
 type Proc struct {
-	tb      testing.TB
-	Name    string
-	Kind    string // connector or worker
-	Port    int
-	bin     string
-	env     Env
-	logPath string
+	tb   testing.TB
+	Name string
+	Kind string // connector or worker
+	Port int
+	// AdminPort serves a connector's /metrics (ROOMSTREAM_ADMIN_ADDR);
+	// workers and dev serve them on Port.
+	AdminPort int
+	bin       string
+	env       Env
+	logPath   string
 
 	mu     sync.Mutex // guards cmd and exited
 	cmd    *exec.Cmd
@@ -105,11 +108,20 @@ type Proc struct {
 // URL is the process's HTTP base URL.
 func (p *Proc) URL() string { return "http://127.0.0.1:" + strconv.Itoa(p.Port) }
 
+// AdminURL is where the process serves /metrics.
+func (p *Proc) AdminURL() string {
+	if p.AdminPort != 0 {
+		return "http://127.0.0.1:" + strconv.Itoa(p.AdminPort)
+	}
+	return p.URL()
+}
+
 // StartConnector starts `roomstream connector` and waits until it is ready.
 func StartConnector(tb testing.TB, name string, env Env) *Proc {
 	tb.Helper()
-	p := &Proc{tb: tb, Name: name, Kind: "connector", Port: testredis.FreePort(tb), bin: Binary(tb)}
-	p.env = env.With("ROOMSTREAM_HTTP_ADDR", "127.0.0.1:"+strconv.Itoa(p.Port), "ROOMSTREAM_CONNECTOR_ID", name)
+	p := &Proc{tb: tb, Name: name, Kind: "connector", Port: testredis.FreePort(tb), AdminPort: testredis.FreePort(tb), bin: Binary(tb)}
+	p.env = env.With("ROOMSTREAM_HTTP_ADDR", "127.0.0.1:"+strconv.Itoa(p.Port), "ROOMSTREAM_CONNECTOR_ID", name,
+		"ROOMSTREAM_ADMIN_ADDR", "127.0.0.1:"+strconv.Itoa(p.AdminPort))
 	p.start()
 	return p
 }
@@ -270,7 +282,7 @@ func (p *Proc) tail(n int) string {
 // Metric returns the value of an unlabelled metric from /metrics (or the
 // sum over its labels), -1 when absent.
 func (p *Proc) Metric(ctx context.Context, name string) float64 {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL()+"/metrics", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.AdminURL()+"/metrics", nil)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return -1

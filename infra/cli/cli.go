@@ -157,7 +157,16 @@ func listen(addr string, h http.Handler, log *slog.Logger) (*http.Server, string
 	if err != nil {
 		return nil, "", fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler: h,
+		// A client gets 10 s to send its request headers, 64 KiB of
+		// them, and an idle keep-alive connection is closed after 2
+		// minutes. No read or write timeout: WebSocket connections are
+		// hijacked and keep their own deadlines.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "err", err)
@@ -177,8 +186,8 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 }
 
 // debugRoutes serves the Go profiler at /debug/pprof/ when
-// ROOMSTREAM_PPROF=true (benchmarks and profiling; off by default: it
-// shares the port of the service).
+// ROOMSTREAM_PPROF=true (benchmarks and profiling; off by default). A
+// connector serves it on its admin address only.
 func debugRoutes(mux *http.ServeMux) {
 	if os.Getenv("ROOMSTREAM_PPROF") != "true" {
 		return
@@ -224,8 +233,18 @@ func Connector(args []string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", connector.Healthz)
 	mux.Handle("/readyz", connector.Readyz(func() bool { return srv != nil && srv.Ready() }))
-	mux.Handle("/metrics", metricsHandler(reg))
-	debugRoutes(mux)
+	if cfg.AdminAddr != "off" {
+		// Metrics and the profiler stay off the port clients reach.
+		admin := http.NewServeMux()
+		admin.Handle("/metrics", metricsHandler(reg))
+		debugRoutes(admin)
+		as, aaddr, err := listen(cfg.AdminAddr, admin, log)
+		if err != nil {
+			return fmt.Errorf("ROOMSTREAM_ADMIN_ADDR: %w", err)
+		}
+		defer as.Close()
+		log.Info("admin listening", "addr", aaddr)
+	}
 	hs, addr, err := listen(cfg.HTTPAddr, mux, log)
 	if err != nil {
 		return err

@@ -40,6 +40,11 @@ func Dev(args []string) error {
 			return err
 		}
 	}
+	if os.Getenv("ROOMSTREAM_HTTP_ADDR") == "" {
+		// The demo mints a token for anyone who asks: it listens on
+		// this machine only unless told otherwise.
+		cc.HTTPAddr = "127.0.0.1:8080"
+	}
 	if os.Getenv("ROOMSTREAM_LOG_LEVEL") == "" {
 		// The banner is what a developer needs to see; start-up logs
 		// (partitions acquired, loops started) only bury it.

@@ -1,0 +1,142 @@
+package connector
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+)
+
+// limits counts this connector's connections in total and per source
+// address, and rate-limits handshakes per source address.
+type limits struct {
+	mu    sync.Mutex
+	total int
+	addrs map[string]*addrLimit
+	swept time.Time
+}
+
+type addrLimit struct {
+	conns   int
+	connect *rate.Limiter
+}
+
+// limitCode names the limit that refused a connection (the metric label).
+type limitCode string
+
+const (
+	limitConns       limitCode = "conns"
+	limitConnsPerIP  limitCode = "conns_per_ip"
+	limitConnectRate limitCode = "connect_rate"
+	limitConnsUser   limitCode = "conns_per_user"
+	limitRoomsUser   limitCode = "rooms_per_user"
+)
+
+// admit takes a connection slot for ip, or says which limit refuses it.
+func (s *Server) admit(ip string) (limitCode, bool) {
+	l := &s.limits
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.addrs == nil {
+		l.addrs = map[string]*addrLimit{}
+	}
+	now := time.Now()
+	if now.Sub(l.swept) > time.Minute {
+		// Forget addresses with no connection whose handshake budget is
+		// full again: the map holds only addresses that matter.
+		for a, al := range l.addrs {
+			if al.conns == 0 && al.connect.TokensAt(now) >= float64(al.connect.Burst()) {
+				delete(l.addrs, a)
+			}
+		}
+		l.swept = now
+	}
+	if s.cfg.MaxConns > 0 && l.total >= s.cfg.MaxConns {
+		return limitConns, false
+	}
+	al := l.addrs[ip]
+	if al == nil {
+		r, burst := rate.Limit(s.cfg.ConnectRate), max(1, int(2*s.cfg.ConnectRate))
+		if s.cfg.ConnectRate <= 0 {
+			r = rate.Inf
+		}
+		al = &addrLimit{connect: rate.NewLimiter(r, burst)}
+		l.addrs[ip] = al
+	}
+	if s.cfg.MaxConnsPerIP > 0 && al.conns >= s.cfg.MaxConnsPerIP {
+		return limitConnsPerIP, false
+	}
+	if !al.connect.AllowN(now, 1) {
+		return limitConnectRate, false
+	}
+	al.conns++
+	l.total++
+	return "", true
+}
+
+// release gives back the slot admit took.
+func (s *Server) release(ip string) {
+	l := &s.limits
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if al := l.addrs[ip]; al != nil {
+		al.conns--
+	}
+}
+
+// clientIP is the source address of a request (the peer's; a proxy in
+// front counts as one address, so size MAX_CONNS_PER_IP for it or put the
+// limit on the proxy).
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// userRoomsFull tells whether the socket's user is in MAX_ROOMS_PER_USER
+// rooms already, across all its sockets (a room the socket is joining is
+// not among them). Read at joins only: the user's sockets, then their
+// rooms.
+func (s *Server) userRoomsFull(ctx context.Context, so *socket) (bool, error) {
+	limit := s.cfg.MaxRoomsPerUser
+	if limit <= 0 {
+		return false, nil
+	}
+	if len(so.rooms) >= limit {
+		return true, nil
+	}
+	rdb, k := s.c.Redis(), s.c.Keys
+	sids, err := rdb.SMembers(ctx, k.UserSockets(so.ident.UserID)).Result()
+	if err != nil {
+		return false, err
+	}
+	rooms := make(map[string]struct{}, len(so.rooms))
+	for r := range so.rooms {
+		rooms[r] = struct{}{}
+	}
+	var cmds []*redis.StringSliceCmd
+	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, sid := range sids {
+			if sid != so.sid {
+				cmds = append(cmds, p.SMembers(ctx, k.SocketRooms(sid)))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, c := range cmds {
+		for _, r := range c.Val() {
+			rooms[r] = struct{}{}
+		}
+	}
+	return len(rooms) >= limit, nil
+}
