@@ -196,6 +196,11 @@ func (so *socket) enqueueRaw(b []byte) {
 		if so.fail(causeSlow, websocket.StatusTryAgainLater, "too slow: send queue full") {
 			so.srv.m.slowDropped.Inc()
 			so.srv.log.Warn("socket dropped: too slow to keep up", "socket", so.sid, "queued", n, "bytes", bytes)
+			if so.conn != nil {
+				// It does not read what is queued: cut it now rather
+				// than after a write deadline (it can recover).
+				_ = so.conn.CloseNow()
+			}
 		}
 		return
 	}

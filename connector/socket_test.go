@@ -1,10 +1,14 @@
 package connector
 
 import (
-	"github.com/roomstream/roomstream/streams"
+	"context"
 	"io"
 	"log/slog"
 	"testing"
+
+	"github.com/coder/websocket"
+
+	"github.com/roomstream/roomstream/streams"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -67,4 +71,33 @@ func TestDedupPerRoom(t *testing.T) {
 			t.Errorf("fresh(%s %s) = %v, want %v", c.o.Room, c.o.Source, got, c.want)
 		}
 	}
+}
+
+// TestPanicClosesOneSocket: a panic while handling a packet closes that
+// socket and is counted; the goroutine that read it goes on.
+func TestPanicClosesOneSocket(t *testing.T) {
+	l := startLive(t, nil)
+	s := l.s
+	ws, sid := l.dial(t, "victim")
+	so := s.socket(sid)
+	// A server without a verifier panics on the next token it checks.
+	v := s.verifier
+	s.verifier = nil
+	defer func() { s.verifier = v }()
+	if so.handleOffStack([]byte(`2["authenticate",{"token":"x"}]`)) {
+		t.Fatal("a packet whose handling panicked did not end the socket")
+	}
+	if n := testutil.ToFloat64(s.m.panics); n != 1 {
+		t.Errorf("panics metric %v, want 1", n)
+	}
+	var err error
+	for err == nil {
+		_, _, err = ws.Read(context.Background())
+	}
+	if websocket.CloseStatus(err) != websocket.StatusInternalError {
+		t.Errorf("the client saw %v, want close 1011", err)
+	}
+	s.verifier = v
+	// The process goes on: another client connects and authenticates.
+	l.dial(t, "other")
 }

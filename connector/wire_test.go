@@ -150,3 +150,64 @@ func TestTryFramesNeverBlocks(t *testing.T) {
 		t.Fatal("tryFrames blocked on a peer that does not read")
 	}
 }
+
+// stuckWriter has a connector deliver frames of 16 KiB to a client that
+// never reads, and returns the cause its socket was closed with and when.
+func stuckWriter(t *testing.T, tweak func(*Config)) (closeCause, time.Duration) {
+	t.Helper()
+	l := startLive(t, tweak)
+	s := l.s
+	_, sid := l.dial(t, "stuck") // never reads again
+	s.members.add("r", sid)
+	so := s.socket(sid)
+	body := []byte(`{"roomId":"r","pad":"` + strings.Repeat("x", 16<<10) + `"}`)
+	o := &streams.Outbound{Partition: 1, Room: "r", Messages: []streams.Message{{Event: "big", Room: "r", Body: body}}}
+	values := asRead(o)
+	d := newDedup()
+	base := time.Now().UnixMilli()
+	start := time.Now()
+	for i := 0; time.Since(start) < 20*time.Second; i++ {
+		id := strconv.FormatInt(base, 10) + "-" + strconv.Itoa(i)
+		values["src"] = id
+		s.dispatch(redis.XMessage{ID: id, Values: values}, d, &id)
+		so.qmu.Lock()
+		failed := so.closeWanted
+		so.qmu.Unlock()
+		if failed {
+			select {
+			case <-so.writerDone: // and the connection is closed at once
+			case <-time.After(2 * time.Second):
+				t.Fatal("a failed socket was not closed within 2 s")
+			}
+			return so.cause, time.Since(start)
+		}
+		if i > 2000 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	t.Fatal("a client that never reads was not disconnected in 20 s")
+	return 0, 0
+}
+
+// TestWriteDeadline: with a send queue too long to fill, a client that
+// stops reading is disconnected by the write deadline.
+func TestWriteDeadline(t *testing.T) {
+	cause, took := stuckWriter(t, func(c *Config) {
+		c.SendQueue, c.SendQueueBytes, c.WriteTimeout = 1<<30, 1<<30, 500*time.Millisecond
+	})
+	if cause != causeTransport {
+		t.Errorf("closed as %s, want transport (the write deadline)", causeNames[cause])
+	}
+	t.Logf("closed %s after the first frame", took)
+}
+
+// TestSendQueueBytes: a send queue of few but large frames is bounded by
+// its bytes.
+func TestSendQueueBytes(t *testing.T) {
+	cause, _ := stuckWriter(t, func(c *Config) {
+		c.SendQueue, c.SendQueueBytes, c.WriteTimeout = 1<<30, 256<<10, time.Minute
+	})
+	if cause != causeSlow {
+		t.Errorf("closed as %s, want slow (send queue bytes)", causeNames[cause])
+	}
+}

@@ -21,6 +21,8 @@ type traffic struct {
 	t       *testing.T
 	members []*member
 	sent    atomic.Int64
+	// base is the last seq sent: a second send goes on from it.
+	base int64
 }
 
 type member struct {
@@ -32,12 +34,14 @@ type member struct {
 	status map[int64]string   // seq -> ok, or the refusal code
 	recv   map[string][]int64 // sender -> seqs in arrival order
 	events map[string]int     // other events by name
+	lat    []float64          // delivery latencies (ms, from sentAt)
 }
 
 type progress struct {
 	UserID string `json:"userId"`
 	RoomID string `json:"roomId"`
 	Seq    int64  `json:"seq"`
+	SentAt int64  `json:"sentAt"`
 }
 
 // newTraffic connects members*rooms clients, spread over urls, and joins
@@ -95,6 +99,9 @@ func (m *member) onEvent(ev sioclient.Event) {
 	var p progress
 	if err := json.Unmarshal(ev.Args[0], &p); err == nil {
 		m.recv[p.UserID] = append(m.recv[p.UserID], p.Seq)
+		if p.SentAt > 0 {
+			m.lat = append(m.lat, float64(time.Now().UnixMilli()-p.SentAt))
+		}
 	}
 }
 
@@ -103,13 +110,15 @@ func (m *member) onEvent(ev sioclient.Event) {
 // with its code and not retried.
 func (tr *traffic) send(n int, gap time.Duration) {
 	var wg sync.WaitGroup
+	first, last := tr.base+1, tr.base+int64(n)
+	tr.base = last
 	for _, m := range tr.members {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for seq := int64(1); seq <= int64(n); seq++ {
+			for seq := first; seq <= last; seq++ {
 				payload := map[string]any{"fileId": "f-" + m.user, "uploadId": "u-" + m.user, "fileName": "data.bin", "roomId": m.room,
-					"bytesUploaded": seq, "totalBytes": n, "percentage": float64(seq) * 100 / float64(n), "seq": seq, "sentAt": time.Now().UnixMilli()}
+					"bytesUploaded": seq, "totalBytes": last, "percentage": float64(seq) * 100 / float64(last), "seq": seq, "sentAt": time.Now().UnixMilli()}
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				raw, err := m.c.EmitAck(ctx, schemas.EventFileUploadProgress, payload)
 				cancel()
@@ -197,6 +206,23 @@ func (tr *traffic) tally() tally {
 		}
 	}
 	return tl
+}
+
+// latency returns the p50 and p99 delivery latency (ms) recorded since
+// the last call, and forgets them.
+func (tr *traffic) latency() (p50, p99 float64) {
+	var all []float64
+	for _, m := range tr.members {
+		m.mu.Lock()
+		all = append(all, m.lat...)
+		m.lat = nil
+		m.mu.Unlock()
+	}
+	if len(all) == 0 {
+		return 0, 0
+	}
+	sort.Float64s(all)
+	return all[len(all)/2], all[len(all)*99/100]
 }
 
 // settle waits until nothing is lost any more (late deliveries after a

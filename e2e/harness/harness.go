@@ -323,3 +323,13 @@ func (p *Proc) MetricAtLeast(ctx context.Context, name string, min float64, d ti
 
 // Bin is the path of the roomstream binary the process runs.
 func (p *Proc) Bin() string { return p.bin }
+
+// PID is the process id (0 when not running).
+func (p *Proc) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
