@@ -58,7 +58,7 @@ func ParseCommand(event string, raw []byte, userID string) (*Command, *Error) {
 // parseCommand is ParseCommand for every event.
 func parseCommand(event string, raw []byte, userID string) (*Command, *Error) {
 	if !IsRoomEvent(event) {
-		return nil, Errorf(CodeUnknownEvent, "unknown event %q", event)
+		return nil, NewError(CodeUnknownEvent, "unknown event")
 	}
 	if err := checkFields(raw, required[event]); err != nil {
 		return nil, err
