@@ -25,6 +25,14 @@ const (
 	CodeNotLockHolder   Code = "not_lock_holder"
 	CodeUploadNotFound  Code = "upload_not_found"
 
+	// Room limits and ownership (refused by the workers, which keep each
+	// room within its configured bounds).
+	CodeRoomFull         Code = "room_full"
+	CodeTooManyUploads   Code = "too_many_uploads"
+	CodeTooManyFiles     Code = "too_many_files"
+	CodeUploadNotStarted Code = "upload_not_started"
+	CodeNotOwner         Code = "not_owner"
+
 	// Server-side trouble. Unavailable is temporary: retrying may work.
 	CodeUnavailable Code = "unavailable"
 	CodeInternal    Code = "internal"
@@ -32,22 +40,27 @@ const (
 
 // codeText is the default human message of each code.
 var codeText = map[Code]string{
-	CodeInvalidToken:    "the token is not valid",
-	CodeExpiredToken:    "the token has expired",
-	CodeUnauthorized:    "authenticate first",
-	CodeForbidden:       "not allowed",
-	CodeInvalidPayload:  "the payload is not valid",
-	CodeUnknownEvent:    "unknown event",
-	CodePayloadTooLarge: "the payload is too large",
-	CodeRateLimited:     "too many events, slow down",
-	CodeTooManyRooms:    "this socket is in too many rooms",
-	CodeRoomLocked:      "the room is locked by another user",
-	CodeNotMember:       "join the room first",
-	CodeNotLocked:       "the room is not locked",
-	CodeNotLockHolder:   "only the user holding the lock may unlock the room",
-	CodeUploadNotFound:  "no such upload in this room",
-	CodeUnavailable:     "the service is temporarily unavailable, retry",
-	CodeInternal:        "internal error",
+	CodeInvalidToken:     "the token is not valid",
+	CodeExpiredToken:     "the token has expired",
+	CodeUnauthorized:     "authenticate first",
+	CodeForbidden:        "not allowed",
+	CodeInvalidPayload:   "the payload is not valid",
+	CodeUnknownEvent:     "unknown event",
+	CodePayloadTooLarge:  "the payload is too large",
+	CodeRateLimited:      "too many events, slow down",
+	CodeTooManyRooms:     "this socket is in too many rooms",
+	CodeRoomLocked:       "the room is locked by another user",
+	CodeNotMember:        "join the room first",
+	CodeNotLocked:        "the room is not locked",
+	CodeNotLockHolder:    "only the user holding the lock may unlock the room",
+	CodeUploadNotFound:   "no such upload in this room",
+	CodeRoomFull:         "the room has as many members as it allows",
+	CodeTooManyUploads:   "the room has as many uploads in progress as it allows",
+	CodeTooManyFiles:     "the room holds as many files as it allows",
+	CodeUploadNotStarted: "no such upload was started by you in this room",
+	CodeNotOwner:         "the file belongs to another user",
+	CodeUnavailable:      "the service is temporarily unavailable, retry",
+	CodeInternal:         "internal error",
 }
 
 // Known reports whether c is in the catalogue.
@@ -90,10 +103,14 @@ func (e *Error) WithEvent(event, roomID string) *Error {
 // Ack is the single argument of every acknowledgement roomstream sends:
 // {ok: true, ...} on success, {ok: false, error: {...}} on refusal.
 type Ack struct {
-	OK       bool          `json:"ok"`
-	Error    *Error        `json:"error,omitempty"`
-	Room     *RoomSnapshot `json:"room,omitempty"`
-	UploadID string        `json:"uploadId,omitempty"`
+	OK    bool          `json:"ok"`
+	Error *Error        `json:"error,omitempty"`
+	Room  *RoomSnapshot `json:"room,omitempty"`
+	// AlreadyJoined (extension) answers a join-room of a socket that is
+	// in the room already: it has had the snapshot and every event since,
+	// so none is sent again (leave and join again for a fresh one).
+	AlreadyJoined bool   `json:"alreadyJoined,omitempty"`
+	UploadID      string `json:"uploadId,omitempty"`
 	// Auth is set on the ack of `authenticate`.
 	Auth *AuthSuccessPayload `json:"auth,omitempty"`
 }
