@@ -54,6 +54,7 @@ func TestVerify(t *testing.T) {
 		{"missing exp", signed(t, jwt.SigningMethodHS256, []byte(testSecret), with("exp", nil)), schemas.CodeInvalidToken, ""},
 		{"sub with braces", signed(t, jwt.SigningMethodHS256, []byte(testSecret), with("sub", "a{b}")), schemas.CodeInvalidToken, ""},
 		{"name with control characters", signed(t, jwt.SigningMethodHS256, []byte(testSecret), with("name", "a\x00b")), schemas.CodeInvalidToken, ""},
+		{"name with a bidi override (spoofs names in UIs)", signed(t, jwt.SigningMethodHS256, []byte(testSecret), with("name", "Ali\u202ece")), schemas.CodeInvalidToken, ""},
 		{"issued in the future", signed(t, jwt.SigningMethodHS256, []byte(testSecret), with("iat", now.Add(time.Hour).Unix())), schemas.CodeInvalidToken, ""},
 		{"not yet valid", signed(t, jwt.SigningMethodHS256, []byte(testSecret), with("nbf", now.Add(time.Hour).Unix())), schemas.CodeInvalidToken, ""},
 		{"garbage", "a.b.c", schemas.CodeInvalidToken, ""},

@@ -27,6 +27,14 @@ const (
 	CodeNotLockHolder   Code = "not_lock_holder"
 	CodeUploadNotFound  Code = "upload_not_found"
 
+	// Room limits and ownership (refused by the workers, which keep each
+	// room within its configured bounds).
+	CodeRoomFull         Code = "room_full"
+	CodeTooManyUploads   Code = "too_many_uploads"
+	CodeTooManyFiles     Code = "too_many_files"
+	CodeUploadNotStarted Code = "upload_not_started"
+	CodeNotOwner         Code = "not_owner"
+
 	// Server-side trouble. Unavailable is temporary: retrying may work.
 	CodeUnavailable Code = "unavailable"
 	CodeInternal    Code = "internal"
@@ -49,6 +57,11 @@ var codeText = map[Code]string{
 	CodeNotLocked:          "the room is not locked",
 	CodeNotLockHolder:      "only the user holding the lock may unlock the room",
 	CodeUploadNotFound:     "no such upload in this room",
+	CodeRoomFull:           "the room has as many members as it allows",
+	CodeTooManyUploads:     "the room has as many uploads in progress as it allows",
+	CodeTooManyFiles:       "the room holds as many files as it allows",
+	CodeUploadNotStarted:   "no such upload was started by you in this room",
+	CodeNotOwner:           "the file belongs to another user",
 	CodeUnavailable:        "the service is temporarily unavailable, retry",
 	CodeInternal:           "internal error",
 }
@@ -93,10 +106,14 @@ func (e *Error) WithEvent(event, roomID string) *Error {
 // Ack is the single argument of every acknowledgement roomstream sends:
 // {ok: true, ...} on success, {ok: false, error: {...}} on refusal.
 type Ack struct {
-	OK       bool          `json:"ok"`
-	Error    *Error        `json:"error,omitempty"`
-	Room     *RoomSnapshot `json:"room,omitempty"`
-	UploadID string        `json:"uploadId,omitempty"`
+	OK    bool          `json:"ok"`
+	Error *Error        `json:"error,omitempty"`
+	Room  *RoomSnapshot `json:"room,omitempty"`
+	// AlreadyJoined (extension) answers a join-room of a socket that is
+	// in the room already: it has had the snapshot and every event since,
+	// so none is sent again (leave and join again for a fresh one).
+	AlreadyJoined bool   `json:"alreadyJoined,omitempty"`
+	UploadID      string `json:"uploadId,omitempty"`
 	// Auth is set on the ack of `authenticate`.
 	Auth *AuthSuccessPayload `json:"auth,omitempty"`
 }

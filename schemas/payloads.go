@@ -183,6 +183,12 @@ type Upload struct {
 
 // RoomSnapshot is what a joiner receives (in the join ack, or as
 // `room-state` when it asked for no ack): the room as it is now.
+//
+// Its lists are capped (the workers' ROOMSTREAM_SNAPSHOT_LIMIT entries
+// each): Members holds the earliest joined, ActiveUploads the first by
+// upload id, Files the most recent (oldest first). The counts
+// (extensions) say how many the room has, and Truncated is set when a
+// list holds fewer than its count.
 type RoomSnapshot struct {
 	RoomID        string   `json:"roomId"`
 	Name          string   `json:"name"`
@@ -195,4 +201,8 @@ type RoomSnapshot struct {
 	ActiveUploads []Upload `json:"activeUploads"`
 	Files         []File   `json:"files"`
 	LastActivity  string   `json:"lastActivity,omitempty"`
+	MemberCount   int      `json:"memberCount"`
+	UploadCount   int      `json:"uploadCount"`
+	FileCount     int      `json:"fileCount"`
+	Truncated     bool     `json:"truncated,omitempty"`
 }

@@ -352,18 +352,52 @@ func checkUser(payloadUser *string, authUser string) *Error {
 	return nil
 }
 
-// ValidText reports whether s is valid UTF-8 of at most max bytes without
-// control characters.
+// ValidText reports whether s is valid UTF-8 of at most max bytes that
+// shows what it says: no control characters, no line or paragraph
+// separators, and no invisible format characters (Unicode category Cf:
+// bidi embeddings, overrides and isolates such as U+202E and
+// U+2066-U+2069, zero-width spaces, the byte order mark, soft hyphens,
+// tags), with which a name can pass for another in a UI ("exe.txt"
+// shown for "txt.exe"). The zero-width non-joiner and joiner (U+200C,
+// U+200D) are allowed between two visible characters, where Persian and
+// Indic words and emoji sequences need them, and nowhere else.
 func ValidText(s string, max int) bool {
 	if len(s) > max || !utf8.ValidString(s) {
 		return false
 	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
+	prev := rune(-1)
+	for i, r := range s {
+		if r < utf8.RuneSelf {
+			if r < 0x20 || r == 0x7f {
+				return false
+			}
+			prev = r
+			continue
+		}
+		switch {
+		case r == zwnj || r == zwj:
+			next, _ := utf8.DecodeRuneInString(s[i+utf8.RuneLen(r):])
+			if !joinable(prev) || !joinable(next) {
+				return false
+			}
+		case unicode.IsControl(r), unicode.Is(unicode.Cf, r), unicode.In(r, unicode.Zl, unicode.Zp):
 			return false
 		}
+		prev = r
 	}
 	return true
+}
+
+const (
+	zwnj = '\u200c'
+	zwj  = '\u200d'
+)
+
+// joinable tells whether a zero-width (non-)joiner may stand next to r:
+// a visible character, not the edge of the text (-1 or utf8.RuneError),
+// a space or another invisible one.
+func joinable(r rune) bool {
+	return r >= 0 && r != utf8.RuneError && !unicode.IsSpace(r) && !unicode.IsControl(r) && !unicode.Is(unicode.Cf, r)
 }
 
 func checkText(field, s string, max int, req bool) *Error {
@@ -374,7 +408,7 @@ func checkText(field, s string, max int, req bool) *Error {
 		return nil
 	}
 	if !ValidText(s, max) {
-		return fieldErr(field, "must be valid text of at most %d bytes without control characters", max)
+		return fieldErr(field, "must be valid text of at most %d bytes without control or invisible formatting characters (such as bidi controls or zero-width spaces)", max)
 	}
 	return nil
 }

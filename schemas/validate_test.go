@@ -82,7 +82,7 @@ func TestParseCommandRejects(t *testing.T) {
 
 func TestCodesAreCatalogued(t *testing.T) {
 	for _, c := range []Code{CodeInvalidToken, CodeExpiredToken, CodeUnauthorized, CodeForbidden, CodeInvalidPayload,
-		CodeRoomLocked, CodeNotMember, CodeUnavailable} {
+		CodeRoomLocked, CodeNotMember, CodeUnavailable, CodeRoomFull, CodeTooManyUploads, CodeTooManyFiles, CodeUploadNotStarted, CodeNotOwner} {
 		if !c.Known() || NewError(c, "").Message == "" {
 			t.Errorf("code %s has no default message", c)
 		}
@@ -156,5 +156,68 @@ func TestProgressFastPathTakesPlainPayloads(t *testing.T) {
 	raw := []byte(`{"fileId":"f-12","uploadId":"u-12","fileName":"holiday.mov","roomId":"room-42","userId":"alice","bytesUploaded":5242880,"totalBytes":104857600,"percentage":5,"uploadSpeed":1.5,"seq":17,"sentAt":1767225600000000}`)
 	if parseProgress(raw, "alice") == nil {
 		t.Fatal("a plain progress payload went the slow way")
+	}
+}
+
+// TestNamesRefuseSpoofingCharacters: bidi controls and other invisible
+// format characters would let a file name (or a user name, or a reason)
+// look like another in a UI; they are refused with invalid_payload on the
+// field, on every path that takes a file name (the progress fast path
+// included). Text in any script, with the joiners it needs, passes.
+func TestNamesRefuseSpoofingCharacters(t *testing.T) {
+	refused := map[string]string{
+		"right-to-left override": "invoice\u202Etxt.exe",
+		"left-to-right override": "\u202Dabc",
+		"pop directional":        "a\u202Cb",
+		"first strong isolate":   "a\u2068b\u2069",
+		"left-to-right isolate":  "\u2066abc",
+		"right-to-left mark":     "abc\u200F",
+		"arabic letter mark":     "a\u061Cb",
+		"zero-width space":       "pay\u200Bpal.pdf",
+		"word joiner":            "a\u2060b",
+		"byte order mark":        "\uFEFFreport.pdf",
+		"soft hyphen":            "re\u00ADport.pdf",
+		"tag characters":         "a\U000E0041\U000E0042b",
+		"line separator":         "a\u2028b",
+		"paragraph separator":    "a\u2029b",
+		"joiner at the start":    "\u200Dabc",
+		"joiner at the end":      "abc\u200C",
+		"joiner next to a space": "ab \u200Dcd",
+		"two joiners":            "a\u200D\u200Db",
+		"c1 control":             "a\u0085b",
+	}
+	accepted := []string{
+		"plan.pdf", "Übersicht – März.xlsx", "報告書.docx", "שלום.txt", "تقرير.pdf",
+		"می\u200Cخواهم.txt",              // Persian: ZWNJ between two letters
+		"\U0001F468\u200D\U0001F4BB.png", // emoji ZWJ sequence
+		"क्\u200Dष", "thumbs \U0001F44D\U0001F3FD", "e\u0301te",
+	}
+	for what, name := range refused {
+		if ValidText(name, MaxNameLen) {
+			t.Errorf("%s: ValidText accepts %+q", what, name)
+		}
+		for _, tc := range []struct{ event, payload, field string }{
+			{EventFileUploadStarted, `{"fileId":"f","roomId":"r","size":1,"fileName":%s}`, "fileName"},
+			{EventFileUploadProgress, `{"fileId":"f","uploadId":"u","roomId":"r","bytesUploaded":1,"totalBytes":2,"percentage":50,"fileName":%s}`, "fileName"},
+			{EventFileUploadCompleted, `{"fileId":"f","roomId":"r","size":1,"fileName":%s}`, "fileName"},
+			{EventLockRoom, `{"roomId":"r","reason":%s}`, "reason"},
+			{EventFileUploadFailed, `{"fileId":"f","roomId":"r","reason":%s}`, "reason"},
+		} {
+			q, _ := json.Marshal(name)
+			_, err := ParseCommand(tc.event, []byte(strings.Replace(tc.payload, "%s", string(q), 1)), "alice")
+			if err == nil || err.Code != CodeInvalidPayload || err.Field != tc.field {
+				t.Errorf("%s in %s %s: %+v, want invalid_payload on %s", what, tc.event, tc.field, err, tc.field)
+			}
+		}
+	}
+	for _, name := range accepted {
+		if !ValidText(name, MaxNameLen) {
+			t.Errorf("ValidText refuses %+q", name)
+		}
+		q, _ := json.Marshal(name)
+		raw := []byte(`{"fileId":"f","uploadId":"u","roomId":"r","bytesUploaded":1,"totalBytes":2,"percentage":50,"fileName":` + string(q) + `}`)
+		if cmd, err := ParseCommand(EventFileUploadProgress, raw, "alice"); err != nil || cmd.Payload.(*FileUploadProgressPayload).FileName != name {
+			t.Errorf("progress with file name %+q: %v", name, err)
+		}
 	}
 }

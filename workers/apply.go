@@ -39,6 +39,7 @@ type Applier struct {
 	scripts      roomScripts
 	lockGrace    time.Duration
 	emptyRoomTTL time.Duration
+	limits       Limits
 	now          func() time.Time
 	// roomsOnly writes room keys only: no outbound entries, no side
 	// effects (replay rebuilds rooms in a scratch prefix).
@@ -50,7 +51,16 @@ func NewApplier(c *streams.Client, lockGrace, emptyRoomTTL time.Duration, now fu
 	if now == nil {
 		now = time.Now
 	}
-	return &Applier{c: c, keys: c.Keys, scripts: loadScripts(), lockGrace: lockGrace, emptyRoomTTL: emptyRoomTTL, now: now}
+	return &Applier{c: c, keys: c.Keys, scripts: loadScripts(), lockGrace: lockGrace, emptyRoomTTL: emptyRoomTTL,
+		limits: DefaultLimits(), now: now}
+}
+
+// WithLimits returns a copy of a that keeps rooms within l (its zero
+// fields: the defaults). Workers and replay must use the same limits.
+func (a *Applier) WithLimits(l Limits) *Applier {
+	b := *a
+	b.limits = l.orDefaults()
+	return &b
 }
 
 // RoomsOnly returns a copy of a that changes the room keys (KEYS of the
@@ -518,6 +528,16 @@ func refusal(env *streams.Envelope, res []string) *schemas.Error {
 		return schemas.Errorf(code, "room %s is locked by %s; only they can unlock it", env.RoomID, nameOr(arg(2), arg(1)))
 	case schemas.CodeForbidden:
 		return schemas.Errorf(code, "this upload belongs to user %s", arg(1))
+	case schemas.CodeRoomFull:
+		return schemas.Errorf(code, "room %s is full: it holds %s users at most", env.RoomID, arg(1))
+	case schemas.CodeTooManyUploads:
+		return schemas.Errorf(code, "room %s has %s uploads in progress, the most it allows; wait for one to end", env.RoomID, arg(1))
+	case schemas.CodeTooManyFiles:
+		return schemas.Errorf(code, "room %s holds %s files, the most it allows", env.RoomID, arg(1))
+	case schemas.CodeUploadNotStarted:
+		return schemas.Errorf(code, "you have no upload %s of file %s in room %s: send file-upload-started first", arg(1), arg(2), env.RoomID)
+	case schemas.CodeNotOwner:
+		return schemas.Errorf(code, "file %s belongs to user %s; only they can replace it", arg(1), arg(2))
 	}
 	if code.Known() {
 		return schemas.NewError(code, "")

@@ -19,6 +19,7 @@ const (
 // Config configures a worker process.
 type Config struct {
 	streams.Config
+	Limits
 
 	HTTPAddr     string        `envconfig:"WORKER_HTTP_ADDR" default:":8081" desc:"address of the worker's /healthz, /readyz and /metrics"`
 	WorkerID     string        `envconfig:"WORKER_ID" desc:"consumer name of this worker (generated when empty)"`
@@ -37,6 +38,9 @@ type Config struct {
 // Validate checks the configuration and names the variable at fault.
 func (c *Config) Validate() error {
 	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	if err := c.Limits.Validate(); err != nil {
 		return err
 	}
 	switch {

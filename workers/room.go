@@ -13,10 +13,22 @@ import (
 )
 
 // join: the socket joins; the room hears user-joined when the user was not
-// there yet; the joiner gets the room's snapshot (ack, or room-state).
+// there yet; the joiner gets the room's snapshot (ack, or room-state),
+// with its lists capped at the snapshot limit. A socket that joins a room
+// it is in already (on the same connector) gets {ok, alreadyJoined} when
+// it asked for an ack and nothing otherwise: it has had the snapshot and
+// every event since, and repeating the room in the outbound stream on
+// every repeated join would let one client fill the stream.
 func (a *Applier) join(env *streams.Envelope) *call {
-	return &call{script: a.scripts.join, args: []any{env.SocketID, env.ConnectorID, env.UserID, env.UserName},
+	return &call{script: a.scripts.join, args: []any{env.SocketID, env.ConnectorID, env.UserID, env.UserName, a.limits.RoomMaxMembers},
 		done: func(res []string, e *effects) error {
+			if res[0] == "ok" && len(res) >= 10 && res[9] == "again" {
+				e.outcome.Status = "noop"
+				if env.HasAck {
+					e.reply(env, schemas.Ack{OK: true, AlreadyJoined: true})
+				}
+				return nil
+			}
 			if res[0] != "ok" || len(res) < 9 {
 				e.refuse(env, refusal(env, res))
 				return nil
@@ -30,7 +42,7 @@ func (a *Applier) join(env *streams.Envelope) *call {
 				// connector delivers the room's events to the socket.
 				e.member(env.ConnectorID, streams.JoinEvent, env.SocketID, env.RoomID)
 			}
-			snap := snapshot(env.RoomID, res[3], res[4], res[5], res[6])
+			snap := snapshot(env.RoomID, res[3], res[4], res[5], res[6], a.limits.SnapshotLimit)
 			if env.HasAck {
 				e.reply(env, schemas.Ack{OK: true, Room: snap})
 			} else {
@@ -167,8 +179,11 @@ func pairs(s string) [][2]string {
 	return out
 }
 
-// snapshot builds the joiner's view of the room from its flattened hashes.
-func snapshot(roomID, room, sockets, uploads, files string) *schemas.RoomSnapshot {
+// snapshot builds the joiner's view of the room from its flattened hashes,
+// each list capped at limit entries: the earliest joined members, the
+// first uploads by id and the most recent files (oldest first). The
+// counts say how many there are, Truncated whether a list was cut.
+func snapshot(roomID, room, sockets, uploads, files string, limit int) *schemas.RoomSnapshot {
 	s := &schemas.RoomSnapshot{RoomID: roomID, Name: roomID, Members: []schemas.Member{},
 		ActiveUploads: []schemas.Upload{}, Files: []schemas.File{}}
 	for _, kv := range pairs(room) {
@@ -230,5 +245,17 @@ func snapshot(roomID, room, sockets, uploads, files string) *schemas.RoomSnapsho
 		}
 		return s.Files[i].ID < s.Files[j].ID
 	})
+	s.MemberCount, s.UploadCount, s.FileCount = len(s.Members), len(s.ActiveUploads), len(s.Files)
+	if limit > 0 {
+		if len(s.Members) > limit {
+			s.Members, s.Truncated = s.Members[:limit], true
+		}
+		if len(s.ActiveUploads) > limit {
+			s.ActiveUploads, s.Truncated = s.ActiveUploads[:limit], true
+		}
+		if len(s.Files) > limit {
+			s.Files, s.Truncated = s.Files[len(s.Files)-limit:], true
+		}
+	}
 	return s
 }

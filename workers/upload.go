@@ -93,7 +93,7 @@ func (a *Applier) upload(env *streams.Envelope) (*call, error) {
 		mode, uploadID, fileID, event = "fail", p.UploadID, p.FileID, schemas.EventFileUploadFailed
 		relay = mustJSON(p)
 	}
-	return &call{script: a.scripts.upload, args: []any{mode, env.UserID, uploadID, fileID, stored},
+	return &call{script: a.scripts.upload, args: []any{mode, env.UserID, uploadID, fileID, stored, a.limits.RoomMaxUploads, a.limits.RoomMaxFiles},
 		done: func(res []string, e *effects) error {
 			if res[0] != "ok" || len(res) < 2 {
 				e.refuse(env, refusal(env, res))
@@ -103,17 +103,41 @@ func (a *Applier) upload(env *streams.Envelope) (*call, error) {
 			if env.HasAck {
 				e.reply(env, schemas.Ack{OK: true, UploadID: uploadID})
 			}
+			// Uploads dropped to make room for this one (their users
+			// left the room): the room hears they failed, before it hears
+			// of the new one.
+			gone := make([]string, 0, len(res)-2)
+			for _, js := range res[2:] {
+				var u schemas.Upload
+				if json.Unmarshal([]byte(js), &u) != nil {
+					continue
+				}
+				gone = append(gone, a.keys.UploadProgress(u.UploadID))
+				e.broadcast(res[1], env.RoomID, schemas.EventFileUploadFailed, mustJSON(schemas.FileUploadFailedPayload{
+					FileID: u.FileID, UploadID: u.UploadID, RoomID: env.RoomID, UserID: u.UserID, UserName: u.UserName,
+					Reason: ReasonUploaderLeft, FailedAt: at,
+				}))
+			}
 			e.broadcast(res[1], env.RoomID, event, relay)
 			key := a.keys.UploadProgress(uploadID)
 			e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) []redis.Cmder {
-				if progress == nil {
-					return []redis.Cmder{p.Del(ctx, key)}
+				cmds := make([]redis.Cmder, 0, 2+len(gone))
+				for _, k := range gone {
+					cmds = append(cmds, p.Del(ctx, k))
 				}
-				return []redis.Cmder{p.HSet(ctx, key, progress...), p.Expire(ctx, key, uploadTTL)}
+				if progress == nil {
+					return append(cmds, p.Del(ctx, key))
+				}
+				return append(cmds, p.HSet(ctx, key, progress...), p.Expire(ctx, key, uploadTTL))
 			})
 			return nil
 		}}, nil
 }
+
+// ReasonUploaderLeft is the reason of the file-upload-failed the room
+// hears when an upload of a user who left is dropped to make room for a
+// new one.
+const ReasonUploaderLeft = "the uploader left the room"
 
 // withField returns the JSON object obj with one more string field. The
 // connector's normalized payloads never carry the server's fields, so the

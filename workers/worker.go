@@ -65,7 +65,7 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Worker
 		closing: make(chan struct{}),
 		closed:  make(chan struct{}),
 	}
-	w.applier = NewApplier(c, cfg.LockGrace, cfg.EmptyRoomTTL, now)
+	w.applier = NewApplier(c, cfg.LockGrace, cfg.EmptyRoomTTL, now).WithLimits(cfg.Limits)
 	return w
 }
 

@@ -16,13 +16,15 @@ import (
 
 	"github.com/roomstream/roomstream/streams"
 	"github.com/roomstream/roomstream/streams/replay"
+	"github.com/roomstream/roomstream/workers"
 )
 
 // replayConfig is what replay reads from the environment: the
-// deployment's Redis and streams, and the workers' empty-room TTL (replay
-// expires rooms as the workers do).
+// deployment's Redis and streams, and the workers' empty-room TTL and room
+// limits (replay expires rooms and refuses events as the workers do).
 type replayConfig struct {
 	streams.Config
+	workers.Limits
 	EmptyRoomTTL time.Duration `envconfig:"EMPTY_ROOM_TTL" default:"168h" desc:"how long the workers keep an empty room; replay expires rooms the same way"`
 }
 
@@ -119,7 +121,10 @@ func (f *replayFlags) setup(ctx context.Context, args []string, stderr io.Writer
 	if err := loadEnv(&f.cfg); err != nil {
 		return nil, b, nil, err
 	}
-	if err := f.cfg.Validate(); err != nil {
+	if err := f.cfg.Config.Validate(); err != nil {
+		return nil, b, nil, err
+	}
+	if err := f.cfg.Limits.Validate(); err != nil {
 		return nil, b, nil, err
 	}
 	if f.cfg.EmptyRoomTTL < time.Minute {
@@ -138,7 +143,7 @@ func (f *replayFlags) setup(ctx context.Context, args []string, stderr io.Writer
 	if err != nil {
 		return nil, b, nil, err
 	}
-	opts := &replay.Options{LogPrefix: *f.logPfx, EmptyRoomTTL: f.cfg.EmptyRoomTTL, Progress: stderr}
+	opts := &replay.Options{LogPrefix: *f.logPfx, EmptyRoomTTL: f.cfg.EmptyRoomTTL, Limits: f.cfg.Limits, Progress: stderr}
 	if *f.quiet {
 		opts.Progress = nil
 	}

@@ -57,6 +57,8 @@ func TestReplayCommand(t *testing.T) {
 	}
 	send("alice", schemas.EventJoinRoom, "r1", `{"roomId":"r1"}`)
 	send("bob", schemas.EventLockRoom, "r1", `{"roomId":"r1"}`)
+	// A completion needs a started upload (issue 12).
+	send("alice", schemas.EventFileUploadStarted, "r1", `{"fileId":"f1","fileName":"notes.md","roomId":"r1","size":3000}`)
 	send("alice", schemas.EventFileUploadCompleted, "r1", `{"fileId":"f1","fileName":"notes.md","roomId":"r1","size":3000}`)
 	send("bob", schemas.EventJoinRoom, "r2", `{"roomId":"r2"}`)
 
@@ -65,16 +67,16 @@ func TestReplayCommand(t *testing.T) {
 		t.Fatalf("timeline: %v\n%s", err, errOut)
 	}
 	rows := strings.Split(strings.TrimSpace(out), "\n")
-	if len(rows) != 4 || !strings.HasPrefix(rows[0], "TIME") {
+	if len(rows) != 5 || !strings.HasPrefix(rows[0], "TIME") {
 		t.Fatalf("timeline table:\n%s", out)
 	}
 	for i, want := range []string{"join-room  Alice (alice)  applied", "lock-room  Bob (bob)  refused: not_member  why: join room r1 first",
-		`file-upload-completed  Alice (alice)  applied  file "notes.md" (2.9 KiB) added as f1`} {
+		"file-upload-started  Alice (alice)  applied", `file-upload-completed  Alice (alice)  applied  file "notes.md" (2.9 KiB) added as f1`} {
 		if got := spaces.ReplaceAllString(rows[i+1], "  "); !strings.Contains(got, want) {
 			t.Errorf("timeline row %d: %q lacks %q", i+1, got, want)
 		}
 	}
-	if !strings.Contains(errOut, "timeline: 3 event(s)") {
+	if !strings.Contains(errOut, "timeline: 4 event(s)") {
 		t.Errorf("stderr of timeline: %q", errOut)
 	}
 	live, _, err := replayRun(t, "", "timeline", "-format", "jsonl", "-quiet")
@@ -105,11 +107,11 @@ func TestReplayCommand(t *testing.T) {
 	rdb.SAdd(ctx, "prod:room:{r1}:users", "alice")
 
 	file := filepath.Join(t.TempDir(), "log.jsonl")
-	if _, errOut, err = replayRun(t, "", "export", "-o", file); err != nil || !strings.Contains(errOut, "export: 4 entries") {
+	if _, errOut, err = replayRun(t, "", "export", "-o", file); err != nil || !strings.Contains(errOut, "export: 5 entries") {
 		t.Fatalf("export: %v %s", err, errOut)
 	}
 	out, _, err = replayRun(t, "", "import", "-prefix", "inv:", "-i", file, "-quiet")
-	if err != nil || !strings.Contains(out, `imported 4 entries of 4 partitions under prefix "inv:"`) {
+	if err != nil || !strings.Contains(out, `imported 5 entries of 4 partitions under prefix "inv:"`) {
 		t.Fatalf("import: %v %s", err, out)
 	}
 	imported, _, err := replayRun(t, "", "timeline", "-format", "jsonl", "-quiet", "-log-prefix", "inv:")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ func TestRoomsOlderThanTheLogAreMarkedNotGuessed(t *testing.T) {
 	d := startDeployment(t, rdb, "live:", 1)
 	ctx := context.Background()
 	d.send(alice, schemas.EventJoinRoom, "old", schemas.JoinRoomPayload{RoomID: "old"})
+	d.send(alice, schemas.EventFileUploadStarted, "old", schemas.FileUploadStartedPayload{FileID: "f0", FileName: "a.txt", RoomID: "old", Size: 1})
 	d.send(alice, schemas.EventFileUploadCompleted, "old", schemas.FileUploadCompletedPayload{FileID: "f0", FileName: "a.txt", RoomID: "old", Size: 1})
 	cut := d.send(bob, schemas.EventJoinRoom, "new", schemas.JoinRoomPayload{RoomID: "new"})
 	d.send(carol, schemas.EventJoinRoom, "old", schemas.JoinRoomPayload{RoomID: "old"})
@@ -133,6 +135,7 @@ func TestReplayExpiresEmptyRoomsAsRedisDid(t *testing.T) {
 	l := &liveApplier{t: t, rdb: rdb, c: c, a: workers.NewApplier(c, time.Second, time.Second, nil)}
 	t0 := time.Now().Add(-time.Hour)
 	l.apply(alice, schemas.EventJoinRoom, "r1", t0, nil)
+	l.apply(alice, schemas.EventFileUploadStarted, "r1", t0.Add(time.Second/2), schemas.FileUploadStartedPayload{FileID: "f1", FileName: "a", RoomID: "r1", Size: 1})
 	l.apply(alice, schemas.EventFileUploadCompleted, "r1", t0.Add(time.Second), schemas.FileUploadCompletedPayload{FileID: "f1", FileName: "a", RoomID: "r1", Size: 1})
 	l.apply(alice, schemas.EventLeaveRoom, "r1", t0.Add(2*time.Second), nil)
 	l.apply(carol, schemas.EventJoinRoom, "r2", t0.Add(3*time.Second), nil)
@@ -149,7 +152,7 @@ func TestReplayExpiresEmptyRoomsAsRedisDid(t *testing.T) {
 		t.Errorf("verdicts (-want,+got):\n%s\n%+v", diff, sum)
 	}
 	evs := timeline(t, r, TimelineOptions{Room: "r1"})
-	if len(evs) != 4 || !evs[3].RoomExpired || evs[2].RoomExpired {
+	if len(evs) != 5 || !evs[4].RoomExpired || evs[3].RoomExpired {
 		t.Errorf("timeline of r1: %+v", evs)
 	}
 	// Told the wrong EMPTY_ROOM_TTL, replay keeps r1's file: the expiry it
@@ -157,5 +160,31 @@ func TestReplayExpiresEmptyRoomsAsRedisDid(t *testing.T) {
 	wrong := New(rdb, cfg, &Options{EmptyRoomTTL: time.Hour})
 	if _, got := statuses(t, wrong); got["r1"] != RoomDiffers {
 		t.Errorf("with a wrong TTL: %v", got)
+	}
+}
+
+// TestReplayAppliesTheWorkersLimits: replay refuses what the workers
+// refused under their room limits, so the rooms it rebuilds match; told
+// other limits, it rebuilds another room.
+func TestReplayAppliesTheWorkersLimits(t *testing.T) {
+	rdb := testredis.Start(t, nil).Client()
+	cfg := testConfig("live:", 2)
+	c := streams.New(rdb, cfg)
+	limits := workers.Limits{RoomMaxMembers: 1}
+	l := &liveApplier{t: t, rdb: rdb, c: c, a: workers.NewApplier(c, time.Second, time.Hour, nil).WithLimits(limits)}
+	t0 := time.Now().Add(-time.Minute)
+	l.apply(alice, schemas.EventJoinRoom, "r1", t0, nil)
+	l.apply(bob, schemas.EventJoinRoom, "r1", t0.Add(time.Second), nil)
+
+	r := New(rdb, cfg, &Options{EmptyRoomTTL: time.Hour, Limits: limits})
+	if _, got := statuses(t, r); got["r1"] != RoomMatches {
+		t.Errorf("with the workers' limits: %v", got)
+	}
+	evs := timeline(t, r, TimelineOptions{Room: "r1"})
+	if len(evs) != 2 || evs[1].Status != "room_full" || !strings.Contains(evs[1].Reason, "1 users at most") {
+		t.Errorf("timeline of r1: %+v", evs)
+	}
+	if _, got := statuses(t, New(rdb, cfg, &Options{EmptyRoomTTL: time.Hour})); got["r1"] != RoomDiffers {
+		t.Errorf("with the default limits: %v", got)
 	}
 }

@@ -28,6 +28,9 @@ type Options struct {
 	// EmptyRoomTTL is how long the workers keep an empty room (their
 	// ROOMSTREAM_EMPTY_ROOM_TTL): replay expires rooms as they did.
 	EmptyRoomTTL time.Duration
+	// Limits are the workers' room limits (zero fields: the defaults):
+	// replay refuses what they refused.
+	Limits workers.Limits
 	// Progress receives progress lines (nil: none).
 	Progress io.Writer
 	// Concurrency is how many partitions verify rebuilds at once (0: 8).
@@ -104,7 +107,7 @@ func (r *Replayer) newScratch(ctx context.Context, what string, partitions int) 
 	cfg.KeyPrefix, cfg.Partitions, cfg.DurableReplicas = prefix, partitions, 0
 	c := streams.New(r.rdb, cfg)
 	ttl := max(r.opts.EmptyRoomTTL, scratchTTL)
-	return &scratch{r: r, prefix: prefix, c: c, applier: workers.NewApplier(c, 0, ttl, r.opts.Now).RoomsOnly()}, nil
+	return &scratch{r: r, prefix: prefix, c: c, applier: workers.NewApplier(c, 0, ttl, r.opts.Now).WithLimits(r.opts.Limits).RoomsOnly()}, nil
 }
 
 // close deletes the scratch keys unless asked to keep them; it runs even

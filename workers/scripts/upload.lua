@@ -3,18 +3,30 @@
 -- ARGV[10] user id  ARGV[11] upload id  ARGV[12] file id
 -- ARGV[13] upload JSON to keep in room:{R}:uploads (start, progress) or
 --          file JSON to add to room:{R}:files (complete)
--- Returns {'ok', conns}, {'not_member'}, {'room_locked', lockedBy,
--- lockedByName, lockedAt} (the room is locked by someone else; a failure
--- report is still accepted) or {'forbidden', owner} (the upload id belongs
--- to another user).
+-- ARGV[14] most uploads in progress in the room (0 = no limit)
+-- ARGV[15] most files in the room (0 = no limit)
+-- Returns {'ok', conns, dropped...}, {'not_member'}, {'room_locked',
+-- lockedBy, lockedByName, lockedAt} (the room is locked by someone else; a
+-- failure report is still accepted), {'forbidden', owner} (the upload id
+-- belongs to another user), {'not_owner', fileId, owner} (the file belongs
+-- to another user: nobody else replaces it), {'upload_not_started',
+-- uploadId, fileId} (a completion needs an upload of that file started by
+-- the same user), {'too_many_uploads', limit} or {'too_many_files', limit}.
+-- dropped (start only) are the upload JSONs of uploads whose users left
+-- the room, removed to make room for this one when the room was at its
+-- limit; the caller reports them failed.
 --
 -- Progress, the frequent event, costs the same in any room: it reads the
 -- membership of one user, the lock and its own upload, and writes its own
--- upload and the room's lastActivity. activeUploads is refreshed when an
--- upload starts, completes or fails.
+-- upload and the room's lastActivity. A progress report for an upload not
+-- started yet starts it (clients may skip file-upload-started) and so
+-- counts it first (one HLEN). activeUploads is refreshed when an upload
+-- starts, completes or fails. Limits are checked with HLEN where a record
+-- is added, never by reading the room.
 local r = begin()
 if r then return r end
-local mode, uid, upid = ARGV[9], ARGV[10], ARGV[11]
+local mode, uid, upid, fid = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+local maxUploads, maxFiles = tonumber(ARGV[14]), tonumber(ARGV[15])
 if not member(uid) then
   return finish({'not_member'})
 end
@@ -32,17 +44,67 @@ if cur then
   end
 end
 if mode == 'progress' then
+  if not cur and maxUploads > 0 and redis.call('HLEN', KEYS[4]) >= maxUploads then
+    return finish({'too_many_uploads', ARGV[14]})
+  end
   redis.call('HSET', KEYS[4], upid, ARGV[13])
   redis.call('HSET', KEYS[1], 'lastActivity', ARGV[3])
   return finish({'ok', conns()})
 end
+
+-- fileCheck returns nil when uid may add the file (or replace its own),
+-- else the refusal.
+local function fileCheck()
+  local f = redis.call('HGET', KEYS[5], fid)
+  if f then
+    local owner = string.match(f, '"uploadedBy":"([^"]*)"')
+    if owner and owner ~= uid then
+      return {'not_owner', fid, owner}
+    end
+  elseif maxFiles > 0 and redis.call('HLEN', KEYS[5]) >= maxFiles then
+    return {'too_many_files', ARGV[15]}
+  end
+  return nil
+end
+
+local dropped = {}
 if mode == 'start' then
+  local no = fileCheck()
+  if no then
+    return finish(no)
+  end
+  if not cur and maxUploads > 0 and redis.call('HLEN', KEYS[4]) >= maxUploads then
+    -- At the limit: uploads of users who left the room will never
+    -- complete; drop them (at most the limit's worth, and only here).
+    local ups = redis.call('HGETALL', KEYS[4])
+    for i = 1, #ups, 2 do
+      local owner = string.match(ups[i + 1], '"userId":"([^"]*)"')
+      if owner and not member(owner) then
+        redis.call('HDEL', KEYS[4], ups[i])
+        dropped[#dropped + 1] = ups[i + 1]
+      end
+    end
+    if #dropped == 0 then
+      return finish({'too_many_uploads', ARGV[14]})
+    end
+  end
   redis.call('HSET', KEYS[4], upid, ARGV[13])
 elseif mode == 'complete' then
+  if not cur or string.match(cur, '"fileId":"([^"]*)"') ~= fid then
+    return finish({'upload_not_started', upid, fid})
+  end
+  local no = fileCheck()
+  if no then
+    return finish(no)
+  end
   redis.call('HDEL', KEYS[4], upid)
-  redis.call('HSET', KEYS[5], ARGV[12], ARGV[13])
+  redis.call('HSET', KEYS[5], fid, ARGV[13])
 else
   redis.call('HDEL', KEYS[4], upid)
 end
 touchUploads()
-return finish({'ok', conns()})
+local res = {'ok', conns()}
+for i = 1, #dropped do
+  res[#res + 1] = dropped[i]
+end
+return finish(res)

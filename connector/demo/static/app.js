@@ -354,7 +354,13 @@ async function join(roomId, rejoin = false) {
   state.joining = true;
   try {
     if (state.room && state.room.roomId !== roomId) await leave();
-    const ack = await state.sock.emitWithAck('join-room', { roomId });
+    let ack = await state.sock.emitWithAck('join-room', { roomId });
+    if (ack?.ok && ack.alreadyJoined) {
+      // This socket is in the room already, and the server sends no
+      // snapshot again: leave and join for a fresh one.
+      await state.sock.emitWithAck('leave-room', { roomId });
+      ack = await state.sock.emitWithAck('join-room', { roomId });
+    }
     if (!ack?.ok) {
       alertMsg(errorText(ack?.error, 'join-room'));
       if (rejoin) { state.room = null; show('lobby'); }
