@@ -134,10 +134,15 @@ func (so *socket) flush() {
 			if so.closeWanted {
 				so.closed = true
 				so.qmu.Unlock()
-				code, reason := so.closeStatus()
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_ = so.closeConn(ctx, code, reason)
-				cancel()
+				if so.cause == causePing {
+					// The client is gone: no close handshake to wait for.
+					_ = so.conn.CloseNow()
+				} else {
+					code, reason := so.closeStatus()
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					_ = so.closeConn(ctx, code, reason)
+					cancel()
+				}
 				close(so.writerDone)
 				return
 			}

@@ -180,7 +180,7 @@ func hostileAttacks() []attack {
 			}
 			return closedWithin(ws, 5*time.Second)
 		}},
-		{"stops reading in a room", 7 * time.Second, func(t *testing.T, a *attacker) error {
+		{"stops reading in a room", 10 * time.Second, func(t *testing.T, a *attacker) error {
 			// Joins a busy room, then neither reads nor answers pings:
 			// closed at the ping timeout (3 s here). A reader that keeps
 			// sending pongs but reads nothing is closed by the send
@@ -199,7 +199,7 @@ func hostileAttacks() []attack {
 				return err
 			}
 			time.Sleep(4 * time.Second)
-			return closedWithin(ws, 3*time.Second)
+			return closedWithin(ws, 6*time.Second)
 		}},
 		{"refused CONNECTs, not reading", 5 * time.Second, func(t *testing.T, a *attacker) error {
 			ws, err := a.dial(t)
