@@ -15,6 +15,7 @@ const (
 	DefaultConnectTimeout = 45 * time.Second
 	DefaultMaxPayload     = 1_000_000
 	DefaultHeartbeatTTL   = 10 * time.Second
+	DefaultPollBuffer     = 4 << 20
 )
 
 // Config configures a connector process.
@@ -38,6 +39,8 @@ type Config struct {
 	SendQueue      int           `envconfig:"SEND_QUEUE" default:"512" desc:"packets queued for one socket; a socket that falls further behind is disconnected"`
 	HeartbeatTTL   time.Duration `envconfig:"CONNECTOR_TIMEOUT" default:"10s" desc:"lifetime of the connector's heartbeat key: workers declare it dead this long after its last beat"`
 	DrainTimeout   time.Duration `envconfig:"DRAIN_TIMEOUT" default:"10s" desc:"time a stopping connector has to flush and close its sockets"`
+	AdvertiseAddr  string        `envconfig:"ADVERTISE_ADDR" desc:"host:port at which other connectors reach this one: a polling request that reaches another connector is forwarded here (default: the listening address, with this machine's hostname when it names no host)"`
+	PollBuffer     int64         `envconfig:"POLL_BUFFER" default:"4194304" desc:"bytes queued for one HTTP long-polling session between two GETs (and at most SEND_QUEUE packets); a session that falls further behind is closed and can recover"`
 	AllowedOrigins []string      `envconfig:"ALLOWED_ORIGINS" default:"*" desc:"Origin patterns browsers may connect from (comma-separated host patterns, * = any)"`
 	GCPercent      int           `envconfig:"GC_PERCENT" default:"50" desc:"Go garbage collector target (as GOGC, which wins when set): a connector's memory is mostly idle connections, and 50 holds them in about 15 KiB each instead of 18 at a little CPU"`
 }
@@ -66,6 +69,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ROOMSTREAM_RATE_BURST must be at least 1, got %d", c.RateBurst)
 	case c.MaxRooms < 1:
 		return fmt.Errorf("ROOMSTREAM_MAX_ROOMS must be at least 1, got %d", c.MaxRooms)
+	case c.PollBuffer < c.MaxPayload:
+		return fmt.Errorf("ROOMSTREAM_POLL_BUFFER must be at least ROOMSTREAM_MAX_PAYLOAD (%d), got %d", c.MaxPayload, c.PollBuffer)
 	case c.SendQueue < 8:
 		return fmt.Errorf("ROOMSTREAM_SEND_QUEUE must be at least 8, got %d", c.SendQueue)
 	case c.HeartbeatTTL < time.Second:

@@ -11,11 +11,17 @@ import (
 	"github.com/roomstream/roomstream/connector/protocol"
 )
 
-// serveEngine is the Engine.IO endpoint. Only the WebSocket transport is
-// served; every other request gets the Engine.IO error the reference
-// server would give.
+// serveEngine is the Engine.IO endpoint: WebSocket sessions, HTTP
+// long-polling sessions (polling.go) and their upgrades. A request of a
+// polling session held by another connector is forwarded to it
+// (forward.go).
 func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	transport, sid := q.Get("transport"), q.Get("sid")
+	if transport == "polling" || sid != "" || r.Method == http.MethodOptions {
+		s.servePolling(w, r, transport, sid)
+		return
+	}
 	if r.Method != http.MethodGet {
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeBadHandshakeMethod, protocol.ErrorMessages[protocol.ErrCodeBadHandshakeMethod])
 		return
@@ -24,15 +30,8 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeUnsupportedVersion, protocol.ErrorMessages[protocol.ErrCodeUnsupportedVersion])
 		return
 	}
-	if q.Get("transport") != "websocket" {
-		// HTTP long-polling is not served: clients configured with
-		// transports: ['websocket', 'polling'] open the WebSocket first.
+	if transport != "websocket" {
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeUnknownTransport, protocol.ErrorMessages[protocol.ErrCodeUnknownTransport])
-		return
-	}
-	if q.Get("sid") != "" {
-		// An upgrade from a polling session we never created.
-		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeUnknownSID, protocol.ErrorMessages[protocol.ErrCodeUnknownSID])
 		return
 	}
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
@@ -44,14 +43,8 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusServiceUnavailable, protocol.ErrCodeBadRequest, "Server unavailable, retry")
 		return
 	}
-	opts := &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled}
-	if len(s.cfg.AllowedOrigins) == 0 || (len(s.cfg.AllowedOrigins) == 1 && s.cfg.AllowedOrigins[0] == "*") {
-		opts.InsecureSkipVerify = true // tokens, not cookies, authenticate: no CSRF to fear
-	} else {
-		opts.OriginPatterns = s.cfg.AllowedOrigins
-	}
 	sb := &smallBuffers{ResponseWriter: w}
-	conn, err := websocket.Accept(sb, r, opts)
+	conn, err := websocket.Accept(sb, r, s.acceptOptions())
 	if err != nil {
 		s.log.Debug("websocket accept", "err", err, "remote", r.RemoteAddr)
 		return
@@ -69,6 +62,18 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 		defer s.m.connections.Dec()
 		so.run()
 	}()
+}
+
+// acceptOptions are the WebSocket accept options: no compression, and
+// the allowed origins.
+func (s *Server) acceptOptions() *websocket.AcceptOptions {
+	opts := &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled}
+	if s.anyOrigin() {
+		opts.InsecureSkipVerify = true // tokens, not cookies, authenticate: no CSRF to fear
+	} else {
+		opts.OriginPatterns = s.cfg.AllowedOrigins
+	}
+	return opts
 }
 
 // closeCause says why a connection ended, which decides what happens to
@@ -210,7 +215,7 @@ func (s *Server) watchWrites(ctx context.Context) {
 		s.mu.RUnlock()
 		for _, so := range stuck {
 			so.fail(causeTransport, websocket.StatusGoingAway, "")
-			_ = so.conn.CloseNow()
+			so.closeNow()
 		}
 	}
 }

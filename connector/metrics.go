@@ -16,13 +16,18 @@ type metrics struct {
 	appendRetries prometheus.Counter
 	recoveries    *prometheus.CounterVec
 	closes        *prometheus.CounterVec
+	// upgrades counts polling sessions that moved to a WebSocket;
+	// forwarded the polling requests (and upgrades) passed on to the
+	// connector holding their session.
+	upgrades  prometheus.Counter
+	forwarded *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "roomstream_connector_connections",
-			Help: "Open WebSocket connections.",
+			Help: "Open client connections (WebSocket and HTTP long-polling sessions).",
 		}),
 		eventsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roomstream_connector_events_in_total",
@@ -60,10 +65,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "roomstream_connector_disconnects_total",
 			Help: "Closed connections, by cause.",
 		}, []string{"cause"}),
+		upgrades: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roomstream_connector_polling_upgrades_total",
+			Help: "HTTP long-polling sessions upgraded to a WebSocket.",
+		}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomstream_connector_polling_forwarded_total",
+			Help: "Polling requests of sessions held by another connector, passed on to it, by result (ok, gone).",
+		}, []string{"result"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.eventsIn, m.eventsOut, m.authFailures, m.rateLimited,
-			m.slowDropped, m.duplicates, m.appendRetries, m.recoveries, m.closes)
+			m.slowDropped, m.duplicates, m.appendRetries, m.recoveries, m.closes, m.upgrades, m.forwarded)
 	}
 	return m
 }
