@@ -176,9 +176,13 @@ func (s *Server) pollGet(w http.ResponseWriter, r *http.Request, so *socket, p *
 		case <-timer.C:
 			noop = true
 		case <-r.Context().Done():
+			// The client dropped its poll: it is gone (closed, or its
+			// network broke). As the reference server does, the session
+			// ends; the socket is held for recovery.
 			so.qmu.Lock()
 			p.getting = false
 			so.qmu.Unlock()
+			so.fail(causeTransport, websocket.StatusGoingAway, "poll connection closed")
 			return
 		}
 		so.qmu.Lock()
