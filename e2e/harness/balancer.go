@@ -59,6 +59,9 @@ func StartHTTPBalancer(tb testing.TB, refuseWebSocket bool, targets ...string) *
 			},
 			MaxIdleConnsPerHost: 64,
 		},
+		// A client that gave up on its request (a poll it dropped) is no
+		// news: answer quietly.
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) },
 	}
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if b.refuse && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
