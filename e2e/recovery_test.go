@@ -185,3 +185,28 @@ func TestRecoveryOverPollingAfterConnectorCrash(t *testing.T) {
 	checkRecovered(t, rep, 100)
 	t.Logf("killed %s, which held R's polling session", killed)
 }
+
+// TestRecoveryOverPollingAfterDrain: the connector holding R's polling
+// session stops gracefully; R gets the close packet, reconnects through
+// the balancer and recovers on the other connector.
+func TestRecoveryOverPollingAfterDrain(t *testing.T) {
+	d := deploy(t, 3, 1, false)
+	lb := harness.StartHTTPBalancer(t, false,
+		strings.TrimPrefix(d.connectors[0].URL(), "http://"), strings.TrimPrefix(d.connectors[1].URL(), "http://"))
+	stopped := ""
+	rep := runRecoveryOn(t, "polling", lb.URL(), d.connectors[2].URL(), 100, true, func(engine string) {
+		for _, c := range d.connectors[:2] {
+			if strings.HasPrefix(engine, c.Name+".") {
+				stopped = c.Name
+				go c.Stop(15 * time.Second)
+			}
+		}
+	})
+	if stopped == "" {
+		t.Fatal("R's session was held by neither connector behind the balancer")
+	}
+	checkRecovered(t, rep, 100)
+	if rep.Disconnects[0].Reason != "transport close" {
+		t.Errorf("drained polling client saw %q, want transport close (the close packet)", rep.Disconnects[0].Reason)
+	}
+}
