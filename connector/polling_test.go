@@ -147,6 +147,14 @@ func TestPollingSession(t *testing.T) {
 	if len(got) < 3 || !strings.HasPrefix(got[0], `40{"sid"`) || !strings.HasPrefix(got[1], `42["authentication_successful"`) || !strings.HasPrefix(got[2], `431[{"ok":true`) {
 		t.Fatalf("packets %q", got)
 	}
+	// Binary attachments come base64-encoded ("b" packets): roomstream
+	// refuses events that carry them and skips the attachments, and the
+	// session goes on.
+	c.post(`451-["join-room",{"_placeholder":true,"num":0}]`, "bAQID", `422["leave-room",{"roomId":"poll"}]`)
+	if p := c.until(`42["error"`); !strings.Contains(p, "invalid_payload") {
+		t.Errorf("binary event refused with %s", p)
+	}
+	c.until(`432[{"ok":true`)
 	// A binary body is Engine.IO v3: refused.
 	if status, _, _ := c.do("POST", "4x", http.Header{"Content-Type": {"application/octet-stream"}}); status != 400 {
 		t.Errorf("octet-stream POST: %d, want 400", status)
