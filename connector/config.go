@@ -19,6 +19,7 @@ const (
 	// the connector buffer a megabyte for nothing.
 	DefaultMaxPayload   = 64 << 10
 	DefaultHeartbeatTTL = 10 * time.Second
+	DefaultPollBuffer   = 4 << 20
 )
 
 // Config configures a connector process.
@@ -53,6 +54,8 @@ type Config struct {
 	AdminAddr       string        `envconfig:"ADMIN_ADDR" default:"127.0.0.1:9464" desc:"address of /metrics and (with ROOMSTREAM_PPROF=true) /debug/pprof/, kept off the public port; 'off' = not served"`
 	HeartbeatTTL    time.Duration `envconfig:"CONNECTOR_TIMEOUT" default:"10s" desc:"lifetime of the connector's heartbeat key: workers declare it dead this long after its last beat"`
 	DrainTimeout    time.Duration `envconfig:"DRAIN_TIMEOUT" default:"10s" desc:"time a stopping connector has to flush and close its sockets"`
+	AdvertiseAddr   string        `envconfig:"ADVERTISE_ADDR" desc:"host:port at which other connectors reach this one: a polling request that reaches another connector is forwarded here (default: the listening address, with this machine's hostname when it names no host)"`
+	PollBuffer      int64         `envconfig:"POLL_BUFFER" default:"4194304" desc:"bytes queued for one HTTP long-polling session between two GETs (and at most SEND_QUEUE packets); a session that falls further behind is closed and can recover"`
 	AllowedOrigins  []string      `envconfig:"ALLOWED_ORIGINS" default:"*" desc:"Origin patterns browsers may connect from (comma-separated host patterns, * = any)"`
 	GCPercent       int           `envconfig:"GC_PERCENT" default:"50" desc:"Go garbage collector target (as GOGC, which wins when set): a connector's memory is mostly idle connections, and 50 holds them in about 15 KiB each instead of 18 at a little CPU"`
 }
@@ -81,6 +84,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ROOMSTREAM_RATE_BURST must be at least 1, got %d", c.RateBurst)
 	case c.MaxRooms < 1:
 		return fmt.Errorf("ROOMSTREAM_MAX_ROOMS must be at least 1, got %d", c.MaxRooms)
+	case c.PollBuffer < c.MaxPayload:
+		return fmt.Errorf("ROOMSTREAM_POLL_BUFFER must be at least ROOMSTREAM_MAX_PAYLOAD (%d), got %d", c.MaxPayload, c.PollBuffer)
 	case c.SendQueue < 8:
 		return fmt.Errorf("ROOMSTREAM_SEND_QUEUE must be at least 8, got %d", c.SendQueue)
 	case c.SendQueueBytes < 4096:

@@ -13,11 +13,17 @@ import (
 	"github.com/roomstream/roomstream/connector/protocol"
 )
 
-// serveEngine is the Engine.IO endpoint. Only the WebSocket transport is
-// served; every other request gets the Engine.IO error the reference
-// server would give.
+// serveEngine is the Engine.IO endpoint: WebSocket sessions, HTTP
+// long-polling sessions (polling.go) and their upgrades. A request of a
+// polling session held by another connector is forwarded to it
+// (forward.go).
 func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	transport, sid := q.Get("transport"), q.Get("sid")
+	if transport == "polling" || sid != "" || r.Method == http.MethodOptions {
+		s.servePolling(w, r, transport, sid)
+		return
+	}
 	if r.Method != http.MethodGet {
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeBadHandshakeMethod, protocol.ErrorMessages[protocol.ErrCodeBadHandshakeMethod])
 		return
@@ -26,15 +32,8 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeUnsupportedVersion, protocol.ErrorMessages[protocol.ErrCodeUnsupportedVersion])
 		return
 	}
-	if q.Get("transport") != "websocket" {
-		// HTTP long-polling is not served: clients configured with
-		// transports: ['websocket', 'polling'] open the WebSocket first.
+	if transport != "websocket" {
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeUnknownTransport, protocol.ErrorMessages[protocol.ErrCodeUnknownTransport])
-		return
-	}
-	if q.Get("sid") != "" {
-		// An upgrade from a polling session we never created.
-		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeUnknownSID, protocol.ErrorMessages[protocol.ErrCodeUnknownSID])
 		return
 	}
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
@@ -47,24 +46,11 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := clientIP(r)
-	if code, ok := s.admit(ip); !ok {
-		s.m.limited.WithLabelValues(string(code)).Inc()
-		w.Header().Set("Retry-After", "1")
-		status := http.StatusServiceUnavailable
-		if code != limitConns {
-			status = http.StatusTooManyRequests
-		}
-		writeJSONError(w, status, protocol.ErrCodeBadRequest, limitMessages[code])
+	if !s.admitRequest(w, ip) {
 		return
 	}
-	opts := &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled}
-	if len(s.cfg.AllowedOrigins) == 0 || (len(s.cfg.AllowedOrigins) == 1 && s.cfg.AllowedOrigins[0] == "*") {
-		opts.InsecureSkipVerify = true // tokens, not cookies, authenticate: no CSRF to fear
-	} else {
-		opts.OriginPatterns = s.cfg.AllowedOrigins
-	}
 	sb := &smallBuffers{ResponseWriter: w}
-	conn, err := websocket.Accept(sb, r, opts)
+	conn, err := websocket.Accept(sb, r, s.acceptOptions())
 	if err != nil {
 		s.release(ip)
 		s.log.Debug("websocket accept", "err", err, "remote", r.RemoteAddr)
@@ -91,6 +77,18 @@ var limitMessages = map[limitCode]string{
 	limitConns:       "Server full, retry later",
 	limitConnsPerIP:  "Too many connections from this address",
 	limitConnectRate: "Too many connection attempts from this address, slow down",
+}
+
+// acceptOptions are the WebSocket accept options: no compression, and
+// the allowed origins.
+func (s *Server) acceptOptions() *websocket.AcceptOptions {
+	opts := &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled}
+	if s.anyOrigin() {
+		opts.InsecureSkipVerify = true // tokens, not cookies, authenticate: no CSRF to fear
+	} else {
+		opts.OriginPatterns = s.cfg.AllowedOrigins
+	}
+	return opts
 }
 
 // closeCause says why a connection ended, which decides what happens to

@@ -30,6 +30,9 @@ func (s *Server) heartbeat(ctx context.Context) {
 		}
 		hctx, cancel := context.WithTimeout(ctx, period)
 		reregistered, err := s.c.Heartbeat(hctx, s.id, s.cfg.HeartbeatTTL)
+		if err == nil {
+			s.advertise(hctx)
+		}
 		cancel()
 		if err != nil {
 			failures++

@@ -9,6 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
+
+	"github.com/roomstream/roomstream/connector/protocol"
 )
 
 // limits counts this connector's connections in total and per source
@@ -139,4 +141,22 @@ func (s *Server) userRoomsFull(ctx context.Context, so *socket) (bool, error) {
 		}
 	}
 	return len(rooms) >= limit, nil
+}
+
+// admitRequest takes a connection slot for a new Engine.IO session
+// (WebSocket or polling handshake), or answers the refusal: 503 when the
+// connector is full, 429 for the per-address limits.
+func (s *Server) admitRequest(w http.ResponseWriter, ip string) bool {
+	code, ok := s.admit(ip)
+	if ok {
+		return true
+	}
+	s.m.limited.WithLabelValues(string(code)).Inc()
+	w.Header().Set("Retry-After", "1")
+	status := http.StatusServiceUnavailable
+	if code != limitConns {
+		status = http.StatusTooManyRequests
+	}
+	writeJSONError(w, status, protocol.ErrCodeBadRequest, limitMessages[code])
+	return false
 }

@@ -23,13 +23,18 @@ type metrics struct {
 	// MAX_BACKLOG; backlogRefused the events refused for it.
 	backlogged     prometheus.Gauge
 	backlogRefused prometheus.Counter
+	// upgrades counts polling sessions that moved to a WebSocket;
+	// forwarded the polling requests (and upgrades) passed on to the
+	// connector holding their session.
+	upgrades  prometheus.Counter
+	forwarded *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "roomstream_connector_connections",
-			Help: "Open WebSocket connections.",
+			Help: "Open client connections (WebSocket and HTTP long-polling sessions).",
 		}),
 		eventsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roomstream_connector_events_in_total",
@@ -83,11 +88,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "roomstream_connector_backlog_refused_total",
 			Help: "Events refused with 'unavailable' because the workers were too far behind.",
 		}),
+		upgrades: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roomstream_connector_polling_upgrades_total",
+			Help: "HTTP long-polling sessions upgraded to a WebSocket.",
+		}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomstream_connector_polling_forwarded_total",
+			Help: "Polling requests of sessions held by another connector, passed on to it, by result (ok, gone).",
+		}, []string{"result"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.eventsIn, m.eventsOut, m.authFailures, m.rateLimited,
 			m.slowDropped, m.duplicates, m.appendRetries, m.recoveries, m.closes, m.panics,
-			m.limited, m.backlogged, m.backlogRefused)
+			m.limited, m.backlogged, m.backlogRefused, m.upgrades, m.forwarded)
 	}
 	return m
 }

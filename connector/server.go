@@ -37,6 +37,8 @@ type Server struct {
 	mu      sync.RWMutex
 	sockets map[string]*socket // by Socket.IO id, once CONNECTed
 	held    map[string]*held   // dropped sockets awaiting recovery
+	polls   map[string]*socket // HTTP long-polling sessions, by Engine.IO id
+	fwd     forwarder          // passes requests of other connectors' polling sessions on
 	// recoveries are the recoveries waiting for their rooms to confirm the
 	// socket's move here.
 	recoveries map[string]*recovery
@@ -65,7 +67,7 @@ type Server struct {
 
 	ready    atomic.Bool
 	draining atomic.Bool
-	conns    sync.WaitGroup // one per WebSocket connection
+	conns    sync.WaitGroup // one per WebSocket connection or polling session
 	loops    sync.WaitGroup
 	stop     context.CancelFunc
 	done     chan struct{}
@@ -87,6 +89,7 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 		m:          newMetrics(opts.Registerer),
 		sockets:    map[string]*socket{},
 		held:       map[string]*held{},
+		polls:      map[string]*socket{},
 		recoveries: map[string]*recovery{},
 		members:    members{},
 		appends:    make(chan *appendReq, appendBatch),
@@ -118,6 +121,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if _, err := s.c.Heartbeat(ctx, s.id, s.cfg.HeartbeatTTL); err != nil {
 		return err
 	}
+	s.advertise(ctx)
 	start, err := s.outboundStart(ctx)
 	if err != nil {
 		return err
@@ -160,6 +164,9 @@ func (s *Server) drain() {
 	n := len(s.sockets)
 	for _, so := range s.sockets {
 		so.shutdown()
+	}
+	for _, so := range s.polls {
+		so.shutdown() // polling sessions not connected yet too
 	}
 	s.mu.RUnlock()
 	s.log.Info("draining", "sockets", n)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/kelseyhightower/envconfig"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/e2e/sioclient"
@@ -39,6 +40,42 @@ type env struct {
 	srv   *connector.Server
 	c     *streams.Client
 	ctx   context.Context
+	reg   *prometheus.Registry
+}
+
+// metric sums the connector's samples of a metric whose labels include
+// the given name=value pairs.
+func metric(t *testing.T, e *env, name string, labels ...string) float64 {
+	t.Helper()
+	fams, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	samples:
+		for _, m := range f.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue samples
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 // start runs a connector and a worker on a fresh redis-server.
@@ -69,14 +106,17 @@ func startOn(t *testing.T, rs *testredis.Server, tweak func(*connector.Config)) 
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv := connector.New(cc, c, log, nil)
+	mux := http.NewServeMux()
+	hs := httptest.NewUnstartedServer(mux)
+	cc.AdvertiseAddr = hs.Listener.Addr().String() // where the other connectors of a test forward polling requests
+	reg := prometheus.NewRegistry()
+	srv := connector.New(cc, c, log, &connector.Options{Registerer: reg})
 	w := workers.New(wc, c, log, nil)
 	srvDone, wDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(srvDone); _ = srv.Run(ctx) }()
 	go func() { defer close(wDone); _ = w.Run(ctx) }()
-	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", srv.Handler())
-	hs := httptest.NewServer(mux)
+	hs.Start()
 	t.Cleanup(func() {
 		cancel()
 		<-srvDone
@@ -98,7 +138,7 @@ func startOn(t *testing.T, rs *testredis.Server, tweak func(*connector.Config)) 
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return &env{redis: rs, base: hs.URL, srv: srv, c: c, ctx: ctx}
+	return &env{redis: rs, base: hs.URL, srv: srv, c: c, ctx: ctx, reg: reg}
 }
 
 type testWriter struct{ t *testing.T }
@@ -154,7 +194,10 @@ func TestEngineIOErrors(t *testing.T) {
 		status int
 		body   string
 	}{
-		{"EIO=4&transport=polling&t=x", "GET", 400, `{"code":0,"message":"Transport unknown"}`},
+		{"EIO=4&transport=flashsocket&t=x", "GET", 400, `{"code":0,"message":"Transport unknown"}`},
+		{"EIO=4&transport=polling&sid=abc", "GET", 400, `{"code":1,"message":"Session ID unknown"}`},
+		{"EIO=4&transport=polling&sid=c-gone.abc", "POST", 400, `{"code":1,"message":"Session ID unknown"}`}, // a connector that never advertised
+		{"EIO=4&transport=polling&j=0", "GET", 400, `{"code":3,"message":"Bad request"}`},                    // JSONP is not served
 		{"EIO=3&transport=websocket", "GET", 400, `{"code":5,"message":"Unsupported protocol version"}`},
 		{"EIO=4&transport=websocket&sid=abc", "GET", 400, `{"code":1,"message":"Session ID unknown"}`},
 		{"EIO=4&transport=websocket", "GET", 400, `{"code":3,"message":"Bad request"}`}, // no Upgrade header

@@ -16,8 +16,11 @@ import (
 // Socket.IO main namespace.
 type socket struct {
 	srv  *Server
-	conn *websocket.Conn
-	cork *cork // batches the writer's frames into one write (nil in tests that build sockets by hand)
+	conn *websocket.Conn // nil while the socket is polling (set under qmu on upgrade)
+	cork *cork           // batches the writer's frames into one write (nil in tests that build sockets by hand, and while polling)
+	// poll is the HTTP long-polling transport, nil on a WebSocket (read
+	// and written under qmu once the socket runs).
+	poll *pollState
 
 	// Set by the read loop only.
 	sid       string // Socket.IO id, "" until CONNECT
@@ -102,22 +105,31 @@ func newSocket(s *Server, conn *websocket.Conn) *socket {
 // for the recovery window.
 func (so *socket) run() {
 	s := so.srv
-	so.enqueueRaw(protocol.OpenPacket(protocol.Handshake{
+	hs := protocol.Handshake{
 		SID:          newID(),
 		PingInterval: s.cfg.PingInterval.Milliseconds(),
 		PingTimeout:  s.cfg.PingTimeout.Milliseconds(),
 		MaxPayload:   s.cfg.MaxPayload,
-	}))
+	}
+	poll := so.poll
+	if poll != nil {
+		hs.SID, hs.Upgrades = poll.eid, []string{"websocket"}
+	}
+	so.enqueueRaw(protocol.OpenPacket(hs))
 	so.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, func() {
 		so.fail(causeServer, websocket.StatusPolicyViolation, "no Socket.IO CONNECT in time")
 	})
 	so.qmu.Lock()
 	so.pingTimer = time.AfterFunc(s.cfg.PingInterval, so.ping)
 	so.qmu.Unlock()
-	so.readLoop()
+	if poll != nil {
+		so.pollTransport(poll)
+	} else {
+		so.readLoop()
+	}
 	so.cancelTimers()
 	so.finishWrites()
-	_ = so.conn.CloseNow()
+	so.closeNow()
 	s.m.closes.WithLabelValues(causeNames[so.cause]).Inc()
 	s.settle(so)
 }
@@ -143,8 +155,18 @@ func (so *socket) finishWrites() {
 	select {
 	case <-so.writerDone:
 	case <-time.After(so.srv.writeTimeout()):
-		_ = so.conn.CloseNow()
+		so.closeNow()
 		<-so.writerDone
+	}
+}
+
+// closeNow closes the WebSocket at once (nothing to do while polling).
+func (so *socket) closeNow() {
+	so.qmu.Lock()
+	c := so.conn
+	so.qmu.Unlock()
+	if c != nil {
+		_ = c.CloseNow()
 	}
 }
 
@@ -155,6 +177,14 @@ func (so *socket) fail(cause closeCause, code websocket.StatusCode, reason strin
 		so.cause, so.closeCode, so.closeReason = cause, code, reason
 		so.qmu.Lock()
 		so.closeWanted = true
+		if p := so.poll; p != nil {
+			// The held GET (or the next one) takes the close packet.
+			p.signal()
+			so.qmu.Unlock()
+			go so.pollClose(p)
+			first = true
+			return
+		}
 		start := !so.writing
 		so.writing = true
 		so.qmu.Unlock()
@@ -176,7 +206,7 @@ func (so *socket) shutdown() {
 // abort closes the connection at once.
 func (so *socket) abort() {
 	so.fail(causeDrain, websocket.StatusServiceRestart, "connector restarting")
-	_ = so.conn.CloseNow()
+	so.closeNow()
 }
 
 // enqueueRaw sends a frame: at once, without blocking, when nothing is
@@ -190,16 +220,24 @@ func (so *socket) enqueueRaw(b []byte) {
 		so.qmu.Unlock()
 		return
 	}
-	if len(so.queue) >= so.srv.cfg.SendQueue || (so.srv.cfg.SendQueueBytes > 0 && so.qbytes+len(b) > so.srv.cfg.SendQueueBytes) {
+	overBytes := so.srv.cfg.SendQueueBytes > 0 && so.qbytes+len(b) > so.srv.cfg.SendQueueBytes
+	if so.poll != nil {
+		overBytes = so.poll.bytes+int64(len(b)) > so.srv.cfg.PollBuffer
+	}
+	if len(so.queue) >= so.srv.cfg.SendQueue || overBytes {
+		polling := so.poll != nil
 		n, bytes := len(so.queue), so.qbytes
 		so.qmu.Unlock()
 		if so.fail(causeSlow, websocket.StatusTryAgainLater, "too slow: send queue full") {
 			so.srv.m.slowDropped.Inc()
-			so.srv.log.Warn("socket dropped: too slow to keep up", "socket", so.sid, "queued", n, "bytes", bytes)
-			if so.conn != nil {
+			if polling {
+				so.srv.log.Warn("polling session closed: its client polls too slowly to keep up", "socket", so.sid,
+					"queue", so.srv.cfg.SendQueue, "bytes", so.srv.cfg.PollBuffer)
+			} else {
+				so.srv.log.Warn("socket dropped: too slow to keep up", "socket", so.sid, "queued", n, "bytes", bytes)
 				// It does not read what is queued: cut it now rather
 				// than after a write deadline (it can recover).
-				_ = so.conn.CloseNow()
+				so.closeNow()
 			}
 		}
 		return
@@ -228,6 +266,13 @@ func (so *socket) enqueueRaw(b []byte) {
 		return
 	}
 	so.queue = append(so.queue, b)
+	if p := so.poll; p != nil {
+		// Polling: the held GET (or the next one) takes it.
+		p.bytes += int64(len(b))
+		p.signal()
+		so.qmu.Unlock()
+		return
+	}
 	so.qbytes += len(b)
 	start := !so.writing
 	so.writing = true

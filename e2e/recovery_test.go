@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -36,12 +37,20 @@ type recoveryReport struct {
 // breakIt once both are in the room, and returns the report.
 func runRecovery(t *testing.T, rURL, sURL string, count int, expectAll bool, breakIt func()) recoveryReport {
 	t.Helper()
+	return runRecoveryOn(t, "websocket", rURL, sURL, count, expectAll, func(string) { breakIt() })
+}
+
+// runRecoveryOn is runRecovery with R on the given transports
+// (comma-separated); breakIt gets the Engine.IO id of R's session.
+func runRecoveryOn(t *testing.T, transports, rURL, sURL string, count int, expectAll bool, breakIt func(engine string)) recoveryReport {
+	t.Helper()
 	node := nodeReady(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "recovery.js", rURL, sURL, token(t, "r", "R"), token(t, "s", "S"), "rec-room",
 		itoa(count), "40", map[bool]string{true: "1", false: "0"}[expectAll])
 	cmd.Dir = "node"
+	cmd.Env = append(os.Environ(), "R_TRANSPORTS="+transports)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -57,8 +66,10 @@ func runRecovery(t *testing.T, rURL, sURL string, count int, expectAll bool, bre
 	for sc.Scan() {
 		line := sc.Text()
 		if strings.Contains(line, `"ready":true`) {
+			var ready struct{ Engine string }
+			_ = json.Unmarshal([]byte(line), &ready)
 			time.Sleep(300 * time.Millisecond) // a few events flow first
-			breakIt()
+			breakIt(ready.Engine)
 			continue
 		}
 		if err := json.Unmarshal([]byte(line), &rep); err != nil {
@@ -150,3 +161,52 @@ func TestRecoveryWindowExpires(t *testing.T) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestRecoveryOverPollingAfterConnectorCrash: R polls through a balancer
+// that sends each request to another of two connectors; the connector
+// holding R's session is killed (-9). R recovers its socket on the other
+// one with every missed event, and S (on a third) sees no leave or join.
+func TestRecoveryOverPollingAfterConnectorCrash(t *testing.T) {
+	d := deploy(t, 3, 1, false)
+	lb := harness.StartHTTPBalancer(t, false,
+		strings.TrimPrefix(d.connectors[0].URL(), "http://"), strings.TrimPrefix(d.connectors[1].URL(), "http://"))
+	killed := ""
+	rep := runRecoveryOn(t, "polling", lb.URL(), d.connectors[2].URL(), 100, true, func(engine string) {
+		for _, c := range d.connectors[:2] {
+			if strings.HasPrefix(engine, c.Name+".") {
+				killed = c.Name
+				c.Kill()
+			}
+		}
+	})
+	if killed == "" {
+		t.Fatal("R's session was held by neither connector behind the balancer")
+	}
+	checkRecovered(t, rep, 100)
+	t.Logf("killed %s, which held R's polling session", killed)
+}
+
+// TestRecoveryOverPollingAfterDrain: the connector holding R's polling
+// session stops gracefully; R gets the close packet, reconnects through
+// the balancer and recovers on the other connector.
+func TestRecoveryOverPollingAfterDrain(t *testing.T) {
+	d := deploy(t, 3, 1, false)
+	lb := harness.StartHTTPBalancer(t, false,
+		strings.TrimPrefix(d.connectors[0].URL(), "http://"), strings.TrimPrefix(d.connectors[1].URL(), "http://"))
+	stopped := ""
+	rep := runRecoveryOn(t, "polling", lb.URL(), d.connectors[2].URL(), 100, true, func(engine string) {
+		for _, c := range d.connectors[:2] {
+			if strings.HasPrefix(engine, c.Name+".") {
+				stopped = c.Name
+				go c.Stop(15 * time.Second)
+			}
+		}
+	})
+	if stopped == "" {
+		t.Fatal("R's session was held by neither connector behind the balancer")
+	}
+	checkRecovered(t, rep, 100)
+	if rep.Disconnects[0].Reason != "transport close" {
+		t.Errorf("drained polling client saw %q, want transport close (the close packet)", rep.Disconnects[0].Reason)
+	}
+}

@@ -30,6 +30,7 @@ import "strconv"
 //	out:{connectorId}          stream  trimmed to the recovery window; deleted after its connector is gone
 //	connector:{connectorId}    string  heartbeat, connector timeout
 //	connector:{connectorId}:sockets set sockets hosted by that connector
+//	connector:{connectorId}:addr string  where other connectors reach it (polling forwards), connector timeout
 //	connectors                 set     registered connectors
 //	connectors:gone            zset    streams to delete (score = when)
 //	workers                    zset    live workers (score = last heartbeat)
@@ -87,6 +88,9 @@ func (k Keys) Outbound(connector string) string  { return k.tagged("out", connec
 func (k Keys) Connector(connector string) string { return k.tagged("connector", connector, "") }
 func (k Keys) ConnectorSockets(connector string) string {
 	return k.tagged("connector", connector, ":sockets")
+}
+func (k Keys) ConnectorAddr(connector string) string {
+	return k.tagged("connector", connector, ":addr")
 }
 
 func (k Keys) Connectors() string     { return k.prefix + "connectors" }

@@ -25,6 +25,23 @@ func (c *Client) Heartbeat(ctx context.Context, connector string, ttl time.Durat
 	return add.Val() == 1, nil
 }
 
+// AdvertiseConnector records, for ttl, the HTTP address at which other
+// connectors reach this one (they forward it the polling requests of the
+// sessions it holds).
+func (c *Client) AdvertiseConnector(ctx context.Context, connector, addr string, ttl time.Duration) error {
+	return c.rdb.Set(ctx, c.Keys.ConnectorAddr(connector), addr, ttl).Err()
+}
+
+// ConnectorAddr returns the address a connector advertised, "" when it
+// has none (gone, or never advertised).
+func (c *Client) ConnectorAddr(ctx context.Context, connector string) (string, error) {
+	addr, err := c.rdb.Get(ctx, c.Keys.ConnectorAddr(connector)).Result()
+	if err == redis.Nil {
+		return "", nil
+	}
+	return addr, err
+}
+
 // ConnectorAlive reports whether a connector's heartbeat key exists.
 func (c *Client) ConnectorAlive(ctx context.Context, connector string) (bool, error) {
 	n, err := c.rdb.Exists(ctx, c.Keys.Connector(connector)).Result()

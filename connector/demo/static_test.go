@@ -1,7 +1,10 @@
 package demo
 
 import (
+	"bytes"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -29,9 +32,12 @@ func TestPage(t *testing.T) {
 			t.Errorf("GET %s = %d, %d bytes, %s", m[1], res.StatusCode, len(b), res.Header.Get("Content-Type"))
 		}
 	}
-	// app.js imports sio.js, which must be served too.
-	if res, _ := e.do("GET", "/assets/sio.js", "", nil); res.StatusCode != 200 {
-		t.Errorf("GET /assets/sio.js = %d", res.StatusCode)
+	// app.js imports the socket.io-client bundle, which must be served
+	// too, its license beside it.
+	for _, p := range []string{"/assets/vendor/socket.io.esm.min.js", "/assets/vendor/LICENSE"} {
+		if res, b := e.do("GET", p, "", nil); res.StatusCode != 200 || len(b) == 0 {
+			t.Errorf("GET %s = %d", p, res.StatusCode)
+		}
 	}
 	for _, p := range []string{"/assets/", "/assets/nope.js", "/index.html", "/demo/"} {
 		if res, _ := e.do("GET", p, "", nil); res.StatusCode != http.StatusNotFound {
@@ -64,4 +70,45 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("Validate() = %v, want an error naming %s", err, c.want)
 		}
 	}
+}
+
+// TestBundleIsTheNpmPackage: the embedded socket.io-client bundle and its
+// license are the npm package's files, byte for byte (the package that
+// e2e/node's lock file pins; refresh with `go tool task demo:bundle`).
+func TestBundleIsTheNpmPackage(t *testing.T) {
+	pkg := filepath.Join("..", "..", "e2e", "node", "node_modules", "socket.io-client")
+	if _, err := os.Stat(pkg); err != nil {
+		if testing.Short() {
+			t.Skip("socket.io-client is not installed (go tool task setup:node)")
+		}
+		t.Fatal("socket.io-client is not installed: run `go tool task setup:node`, or `npm ci --prefix e2e/node`")
+	}
+	for embedded, original := range map[string]string{
+		"static/vendor/socket.io.esm.min.js": filepath.Join(pkg, "dist", "socket.io.esm.min.js"),
+		"static/vendor/LICENSE":              filepath.Join(pkg, "LICENSE"),
+	} {
+		got, err := static.ReadFile(embedded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(original)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from %s: run `go tool task demo:bundle`", embedded, original)
+		}
+	}
+	if !strings.Contains(string(mustRead(t, "static/app.js")), `from './vendor/socket.io.esm.min.js'`) {
+		t.Error("app.js does not import the bundle")
+	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := static.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -124,6 +124,7 @@ func parseFlags(name string, args []string) (*Params, string, *runFlags, error) 
 		fs.StringVar(&p.Profile, "profile", "", "max: capture CPU profiles of the roomstream connectors and workers and Redis's INFO commandstats during each step into this directory, and print their top entries")
 	}
 	noJoin := fs.Bool("no-join", false, "connect only, do not join rooms")
+	transport := fs.String("transport", "websocket", "how the simulated users connect: websocket, or polling (HTTP long-polling, never upgraded)")
 	target := "roomstream"
 	rf := &runFlags{}
 	if name == "run" {
@@ -166,6 +167,13 @@ func parseFlags(name string, args []string) (*Params, string, *runFlags, error) 
 		return nil, "", nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	p.Join = !*noJoin
+	switch *transport {
+	case "websocket":
+	case "polling":
+		p.Polling = true
+	default:
+		return nil, "", nil, fmt.Errorf("--transport must be websocket or polling, got %q", *transport)
+	}
 	switch {
 	case p.Conns < 1:
 		return nil, "", nil, errors.New("--conns must be at least 1")

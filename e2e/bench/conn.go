@@ -29,6 +29,7 @@ type conn struct {
 	room int // room index within the shard
 	slot int // position in the room
 	ws   *websocket.Conn
+	pl   *pollConn   // instead of ws with --transport polling
 	up   atomic.Bool // connected and joined, not closed yet
 
 	// wmu orders sends, so that sequence numbers go out in order.
@@ -47,6 +48,9 @@ var errRefused = errors.New("bench: refused")
 func (c *conn) connect(ctx context.Context) (connectDur, joinDur time.Duration, err error) {
 	sh := c.sh
 	start := time.Now()
+	if sh.cfg.Polling {
+		return c.connectPolling(ctx, start)
+	}
 	ws, _, err := websocket.Dial(ctx, sh.wsURL(c.idx), &websocket.DialOptions{
 		HTTPClient:      sh.httpClient(c.idx),
 		CompressionMode: websocket.CompressionDisabled,
@@ -96,7 +100,13 @@ func (c *conn) connect(ctx context.Context) (connectDur, joinDur time.Duration, 
 // pings meanwhile. A CONNECT_ERROR, a refused ack or a close is an error.
 func (c *conn) await(ctx context.Context, prefix string) error {
 	for {
-		_, b, err := c.ws.Read(ctx)
+		var b []byte
+		var err error
+		if c.pl != nil {
+			b, err = c.pl.read(ctx)
+		} else {
+			_, b, err = c.ws.Read(ctx)
+		}
 		if err != nil {
 			return fmt.Errorf("waiting for %s: %w", prefix, err)
 		}
@@ -111,7 +121,7 @@ func (c *conn) await(ctx context.Context, prefix string) error {
 		case bytes.HasPrefix(b, []byte("41")):
 			return fmt.Errorf("%w: disconnected by the server", errRefused)
 		case len(b) == 1 && b[0] == '2':
-			if err := c.ws.Write(ctx, websocket.MessageText, []byte{'3'}); err != nil {
+			if err := c.write(ctx, []byte{'3'}); err != nil {
 				return err
 			}
 		case bytes.HasPrefix(b, []byte(`42["error"`)):
@@ -125,6 +135,13 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &
 // readLoop receives frames until the connection ends.
 func (c *conn) readLoop() {
 	sh := c.sh
+	if c.pl != nil {
+		for b := range c.pl.in {
+			c.handle(b)
+		}
+		sh.gone(c)
+		return
+	}
 	for {
 		typ, r, err := c.ws.Reader(context.Background())
 		if err != nil {
@@ -196,7 +213,53 @@ func (c *conn) handle(b []byte) {
 func (c *conn) pong() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_ = c.ws.Write(ctx, websocket.MessageText, []byte{'3'})
+	_ = c.write(ctx, []byte{'3'})
+}
+
+// write sends one packet on the connection's transport.
+func (c *conn) write(ctx context.Context, b []byte) error {
+	if c.pl != nil {
+		return c.pl.write(ctx, b)
+	}
+	return c.ws.Write(ctx, websocket.MessageText, b)
+}
+
+// connectPolling is connect over HTTP long-polling.
+func (c *conn) connectPolling(ctx context.Context, start time.Time) (connectDur, joinDur time.Duration, err error) {
+	sh := c.sh
+	pl, err := dialPoll(ctx, sh.httpClient(c.idx), sh.pollURL(c.idx))
+	if err != nil {
+		return 0, 0, err
+	}
+	c.pl = pl
+	fail := func(err error) (time.Duration, time.Duration, error) {
+		pl.close()
+		return 0, 0, err
+	}
+	if b, err := pl.read(ctx); err != nil || len(b) == 0 || b[0] != '0' {
+		return fail(fmt.Errorf("expected an open packet, got %.60q (%v)", b, err))
+	}
+	tok, err := sh.token(c.idx)
+	if err != nil {
+		return fail(err)
+	}
+	if err := pl.write(ctx, []byte(`40{"token":"`+tok+`"}`)); err != nil {
+		return fail(fmt.Errorf("write CONNECT: %w", err))
+	}
+	if err := c.await(ctx, "40"); err != nil {
+		return fail(err)
+	}
+	connectDur = time.Since(start)
+	if !sh.cfg.Join {
+		return connectDur, 0, nil
+	}
+	if err := pl.write(ctx, []byte(`420["join-room",{"roomId":"`+sh.roomID(c.room)+`"}]`)); err != nil {
+		return fail(fmt.Errorf("write join-room: %w", err))
+	}
+	if err := c.await(ctx, "430"); err != nil {
+		return fail(err)
+	}
+	return connectDur, time.Since(start), nil
 }
 
 // progress checks one relayed progress event: whose it is (from its upload
@@ -275,7 +338,7 @@ func (c *conn) send(buf []byte) ([]byte, error) {
 	buf = buildProgress(buf, c, c.seq, time.Now().UnixMicro())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, buf); err != nil {
+	if err := c.write(ctx, buf); err != nil {
 		c.seq--
 		return buf, err
 	}

@@ -23,6 +23,7 @@ type Params struct {
 	Generators  int // 0: as many as the connection count needs
 	Secret      string
 	Join        bool
+	Polling     bool // users speak HTTP long-polling (--transport polling)
 
 	// max
 	StartRate, StepRate, MaxRate float64
@@ -95,7 +96,7 @@ func NewSecret() string {
 func (p *Params) options(urls []string, watch []Watched, label string) Options {
 	return Options{
 		Shard: ShardConfig{URLs: urls, RoomSize: p.RoomSize, RampUp: p.RampUp, SourceAddrs: p.sourceAddrs(),
-			Secret: p.Secret, Run: newRunID(), Join: p.Join},
+			Secret: p.Secret, Run: newRunID(), Join: p.Join, Polling: p.Polling},
 		Conns: p.Conns, Procs: p.generators(), Watch: watch, Progress: p.Out, Label: label,
 	}
 }

@@ -31,6 +31,9 @@ type ShardConfig struct {
 	Secret      string        `json:"secret"`
 	Run         string        `json:"run"` // prefix of user, room and upload ids
 	Join        bool          `json:"join"`
+	// Polling makes the simulated users speak HTTP long-polling instead
+	// of WebSocket.
+	Polling bool `json:"polling"`
 	// Dials is how many connection attempts may be in flight at once.
 	Dials int `json:"dials"`
 	// ConnectTimeout bounds one connection's handshake and join.
@@ -145,8 +148,11 @@ func newShard(cfg ShardConfig) (*shard, error) {
 			d.LocalAddr = &net.TCPAddr{IP: ip}
 			d.Control = bindNoPort
 		}
+		// Long-polling keeps two connections per user alive (the poll and
+		// the POST); a WebSocket dial needs none kept.
 		sh.clients = append(sh.clients, &http.Client{Transport: &http.Transport{
-			DialContext: d.DialContext, DisableKeepAlives: true, DisableCompression: true,
+			DialContext: d.DialContext, DisableKeepAlives: !cfg.Polling, DisableCompression: true,
+			MaxIdleConnsPerHost: 2*cfg.Conns + 16,
 		}})
 	}
 	sh.conns = make([]*conn, cfg.Conns)
@@ -407,6 +413,9 @@ func (sh *shard) closeAll() {
 	for _, c := range sh.conns {
 		if c.ws != nil {
 			_ = c.ws.CloseNow()
+		}
+		if c.pl != nil {
+			c.pl.close()
 		}
 	}
 }

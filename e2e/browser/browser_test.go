@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,9 +50,22 @@ func checkPlaywright(t *testing.T) {
 }
 
 // TestDemoInBrowser runs demo.mjs: two users in one room in chromium,
-// against `roomstream dev` with its embedded Redis. Bob's page goes
-// through a proxy that the script can cut, to test recovery.
+// against `roomstream dev` with its embedded Redis. The page uses the
+// socket.io-client bundle with its default options: it starts with
+// long-polling and ends on a WebSocket. Bob's page goes through a proxy
+// that the script can cut, to test recovery.
 func TestDemoInBrowser(t *testing.T) {
+	runDemo(t, false)
+}
+
+// TestDemoInBrowserWebSocketRefused runs it once more behind an HTTP
+// proxy that refuses WebSockets: both pages stay on long-polling.
+func TestDemoInBrowserWebSocketRefused(t *testing.T) {
+	runDemo(t, true)
+}
+
+func runDemo(t *testing.T, refuseWebSocket bool) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("browser test: skipped with -short")
 	}
@@ -65,24 +77,40 @@ func TestDemoInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var extra []string
+	expect := "websocket"
+	leaveMs := "10000"
+	if refuseWebSocket {
+		artifacts = filepath.Join(artifacts, "websocket-refused")
+		// A page closed while polling says no goodbye: the server sees its
+		// poll dropped and holds the socket for the recovery window.
+		extra = append(extra, "ROOMSTREAM_RECOVERY_WINDOW=5s")
+		expect, leaveMs = "polling", "20000"
+	}
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
 
-	dev, base := startDev(t, bin)
+	dev, base := startDev(t, bin, extra...)
 	t.Cleanup(func() { _ = os.WriteFile(filepath.Join(artifacts, "dev.log"), []byte(dev.Log()), 0o644) })
-	proxy := harness.StartProxy(t, strings.TrimPrefix(base, "http://"))
+	aliceURL := base
+	if refuseWebSocket {
+		aliceURL = harness.StartHTTPBalancer(t, true, strings.TrimPrefix(base, "http://")).URL()
+	}
+	proxy := harness.StartProxy(t, strings.TrimPrefix(aliceURL, "http://"))
 	cutURL := proxy.Control(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "demo.mjs")
 	cmd.Env = append(os.Environ(),
-		"BASE_URL="+base,
+		"BASE_URL="+aliceURL,
 		"BOB_URL="+proxy.URL(),
 		"DROP_URL="+cutURL,
 		"ARTIFACTS="+artifacts,
 		"CHROMIUM="+chromium,
+		"EXPECT_TRANSPORT="+expect,
+		"LEAVE_MS="+leaveMs,
 	)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
@@ -104,49 +132,6 @@ func startDev(t *testing.T, bin string, env ...string) (*process, string) {
 	dev, base := startProcess(t, bin, []string{"dev"}, env, regexp.MustCompile(`^\s+demo\s+(http://\S+?)/?\s`))
 	waitReady(t, base+"/readyz")
 	return dev, base
-}
-
-// nodeWebSocketArgs returns the node flags that give it a WebSocket
-// global (built in from node 22; behind a flag in node 20).
-func nodeWebSocketArgs(t *testing.T, node string) []string {
-	t.Helper()
-	for _, args := range [][]string{nil, {"--experimental-websocket"}} {
-		cmd := exec.Command(node, append(args, "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)")...)
-		if cmd.Run() == nil {
-			return args
-		}
-	}
-	t.Fatalf("this node has no WebSocket, even with --experimental-websocket: install node 20.10 or later")
-	return nil
-}
-
-// TestSioClient runs sio.test.mjs: the demo's own Socket.IO client in
-// node, against roomstream dev with 300 ms pings (a pong may take 3 s, so
-// a busy CI machine does not drop the socket), through a proxy that
-// cuts connections, and against a port where nothing listens.
-func TestSioClient(t *testing.T) {
-	if testing.Short() {
-		t.Skip("node test: skipped with -short")
-	}
-	node := checkNode(t)
-	flags := nodeWebSocketArgs(t, node)
-	bin := roomstreamBinary(t)
-	dev, base := startDev(t, bin, "ROOMSTREAM_PING_INTERVAL=300ms", "ROOMSTREAM_PING_TIMEOUT=3s")
-	proxy := harness.StartProxy(t, strings.TrimPrefix(base, "http://"))
-	dead := "http://127.0.0.1:" + strconv.Itoa(testredis.FreePort(t))
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, append(flags, "--test", "--test-reporter=spec", "sio.test.mjs")...)
-	cmd.Env = append(os.Environ(), "BASE_URL="+base, "BOB_URL="+proxy.URL(), "DROP_URL="+proxy.Control(t), "DEAD_URL="+dead)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("sio.test.mjs failed (%v)\n--- output ---\n%s\n--- roomstream dev log (last 40 lines) ---\n%s", err, out, tailLines(dev.Log(), 40))
-	}
-	if strings.Contains(string(out), "# SKIP") || strings.Contains(string(out), "skipped") && !strings.Contains(string(out), "skipped 0") {
-		t.Fatalf("sio.test.mjs skipped tests it should have run:\n%s", out)
-	}
-	t.Logf("sio.test.mjs passed\n%s", out)
 }
 
 // TestConnectorDoesNotServeDemo: the token mint lets anyone be anyone, so

@@ -8,7 +8,9 @@
 //
 // Environment: BASE_URL (Alice's origin), BOB_URL (Bob's origin, default
 // BASE_URL), DROP_URL (POST cuts Bob's connections; optional), ARTIFACTS
-// (screenshot folder), CHROMIUM (browser binary), FILE_MB (upload size).
+// (screenshot folder), CHROMIUM (browser binary), FILE_MB (upload size),
+// EXPECT_TRANSPORT (websocket or polling: where both pages must end up),
+// LEAVE_MS (how soon Alice must see Bob leave after his page closed).
 
 import { chromium } from 'playwright-core';
 import { createHash, randomBytes } from 'node:crypto';
@@ -22,6 +24,8 @@ const ARTIFACTS = process.env.ARTIFACTS || path.join(path.dirname(new URL(import
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const FILE_MB = Number(process.env.FILE_MB || 5);
 const ROOM = `e2e-${randomBytes(4).toString('hex')}`;
+const EXPECT_TRANSPORT = process.env.EXPECT_TRANSPORT || '';
+const LEAVE_MS = Number(process.env.LEAVE_MS || 10000);
 const T = 15000; // default wait
 
 function need(name) {
@@ -246,14 +250,23 @@ async function run(alice, bob) {
 
   await alice.click('#unlock-btn');
   await bob.locator('#lock-state[data-locked=false]').waitFor({ timeout: T });
+  if (EXPECT_TRANSPORT) {
+    for (const [who, page] of [['Alice', alice], ['Bob', bob]]) {
+      const tr = await page.evaluate(() => window.roomstreamDemo.sock.io.engine.transport.name);
+      check(tr === EXPECT_TRANSPORT, `${who}'s page is on ${tr}, want ${EXPECT_TRANSPORT}`);
+    }
+    figures.transport = EXPECT_TRANSPORT;
+    step(`both pages are on ${EXPECT_TRANSPORT}`);
+  }
   await shoot(alice, 'alice.png');
   await shoot(bob, 'bob.png');
 
-  // Bob closes his page: the browser says goodbye (1001) and Alice sees
-  // him leave at once.
+  // Bob closes his page: on a WebSocket the browser says goodbye (1001)
+  // and Alice sees him leave at once; a polling page just drops its poll,
+  // and he leaves when his recovery window ends.
   const closeAt = Date.now();
   await bob.close();
-  await alice.locator('#people li[data-user-id="bob"]').waitFor({ state: 'detached', timeout: 10000 });
+  await alice.locator('#people li[data-user-id="bob"]').waitFor({ state: 'detached', timeout: LEAVE_MS });
   figures.leaveMs = Date.now() - closeAt;
   check((await text(alice, '#people-count')) === '1', 'Alice counts 1 person');
   check(/Bob left/.test(await text(alice, '#log')), "Alice's activity log says Bob left");

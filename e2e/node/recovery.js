@@ -17,7 +17,9 @@ const [urlR, urlS, tokR, tokS, room, countArg, gapArg, expectArg = '1'] = proces
 const count = Number(countArg), gap = Number(gapArg), expectAll = expectArg === '1';
 const report = { connects: [], disconnects: [], seqs: [], sSawLeft: [], sSawJoined: [] };
 
-const r = io(urlR, { transports: ['websocket'], auth: { token: tokR } });
+// R_TRANSPORTS (comma-separated) picks R's transports: websocket by
+// default, polling to recover a long-polling session.
+const r = io(urlR, { transports: (process.env.R_TRANSPORTS || 'websocket').split(','), auth: { token: tokR } });
 const s = io(urlS, { transports: ['websocket'], auth: { token: tokS } });
 r.on('connect', () => report.connects.push({ id: r.id, recovered: r.recovered, at: Date.now() }));
 r.on('disconnect', (reason) => report.disconnects.push({ reason, at: Date.now() }));
@@ -42,7 +44,7 @@ const until = async (what, cond, ms) => {
   await new Promise((z) => setTimeout(z, 300));
   joinedBoth = true;
   report.idBefore = r.id;
-  console.log(JSON.stringify({ ready: true }));
+  console.log(JSON.stringify({ ready: true, engine: r.io.engine.id, transport: r.io.engine.transport.name }));
   let refused = 0;
   for (let seq = 1; seq <= count; seq++) {
     const res = await ack(s, 'file-upload-progress', { fileId: 'f', uploadId: 'u', fileName: 'x.bin', roomId: room,

@@ -175,6 +175,22 @@ func listen(addr string, h http.Handler, log *slog.Logger) (*http.Server, string
 	return srv, ln.Addr().String(), nil
 }
 
+// advertiseAddr is the address other connectors reach a connector
+// listening on addr at: addr itself, with this machine's hostname when it
+// names no host (":8080", "0.0.0.0:8080", "[::]:8080").
+func advertiseAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if name, err := os.Hostname(); err == nil && name != "" {
+			host = name
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -254,6 +270,9 @@ func Connector(args []string) error {
 		return err
 	}
 	defer rdb.Close()
+	if cfg.AdvertiseAddr == "" {
+		cfg.AdvertiseAddr = advertiseAddr(addr)
+	}
 	srv = connector.New(cfg, streams.New(rdb, cfg.Config), log, &connector.Options{Registerer: reg})
 	mux.Handle("/socket.io/", srv.Handler())
 	log.Info("connector listening", "addr", addr, "id", srv.ID())

@@ -180,6 +180,6 @@ func printBanner(addr, embedded, token, user, secret string, generated bool, dc 
 	if generated {
 		fmt.Fprintf(&b, "  secret   %s  (generated; set ROOMSTREAM_JWT_SECRET to keep tokens valid across restarts)\n", secret)
 	}
-	fmt.Fprintf(&b, "\n  io(%q, { transports: ['websocket'], auth: { token } })\n\n", base)
+	fmt.Fprintf(&b, "\n  io(%q, { auth: { token } })\n\n", base)
 	fmt.Fprint(os.Stderr, b.String())
 }

@@ -1,8 +1,14 @@
 // app.js: the roomstream demo page. Plain DOM, no framework: sign in with
 // a name (dev-only token mint), join a room, and watch presence, the lock,
-// uploads and files change live over Socket.IO (sio.js).
+// uploads and files change live over Socket.IO: the official
+// socket.io-client browser bundle (vendor/, from its npm package, MIT) with
+// its default options: HTTP long-polling first, then the upgrade to a
+// WebSocket where the network allows one.
 
-import { Socket } from './sio.js';
+import { io } from './vendor/socket.io.esm.min.js';
+
+// ACK_TIMEOUT bounds the wait for the server's answer to a command.
+const ACK_TIMEOUT = 10000;
 
 const $ = (id) => document.getElementById(id);
 const SESSION_KEY = 'roomstream-demo-session';
@@ -199,7 +205,8 @@ function roomFromHash() {
 // ---------- the socket ----------
 
 function startSocket() {
-  const sock = new Socket(location.origin, { auth: () => ({ token: state.session.token }) });
+  // auth is a function so that a reconnection sends the current token.
+  const sock = io(location.origin, { auth: (cb) => cb({ token: state.session.token }) });
   state.sock = sock;
   window.roomstreamDemo = { state, sock }; // for curious people with devtools
 
@@ -236,9 +243,9 @@ function startSocket() {
     logLine(`Connection lost: ${reason}`);
   });
 
-  sock.on('reconnect_attempt', ({ attempt, delay }) => {
+  sock.io.on('reconnect_attempt', (attempt) => {
     const what = state.everConnected ? 'Reconnecting' : 'Connecting';
-    setStatus(state.everConnected ? 'reconnecting' : 'connecting', `${what}: attempt ${attempt} in ${(delay / 1000).toFixed(1)} s…`);
+    setStatus(state.everConnected ? 'reconnecting' : 'connecting', `${what}: attempt ${attempt}…`);
   });
 
   sock.on('connect_error', (err) => {
@@ -354,12 +361,12 @@ async function join(roomId, rejoin = false) {
   state.joining = true;
   try {
     if (state.room && state.room.roomId !== roomId) await leave();
-    let ack = await state.sock.emitWithAck('join-room', { roomId });
+    let ack = await state.sock.timeout(ACK_TIMEOUT).emitWithAck('join-room', { roomId });
     if (ack?.ok && ack.alreadyJoined) {
       // This socket is in the room already, and the server sends no
       // snapshot again: leave and join for a fresh one.
-      await state.sock.emitWithAck('leave-room', { roomId });
-      ack = await state.sock.emitWithAck('join-room', { roomId });
+      await state.sock.timeout(ACK_TIMEOUT).emitWithAck('leave-room', { roomId });
+      ack = await state.sock.timeout(ACK_TIMEOUT).emitWithAck('join-room', { roomId });
     }
     if (!ack?.ok) {
       alertMsg(errorText(ack?.error, 'join-room'));
@@ -390,7 +397,7 @@ async function leave() {
   state.room = null;
   history.replaceState(null, '', location.pathname);
   try {
-    const ack = await state.sock.emitWithAck('leave-room', { roomId: r.roomId });
+    const ack = await state.sock.timeout(ACK_TIMEOUT).emitWithAck('leave-room', { roomId: r.roomId });
     if (!ack?.ok) alertMsg(errorText(ack?.error, 'leave-room'));
   } catch (err) {
     alertMsg(`Leave failed: ${err.message}`);
@@ -449,7 +456,7 @@ async function uploadFile(file) {
   const base = { fileId: id, uploadId: id, fileName: file.name, roomId: r.roomId };
   let started;
   try {
-    started = await state.sock.emitWithAck('file-upload-started', { ...base, size: file.size, mimeType });
+    started = await state.sock.timeout(ACK_TIMEOUT).emitWithAck('file-upload-started', { ...base, size: file.size, mimeType });
   } catch (err) {
     started = { ok: false, error: { message: err.message, event: 'file-upload-started' } };
   }
@@ -485,7 +492,7 @@ async function uploadFile(file) {
         };
         if (view.speed !== undefined) p.uploadSpeed = Math.max(0, view.speed);
         if (view.eta !== undefined) p.estimatedTimeRemaining = Math.max(0, view.eta);
-        state.sock.volatile('file-upload-progress', p, (ack) => { if (ack && !ack.ok) refused = ack.error; });
+        state.sock.volatile.emit('file-upload-progress', p, (ack) => { if (ack && !ack.ok) refused = ack.error; });
       }
     }
   } catch (err) {
@@ -496,7 +503,7 @@ async function uploadFile(file) {
     renderUploads();
     throw err;
   }
-  const done = await state.sock.emitWithAck('file-upload-completed', { ...base, size: file.size, mimeType });
+  const done = await state.sock.timeout(ACK_TIMEOUT).emitWithAck('file-upload-completed', { ...base, size: file.size, mimeType });
   if (!done?.ok) throw Object.assign(new Error(errorText(done?.error, 'file-upload-completed')), { shown: true });
 }
 
@@ -611,7 +618,7 @@ function wire() {
     ev.preventDefault();
     const reason = $('lock-reason').value.trim();
     try {
-      const ack = await state.sock.emitWithAck('lock-room', reason ? { roomId: state.room.roomId, reason } : { roomId: state.room.roomId });
+      const ack = await state.sock.timeout(ACK_TIMEOUT).emitWithAck('lock-room', reason ? { roomId: state.room.roomId, reason } : { roomId: state.room.roomId });
       if (!ack?.ok) alertMsg(errorText(ack?.error, 'lock-room'));
       else $('lock-reason').value = '';
     } catch (err) {
@@ -621,7 +628,7 @@ function wire() {
 
   $('unlock-btn').addEventListener('click', async () => {
     try {
-      const ack = await state.sock.emitWithAck('unlock-room', { roomId: state.room.roomId });
+      const ack = await state.sock.timeout(ACK_TIMEOUT).emitWithAck('unlock-room', { roomId: state.room.roomId });
       if (!ack?.ok) alertMsg(errorText(ack?.error, 'unlock-room'));
     } catch (err) {
       alertMsg(`Unlock failed: ${err.message}`);
