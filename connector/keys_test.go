@@ -267,7 +267,7 @@ type jwksServer struct {
 	close sync.Once
 }
 
-func newJWKSServer(t *testing.T) *jwksServer {
+func newJWKSServer(t testing.TB) *jwksServer {
 	s := &jwksServer{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
@@ -281,7 +281,7 @@ func newJWKSServer(t *testing.T) *jwksServer {
 }
 
 // set serves keys by kid; a []byte is served as a symmetric ("oct") key.
-func (s *jwksServer) set(t *testing.T, keys map[string]any) {
+func (s *jwksServer) set(t testing.TB, keys map[string]any) {
 	t.Helper()
 	var set struct {
 		Keys []any `json:"keys"`
