@@ -143,6 +143,9 @@ func NewVerifierFromConfig(ctx context.Context, c *Config, log *slog.Logger) (*V
 		}
 		return NewPublicKeyVerifier(keys, o)
 	case c.JWKSURL != "":
+		if log != nil && strings.HasPrefix(c.JWKSURL, "http:") {
+			log.Warn("ROOMSTREAM_JWKS_URL is plain http: whoever sits on the path can replace the keys; use https", "url", c.JWKSURL)
+		}
 		v, err := NewJWKSVerifier(ctx, c.JWKSURL, JWKSOptions{Refresh: c.JWKSRefresh, UnknownKIDRefresh: c.JWKSMinRefresh, Log: log}, o)
 		if err != nil {
 			return nil, fmt.Errorf("ROOMSTREAM_JWKS_URL: %w", err)

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -212,7 +213,7 @@ func NewJWKSVerifier(ctx context.Context, url string, opts JWKSOptions, o Verifi
 		opts.Timeout = 10 * time.Second
 	}
 	if opts.Client == nil {
-		opts.Client = &http.Client{Timeout: opts.Timeout}
+		opts.Client = &http.Client{Timeout: opts.Timeout, Transport: limitBody{http.DefaultTransport, maxJWKSBytes}}
 	}
 	log := opts.Log
 	if log == nil {
@@ -237,6 +238,27 @@ func NewJWKSVerifier(ctx context.Context, url string, opts JWKSOptions, o Verifi
 		return nil, err
 	}
 	return newVerifier(asymmetricAlgs, pinKeys(kf.Keyfunc), o), nil
+}
+
+// maxJWKSBytes bounds a fetched key set (a real one is a few KiB); a
+// longer one fails to decode and the keys known before are kept.
+const maxJWKSBytes = 1 << 20
+
+// limitBody cuts response bodies after n bytes.
+type limitBody struct {
+	rt http.RoundTripper
+	n  int64
+}
+
+func (l limitBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := l.rt.RoundTrip(r)
+	if err == nil {
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(resp.Body, l.n), resp.Body}
+	}
+	return resp, err
 }
 
 // pinKeys keeps only the keys of the type the token's alg is for (a JWKS

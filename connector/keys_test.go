@@ -507,3 +507,20 @@ func TestServerUsesConfiguredKeys(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 }
+
+// TestJWKSTooLarge: a key set past maxJWKSBytes is not read to its end
+// and not used.
+func TestJWKSTooLarge(t *testing.T) {
+	_, ecK, _ := testKeys(t)
+	srv := newJWKSServer(t)
+	srv.set(t, map[string]any{"k": ecK[0].public()})
+	srv.mu.Lock()
+	srv.body = append(srv.body[:len(srv.body)-1], []byte(`,"pad":"`+strings.Repeat("A", maxJWKSBytes)+`"}`)...)
+	srv.mu.Unlock()
+	v := newTestJWKSVerifier(t, srv.URL, JWKSOptions{Refresh: time.Hour, UnknownKIDRefresh: time.Hour, Log: slog.New(slog.DiscardHandler)})
+	expect(t, v, "key from an oversized set", signKid(t, ecK[0].method(), ecK[0].priv, "k", goodClaims()), schemas.CodeInvalidToken, "")
+
+	srv.set(t, map[string]any{"k": ecK[0].public()})
+	v = newTestJWKSVerifier(t, srv.URL, JWKSOptions{Refresh: time.Hour, UnknownKIDRefresh: time.Hour})
+	expect(t, v, "same key, set of normal size", signKid(t, ecK[0].method(), ecK[0].priv, "k", goodClaims()), "", "")
+}
