@@ -113,6 +113,12 @@ func TestMalformedRecoveryRefusedBeforeRedis(t *testing.T) {
 			t.Errorf("%.60s: socket connected", tt.auth)
 		}
 	}
+	// recover checks again on its own.
+	for _, auth := range []connectAuth{{PID: "x{y}"}, {PID: goodPID, Offset: "1-x"}} {
+		if s.recover(newSocket(s, nil), auth) {
+			t.Errorf("recovered %+v", auth)
+		}
+	}
 }
 
 // FuzzConnectAuth feeds arbitrary auth objects to the CONNECT handling:

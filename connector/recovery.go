@@ -118,6 +118,10 @@ func (s *Server) recover(so *socket, auth connectAuth) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	res := func(r string) { s.m.recoveries.WithLabelValues(r).Inc() }
+	if !validRecoveryID(auth.PID) || auth.Offset != "" && !validOffset(auth.Offset) {
+		res("malformed") // handleConnect refuses these; never ask Redis about them
+		return false
+	}
 	rdb, k := s.c.Redis(), s.c.Keys
 	sid, err := rdb.Get(ctx, k.Resume(auth.PID)).Result()
 	if err != nil {
