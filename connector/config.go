@@ -123,8 +123,10 @@ func (c *Config) validateKeys() error {
 		if c.JWKSRefresh < 10*time.Second {
 			return fmt.Errorf("ROOMSTREAM_JWKS_REFRESH must be at least 10s, got %s", c.JWKSRefresh)
 		}
-		if c.JWKSMinRefresh < time.Second {
-			return fmt.Errorf("ROOMSTREAM_JWKS_UNKNOWN_KID_REFRESH must be at least 1s, got %s", c.JWKSMinRefresh)
+		if c.JWKSMinRefresh < jwksTimeout+5*time.Second {
+			// Shorter, a token with an unknown kid would wait for the
+			// rate limit instead of being refused at once.
+			return fmt.Errorf("ROOMSTREAM_JWKS_UNKNOWN_KID_REFRESH must be at least %s, got %s", jwksTimeout+5*time.Second, c.JWKSMinRefresh)
 		}
 	}
 	return nil

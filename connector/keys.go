@@ -178,6 +178,9 @@ func NewPublicKeyVerifier(keys []crypto.PublicKey, o VerifierOptions) (*Verifier
 	return newVerifier(algs, kf, o), nil
 }
 
+// jwksTimeout is the default bound of one JWKS fetch.
+const jwksTimeout = 10 * time.Second
+
 // JWKSOptions tune a JWKS verifier; zero values mean the defaults.
 type JWKSOptions struct {
 	// Refresh is how often the key set is fetched again in the
@@ -185,7 +188,8 @@ type JWKSOptions struct {
 	Refresh time.Duration
 	// UnknownKIDRefresh is the least time between the fetches that a token
 	// with an unknown kid triggers (default 1m); meanwhile such tokens are
-	// refused at once.
+	// refused at once (when it is longer than Timeout; shorter, they may
+	// wait for the next allowed fetch).
 	UnknownKIDRefresh time.Duration
 	// Timeout bounds one fetch (default 10s).
 	Timeout time.Duration
@@ -210,7 +214,7 @@ func NewJWKSVerifier(ctx context.Context, url string, opts JWKSOptions, o Verifi
 		opts.UnknownKIDRefresh = time.Minute
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 10 * time.Second
+		opts.Timeout = jwksTimeout
 	}
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: opts.Timeout, Transport: limitBody{http.DefaultTransport, maxJWKSBytes}}

@@ -459,7 +459,8 @@ func TestConfigKeys(t *testing.T) {
 		{"URL without scheme", func(c *Config) { c.JWKSURL = "auth.example/jwks" }, "ROOMSTREAM_JWKS_URL must be an https://"},
 		{"URL of another scheme", func(c *Config) { c.JWKSURL = "file:///etc/jwks.json" }, "ROOMSTREAM_JWKS_URL must be an https://"},
 		{"refresh too often", func(c *Config) { c.JWKSURL, c.JWKSRefresh = "https://a/b", time.Second }, "ROOMSTREAM_JWKS_REFRESH must be at least 10s"},
-		{"unknown kid refresh", func(c *Config) { c.JWKSURL, c.JWKSMinRefresh = "https://a/b", 0 }, "ROOMSTREAM_JWKS_UNKNOWN_KID_REFRESH must be at least 1s"},
+		{"unknown kid refresh", func(c *Config) { c.JWKSURL, c.JWKSMinRefresh = "https://a/b", 0 }, "ROOMSTREAM_JWKS_UNKNOWN_KID_REFRESH must be at least 15s"},
+		{"unknown kid refresh shorter than a fetch", func(c *Config) { c.JWKSURL, c.JWKSMinRefresh = "https://a/b", 10*time.Second }, "ROOMSTREAM_JWKS_UNKNOWN_KID_REFRESH must be at least 15s"},
 	}
 	for _, tt := range tests {
 		c := base()
