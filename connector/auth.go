@@ -3,8 +3,12 @@ package connector
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/roomstream/roomstream/schemas"
@@ -25,30 +29,57 @@ type claims struct {
 	jwt.RegisteredClaims
 }
 
-// Verifier checks client tokens: HS256 only (the algorithm is pinned, so
-// neither "none" nor a switch to another algorithm is accepted), exp
-// required, sub is the user id and name the user name.
+// Verifier checks client tokens: exp required, sub is the user id and name
+// the user name. Algorithms are pinned: HS256 with a shared secret, or the
+// one algorithm each public key's type allows (see keys.go), so neither
+// "none" nor a switch to another algorithm is accepted.
 type Verifier struct {
-	secret []byte
-	parser *jwt.Parser
+	parser  *jwt.Parser
+	keyfunc jwt.Keyfunc
+	algs    []string
 }
 
-// NewVerifier returns a verifier for tokens signed with secret. issuer and
-// audience are checked when not empty.
+// VerifierOptions are the claims checks every verifier makes.
+type VerifierOptions struct {
+	Issuer   string        // required iss when not empty
+	Audience string        // required aud when not empty
+	Leeway   time.Duration // clock skew allowed
+}
+
+// NewVerifier returns a verifier for HS256 tokens signed with secret.
+// issuer and audience are checked when not empty.
 func NewVerifier(secret, issuer, audience string, leeway time.Duration) *Verifier {
+	key := []byte(secret)
+	kf := func(t *jwt.Token) (any, error) {
+		if t.Method != jwt.SigningMethodHS256 {
+			return nil, &keyError{"no key for " + t.Method.Alg()}
+		}
+		return key, nil
+	}
+	return newVerifier([]string{jwt.SigningMethodHS256.Alg()}, kf,
+		VerifierOptions{Issuer: issuer, Audience: audience, Leeway: leeway})
+}
+
+func newVerifier(algs []string, kf jwt.Keyfunc, o VerifierOptions) *Verifier {
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithValidMethods(algs),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(leeway),
+		jwt.WithLeeway(o.Leeway),
 	}
-	if issuer != "" {
-		opts = append(opts, jwt.WithIssuer(issuer))
+	if o.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(o.Issuer))
 	}
-	if audience != "" {
-		opts = append(opts, jwt.WithAudience(audience))
+	if o.Audience != "" {
+		opts = append(opts, jwt.WithAudience(o.Audience))
 	}
-	return &Verifier{secret: []byte(secret), parser: jwt.NewParser(opts...)}
+	return &Verifier{parser: jwt.NewParser(opts...), keyfunc: kf, algs: algs}
+}
+
+// failingVerifier refuses every token (a configuration whose keys could not
+// be loaded; the caller reports why, clients are not told).
+func failingVerifier() *Verifier {
+	return newVerifier(asymmetricAlgs, func(*jwt.Token) (any, error) { return nil, &keyError{"the server's token keys could not be loaded"} }, VerifierOptions{})
 }
 
 // Verify checks token and returns the identity in it, or an error with code
@@ -61,10 +92,14 @@ func (v *Verifier) Verify(token string) (Identity, *schemas.Error) {
 		return Identity{}, schemas.Errorf(schemas.CodeInvalidToken, "token longer than %d bytes", maxTokenLen)
 	}
 	var c claims
-	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.secret, nil })
+	tok, err := v.parser.ParseWithClaims(token, &c, v.keyfunc)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return Identity{}, schemas.NewError(schemas.CodeExpiredToken, "token has expired")
+		}
+		if tok != nil && tok.Method != nil && !slices.Contains(v.algs, tok.Method.Alg()) {
+			return Identity{}, schemas.Errorf(schemas.CodeInvalidToken, "token rejected: algorithm %s not accepted (%s only)",
+				tok.Method.Alg(), strings.Join(v.algs, ", "))
 		}
 		return Identity{}, schemas.Errorf(schemas.CodeInvalidToken, "token rejected: %s", reason(err))
 	}
@@ -86,15 +121,26 @@ func (v *Verifier) Verify(token string) (Identity, *schemas.Error) {
 
 // reason turns a jwt error into a short readable cause.
 func reason(err error) string {
+	var ke *keyError
 	switch {
+	case errors.As(err, &ke):
+		return ke.msg
+	case errors.Is(err, jwkset.ErrKeyNotFound):
+		return "unknown key id (kid)"
+	case errors.Is(err, keyfunc.ErrKeyfunc):
+		// Also a kid still unknown while the key set may not be fetched
+		// again yet (rate limit).
+		return "no usable key for its key id (kid unknown, or its key is for another alg)"
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "malformed token"
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return "signature is invalid"
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		return "signing method not allowed (HS256 only)"
+		return "no key to verify it (unknown kid or algorithm)"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return "required claim missing (exp)"
+		// "... token is missing required claim: iss claim is required"
+		msg := err.Error()
+		return "required claim missing: " + msg[strings.LastIndex(msg, ": ")+2:]
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return "token not valid yet"
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
@@ -110,14 +156,34 @@ func reason(err error) string {
 // Sign returns an HS256 token for a user, valid for ttl (development and
 // tests; production tokens come from the application's auth service).
 func Sign(secret, userID, userName string, ttl time.Duration) (string, error) {
-	if !schemas.ValidID(userID) {
-		return "", fmt.Errorf("user id %q is not valid: 1-%d of letters, digits and _-.:@|/+=~", userID, schemas.MaxIDLen)
+	return SignToken(HS256Key(secret), TokenClaims{UserID: userID, UserName: userName, TTL: ttl})
+}
+
+// TokenClaims are what SignToken puts in a token.
+type TokenClaims struct {
+	UserID, UserName string
+	Issuer, Audience string // omitted when empty
+	TTL              time.Duration
+}
+
+// SignToken returns a token for c signed with k.
+func SignToken(k SigningKey, c TokenClaims) (string, error) {
+	if !schemas.ValidID(c.UserID) {
+		return "", fmt.Errorf("user id %q is not valid: 1-%d of letters, digits and _-.:@|/+=~", c.UserID, schemas.MaxIDLen)
 	}
 	now := time.Now()
-	c := claims{Name: userName, RegisteredClaims: jwt.RegisteredClaims{
-		Subject:   userID,
+	rc := jwt.RegisteredClaims{
+		Subject:   c.UserID,
+		Issuer:    c.Issuer,
 		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-	}}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
+		ExpiresAt: jwt.NewNumericDate(now.Add(c.TTL)),
+	}
+	if c.Audience != "" {
+		rc.Audience = jwt.ClaimStrings{c.Audience}
+	}
+	t := jwt.NewWithClaims(k.Method, claims{Name: c.UserName, RegisteredClaims: rc})
+	if k.KID != "" {
+		t.Header["kid"] = k.KID
+	}
+	return t.SignedString(k.Key)
 }

@@ -57,6 +57,34 @@ type connectAuth struct {
 	Offset string `json:"offset"`
 }
 
+// parseConnectAuth decodes the data of a CONNECT (none: an empty auth) and
+// checks the shape of its recovery fields, so that a malformed pid or
+// offset is refused before anything reaches Redis. Absent and null fields
+// are empty; other fields are ignored.
+func parseConnectAuth(data json.RawMessage) (connectAuth, *schemas.Error) {
+	var auth connectAuth
+	if len(data) == 0 {
+		return auth, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
+		return auth, schemas.NewError(schemas.CodeInvalidToken, "auth must be an object with a string token")
+	}
+	str := func(name string, dst *string) bool {
+		raw, ok := fields[name]
+		return !ok || string(raw) == "null" || json.Unmarshal(raw, dst) == nil
+	}
+	switch {
+	case !str("token", &auth.Token):
+		return connectAuth{}, schemas.NewError(schemas.CodeInvalidToken, "auth.token must be a string")
+	case !str("pid", &auth.PID) || auth.PID != "" && !validRecoveryID(auth.PID):
+		return connectAuth{}, schemas.NewError(schemas.CodeInvalidPayload, "auth.pid is not a recovery id this server gave")
+	case !str("offset", &auth.Offset) || auth.Offset != "" && !validOffset(auth.Offset):
+		return connectAuth{}, schemas.NewError(schemas.CodeInvalidPayload, "auth.offset is not an offset this server gave")
+	}
+	return auth, nil
+}
+
 func (so *socket) handleConnect(p protocol.Packet) {
 	s := so.srv
 	if p.Namespace != "/" {
@@ -72,12 +100,11 @@ func (so *socket) handleConnect(p protocol.Packet) {
 	if so.connected {
 		return
 	}
-	var auth connectAuth
-	if len(p.Data) > 0 {
-		if err := json.Unmarshal(p.Data, &auth); err != nil {
-			so.connectError(schemas.Errorf(schemas.CodeInvalidToken, "auth must be an object with a string token: %v", err))
-			return
-		}
+	auth, aerr := parseConnectAuth(p.Data)
+	if aerr != nil {
+		s.m.authFailures.WithLabelValues(string(aerr.Code)).Inc()
+		so.connectError(aerr)
+		return
 	}
 	if auth.Token != "" {
 		ident, verr := s.verifier.Verify(auth.Token)

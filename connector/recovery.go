@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,12 +69,59 @@ func (s *Server) moved(sid string, body []byte) {
 	}
 }
 
+// recoveryIDLen is the length of the pids newID makes (16 random bytes,
+// URL-safe base64).
+const recoveryIDLen = 22
+
+// validRecoveryID reports whether pid has the shape of the recovery ids
+// this server hands out (it becomes part of a Redis key).
+func validRecoveryID(pid string) bool {
+	if len(pid) != recoveryIDLen {
+		return false
+	}
+	for i := 0; i < len(pid); i++ {
+		c := pid[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validOffset reports whether offset is a stream id as this server sends
+// them ("ms-seq", the last argument of the events it delivers).
+func validOffset(offset string) bool {
+	ms, seq, found := strings.Cut(offset, "-")
+	if !found || !digits(ms) || !digits(seq) {
+		return false
+	}
+	_, err := streams.ParseID(offset) // in range
+	return err == nil
+}
+
+// digits reports whether s is 1-20 decimal digits.
+func digits(s string) bool {
+	if len(s) == 0 || len(s) > 20 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // recover tries to resume the socket of auth.PID on so. It returns false
 // when the client must get a fresh session instead.
 func (s *Server) recover(so *socket, auth connectAuth) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	res := func(r string) { s.m.recoveries.WithLabelValues(r).Inc() }
+	if !validRecoveryID(auth.PID) || auth.Offset != "" && !validOffset(auth.Offset) {
+		res("malformed") // handleConnect refuses these; never ask Redis about them
+		return false
+	}
 	rdb, k := s.c.Redis(), s.c.Keys
 	sid, err := rdb.Get(ctx, k.Resume(auth.PID)).Result()
 	if err != nil {

@@ -32,6 +32,10 @@ type Server struct {
 	log      *slog.Logger
 	id       string
 	verifier *Verifier
+	// keysErr is why the configured keys could not be loaded (Run
+	// returns it); stopKeys ends the JWKS refresh.
+	keysErr  error
+	stopKeys context.CancelFunc
 	m        *metrics
 
 	mu      sync.RWMutex
@@ -85,7 +89,6 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 	s := &Server{
 		cfg: cfg, c: c, id: id,
 		log:        log.With("connector", id),
-		verifier:   NewVerifier(cfg.JWTSecret, cfg.JWTIssuer, cfg.JWTAudience, cfg.JWTLeeway),
 		m:          newMetrics(opts.Registerer),
 		sockets:    map[string]*socket{},
 		held:       map[string]*held{},
@@ -97,6 +100,12 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 	}
 	zero := "0-0"
 	s.lastSeen.Store(&zero)
+	var keys context.Context
+	keys, s.stopKeys = context.WithCancel(context.Background())
+	s.verifier, s.keysErr = NewVerifierFromConfig(keys, &cfg, s.log)
+	if s.keysErr != nil {
+		s.verifier = failingVerifier()
+	}
 	return s
 }
 
@@ -115,6 +124,10 @@ func (s *Server) Ready() bool { return s.ready.Load() && !s.draining.Load() }
 // expires.
 func (s *Server) Run(ctx context.Context) error {
 	defer close(s.done)
+	defer s.stopKeys()
+	if s.keysErr != nil {
+		return s.keysErr
+	}
 	if err := s.c.EnsureMeta(ctx); err != nil {
 		return err
 	}

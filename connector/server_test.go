@@ -2,6 +2,8 @@ package connector_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/kelseyhightower/envconfig"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -478,5 +482,84 @@ func TestPingTimeout(t *testing.T) {
 	time.Sleep(time.Second)
 	if r := ack(t, c, schemas.EventJoinRoom, map[string]string{"roomId": "r"}); !r.OK {
 		t.Errorf("answering client was dropped: %+v", r)
+	}
+}
+
+// TestRecoveryFieldsChecked: the pid and offset the server hands out pass
+// the CONNECT checks (the socket is recovered with them); malformed ones
+// are refused with a connect_error naming the field.
+func TestRecoveryFieldsChecked(t *testing.T) {
+	e := start(t, nil)
+	tok := token(t, "alice", "Alice", time.Hour)
+	c, err := sioclient.Dial(context.Background(), e.base, &sioclient.Options{Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := c.Wait(waitCtx(t), schemas.EventAuthSuccessful)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid, pid := c.SID, c.PID
+	c.Drop()
+	// Reconnect once the connector holds the dropped socket (a recovery
+	// racing with noticing the drop is another matter).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if n, _ := e.c.Redis().HExists(e.ctx, e.c.Keys.Socket(sid), "droppedAt").Result(); n {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal("the dropped socket was not held")
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	r, err := sioclient.Dial(context.Background(), e.base, &sioclient.Options{Token: tok, PID: pid, Offset: ev.Offset})
+	if err != nil {
+		t.Fatalf("recovery with pid %q offset %q: %v", pid, ev.Offset, err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	if !r.Recovered || r.SID != sid {
+		t.Errorf("not recovered with the server's pid %q and offset %q: recovered=%v sid %s (was %s)", pid, ev.Offset, r.Recovered, r.SID, sid)
+	}
+
+	for _, tc := range []struct{ pid, offset, field string }{
+		{"x{1}", "", "auth.pid"},
+		{pid, "1-2-3", "auth.offset"},
+	} {
+		_, err := sioclient.Dial(context.Background(), e.base, &sioclient.Options{Token: tok, PID: tc.pid, Offset: tc.offset})
+		ce, ok := sioclient.IsConnectError(err)
+		if !ok || !strings.Contains(ce.Message, tc.field) || !strings.Contains(string(ce.Data), string(schemas.CodeInvalidPayload)) {
+			t.Errorf("pid %q offset %q: %v, want a connect_error about %s", tc.pid, tc.offset, err, tc.field)
+		}
+	}
+}
+
+// TestConnectWithJWKS: a connector configured with a JWKS URL (and no
+// secret) authenticates a client whose token an Ed25519 key of the set
+// signed, and refuses one signed with the HS256 secret other tests use.
+func TestConnectWithJWKS(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk, err := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "k1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := json.Marshal(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
+	keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(set) }))
+	defer keys.Close()
+	e := start(t, func(cc *connector.Config) { cc.JWTSecret, cc.JWKSURL, cc.JWTIssuer = "", keys.URL, "auth.example" })
+
+	sk := connector.SigningKey{Method: jwt.SigningMethodEdDSA, Key: priv, KID: "k1"}
+	tok, err := connector.SignToken(sk, connector.TokenClaims{UserID: "alice", UserName: "Alice", Issuer: "auth.example", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, e, tok)
+	if _, err := c.Wait(waitCtx(t), schemas.EventAuthSuccessful); err != nil {
+		t.Fatalf("EdDSA token from the JWKS: %v", err)
+	}
+	_, err = sioclient.Dial(context.Background(), e.base, &sioclient.Options{Token: token(t, "alice", "Alice", time.Hour)})
+	if ce, ok := sioclient.IsConnectError(err); !ok || !strings.Contains(ce.Message, "HS256 not accepted") {
+		t.Errorf("HS256 token on a JWKS connector: %v", err)
 	}
 }

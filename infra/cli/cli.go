@@ -333,17 +333,21 @@ func Worker(args []string) error {
 
 // Token runs the `token` command.
 func Token(args []string) error {
-	var secret struct {
-		JWTSecret string `envconfig:"JWT_SECRET" desc:"HS256 secret (required)"`
+	var env struct {
+		JWTSecret   string `envconfig:"JWT_SECRET" desc:"HS256 secret (required unless -key is given)"`
+		JWTIssuer   string `envconfig:"JWT_ISSUER" desc:"iss claim of the token (empty = none)"`
+		JWTAudience string `envconfig:"JWT_AUDIENCE" desc:"aud claim of the token (empty = none)"`
 	}
-	fs := newFlags("token", "token -user ID [-name NAME] [-ttl 1h]", &secret)
+	fs := newFlags("token", "token -user ID [-name NAME] [-ttl 1h] [-key private.pem [-kid ID]]", &env)
 	user := fs.String("user", "", "user id (the token's sub)")
 	name := fs.String("name", "", "user name (defaults to the id)")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token")
+	keyFile := fs.String("key", "", "sign with this private key PEM (RSA: RS256, ECDSA: ES256/384/512, Ed25519: EdDSA) instead of ROOMSTREAM_JWT_SECRET")
+	kid := fs.String("kid", "", "key id to put in the token's header (with -key; what a JWKS names the key)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := loadEnv(&secret); err != nil {
+	if err := loadEnv(&env); err != nil {
 		return err
 	}
 	if *user == "" {
@@ -352,13 +356,29 @@ func Token(args []string) error {
 	if *ttl <= 0 {
 		return errors.New("-ttl must be positive")
 	}
-	if len(secret.JWTSecret) < 16 {
-		return errors.New("ROOMSTREAM_JWT_SECRET must be set to at least 16 characters")
-	}
 	if *name == "" {
 		*name = *user
 	}
-	tok, err := connector.Sign(secret.JWTSecret, *user, *name, *ttl)
+	var key connector.SigningKey
+	switch {
+	case *keyFile != "":
+		data, err := os.ReadFile(*keyFile)
+		if err != nil {
+			return fmt.Errorf("-key: %w", err)
+		}
+		if key, err = connector.ParseSigningKey(data); err != nil {
+			return fmt.Errorf("-key %s: %w", *keyFile, err)
+		}
+		key.KID = *kid
+	case *kid != "":
+		return errors.New("-kid needs -key")
+	case len(env.JWTSecret) < 16:
+		return errors.New("ROOMSTREAM_JWT_SECRET must be set to at least 16 characters (or sign with -key private.pem)")
+	default:
+		key = connector.HS256Key(env.JWTSecret)
+	}
+	tok, err := connector.SignToken(key, connector.TokenClaims{UserID: *user, UserName: *name,
+		Issuer: env.JWTIssuer, Audience: env.JWTAudience, TTL: *ttl})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -53,6 +54,10 @@ func Dev(args []string) error {
 	log, err := lc.logger()
 	if err != nil {
 		return err
+	}
+	if cc.JWTPublicKeys != "" || cc.JWKSURL != "" {
+		// The demo mints tokens, which only a shared secret allows.
+		return errors.New("roomstream dev signs its demo tokens with HS256: unset ROOMSTREAM_JWT_PUBLIC_KEY_FILE and ROOMSTREAM_JWKS_URL (roomstream connector uses them)")
 	}
 	generated := false
 	if cc.JWTSecret == "" {
@@ -104,7 +109,8 @@ func Dev(args []string) error {
 	if err != nil {
 		return err
 	}
-	token, err := connector.Sign(cc.JWTSecret, *user, *name, 24*time.Hour)
+	token, err := connector.SignToken(connector.HS256Key(cc.JWTSecret), connector.TokenClaims{UserID: *user, UserName: *name,
+		Issuer: cc.JWTIssuer, Audience: cc.JWTAudience, TTL: 24 * time.Hour})
 	if err != nil {
 		return err
 	}
