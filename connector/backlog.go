@@ -22,7 +22,9 @@ func (s *Server) watchBacklog(ctx context.Context) {
 		return
 	}
 	n := s.c.Partitions()
+	s.backlogMu.Lock()
 	s.backlogged = make([]bool, n)
+	s.backlogMu.Unlock()
 	t := time.NewTicker(backlogEvery)
 	defer t.Stop()
 	warned := false

@@ -133,7 +133,7 @@ func connectPoll(t *testing.T, base, tok string) *pollClient {
 func TestPollingSession(t *testing.T) {
 	e := start(t, nil)
 	c := openPoll(t, e.base)
-	if !strings.HasPrefix(c.sid, e.srv.ID()+".") || fmt.Sprint(c.hs.Upgrades) != "[websocket]" || c.hs.PingInterval != 25000 || c.hs.MaxPayload != 1000000 {
+	if !strings.HasPrefix(c.sid, e.srv.ID()+".") || fmt.Sprint(c.hs.Upgrades) != "[websocket]" || c.hs.PingInterval != 25000 || c.hs.MaxPayload != connector.DefaultMaxPayload {
 		t.Fatalf("handshake %+v", c.hs)
 	}
 	// CONNECT and an event with an ack in one body; the answers come
@@ -160,7 +160,7 @@ func TestPollingSession(t *testing.T) {
 		t.Errorf("octet-stream POST: %d, want 400", status)
 	}
 	// A body over maxPayload: 413, and the session is closed.
-	if status, _, _ := c.do("POST", "4"+strings.Repeat("x", 1_000_000), nil); status != 413 {
+	if status, _, _ := c.do("POST", "4"+strings.Repeat("x", connector.DefaultMaxPayload), nil); status != 413 {
 		t.Errorf("oversized POST: %d, want 413", status)
 	}
 	if p := c.until("1"); p != "1" {
