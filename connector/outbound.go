@@ -159,6 +159,15 @@ func (s *Server) dispatch(m redis.XMessage, d *dedup, offset *string) {
 				s.moved(sid, msg.Body)
 			}
 			continue
+		case streams.DisconnectEvent:
+			var b struct {
+				Reason string `json:"reason"`
+			}
+			_ = json.Unmarshal(msg.Body, &b)
+			for _, sid := range msg.To {
+				s.kick(sid, b.Reason)
+			}
+			continue
 		}
 		if strings.HasPrefix(msg.Event, "$") {
 			continue

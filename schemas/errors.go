@@ -25,6 +25,10 @@ const (
 	CodeNotLockHolder   Code = "not_lock_holder"
 	CodeUploadNotFound  Code = "upload_not_found"
 
+	// HTTP API refusals (404 and 409).
+	CodeNotFound Code = "not_found"
+	CodeConflict Code = "conflict"
+
 	// Server-side trouble. Unavailable is temporary: retrying may work.
 	CodeUnavailable Code = "unavailable"
 	CodeInternal    Code = "internal"
@@ -46,6 +50,8 @@ var codeText = map[Code]string{
 	CodeNotLocked:       "the room is not locked",
 	CodeNotLockHolder:   "only the user holding the lock may unlock the room",
 	CodeUploadNotFound:  "no such upload in this room",
+	CodeNotFound:        "not found",
+	CodeConflict:        "the current state does not allow it",
 	CodeUnavailable:     "the service is temporarily unavailable, retry",
 	CodeInternal:        "internal error",
 }
