@@ -307,6 +307,36 @@ func TestServerAPI(t *testing.T) {
 	fresh := dial(t, api2, "carol", "Carol")
 	mustAck(t, fresh, schemas.EventJoinRoom, map[string]string{"roomId": "design"})
 
+	// The operators' commands: the same reads and disconnect.
+	cli := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(d.connectors[0].Bin(), args...)
+		cmd.Env = d.cliEnv()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("roomstream %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if out := cli("rooms", "list"); !strings.Contains(out, "design") {
+		t.Errorf("rooms list:\n%s", out)
+	}
+	room = schemas.RoomSnapshot{}
+	if out := cli("rooms", "show", "-room", "design", "-json"); json.Unmarshal([]byte(out), &room) != nil || len(room.Members) != 2 || len(room.Files) != 1 {
+		t.Errorf("rooms show:\n%s", out)
+	}
+	if out := cli("users", "show", "-user", "carol"); !strings.Contains(out, "live, connected") || !strings.Contains(out, "conn2") {
+		t.Errorf("users show:\n%s", out)
+	}
+	if out := cli("users", "disconnect", "-user", "carol", "-reason", "from the CLI"); !strings.Contains(out, "1 socket(s) of carol told to close on conn2") {
+		t.Errorf("users disconnect:\n%s", out)
+	}
+	select {
+	case <-fresh.Done():
+	case <-time.After(time.Second):
+		t.Error("carol's socket still open 1s after roomstream users disconnect")
+	}
+
 	// The audit log shows the API's commands with their origin.
 	tl := exec.Command(d.connectors[0].Bin(), "replay", "timeline", "-room", "design", "-format", "jsonl")
 	tl.Env = d.cliEnv()
