@@ -84,6 +84,16 @@ func ValidCustomEvent(name string) bool {
 	return true
 }
 
+// MetricName is the metric label of an outbound event: custom events
+// share one ("app:*"), so that the names a backend picks cannot grow the
+// metrics without bound.
+func MetricName(event string) string {
+	if strings.HasPrefix(event, CustomEventPrefix) {
+		return CustomEventPrefix + "*"
+	}
+	return event
+}
+
 // Origins of an inbound entry (Envelope.Via): a socket (empty) or the
 // HTTP API.
 const ViaAPI = "api"
