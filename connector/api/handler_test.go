@@ -61,6 +61,13 @@ func (f *fixture) apply(typ, room, user, socket, conn string, payload any) {
 	}
 }
 
+// beat marks connectors alive (their heartbeat key).
+func (f *fixture) beat(conns ...string) {
+	for _, c := range conns {
+		f.rdb.Set(f.ctx, f.c.Keys.Connector(c), "alive", time.Minute)
+	}
+}
+
 // do sends a request with the key and returns status and body.
 func (f *fixture) do(method, path, body string, hdr ...string) (int, string) {
 	f.t.Helper()
@@ -167,6 +174,7 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 	f.apply(schemas.EventLockRoom, "r1", "alice", "sA", "c1", map[string]string{"roomId": "r1"})
 	f.rdb.SAdd(f.ctx, f.c.Keys.UserSockets("alice"), "sA")
 	f.rdb.HSet(f.ctx, f.c.Keys.Socket("sA"), "connector", "c1", "state", "live", "connectedAt", "2026-01-02T03:04:05.000Z")
+	f.beat("c1")
 
 	cases := []struct{ method, path, body string }{
 		{"GET", "/api/v1/openapi.json", ""},
@@ -408,12 +416,19 @@ func TestDisconnectWritesToEachConnector(t *testing.T) {
 	f.rdb.HSet(f.ctx, f.c.Keys.Socket("sA"), "connector", "c1", "state", "live")
 	f.rdb.HSet(f.ctx, f.c.Keys.Socket("sA2"), "connector", "c2", "state", "held")
 	f.rdb.HSet(f.ctx, f.c.Keys.Socket("sA3"), "connector", "c2", "state", "closed")
+	// sA4 is on c3, which died (no heartbeat): the workers remove it.
+	f.rdb.SAdd(f.ctx, f.c.Keys.UserSockets("alice"), "sA4")
+	f.rdb.HSet(f.ctx, f.c.Keys.Socket("sA4"), "connector", "c3", "state", "live")
+	f.beat("c1", "c2")
 	before := time.Now()
 	status, body := f.do("POST", "/api/v1/users/alice/disconnect", `{"reason":"account closed","revokeTokens":true}`)
 	var d Disconnected
 	_ = json.Unmarshal([]byte(body), &d)
 	if status != 202 || !cmp.Equal(d.Connectors, []string{"c1", "c2"}) || len(d.Sockets) != 2 || d.TokensRevokedBefore == "" {
 		t.Fatalf("disconnect: %d %s", status, body)
+	}
+	if n, _ := f.rdb.Exists(f.ctx, f.c.Keys.Outbound("c3")).Result(); n != 0 {
+		t.Error("a dead connector's outbound stream was written")
 	}
 	for conn, sid := range map[string]string{"c1": "sA", "c2": "sA2"} {
 		msgs, _ := f.rdb.XRevRangeN(f.ctx, f.c.Keys.Outbound(conn), "+", "-", 1).Result()

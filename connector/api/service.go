@@ -677,11 +677,31 @@ func (s *Service) Disconnect(ctx context.Context, user string, req DisconnectReq
 	byConn := map[string][]string{}
 	for _, so := range info.Sockets {
 		byConn[so.Connector] = append(byConn[so.Connector], so.SocketID)
-		out.Sockets = append(out.Sockets, so.SocketID)
+	}
+	// A connector whose heartbeat is gone reads nothing more (and its
+	// stream is being deleted): the workers remove its sockets from their
+	// rooms (connector_lost), and a recovery of one meets the revocation.
+	conns := make([]string, 0, len(byConn))
+	alive := make([]*redis.IntCmd, 0, len(byConn))
+	_, err = s.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
+		for conn := range byConn {
+			conns = append(conns, conn)
+			alive = append(alive, p.Exists(ctx, s.c.Keys.Connector(conn)))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, conn := range conns {
+		if alive[i].Val() == 0 {
+			delete(byConn, conn)
+		}
 	}
 	body, _ := json.Marshal(map[string]string{"reason": req.Reason})
 	_, err = s.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
 		for conn, sids := range byConn {
+			out.Sockets = append(out.Sockets, sids...)
 			o := &streams.Outbound{Messages: []streams.Message{{Event: streams.DisconnectEvent, Body: body, To: sids}}}
 			p.XAdd(ctx, s.c.OutboundArgs(conn, o, now))
 			out.Connectors = append(out.Connectors, conn)
@@ -692,5 +712,6 @@ func (s *Service) Disconnect(ctx context.Context, user string, req DisconnectReq
 		return nil, err
 	}
 	sort.Strings(out.Connectors)
+	sort.Strings(out.Sockets)
 	return out, nil
 }
