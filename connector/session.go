@@ -3,6 +3,7 @@ package connector
 import (
 	"context"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
@@ -224,8 +225,9 @@ func (s *Server) kick(sid, reason string) {
 	if reason == "" {
 		reason = "disconnected by the server"
 	}
-	if len(reason) > 100 {
-		reason = reason[:100] // a close reason is at most 123 bytes
+	for len(reason) > 100 { // a close reason is at most 123 bytes; cut whole characters
+		_, size := utf8.DecodeLastRuneInString(reason)
+		reason = reason[:len(reason)-size]
 	}
 	if so := s.socket(sid); so != nil {
 		so.enqueueRaw([]byte("41"))
