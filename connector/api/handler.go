@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 )
@@ -53,22 +55,32 @@ var Routes = []Route{
 // Handler serves the API; every request must carry
 // "Authorization: Bearer <key>".
 type Handler struct {
-	svc *Service
-	key [32]byte
-	log *slog.Logger
-	mux *http.ServeMux
+	svc      *Service
+	key      [32]byte
+	log      *slog.Logger
+	mux      *http.ServeMux
+	requests *prometheus.CounterVec
 }
 
 // NewHandler returns the API over svc, guarded by key (which must not be
-// empty).
-func NewHandler(svc *Service, key string, log *slog.Logger) *Handler {
-	h := &Handler{svc: svc, key: sha256.Sum256([]byte(key)), log: log, mux: http.NewServeMux()}
+// empty). reg, when not nil, receives its metrics.
+func NewHandler(svc *Service, key string, log *slog.Logger, reg prometheus.Registerer) *Handler {
+	h := &Handler{svc: svc, key: sha256.Sum256([]byte(key)), log: log, mux: http.NewServeMux(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomstream_api_requests_total",
+			Help: "Server API requests, by route (method and path pattern; unauthorized, other) and status code.",
+		}, []string{"route", "code"})}
+	if reg != nil {
+		reg.MustRegister(h.requests)
+	}
 	for _, rt := range Routes {
-		handle := rt.handle
-		h.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) {
-			if err := handle(h, w, r); err != nil {
-				h.fail(w, r, err)
+		handle, route := rt.handle, rt.Method+" "+rt.Path
+		h.mux.HandleFunc(route, func(w http.ResponseWriter, r *http.Request) {
+			sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+			if err := handle(h, sw, r); err != nil {
+				h.fail(sw, r, err)
 			}
+			h.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
 		})
 	}
 	// Anything else under the prefix: a JSON 405 when the path is served
@@ -83,20 +95,34 @@ func NewHandler(svc *Service, key string, log *slog.Logger) *Handler {
 			}
 		}
 		if len(allow) > 0 {
+			h.requests.WithLabelValues("other", "405").Inc()
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			writeJSON(w, http.StatusMethodNotAllowed, errorBody{schemas.Errorf(schemas.CodeNotFound, "%s is not served for %s (allowed: %s)",
 				r.Method, r.URL.Path, strings.Join(allow, ", "))})
 			return
 		}
+		h.requests.WithLabelValues("other", "404").Inc()
 		h.fail(w, r, notFound("no such route: %s %s", r.Method, r.URL.Path))
 	})
 	return h
+}
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // ServeHTTP checks the key, then routes. A request without the right key
 // gets 401 and nothing else, whatever its path.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.authorized(r) {
+		h.requests.WithLabelValues("unauthorized", "401").Inc()
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		w.WriteHeader(http.StatusUnauthorized)
 		return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/roomstream/roomstream/infra/testredis"
@@ -35,6 +38,7 @@ type fixture struct {
 	c   *streams.Client
 	a   *workers.Applier
 	srv *httptest.Server
+	reg *prometheus.Registry
 	n   int
 }
 
@@ -43,7 +47,8 @@ func newFixture(t *testing.T) *fixture {
 	rdb := testredis.Start(t, nil).Client()
 	c := streams.New(rdb, streams.Config{Partitions: 4, RecoveryWindow: time.Minute, KeyPrefix: "t:", InboundRetention: time.Hour, InboundMaxLen: 1000})
 	f := &fixture{t: t, ctx: context.Background(), rdb: rdb, c: c, a: workers.NewApplier(c, time.Second, time.Hour, nil)}
-	h := NewHandler(NewService(c, nil), key, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f.reg = prometheus.NewRegistry()
+	h := NewHandler(NewService(c, nil), key, slog.New(slog.NewTextHandler(io.Discard, nil)), f.reg)
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -132,6 +137,15 @@ func TestUnauthorized(t *testing.T) {
 	}
 	if status, _ := f.do("GET", "/api/v1/openapi.json", ""); status != 200 {
 		t.Errorf("with the key: %d", status)
+	}
+	want := fmt.Sprintf(`
+# HELP roomstream_api_requests_total Server API requests, by route (method and path pattern; unauthorized, other) and status code.
+# TYPE roomstream_api_requests_total counter
+roomstream_api_requests_total{code="200",route="GET /api/v1/openapi.json"} 1
+roomstream_api_requests_total{code="401",route="unauthorized"} %d
+`, 7*len(Routes))
+	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(want), "roomstream_api_requests_total"); err != nil {
+		t.Error(err)
 	}
 }
 

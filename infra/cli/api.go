@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/connector/api"
 	"github.com/roomstream/roomstream/streams"
@@ -14,12 +16,12 @@ import (
 // mountAPI serves the server API when ROOMSTREAM_API_KEY is set: on mux
 // (the connector's own address), or on its own listener at
 // ROOMSTREAM_API_ADDR. The function it returns stops that listener.
-func mountAPI(mux *http.ServeMux, cfg connector.Config, sc *streams.Client, log *slog.Logger) (func(), error) {
+func mountAPI(mux *http.ServeMux, cfg connector.Config, sc *streams.Client, log *slog.Logger, reg prometheus.Registerer) (func(), error) {
 	if cfg.APIKey == "" {
 		return func() {}, nil
 	}
 	svc := api.NewService(sc, &api.Options{RevokeTTL: cfg.APIRevokeTTL})
-	h := api.NewHandler(svc, cfg.APIKey, log)
+	h := api.NewHandler(svc, cfg.APIKey, log, reg)
 	if cfg.APIAddr == "" {
 		mux.Handle(api.Prefix, h)
 		log.Info("server API on the connector's address", "path", api.Prefix)

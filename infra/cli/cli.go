@@ -238,7 +238,7 @@ func Connector(args []string) error {
 	sc := streams.New(rdb, cfg.Config)
 	srv = connector.New(cfg, sc, log, &connector.Options{Registerer: reg})
 	mux.Handle("/socket.io/", srv.Handler())
-	stopAPI, err := mountAPI(mux, cfg, sc, log)
+	stopAPI, err := mountAPI(mux, cfg, sc, log, reg)
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ func Dev(args []string) error {
 	mux.HandleFunc("/healthz", connector.Healthz)
 	mux.Handle("/readyz", connector.Readyz(func() bool { return srv.Ready() && w.Ready() }))
 	mux.Handle("/metrics", metricsHandler(reg))
-	stopAPI, err := mountAPI(mux, cc, sc, log)
+	stopAPI, err := mountAPI(mux, cc, sc, log, reg)
 	if err != nil {
 		return err
 	}
