@@ -8,6 +8,8 @@
 //	roomstream token       print a signed JWT for a user
 //	roomstream deadletters list or requeue dead-lettered events
 //	roomstream replay      audit the inbound log: timeline, verify, export, import
+//	roomstream rooms       list rooms or show one (as the server API reads them)
+//	roomstream users       show a user's sockets and rooms, or disconnect them everywhere
 //	roomstream bench       load generator and benchmark scenarios (seed, max, conns, peer, all, run)
 //
 // Configuration comes from ROOMSTREAM_* environment variables; run
@@ -37,6 +39,8 @@ func main() {
 		{"token", "print a signed JWT: token -user ID -name NAME [-ttl 1h]", cli.Token},
 		{"deadletters", "list or requeue events that failed too often: deadletters list|requeue", cli.DeadLetters},
 		{"replay", "audit the inbound log: replay timeline|verify|export|import|clean", cli.Replay},
+		{"rooms", "list rooms or show one: rooms list|show", cli.Rooms},
+		{"users", "show a user or disconnect them on every connector: users show|disconnect", cli.Users},
 		{"bench", "load generator and benchmark scenarios: bench seed|max|conns|peer|all|run", bench.Main},
 	}
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {

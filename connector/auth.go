@@ -22,6 +22,9 @@ type Identity struct {
 	UserID   string
 	UserName string
 	Expires  time.Time
+	// IssuedAt is the token's iat (zero when it has none): tokens issued
+	// before a revocation (HTTP API) are refused.
+	IssuedAt time.Time
 }
 
 type claims struct {
@@ -116,7 +119,11 @@ func (v *Verifier) Verify(token string) (Identity, *schemas.Error) {
 	if !schemas.ValidText(name, schemas.MaxNameLen) {
 		return Identity{}, schemas.NewError(schemas.CodeInvalidToken, "token name is not valid text")
 	}
-	return Identity{UserID: c.Subject, UserName: name, Expires: c.ExpiresAt.Time}, nil
+	id := Identity{UserID: c.Subject, UserName: name, Expires: c.ExpiresAt.Time}
+	if c.IssuedAt != nil {
+		id.IssuedAt = c.IssuedAt.Time
+	}
+	return id, nil
 }
 
 // reason turns a jwt error into a short readable cause.

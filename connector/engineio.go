@@ -103,11 +103,13 @@ const (
 	causeParse                       // protocol error: keep for recovery
 	causeSlow                        // send queue overflow: keep for recovery
 	causePing                        // ping timeout: keep for recovery
+	causeKicked                      // an operator disconnected the user (HTTP API): leave now
 )
 
 var causeNames = map[closeCause]string{
 	causeTransport: "transport", causeClient: "client", causeServer: "server",
 	causeDrain: "drain", causeParse: "parse_error", causeSlow: "slow", causePing: "ping_timeout",
+	causeKicked: "kicked",
 }
 
 // flush is the socket's writer: it runs while frames are queued, writes

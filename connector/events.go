@@ -113,6 +113,10 @@ func (so *socket) handleConnect(p protocol.Packet) {
 			so.connectError(verr)
 			return
 		}
+		if verr := s.checkRevoked(ident); verr != nil {
+			so.connectError(verr)
+			return
+		}
 		so.ident, so.authed = ident, true
 	}
 	if auth.PID != "" && s.recover(so, auth) {
@@ -372,6 +376,10 @@ func (so *socket) handleAuthenticate(p protocol.Packet, args []json.RawMessage) 
 	}
 	ident, verr := s.verifier.Verify(payload.Token)
 	if verr != nil {
+		fail(verr)
+		return
+	}
+	if verr := s.checkRevoked(ident); verr != nil {
 		fail(verr)
 		return
 	}

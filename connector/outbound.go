@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/roomstream/roomstream/connector/protocol"
+	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 )
 
@@ -159,6 +160,15 @@ func (s *Server) dispatch(m redis.XMessage, d *dedup, offset *string) {
 				s.moved(sid, msg.Body)
 			}
 			continue
+		case streams.DisconnectEvent:
+			var b struct {
+				Reason string `json:"reason"`
+			}
+			_ = json.Unmarshal(msg.Body, &b)
+			for _, sid := range msg.To {
+				s.kick(sid, b.Reason)
+			}
+			continue
 		}
 		if strings.HasPrefix(msg.Event, "$") {
 			continue
@@ -190,7 +200,7 @@ func (s *Server) dispatch(m redis.XMessage, d *dedup, offset *string) {
 		}
 		s.mu.RUnlock()
 		if n > 0 {
-			name := msg.Event
+			name := schemas.MetricName(msg.Event)
 			if name == "" {
 				name = "ack"
 			}

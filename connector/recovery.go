@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -142,6 +143,18 @@ func (s *Server) recover(so *socket, auth connectAuth) bool {
 	if so.ident.UserID != info["userId"] {
 		res("other_user")
 		return false
+	}
+	if !so.authed {
+		// Recovery by pid alone: the token the socket connected with
+		// must not have been revoked since.
+		var iat time.Time
+		if ms, _ := strconv.ParseInt(info["iat"], 10, 64); ms > 0 {
+			iat = time.UnixMilli(ms)
+		}
+		if revoked, err := s.c.Revoked(ctx, info["userId"], iat); err != nil || revoked {
+			res("revoked")
+			return false
+		}
 	}
 	old := info["connector"]
 	offset, offErr := streams.ParseID(auth.Offset)

@@ -3,7 +3,9 @@ package connector
 import (
 	"context"
 	"time"
+	"unicode/utf8"
 
+	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/roomstream/roomstream/schemas"
@@ -58,7 +60,8 @@ func (s *Server) openSession(so *socket) error {
 			"connectorId", s.id, "socketId", so.sid, "createdAt", now)
 		p.Expire(ctx, k.Session(so.session), sessionTTL)
 		p.HSet(ctx, k.Socket(so.sid), "id", so.sid, "userId", so.ident.UserID, "userName", so.ident.UserName,
-			"sessionId", so.session, "connector", s.id, "pid", so.pid, "state", streams.SocketLive, "connectedAt", now)
+			"sessionId", so.session, "connector", s.id, "pid", so.pid, "state", streams.SocketLive, "connectedAt", now,
+			"iat", iatMillis(so.ident))
 		p.Expire(ctx, k.Socket(so.sid), sessionTTL)
 		p.SAdd(ctx, k.UserSockets(so.ident.UserID), so.sid)
 		p.Expire(ctx, k.UserSockets(so.ident.UserID), sessionTTL)
@@ -87,6 +90,8 @@ func (s *Server) settle(so *socket) {
 	case causeClient, causeServer:
 		// Goodbye: leave now.
 		s.close(h, schemas.ReasonDisconnected)
+	case causeKicked:
+		s.close(h, schemas.ReasonServerDisconnect)
 	case causeDrain:
 		// This connector is stopping: the client recovers on another one,
 		// or a worker removes it once our heartbeat is gone.
@@ -207,6 +212,53 @@ func (s *Server) finish(ctx context.Context, h *held, reason string) error {
 		return nil
 	})
 	return err
+}
+
+// iatMillis is the token's iat as kept in socket:{id} ("iat", ms; 0 when
+// the token had none): a recovery by pid alone is checked against
+// revocations with it.
+func iatMillis(id Identity) int64 {
+	if id.IssuedAt.IsZero() {
+		return 0
+	}
+	return id.IssuedAt.UnixMilli()
+}
+
+// checkRevoked answers whether the token of ident may be used: an error
+// for the client when it was revoked (HTTP API) or when Redis cannot tell.
+func (s *Server) checkRevoked(ident Identity) *schemas.Error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	revoked, err := s.c.Revoked(ctx, ident.UserID, ident.IssuedAt)
+	if err != nil {
+		s.log.Warn("check token revocation", "user", ident.UserID, "err", err)
+		return schemas.NewError(schemas.CodeUnavailable, "")
+	}
+	if revoked {
+		s.m.authFailures.WithLabelValues("revoked").Inc()
+		return schemas.NewError(schemas.CodeInvalidToken, "the token was revoked; sign in again")
+	}
+	return nil
+}
+
+// kick closes socket sid for good, live or held for recovery (HTTP API
+// disconnect): a live client gets a Socket.IO DISCONNECT (it does not
+// reconnect on its own); either way it leaves its rooms at once.
+func (s *Server) kick(sid, reason string) {
+	if reason == "" {
+		reason = "disconnected by the server"
+	}
+	for len(reason) > 100 { // a close reason is at most 123 bytes; cut whole characters
+		_, size := utf8.DecodeLastRuneInString(reason)
+		reason = reason[:len(reason)-size]
+	}
+	if so := s.socket(sid); so != nil {
+		so.enqueueRaw([]byte("41"))
+		so.fail(causeKicked, websocket.StatusPolicyViolation, reason)
+	}
+	if h := s.unhold(sid); h != nil {
+		go s.close(h, schemas.ReasonServerDisconnect)
+	}
 }
 
 func keys(m map[string]struct{}) []string {

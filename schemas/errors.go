@@ -35,6 +35,10 @@ const (
 	CodeUploadNotStarted Code = "upload_not_started"
 	CodeNotOwner         Code = "not_owner"
 
+	// HTTP API refusals (404 and 409).
+	CodeNotFound Code = "not_found"
+	CodeConflict Code = "conflict"
+
 	// Server-side trouble. Unavailable is temporary: retrying may work.
 	CodeUnavailable Code = "unavailable"
 	CodeInternal    Code = "internal"
@@ -62,6 +66,8 @@ var codeText = map[Code]string{
 	CodeTooManyFiles:       "the room holds as many files as it allows",
 	CodeUploadNotStarted:   "no such upload was started by you in this room",
 	CodeNotOwner:           "the file belongs to another user",
+	CodeNotFound:           "not found",
+	CodeConflict:           "the current state does not allow it",
 	CodeUnavailable:        "the service is temporarily unavailable, retry",
 	CodeInternal:           "internal error",
 }

@@ -1,5 +1,7 @@
 package schemas
 
+import "strings"
+
 // Version is the envelope version written with every inbound event. Workers
 // refuse envelopes from a newer version instead of guessing at them.
 const Version = 1
@@ -43,7 +45,58 @@ const (
 	// CmdLockExpire releases a lock whose holder left the room for longer
 	// than the lock grace period.
 	CmdLockExpire = "lock-expire"
+	// CmdPublish delivers a server event (from the HTTP API) to a room's
+	// members: a design event that changes the room (file-added) or a
+	// custom event under CustomEventPrefix.
+	CmdPublish = "server-event"
+	// CmdRemoveMember removes every socket of one user from one room
+	// (HTTP API; user-left with reason "removed").
+	CmdRemoveMember = "member-remove"
+	// CmdOperatorUnlock releases a room's lock whoever holds it (HTTP
+	// API; room-unlocked with reason "operator").
+	CmdOperatorUnlock = "operator-unlock"
 )
+
+// CustomEventPrefix starts the names of the custom events a backend may
+// publish to a room through the HTTP API ("app:comment-added"); the
+// prefix keeps them apart from the design's events, present and future.
+const CustomEventPrefix = "app:"
+
+// MaxEventNameLen bounds a custom event's name.
+const MaxEventNameLen = 64
+
+// ValidCustomEvent reports whether name is a custom event name: the
+// prefix, then 1 to MaxEventNameLen letters, digits and _ - . : /.
+func ValidCustomEvent(name string) bool {
+	rest, ok := strings.CutPrefix(name, CustomEventPrefix)
+	if !ok || len(rest) == 0 || len(name) > MaxEventNameLen {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '_' || c == '-' || c == '.' || c == ':' || c == '/':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// MetricName is the metric label of an outbound event: custom events
+// share one ("app:*"), so that the names a backend picks cannot grow the
+// metrics without bound.
+func MetricName(event string) string {
+	if strings.HasPrefix(event, CustomEventPrefix) {
+		return CustomEventPrefix + "*"
+	}
+	return event
+}
+
+// Origins of an inbound entry (Envelope.Via): a socket (empty) or the
+// HTTP API.
+const ViaAPI = "api"
 
 // roomEvents are the client events that act on a room and so go through the
 // inbound streams.
@@ -63,7 +116,11 @@ func IsRoomEvent(name string) bool { return roomEvents[name] }
 
 // IsInternal reports whether name is an internal command.
 func IsInternal(name string) bool {
-	return name == CmdDisconnect || name == CmdMove || name == CmdLockExpire
+	switch name {
+	case CmdDisconnect, CmdMove, CmdLockExpire, CmdPublish, CmdRemoveMember, CmdOperatorUnlock:
+		return true
+	}
+	return false
 }
 
 // Disconnect reasons carried by user-left.
@@ -72,4 +129,11 @@ const (
 	ReasonDisconnected  = "disconnected"
 	ReasonConnectorLost = "connector_lost"
 	ReasonRecoveryOver  = "recovery_expired"
+	// ReasonRemoved: an operator removed the user from the room (HTTP API).
+	ReasonRemoved = "removed"
+	// ReasonServerDisconnect: an operator disconnected the user's sockets
+	// (HTTP API).
+	ReasonServerDisconnect = "server_disconnect"
+	// ReasonOperator: an operator released the room's lock (HTTP API).
+	ReasonOperator = "operator"
 )

@@ -43,6 +43,12 @@ type Envelope struct {
 	// Target is the new connector of a socket-move and the lock holder of a
 	// lock-expire.
 	Target string
+	// Via says where a command came from when not from a socket:
+	// schemas.ViaAPI for the HTTP API (empty for sockets and roomstream's
+	// own commands).
+	Via string
+	// Event is the event name a server-event publishes.
+	Event string
 }
 
 // Values returns the stream entry fields of e.
@@ -66,6 +72,12 @@ func (e *Envelope) Values() []any {
 	if e.Target != "" {
 		v = append(v, "target", e.Target)
 	}
+	if e.Via != "" {
+		v = append(v, "via", e.Via)
+	}
+	if e.Event != "" {
+		v = append(v, "event", e.Event)
+	}
 	at := e.At
 	if at.IsZero() {
 		at = time.Now()
@@ -82,7 +94,7 @@ func DecodeEnvelope(id string, values map[string]any) (*Envelope, error) {
 	s := func(k string) string { v, _ := values[k].(string); return v }
 	e := &Envelope{ID: id, Type: s("type"), RoomID: s("room"), UserID: s("user"), UserName: s("name"),
 		SessionID: s("session"), SocketID: s("socket"), ConnectorID: s("connector"),
-		Reason: s("reason"), Target: s("target")}
+		Reason: s("reason"), Target: s("target"), Via: s("via"), Event: s("event")}
 	var err error
 	if e.Version, err = strconv.Atoi(s("v")); err != nil {
 		return nil, fmt.Errorf("%w: entry %s: version %q", ErrBadEnvelope, id, s("v"))

@@ -14,6 +14,7 @@ import "strconv"
 //	socket:{socketId}:rooms    set     as its socket
 //	user:{userId}:sockets      set     24 h, refreshed on connect
 //	user:{userId}:rooms        set     24 h, refreshed on join
+//	user:{userId}:revoked      string  ms before which the user's tokens are refused (HTTP API); API revoke TTL
 //	room:{roomId}              hash    none while it has members; 7 days once empty
 //	room:{roomId}:users        set     as the room
 //	room:{roomId}:sockets      hash    as the room (socketId -> connector, user, name)
@@ -23,6 +24,7 @@ import "strconv"
 //	room:{roomId}:applied      hash    as the room (last applied entry, fence, socket event numbers)
 //	upload:{uploadId}:progress hash    24 h, deleted on completion
 //	resume:{pid}               string  temporary token: 15 min, refreshed while connected
+//	api:idem:{key}             string  entry id of a publish with that Idempotency-Key; 24 h (30 s while pending)
 //	in:{p}                     stream  trimmed by retention and length
 //	in:{p}:lease, in:{p}:epoch string  lease TTL / none
 //	in:{p}:dead                stream  dead letters, trimmed by retention
@@ -65,6 +67,11 @@ func (k Keys) RoomApplied(id string) string    { return k.tagged("room", id, ":a
 func (k Keys) RoomConns(id string) string      { return k.tagged("room", id, ":conns") }
 func (k Keys) UploadProgress(id string) string { return k.tagged("upload", id, ":progress") }
 func (k Keys) Resume(pid string) string        { return k.tagged("resume", pid, "") }
+func (k Keys) UserRevoked(id string) string    { return k.tagged("user", id, ":revoked") }
+
+// Idempotency names the record of an HTTP API publish made with an
+// Idempotency-Key (key is a digest of the room and the caller's key).
+func (k Keys) Idempotency(key string) string { return k.prefix + "api:idem:{" + key + "}" }
 
 // RoomKeys returns the keys of one room in the order the room scripts take
 // them as KEYS[1..7].

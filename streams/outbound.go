@@ -46,6 +46,11 @@ const (
 	// LeaveEvent: socket To[0] is no longer in Room on this connector (it
 	// left, disconnected or moved to another connector).
 	LeaveEvent = "$leave"
+	// DisconnectEvent: the connector closes the sockets To (live or held
+	// for recovery), which then leave their rooms (Body:
+	// {"reason","roomReason"}). The HTTP API writes it, in an entry of its
+	// own that names no room and no source.
+	DisconnectEvent = "$disconnect"
 )
 
 // Values returns the stream entry fields of o.

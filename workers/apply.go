@@ -201,8 +201,12 @@ func (a *Applier) plan(token int64, env *streams.Envelope) (*call, error) {
 		c = a.move(env)
 	case schemas.EventLockRoom:
 		c, err = a.lock(env)
-	case schemas.EventUnlockRoom, schemas.CmdLockExpire:
+	case schemas.EventUnlockRoom, schemas.CmdLockExpire, schemas.CmdOperatorUnlock:
 		c, err = a.unlock(env)
+	case schemas.CmdPublish:
+		c, err = a.publish(env)
+	case schemas.CmdRemoveMember:
+		c = a.evict(env)
 	case schemas.EventFileUploadStarted, schemas.EventFileUploadProgress,
 		schemas.EventFileUploadCompleted, schemas.EventFileUploadFailed:
 		c, err = a.upload(env)

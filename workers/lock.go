@@ -28,20 +28,24 @@ func (a *Applier) lock(env *streams.Envelope) (*call, error) {
 		}}, nil
 }
 
-// unlock handles unlock-room (only the holder may) and lock-expire (the
-// holder left for longer than the lock grace period).
+// unlock handles unlock-room (only the holder may), lock-expire (the
+// holder left for longer than the lock grace period) and operator-unlock
+// (HTTP API: whoever holds it).
 func (a *Applier) unlock(env *streams.Envelope) (*call, error) {
-	caller, reason := env.UserID, ""
-	if env.Type == schemas.CmdLockExpire {
+	caller, reason, mode := env.UserID, "", ""
+	switch env.Type {
+	case schemas.CmdLockExpire:
 		caller, reason = "", env.Reason
-	} else {
+	case schemas.CmdOperatorUnlock:
+		caller, reason, mode = "", schemas.ReasonOperator, "operator"
+	default:
 		var p schemas.UnlockRoomPayload
 		if err := decode(env, &p); err != nil {
 			return nil, err
 		}
 		reason = p.Reason
 	}
-	return &call{script: a.scripts.unlock, args: []any{caller},
+	return &call{script: a.scripts.unlock, args: []any{caller, mode},
 		done: func(res []string, e *effects) error {
 			if res[0] == "noop" {
 				e.outcome.Status = "noop"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 )
 
@@ -266,7 +267,7 @@ func (w *Worker) observe(env *streams.Envelope, out Outcome, seconds float64) {
 	w.m.applied.WithLabelValues(env.Type, out.Status).Inc()
 	w.m.applySeconds.WithLabelValues(env.Type).Observe(seconds)
 	for _, ev := range out.Events {
-		w.m.eventsOut.WithLabelValues(ev).Inc()
+		w.m.eventsOut.WithLabelValues(schemas.MetricName(ev)).Inc()
 	}
 }
 

@@ -14,7 +14,7 @@ var scriptFS embed.FS
 // shared prelude in front (see scripts/prelude.lua for the calling
 // convention).
 type roomScripts struct {
-	join, leave, move, lock, unlock, upload *redis.Script
+	join, leave, move, lock, unlock, upload, publish, evict *redis.Script
 }
 
 func loadScripts() roomScripts {
@@ -30,12 +30,13 @@ func loadScripts() roomScripts {
 	return roomScripts{
 		join: mk("join.lua"), leave: mk("leave.lua"), move: mk("move.lua"),
 		lock: mk("lock.lua"), unlock: mk("unlock.lua"), upload: mk("upload.lua"),
+		publish: mk("publish.lua"), evict: mk("evict.lua"),
 	}
 }
 
 // load loads every room script into Redis (every master of a cluster).
 func (s roomScripts) load(ctx context.Context, rdb redis.Scripter) error {
-	for _, sc := range []*redis.Script{s.join, s.leave, s.move, s.lock, s.unlock, s.upload} {
+	for _, sc := range []*redis.Script{s.join, s.leave, s.move, s.lock, s.unlock, s.upload, s.publish, s.evict} {
 		if err := sc.Load(ctx, rdb).Err(); err != nil {
 			return err
 		}

@@ -273,8 +273,14 @@ func Connector(args []string) error {
 	if cfg.AdvertiseAddr == "" {
 		cfg.AdvertiseAddr = advertiseAddr(addr)
 	}
-	srv = connector.New(cfg, streams.New(rdb, cfg.Config), log, &connector.Options{Registerer: reg})
+	sc := streams.New(rdb, cfg.Config)
+	srv = connector.New(cfg, sc, log, &connector.Options{Registerer: reg})
 	mux.Handle("/socket.io/", srv.Handler())
+	stopAPI, err := mountAPI(mux, cfg, sc, log, reg)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
 	log.Info("connector listening", "addr", addr, "id", srv.ID())
 	err = srv.Run(ctx)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

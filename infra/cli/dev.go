@@ -100,6 +100,11 @@ func Dev(args []string) error {
 	mux.HandleFunc("/healthz", connector.Healthz)
 	mux.Handle("/readyz", connector.Readyz(func() bool { return srv.Ready() && w.Ready() }))
 	mux.Handle("/metrics", metricsHandler(reg))
+	stopAPI, err := mountAPI(mux, cc, sc, log, reg)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
 	app, err := demo.Mount(mux, cc, dc, log)
 	if err != nil {
 		return err

@@ -22,6 +22,22 @@ func describe(env *streams.Envelope) string {
 		add("socket %s on %s", env.SocketID, env.ConnectorID)
 	case schemas.CmdMove:
 		add("socket %s moved to connector %s", env.SocketID, env.Target)
+	case schemas.CmdPublish:
+		add("event %q", env.Event)
+		if env.Event == schemas.EventFileAdded {
+			var p schemas.FileAddedPayload
+			if json.Unmarshal(env.Data, &p) == nil {
+				add("file %q (%s) as %s", p.File.Name, byteSize(p.File.Size), p.File.ID)
+			}
+			if env.Target != "" {
+				add("ends upload %s", env.Target)
+			}
+		}
+		if env.Seq > 0 {
+			add("idempotency key %s", env.Origin)
+		}
+	case schemas.CmdRemoveMember:
+		add("removes user %s", env.UserID)
 	case schemas.EventLockRoom, schemas.EventUnlockRoom:
 		var p struct {
 			Reason string `json:"reason"`

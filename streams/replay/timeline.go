@@ -23,18 +23,22 @@ const (
 // Event is one line of a room's timeline: who asked what, when, and what
 // came of it.
 type Event struct {
-	Time      string   `json:"time"` // when the connector accepted it (ISO-8601 UTC)
-	ID        string   `json:"id"`   // its id in the inbound stream
-	Partition int      `json:"partition"`
-	Room      string   `json:"room"`
-	Type      string   `json:"type"`
-	UserID    string   `json:"userId,omitempty"`
-	UserName  string   `json:"userName,omitempty"`
-	Detail    string   `json:"detail,omitempty"`
-	Outcome   string   `json:"outcome"`
-	Status    string   `json:"status,omitempty"` // ok, noop or the refusal code
-	Reason    string   `json:"reason,omitempty"` // why it was refused or failed
-	Emitted   []string `json:"emitted,omitempty"`
+	Time      string `json:"time"` // when the connector accepted it (ISO-8601 UTC)
+	ID        string `json:"id"`   // its id in the inbound stream
+	Partition int    `json:"partition"`
+	Room      string `json:"room"`
+	Type      string `json:"type"`
+	// Origin says who issued it: "socket" (a client event), "api" (the
+	// server API: a backend or an operator) or "server" (roomstream
+	// itself: disconnects, moves, lock expiry).
+	Origin   string   `json:"origin"`
+	UserID   string   `json:"userId,omitempty"`
+	UserName string   `json:"userName,omitempty"`
+	Detail   string   `json:"detail,omitempty"`
+	Outcome  string   `json:"outcome"`
+	Status   string   `json:"status,omitempty"` // ok, noop or the refusal code
+	Reason   string   `json:"reason,omitempty"` // why it was refused or failed
+	Emitted  []string `json:"emitted,omitempty"`
 	// RoomExpired: the room had been empty for EMPTY_ROOM_TTL and its
 	// earlier state was gone when this entry came.
 	RoomExpired bool `json:"roomExpired,omitempty"`
@@ -153,6 +157,7 @@ func eventOf(res Result) Event {
 	if env := res.Env; env != nil {
 		ev.Time, ev.Type, ev.UserID, ev.UserName = streams.ISOTime(env.At), env.Type, env.UserID, env.UserName
 		ev.Detail = describe(env)
+		ev.Origin = originOf(env)
 	}
 	switch {
 	case res.DeadLetter != "":
@@ -175,6 +180,23 @@ func eventOf(res Result) Event {
 	return ev
 }
 
+// Origins of a timeline event.
+const (
+	OriginSocket = "socket"
+	OriginAPI    = "api"
+	OriginServer = "server"
+)
+
+func originOf(env *streams.Envelope) string {
+	switch {
+	case env.Via == schemas.ViaAPI:
+		return OriginAPI
+	case schemas.IsInternal(env.Type):
+		return OriginServer
+	}
+	return OriginSocket
+}
+
 // OutcomeText renders the outcome column of the table: "applied",
 // "refused: room_locked", with "?" when the room's history was trimmed.
 func (e Event) OutcomeText() string {
@@ -188,9 +210,12 @@ func (e Event) OutcomeText() string {
 	return s
 }
 
-// Who renders the user as "Name (id)".
+// Who renders the user as "Name (id)", or the origin of a command no
+// user sent: "(api)" for the server API, "(server)" for roomstream's own.
 func (e Event) Who() string {
 	switch {
+	case e.Origin == OriginAPI:
+		return "(api)"
 	case e.UserID == "":
 		return "(server)"
 	case e.UserName == "" || e.UserName == e.UserID:
