@@ -286,26 +286,33 @@ func (so *socket) readLoop() {
 			so.fail(causeParse, websocket.StatusProtocolError, "unexpected binary frame")
 			return
 		}
-		et, payload, err := protocol.DecodeEngine(data)
-		if err != nil {
-			so.fail(causeParse, websocket.StatusProtocolError, "bad engine.io packet")
-			return
-		}
-		switch et {
-		case protocol.EnginePong:
-			so.pongAt.Store(time.Now().UnixNano())
-		case protocol.EngineMessage:
-			if !so.handleOffStack(payload) {
-				return
-			}
-		case protocol.EngineClose:
-			so.fail(causeClient, websocket.StatusNormalClosure, "")
-			return
-		case protocol.EngineNoop:
-		default:
-			// open, upgrade, and ping (a v4 client never pings)
-			so.fail(causeParse, websocket.StatusProtocolError, "unexpected engine.io packet")
+		if !so.handleEngine(data) {
 			return
 		}
 	}
+}
+
+// handleEngine handles one Engine.IO text packet, from a WebSocket frame
+// or a polling body; false ends the connection.
+func (so *socket) handleEngine(data []byte) bool {
+	et, payload, err := protocol.DecodeEngine(data)
+	if err != nil {
+		so.fail(causeParse, websocket.StatusProtocolError, "bad engine.io packet")
+		return false
+	}
+	switch et {
+	case protocol.EnginePong:
+		so.pongAt.Store(time.Now().UnixNano())
+	case protocol.EngineMessage:
+		return so.handleOffStack(payload)
+	case protocol.EngineClose:
+		so.fail(causeClient, websocket.StatusNormalClosure, "")
+		return false
+	case protocol.EngineNoop:
+	default:
+		// open, upgrade, and ping (a v4 client never pings)
+		so.fail(causeParse, websocket.StatusProtocolError, "unexpected engine.io packet")
+		return false
+	}
+	return true
 }

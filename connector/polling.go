@@ -307,24 +307,8 @@ func (so *socket) handlePollBody(body []byte) {
 			so.fail(causeParse, websocket.StatusProtocolError, "unexpected binary packet")
 			return
 		}
-		et, payload, err := protocol.DecodeEngine(pkt)
-		if err != nil {
-			so.fail(causeParse, websocket.StatusProtocolError, "bad engine.io packet")
-			return
-		}
-		switch et {
-		case protocol.EnginePong:
-			so.pongAt.Store(time.Now().UnixNano())
-		case protocol.EngineMessage:
-			if !so.handlePacket(payload) {
-				return
-			}
-		case protocol.EngineClose:
-			so.fail(causeClient, websocket.StatusNormalClosure, "")
-			return
-		case protocol.EngineNoop:
-		default:
-			so.fail(causeParse, websocket.StatusProtocolError, "unexpected engine.io packet")
+		// The WebSocket's handling, panic recovery included.
+		if !so.handleEngine(pkt) {
 			return
 		}
 	}
