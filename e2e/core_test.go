@@ -113,7 +113,7 @@ func TestKeysFollowTheDesign(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []key{
-		{"e2e:connector:{…}", "none"}, // heartbeat: 10s
+		{"e2e:connector:{…}", "none"},     // heartbeat: 10s
 		{"e2e:connector:{…}:addr", "15m"}, // where other connectors forward polling requests
 		{"e2e:connector:{…}:sockets", "none"},
 		{"e2e:connectors", "none"},
