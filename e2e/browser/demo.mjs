@@ -41,8 +41,9 @@ function check(cond, msg) { if (!cond) throw new Error(`check failed: ${msg}`); 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The browser logs failed WebSocket handshakes as console errors; they are
-// expected while Bob's connection is cut.
-const expectedConsole = [/WebSocket connection to .* failed/i, /ERR_CONNECTION_(RESET|REFUSED|CLOSED)/i];
+// expected while Bob's connection is cut (and so are failed polling
+// requests: a request cut mid-way, or sent on a socket the proxy closed).
+const expectedConsole = [/WebSocket connection to .* failed/i, /ERR_(CONNECTION_(RESET|REFUSED|CLOSED)|SOCKET_NOT_CONNECTED|EMPTY_RESPONSE)/i];
 
 function watchConsole(page, who, problems) {
   page.on('pageerror', (err) => problems.push(`${who} page error: ${err.message}`));
@@ -215,8 +216,10 @@ async function run(alice, bob) {
   while (await bob.locator(`#files li a:text-is("${fileName}")`).count() === 0) {
     check(Date.now() - upStart < 60000, 'the upload ends within 60 s');
     if (await bar.count()) {
-      const v = Number(await bar.getAttribute('value').catch(() => NaN));
-      const m = await bob.locator('#uploads li[data-user-id="alice"] .meta').textContent().catch(() => '');
+      // Short timeouts: the bar goes away when the upload ends, and
+      // playwright would otherwise wait 30 s for it to come back.
+      const v = Number(await bar.getAttribute('value', { timeout: 500 }).catch(() => NaN));
+      const m = await bob.locator('#uploads li[data-user-id="alice"] .meta').textContent({ timeout: 500 }).catch(() => '');
       if (m && /\/s/.test(m) && /left/.test(m) && !/unknown/.test(m)) meta = m;
       if (!shot && v > 30 && v < 90) { shot = true; await shoot(bob, 'bob-progress.png'); await shoot(alice, 'alice-progress.png'); }
     }

@@ -3,6 +3,7 @@ package containers_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -27,6 +28,28 @@ type zclient struct {
 
 func dialZ(t *testing.T, url string, auth map[string]any) *zclient {
 	t.Helper()
+	// The library's Manager.Open creates the engine socket, which starts
+	// connecting at once, and subscribes to its "open" event only
+	// afterwards (zishang520/socket.io clients/socket v3.0.6,
+	// manager.go): when the server answers first, "open" is lost and the
+	// client never connects. A fresh client is tried again, and each such
+	// loss is logged.
+	for attempt := 1; ; attempt++ {
+		z, err := dialZOnce(t, url, auth)
+		if err == nil {
+			return z
+		}
+		if !errors.Is(err, errNoZConnect) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("zishang520 client, attempt %d: %v; trying a fresh client", attempt, err)
+	}
+}
+
+var errNoZConnect = errors.New("zishang520 client: no connect")
+
+func dialZOnce(t *testing.T, url string, auth map[string]any) (*zclient, error) {
+	t.Helper()
 	opts := zsocket.DefaultOptions()
 	opts.SetTransports(types.NewSet(transports.WebSocket))
 	opts.SetForceNew(true)
@@ -42,7 +65,7 @@ func dialZ(t *testing.T, url string, auth map[string]any) *zclient {
 	connected := make(chan error, 1)
 	s, err := zsocket.Connect(url, opts)
 	if err != nil {
-		t.Fatalf("zishang520 connect %s: %v", url, err)
+		return nil, fmt.Errorf("zishang520 connect %s: %w", url, err)
 	}
 	z.s = s
 	s.OnAny(func(args ...any) {
@@ -83,12 +106,13 @@ func dialZ(t *testing.T, url string, auth map[string]any) *zclient {
 	select {
 	case err := <-connected:
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("zishang520 client: no connect from %s", url)
+	case <-time.After(5 * time.Second):
+		s.Disconnect()
+		return nil, fmt.Errorf("%w from %s in 5 s", errNoZConnect, url)
 	}
-	return z
+	return z, nil
 }
 
 func (z *zclient) ack(ctx context.Context, event string, payload any) (schemas.Ack, error) {

@@ -180,7 +180,7 @@ func printBanner(addr, embedded, token, user, secret string, generated bool, dc 
 	}
 	fmt.Fprintf(&b, "           dev only: POST /demo/token signs a token for any name; uploads up to %s, %s\n",
 		demo.HumanBytes(dc.MaxUpload), rate)
-	fmt.Fprintf(&b, "  socket   %s/socket.io/   (Socket.IO v4, WebSocket transport)\n", strings.Replace(base, "http", "ws", 1))
+	fmt.Fprintf(&b, "  socket   %s/socket.io/   (Socket.IO v4: WebSocket, or HTTP long-polling then the upgrade)\n", base)
 	if embedded != "" {
 		fmt.Fprintf(&b, "  redis    embedded (miniredis on %s); set ROOMSTREAM_REDIS_URL to use a real Redis\n", embedded)
 	} else {
