@@ -161,6 +161,10 @@ func (s *Server) recover(so *socket, auth connectAuth) bool {
 	var h *held
 	if old == s.id {
 		h = s.unhold(sid)
+		if h == nil && s.awaitSettled(sid) {
+			// Its connection had just ended here: now it is held.
+			h = s.unhold(sid)
+		}
 		if h == nil {
 			if prev := s.socket(sid); prev != nil {
 				prev.supersede() // the old connection is half-open: replace it
@@ -280,6 +284,23 @@ func (s *Server) recover(so *socket, auth connectAuth) bool {
 	so.mu.Unlock()
 	s.log.Info("socket recovered", "socket", sid, "from", old, "rooms", len(rooms), "replayed", len(frames))
 	res("recovered")
+	return true
+}
+
+// awaitSettled waits (a few seconds at most) for a socket whose
+// connection ended on this connector to be held or closed; false when it
+// was not settling.
+func (s *Server) awaitSettled(sid string) bool {
+	s.mu.RLock()
+	ch := s.settling[sid]
+	s.mu.RUnlock()
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+	case <-time.After(moveTimeout):
+	}
 	return true
 }
 

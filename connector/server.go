@@ -41,8 +41,11 @@ type Server struct {
 	mu      sync.RWMutex
 	sockets map[string]*socket // by Socket.IO id, once CONNECTed
 	held    map[string]*held   // dropped sockets awaiting recovery
-	polls   map[string]*socket // HTTP long-polling sessions, by Engine.IO id
-	fwd     forwarder          // passes requests of other connectors' polling sessions on
+	// settling are the sockets whose connection ended and whose fate
+	// (held or closed) is being written; closed when it is.
+	settling map[string]chan struct{}
+	polls    map[string]*socket // HTTP long-polling sessions, by Engine.IO id
+	fwd      forwarder          // passes requests of other connectors' polling sessions on
 	// recoveries are the recoveries waiting for their rooms to confirm the
 	// socket's move here.
 	recoveries map[string]*recovery
@@ -92,6 +95,7 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 		m:          newMetrics(opts.Registerer),
 		sockets:    map[string]*socket{},
 		held:       map[string]*held{},
+		settling:   map[string]chan struct{}{},
 		polls:      map[string]*socket{},
 		recoveries: map[string]*recovery{},
 		members:    members{},

@@ -77,11 +77,23 @@ func (s *Server) settle(so *socket) {
 	if so.sid == "" || so.superseded.Load() {
 		return
 	}
+	// A recovery of this socket arriving now waits until it is held (or
+	// closed) instead of finding it nowhere.
+	settled := make(chan struct{})
 	s.mu.Lock()
 	if s.sockets[so.sid] == so {
 		delete(s.sockets, so.sid)
 	}
+	s.settling[so.sid] = settled
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.settling[so.sid] == settled {
+			delete(s.settling, so.sid)
+		}
+		s.mu.Unlock()
+		close(settled)
+	}()
 	if !so.authed {
 		return
 	}

@@ -3,6 +3,7 @@ package connector
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
@@ -209,5 +211,50 @@ func TestSendQueueBytes(t *testing.T) {
 	})
 	if cause != causeSlow {
 		t.Errorf("closed as %s, want slow (send queue bytes)", causeNames[cause])
+	}
+}
+
+// TestRecoveryRightAfterDrop: a client that reconnects at once after its
+// connection broke, while the connector is still recording the socket as
+// dropped, gets its socket back (it used to find it "expired").
+func TestRecoveryRightAfterDrop(t *testing.T) {
+	l := startLive(t, nil)
+	ctx := context.Background()
+	tok, _ := Sign(l.cfg.JWTSecret, "quick", "quick", time.Hour)
+	connect := func(auth string) (*websocket.Conn, string) {
+		c, _, err := websocket.Dial(ctx, l.url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.CloseNow() })
+		if _, _, err := c.Read(ctx); err != nil { // open packet
+			t.Fatal(err)
+		}
+		if err := c.Write(ctx, websocket.MessageText, []byte(`40`+auth)); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			_, f, err := c.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.HasPrefix(f, []byte(`40{`)) {
+				return c, string(f[2:])
+			}
+		}
+	}
+	var reply struct{ SID, PID string }
+	c, first := connect(`{"token":"` + tok + `"}`)
+	if err := json.Unmarshal([]byte(first), &reply); err != nil || reply.PID == "" {
+		t.Fatalf("CONNECT reply %s", first)
+	}
+	for i := range 20 {
+		_ = c.CloseNow() // dropped, no goodbye
+		var got struct{ SID, PID string }
+		c2, again := connect(`{"token":"` + tok + `","pid":"` + reply.PID + `","offset":"0-0"}`)
+		if err := json.Unmarshal([]byte(again), &got); err != nil || got.SID != reply.SID || got.PID != reply.PID {
+			t.Fatalf("reconnect %d at once after a drop: %s, want socket %s recovered", i+1, again, reply.SID)
+		}
+		c = c2
 	}
 }
