@@ -268,9 +268,17 @@ func (s *Server) kick(sid, reason string) {
 		so.enqueueRaw([]byte("41"))
 		so.fail(causeKicked, websocket.StatusPolicyViolation, reason)
 	}
-	if h := s.unhold(sid); h != nil {
-		go s.close(h, schemas.ReasonServerDisconnect)
-	}
+	go func() {
+		h := s.unhold(sid)
+		if h == nil && s.awaitSettled(sid) {
+			// Its connection had just ended: it is being recorded as
+			// held (Redis may say so already); take it once it is.
+			h = s.unhold(sid)
+		}
+		if h != nil {
+			s.close(h, schemas.ReasonServerDisconnect)
+		}
+	}()
 }
 
 func keys(m map[string]struct{}) []string {

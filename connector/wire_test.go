@@ -258,3 +258,32 @@ func TestRecoveryRightAfterDrop(t *testing.T) {
 		c = c2
 	}
 }
+
+// TestKickRightAfterDrop: an operator's disconnect that arrives while a
+// just-dropped socket is being recorded as held still closes it (it used
+// to stay held, in its rooms, for the recovery window).
+func TestKickRightAfterDrop(t *testing.T) {
+	l := startLive(t, nil)
+	s := l.s
+	rdb := s.c.Redis()
+	for i := range 10 {
+		c, sid := l.dial(t, "kicked")
+		_ = c.CloseNow() // dropped, no goodbye
+		time.Sleep(time.Duration(i) * time.Millisecond)
+		s.kick(sid, "account suspended")
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			n, err := rdb.Exists(context.Background(), s.c.Keys.Socket(sid)).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break // closed: its keys are gone
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("kick %d, %d ms after the drop: the socket is still there 5 s later", i+1, i)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
