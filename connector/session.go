@@ -98,6 +98,12 @@ func (s *Server) settle(so *socket) {
 		return
 	}
 	h := &held{sid: so.sid, ident: so.ident, pid: so.pid, session: so.session, rooms: keys(so.rooms)}
+	if so.kicked.Load() {
+		// Kicked as its connection dropped (the drop was recorded
+		// first): it is not kept for recovery.
+		s.close(h, schemas.ReasonServerDisconnect)
+		return
+	}
 	switch so.cause {
 	case causeClient, causeServer:
 		// Goodbye: leave now.
@@ -265,6 +271,7 @@ func (s *Server) kick(sid, reason string) {
 		reason = reason[:len(reason)-size]
 	}
 	if so := s.socket(sid); so != nil {
+		so.kicked.Store(true)
 		so.enqueueRaw([]byte("41"))
 		so.fail(causeKicked, websocket.StatusPolicyViolation, reason)
 	}

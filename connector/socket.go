@@ -80,6 +80,9 @@ type socket struct {
 	// superseded is set when a recovery of the same socket took over this
 	// connection (the client reconnected before we saw the old one drop).
 	superseded atomic.Bool
+	// kicked is set by an operator's disconnect (HTTP API): whatever
+	// ended the connection, the socket leaves its rooms at once.
+	kicked atomic.Bool
 
 	closeOnce   sync.Once
 	cause       closeCause
