@@ -106,17 +106,7 @@ func (a *Applier) leave(env *streams.Envelope) *call {
 			if !userLeft {
 				return nil
 			}
-			userRooms := a.keys.UserRooms(uid)
-			orphans := a.keys.OrphanLocks()
-			due := float64(env.At.Add(a.lockGrace).UnixMilli())
-			room := env.RoomID
-			e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) []redis.Cmder {
-				cmds := []redis.Cmder{p.SRem(ctx, userRooms, room)}
-				if orphan {
-					cmds = append(cmds, p.ZAdd(ctx, orphans, redis.Z{Score: due, Member: room}))
-				}
-				return cmds
-			})
+			a.userLeft(e, env, uid, orphan)
 			return nil
 		}}
 }
@@ -258,4 +248,21 @@ func snapshot(roomID, room, sockets, uploads, files string, limit int) *schemas.
 		}
 	}
 	return s
+}
+
+// userLeft queues what follows a user's leaving the room of env: the room
+// leaves the user's room list and, when the user held its lock (orphan),
+// the lock is released after the grace unless they come back.
+func (a *Applier) userLeft(e *effects, env *streams.Envelope, uid string, orphan bool) {
+	userRooms := a.keys.UserRooms(uid)
+	orphans := a.keys.OrphanLocks()
+	due := float64(env.At.Add(a.lockGrace).UnixMilli())
+	room := env.RoomID
+	e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) []redis.Cmder {
+		cmds := []redis.Cmder{p.SRem(ctx, userRooms, room)}
+		if orphan {
+			cmds = append(cmds, p.ZAdd(ctx, orphans, redis.Z{Score: due, Member: room}))
+		}
+		return cmds
+	})
 }

@@ -92,17 +92,7 @@ func (a *Applier) evict(env *streams.Envelope) *call {
 					e.member(conn, streams.LeaveEvent, sid, env.RoomID)
 				}
 			}
-			userRooms := a.keys.UserRooms(env.UserID)
-			orphans := a.keys.OrphanLocks()
-			due := float64(env.At.Add(a.lockGrace).UnixMilli())
-			room := env.RoomID
-			e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) []redis.Cmder {
-				cmds := []redis.Cmder{p.SRem(ctx, userRooms, room)}
-				if orphan {
-					cmds = append(cmds, p.ZAdd(ctx, orphans, redis.Z{Score: due, Member: room}))
-				}
-				return cmds
-			})
+			a.userLeft(e, env, env.UserID, orphan)
 			return nil
 		}}
 }
