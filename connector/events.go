@@ -296,7 +296,7 @@ func (so *socket) handleEvent(p protocol.Packet) {
 				so.refuse(p, name, cmd.RoomID, schemas.Errorf(schemas.CodeTooManyRooms, "a socket may be in %d rooms at most", s.cfg.MaxRooms))
 				return
 			}
-			if full, err := s.userRoomsFull(ctx, so); err != nil {
+			if full, err := s.userRoomsFull(ctx, so, cmd.RoomID); err != nil {
 				so.unavailable(p, name, cmd.RoomID, err)
 				return
 			} else if full {

@@ -103,10 +103,11 @@ func clientIP(r *http.Request) string {
 }
 
 // userRoomsFull tells whether the socket's user is in MAX_ROOMS_PER_USER
-// rooms already, across all its sockets (a room the socket is joining is
-// not among them). Read at joins only: the user's sockets, then their
-// rooms.
-func (s *Server) userRoomsFull(ctx context.Context, so *socket) (bool, error) {
+// rooms already, across all its sockets, not counting room. It reads the
+// user's room set the workers keep (user:{id}:rooms), at joins only: a
+// join not applied yet is not counted, so a burst of joins can pass the
+// limit by at most what the per-socket limit allows.
+func (s *Server) userRoomsFull(ctx context.Context, so *socket, room string) (bool, error) {
 	limit := s.cfg.MaxRoomsPerUser
 	if limit <= 0 {
 		return false, nil
@@ -114,33 +115,16 @@ func (s *Server) userRoomsFull(ctx context.Context, so *socket) (bool, error) {
 	if len(so.rooms) >= limit {
 		return true, nil
 	}
-	rdb, k := s.c.Redis(), s.c.Keys
-	sids, err := rdb.SMembers(ctx, k.UserSockets(so.ident.UserID)).Result()
-	if err != nil {
-		return false, err
-	}
-	rooms := make(map[string]struct{}, len(so.rooms))
-	for r := range so.rooms {
-		rooms[r] = struct{}{}
-	}
-	var cmds []*redis.StringSliceCmd
-	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, sid := range sids {
-			if sid != so.sid {
-				cmds = append(cmds, p.SMembers(ctx, k.SocketRooms(sid)))
-			}
-		}
+	key := s.c.Keys.UserRooms(so.ident.UserID)
+	var n *redis.IntCmd
+	var in *redis.BoolCmd
+	if _, err := s.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
+		n, in = p.SCard(ctx, key), p.SIsMember(ctx, key, room)
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return false, err
 	}
-	for _, c := range cmds {
-		for _, r := range c.Val() {
-			rooms[r] = struct{}{}
-		}
-	}
-	return len(rooms) >= limit, nil
+	return !in.Val() && n.Val() >= int64(limit), nil
 }
 
 // admitRequest takes a connection slot for a new Engine.IO session
