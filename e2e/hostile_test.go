@@ -222,11 +222,8 @@ func hostileAttacks() []attack {
 			return closedWithin(ws, 2*time.Second, noEchoOver(1024))
 		}},
 		{"10 KB event names", 5 * time.Second, func(t *testing.T, a *attacker) error {
-			ws, err := a.dial(t)
+			ws, err := a.dialConnected(t)
 			if err != nil {
-				return err
-			}
-			if err := a.connect(ws, token(t, a.user, a.user)); err != nil {
 				return err
 			}
 			name := strings.Repeat("e", 10_000)
@@ -238,11 +235,8 @@ func hostileAttacks() []attack {
 			return closedWithin(ws, 5*time.Second, noEchoOver(300))
 		}},
 		{"event flood", 10 * time.Second, func(t *testing.T, a *attacker) error {
-			ws, err := a.dial(t)
+			ws, err := a.dialConnected(t)
 			if err != nil {
-				return err
-			}
-			if err := a.connect(ws, token(t, a.user, a.user)); err != nil {
 				return err
 			}
 			go drain(ws)
@@ -464,6 +458,15 @@ func (a *attacker) dialRaw(t *testing.T, rcvbuf int) (*websocket.Conn, net.Conn,
 		return nil, nil, fmt.Errorf("no open packet: %q %v", open, err)
 	}
 	return ws, conn, nil
+}
+
+// dialConnected is dial, then CONNECT with a token of the attacker's user.
+func (a *attacker) dialConnected(t *testing.T) (*websocket.Conn, error) {
+	ws, err := a.dial(t)
+	if err != nil {
+		return nil, err
+	}
+	return ws, a.connect(ws, token(t, a.user, a.user))
 }
 
 // connect sends CONNECT with a token and waits for its answer.
