@@ -245,10 +245,14 @@ func (so *socket) authenticated(again bool) {
 
 func (so *socket) handleEvent(p protocol.Packet) {
 	s := so.srv
-	name, args, err := protocol.EventArgs(p.Data)
-	if err != nil {
-		so.fail(causeParse, websocket.StatusProtocolError, "invalid event")
-		return
+	name, args := p.Name, p.Args
+	if args == nil && name == "" {
+		// Not from Decode (which splits every EVENT).
+		var err error
+		if name, args, err = protocol.EventArgs(p.Data); err != nil {
+			so.fail(causeParse, websocket.StatusProtocolError, "invalid event")
+			return
+		}
 	}
 	if len(name) > maxEventName {
 		so.refuse(p, "", "", schemas.Errorf(schemas.CodeUnknownEvent, "event name longer than %d bytes", maxEventName))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // PacketType is a Socket.IO packet type.
@@ -46,6 +47,10 @@ type Packet struct {
 	ID          int64
 	Attachments int
 	Data        json.RawMessage // nil when absent
+	// Name and Args are an EVENT's name and arguments, split from Data
+	// once by Decode (the arguments share Data's bytes).
+	Name string
+	Args []json.RawMessage
 }
 
 func parseErr(format string, args ...any) error {
@@ -126,9 +131,11 @@ func (p *Packet) check() error {
 			return parseErr("DISCONNECT carries no data")
 		}
 	case Event, BinaryEvent:
-		if _, _, err := EventArgs(p.Data); err != nil {
+		name, args, err := eventArgs(p.Data)
+		if err != nil {
 			return err
 		}
+		p.Name, p.Args = name, args
 	case Ack, BinaryAck:
 		if !p.HasID {
 			return parseErr("ACK without an id")
@@ -155,29 +162,91 @@ func firstByte(b []byte) byte {
 // EventArgs splits the data of an EVENT packet into the event name and its
 // arguments. It enforces the reference parser's rules: a non-empty array
 // whose first element is a string (numbers are allowed by the protocol but
-// roomstream names every event) that is not a reserved name.
+// roomstream names every event) that is not a reserved name. Decode does
+// this already (Packet.Name, Packet.Args); EventArgs is for data from
+// elsewhere.
 func EventArgs(data json.RawMessage) (string, []json.RawMessage, error) {
-	if firstByte(data) != '[' {
+	if !json.Valid(data) {
+		return "", nil, parseErr("EVENT data is not valid JSON")
+	}
+	return eventArgs(data)
+}
+
+// eventArgs is EventArgs for data known to be valid JSON: the array is
+// split by scanning it, without decoding (the elements share data's
+// bytes), and a plain name is taken as it is.
+func eventArgs(data json.RawMessage) (string, []json.RawMessage, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '[' {
 		return "", nil, parseErr("EVENT data must be an array")
 	}
-	var args []json.RawMessage
-	if err := json.Unmarshal(data, &args); err != nil {
-		return "", nil, parseErr("EVENT data: %v", err)
-	}
+	args := splitArray(data)
 	if len(args) == 0 {
 		return "", nil, parseErr("EVENT data is an empty array")
 	}
-	var name string
-	if err := json.Unmarshal(args[0], &name); err != nil {
-		if firstByte(args[0]) >= '0' && firstByte(args[0]) <= '9' || firstByte(args[0]) == '-' {
-			return string(args[0]), args[1:], nil
+	first := args[0]
+	if first[0] != '"' {
+		if first[0] >= '0' && first[0] <= '9' || first[0] == '-' {
+			return string(first), args[1:], nil
 		}
 		return "", nil, parseErr("EVENT name must be a string")
+	}
+	var name string
+	if bytes.IndexByte(first, '\\') < 0 && utf8.Valid(first) {
+		name = string(first[1 : len(first)-1])
+	} else if err := json.Unmarshal(first, &name); err != nil {
+		return "", nil, parseErr("EVENT name: %v", err)
 	}
 	if reserved[name] {
 		return "", nil, parseErr("reserved event name %q", name)
 	}
 	return name, args[1:], nil
+}
+
+// splitArray returns the elements of a valid JSON array, trimmed of
+// white space, as slices of it.
+func splitArray(arr []byte) []json.RawMessage {
+	var out []json.RawMessage
+	depth, start := 0, -1
+	inString := false
+	for i := 1; i < len(arr); i++ {
+		c := arr[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+		case ']', '}':
+			if depth == 0 { // the array's own end
+				if start >= 0 {
+					out = append(out, bytes.TrimRight(arr[start:i], " \t\r\n"))
+				}
+				return out
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, bytes.TrimRight(arr[start:i], " \t\r\n"))
+				start = -1
+				continue
+			}
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	return out
 }
 
 // AppendHeader appends the Engine.IO message prefix '4', the Socket.IO type

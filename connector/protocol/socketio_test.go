@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -18,10 +19,12 @@ func TestDecode(t *testing.T) {
 		{`0/admin,{"token":"abc"}`, Packet{Type: Connect, Namespace: "/admin", Data: json.RawMessage(`{"token":"abc"}`)}},
 		{"1", Packet{Type: Disconnect, Namespace: "/"}},
 		{"1/admin,", Packet{Type: Disconnect, Namespace: "/admin"}},
-		{`2["join-room",{"roomId":"r1"}]`, Packet{Type: Event, Namespace: "/", Data: json.RawMessage(`["join-room",{"roomId":"r1"}]`)}},
-		{`212["x"]`, Packet{Type: Event, Namespace: "/", HasID: true, ID: 12, Data: json.RawMessage(`["x"]`)}},
+		{`2["join-room",{"roomId":"r1"}]`, Packet{Type: Event, Namespace: "/", Data: json.RawMessage(`["join-room",{"roomId":"r1"}]`),
+			Name: "join-room", Args: []json.RawMessage{json.RawMessage(`{"roomId":"r1"}`)}}},
+		{`212["x"]`, Packet{Type: Event, Namespace: "/", HasID: true, ID: 12, Data: json.RawMessage(`["x"]`), Name: "x", Args: []json.RawMessage{}}},
 		{`3/chat,7[{"ok":true}]`, Packet{Type: Ack, Namespace: "/chat", HasID: true, ID: 7, Data: json.RawMessage(`[{"ok":true}]`)}},
-		{`51-["up",{"_placeholder":true,"num":0}]`, Packet{Type: BinaryEvent, Namespace: "/", Attachments: 1, Data: json.RawMessage(`["up",{"_placeholder":true,"num":0}]`)}},
+		{`51-["up",{"_placeholder":true,"num":0}]`, Packet{Type: BinaryEvent, Namespace: "/", Attachments: 1, Data: json.RawMessage(`["up",{"_placeholder":true,"num":0}]`),
+			Name: "up", Args: []json.RawMessage{json.RawMessage(`{"_placeholder":true,"num":0}`)}}},
 		{`4{"message":"nope"}`, Packet{Type: ConnectError, Namespace: "/", Data: json.RawMessage(`{"message":"nope"}`)}},
 	}
 	for _, tt := range tests {
@@ -32,6 +35,31 @@ func TestDecode(t *testing.T) {
 		}
 		if diff := cmp.Diff(tt.want, got); diff != "" {
 			t.Errorf("Decode(%q) (-want,+got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+// TestSplitArray checks the scanning split of EVENT arguments against
+// encoding/json on arrays whose strings hold the characters the scanner
+// must skip.
+func TestSplitArray(t *testing.T) {
+	for _, in := range []string{
+		`[]`, `[ ]`, `["a"]`, ` [ "a" , 1 ,true, null ] `, `["a",{"b":[1,2,{"c":"]"}]},"d"]`,
+		`["q\"],[",{"k":"\\"}, "x"]`, "[\"a\",\n\t{\"b\" : \"}\"}\r\n]", `[[],{},[[]],""]`, `["\u005d",-1.5e3]`,
+	} {
+		var want []json.RawMessage
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		got := splitArray(bytes.TrimSpace([]byte(in)))
+		if len(got) != len(want) {
+			t.Errorf("%s: %d elements, want %d (%q)", in, len(got), len(want), got)
+			continue
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], bytes.TrimSpace(want[i])) {
+				t.Errorf("%s: element %d is %s, want %s", in, i, got[i], want[i])
+			}
 		}
 	}
 }
