@@ -206,7 +206,13 @@ func parseProgress(raw []byte, userID string) *Command {
 		}
 	}
 	var w progressWire
-	if json.Unmarshal(raw, &w) != nil || w.FileID == nil || w.UploadID == nil || w.FileName == nil ||
+	if !progressFlat(raw, &w) {
+		w = progressWire{}
+		if json.Unmarshal(raw, &w) != nil {
+			return nil
+		}
+	}
+	if w.FileID == nil || w.UploadID == nil || w.FileName == nil ||
 		w.RoomID == nil || w.BytesUploaded == nil || w.TotalBytes == nil || w.Percentage == nil {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -47,9 +48,9 @@ func (a *Applier) upload(env *streams.Envelope) (*call, error) {
 		progress = []any{"fileId", p.FileID, "uploadId", p.UploadID, "fileName", p.FileName, "roomId", p.RoomID,
 			"userId", p.UserID, "bytesUploaded", 0, "totalBytes", p.Size, "percentage", 0, "status", "started", "updatedAt", at}
 	case schemas.EventFileUploadProgress:
-		var p schemas.FileUploadProgressPayload
-		if err := decode(env, &p); err != nil {
-			return nil, err
+		p, err := schemas.DecodeProgress(env.Data)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s payload of %s: %v", ErrPermanent, env.Type, env.ID, err)
 		}
 		mode, uploadID, fileID, event = "progress", p.UploadID, p.FileID, schemas.EventFileUploadProgress
 		relay = withField(env.Data, "userName", env.UserName)
