@@ -175,7 +175,7 @@ func mustJSON(v any) []byte {
 // means.
 type call struct {
 	env    *streams.Envelope
-	script *redis.Script
+	script *roomScript
 	keys   []string
 	args   []any
 	// done turns the script's result (first element 'ok', 'noop' or a
@@ -255,7 +255,7 @@ func (a *Applier) Apply(ctx context.Context, p int, token int64, env *streams.En
 	if a.c.Config().DurableReplicas > 0 {
 		res, err = a.runDurably(ctx, c)
 	} else {
-		res, err = c.script.Run(ctx, a.c.Redis(), c.keys, c.args...).StringSlice()
+		res, err = a.scripts.call(ctx, a.c.Redis(), c.script, c.keys, c.args...).StringSlice()
 	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("apply %s %s to room %s: %w", env.Type, env.ID, env.RoomID, err)
@@ -330,7 +330,7 @@ func (a *Applier) ApplyBatch(ctx context.Context, p int, token int64, envs []*st
 			cmds = cmds[:0]
 			_, _ = a.c.Redis().Pipelined(ctx, func(pl redis.Pipeliner) error {
 				for _, c := range calls {
-					cmds = append(cmds, c.script.EvalSha(ctx, pl, c.keys, c.args...))
+					cmds = append(cmds, a.scripts.run(ctx, pl, c.script, c.keys, c.args...))
 				}
 				return nil
 			})
@@ -419,7 +419,7 @@ func (wr *Writes) Queue(ctx context.Context, p redis.Pipeliner) func() error {
 
 func noScript(cmds []*redis.Cmd) bool {
 	for _, c := range cmds {
-		if err := c.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		if missing(c.Err()) {
 			return true
 		}
 	}
@@ -486,13 +486,12 @@ func (a *Applier) runDurably(ctx context.Context, c *call) ([]string, error) {
 	for attempt := 0; ; attempt++ {
 		var cmd *redis.Cmd
 		err := a.c.Durably(ctx, c.keys[0], func(p redis.Pipeliner) {
-			if attempt == 0 {
-				cmd = c.script.EvalSha(ctx, p, c.keys, c.args...)
-			} else {
-				cmd = c.script.Eval(ctx, p, c.keys, c.args...)
-			}
+			cmd = a.scripts.run(ctx, p, c.script, c.keys, c.args...)
 		})
-		if cmd != nil && cmd.Err() != nil && strings.HasPrefix(cmd.Err().Error(), "NOSCRIPT") && attempt == 0 {
+		if cmd != nil && missing(cmd.Err()) && attempt == 0 {
+			if err := a.scripts.load(ctx, a.c.Redis()); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if cmd != nil && cmd.Err() != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -769,5 +770,72 @@ func TestRoomFromBeforeConnectorCounts(t *testing.T) {
 	h.drain("c1", "c2")
 	if got := h.rdb.HGetAll(h.ctx, "t:room:{r1}:conns").Val(); !cmp.Equal(got, map[string]string{"c1": "1"}) {
 		t.Errorf("counts after bob left: %v", got)
+	}
+}
+
+// TestFunctionsAndScriptsAgree: the room code loaded as a function library
+// (FCALL, real Redis) and sent as scripts (EVALSHA, as on the embedded
+// Redis of roomstream dev) gives the same outcomes, deliveries and state.
+func TestFunctionsAndScriptsAgree(t *testing.T) {
+	build := func(h *harness) []*streams.Envelope {
+		envs := []*streams.Envelope{
+			h.env(alice, schemas.EventJoinRoom, "r1", nil, true), h.env(bob, schemas.EventJoinRoom, "r1", nil, true),
+			h.env(alice2, schemas.EventJoinRoom, "r1", nil, false),
+			h.env(alice, schemas.EventFileUploadStarted, "r1", schemas.FileUploadStartedPayload{
+				FileID: "f1", FileName: "a.pdf", RoomID: "r1", Size: 100, UploadID: "u1"}, true),
+			h.env(alice, schemas.EventFileUploadProgress, "r1", schemas.FileUploadProgressPayload{
+				FileID: "f1", UploadID: "u1", FileName: "a.pdf", RoomID: "r1", BytesUploaded: 50, TotalBytes: 100, Percentage: 50}, false),
+			h.env(bob, schemas.EventFileUploadProgress, "r1", schemas.FileUploadProgressPayload{
+				FileID: "f1", UploadID: "u1", FileName: "a.pdf", RoomID: "r1", BytesUploaded: 60, TotalBytes: 100, Percentage: 60}, true),
+			h.env(bob, schemas.EventLockRoom, "r1", schemas.LockRoomPayload{RoomID: "r1", Reason: "review"}, true),
+			h.env(alice, schemas.EventFileUploadCompleted, "r1", schemas.FileUploadCompletedPayload{
+				FileID: "f1", UploadID: "u1", FileName: "a.pdf", RoomID: "r1", Size: 100}, true),
+			h.env(bob, schemas.EventUnlockRoom, "r1", schemas.UnlockRoomPayload{RoomID: "r1"}, true),
+			h.env(alice, schemas.EventFileUploadCompleted, "r1", schemas.FileUploadCompletedPayload{
+				FileID: "f1", UploadID: "u1", FileName: "a.pdf", RoomID: "r1", Size: 100}, true),
+			h.env(bob, schemas.EventLeaveRoom, "r1", schemas.LeaveRoomPayload{RoomID: "r1"}, true),
+		}
+		return append(envs, h.again(envs[4]))
+	}
+	run := func(scriptsOnly bool) (*harness, []Outcome, []got) {
+		h := newHarness(t)
+		h.a.scripts.noLib = scriptsOnly
+		var outs []Outcome
+		for _, e := range build(h) {
+			outs = append(outs, h.apply(e))
+		}
+		return h, outs, h.drain("c1", "c2")
+	}
+	fh, fOut, fGot := run(false)
+	sh, sOut, sGot := run(true)
+	t.Logf("outcomes %+v, %d deliveries", fOut, len(fGot))
+	if diff := cmp.Diff(fOut, sOut); diff != "" {
+		t.Errorf("outcomes (-functions,+scripts):\n%s", diff)
+	}
+	if diff := cmp.Diff(fGot, sGot); diff != "" {
+		t.Errorf("deliveries (-functions,+scripts):\n%s", diff)
+	}
+	for _, key := range []string{"t:room:{r1}", "t:room:{r1}:sockets", "t:room:{r1}:uploads", "t:room:{r1}:files", "t:room:{r1}:conns", "t:room:{r1}:applied"} {
+		w, _ := fh.rdb.HGetAll(fh.ctx, key).Result()
+		g, _ := sh.rdb.HGetAll(sh.ctx, key).Result()
+		if diff := cmp.Diff(w, g); diff != "" {
+			t.Errorf("%s (-functions,+scripts):\n%s", key, diff)
+		}
+	}
+	calls := func(h *harness, cmd string) int {
+		info, _ := h.rdb.Info(h.ctx, "commandstats").Result()
+		for _, line := range strings.Split(info, "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":calls="); ok {
+				n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+				return n
+			}
+		}
+		return 0
+	}
+	if n := calls(fh, "fcall"); n < len(fOut) {
+		t.Errorf("functions run: %d FCALLs for %d entries", n, len(fOut))
+	}
+	if n, m := calls(sh, "fcall"), calls(sh, "evalsha"); n != 0 || m < len(sOut) {
+		t.Errorf("scripts run: %d FCALLs and %d EVALSHAs for %d entries", n, m, len(sOut))
 	}
 }

@@ -47,10 +47,21 @@ local APPLIED_TTL = 86400
 -- up on an append after 5 s); a socket's seq is kept this long after its
 -- last event in the room.
 local SEQ_KEEP_MS = 600000
-local SEQ_FIELD = 's:' .. ARGV[6]
+-- State of one call, set by init.
+local SEQ_FIELD       -- 's:' .. the socket id
 local seqPruned = 0   -- the hash's field count after the last pruning
 local seqNew = false  -- the socket has no seq in the room yet: the hash grows
 local expiredAt = nil -- entry ms when the hash's TTL was last set
+
+-- init starts a call. Loaded as a function library (FUNCTION LOAD), this
+-- prelude is run once and its functions serve every call: KEYS and ARGV
+-- are the library's (see scripts.go) and are set here. Sent as a script
+-- (EVALSHA, where Redis has no functions), it runs on every call.
+local function init(keys, argv)
+  KEYS, ARGV = keys, argv
+  SEQ_FIELD = 's:' .. ARGV[6]
+  seqPruned, seqNew, expiredAt = 0, false, nil
+end
 -- The hash's TTL is set again once it is this old, not on every event.
 local APPLIED_TTL_REFRESH_MS = 3600000
 
