@@ -2,7 +2,6 @@ package connector
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -119,132 +118,152 @@ func (s *Server) recover(so *socket, auth connectAuth) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	res := func(r string) { s.m.recoveries.WithLabelValues(r).Inc() }
-	if !validRecoveryID(auth.PID) || auth.Offset != "" && !validOffset(auth.Offset) {
-		res("malformed") // handleConnect refuses these; never ask Redis about them
+	sid, info, why := s.findRecoverable(ctx, so, auth)
+	if why != "" {
+		res(why)
 		return false
+	}
+	old := info["connector"]
+	rooms, why := s.takeOver(ctx, so, auth, sid, info)
+	if why != "" {
+		res(why)
+		return false
+	}
+	base := s.startRecovering(ctx, so, sid, old, rooms)
+	s.resume(ctx, so, auth, old, rooms, base)
+	res("recovered")
+	return true
+}
+
+// findRecoverable finds the socket a recovering client names: its id and
+// record, or why there is none to recover (the recoveries metric's
+// result).
+func (s *Server) findRecoverable(ctx context.Context, so *socket, auth connectAuth) (sid string, info map[string]string, why string) {
+	if !validRecoveryID(auth.PID) || auth.Offset != "" && !validOffset(auth.Offset) {
+		return "", nil, "malformed" // handleConnect refuses these; never ask Redis about them
 	}
 	rdb, k := s.c.Redis(), s.c.Keys
 	sid, err := rdb.Get(ctx, k.Resume(auth.PID)).Result()
 	if err != nil {
-		res("unknown_pid")
-		return false
+		return "", nil, "unknown_pid"
 	}
-	info, err := rdb.HGetAll(ctx, k.Socket(sid)).Result()
+	info, err = rdb.HGetAll(ctx, k.Socket(sid)).Result()
 	if err != nil || info["pid"] != auth.PID || info["connector"] == "" || info["state"] == streams.SocketClosed {
-		res("gone")
-		return false
+		return "", nil, "gone"
 	}
 	if !so.authed {
 		// The recovery id alone is no credential: the client shows a
-		// valid token of the same user, as for any connection.
-		res("no_token")
-		return false
+		// valid token of the same user (checked, revocation included,
+		// as for any connection).
+		return "", nil, "no_token"
 	}
 	if so.ident.UserID != info["userId"] {
-		res("other_user")
-		return false
+		return "", nil, "other_user"
 	}
-	if !so.authed {
-		// Recovery by pid alone: the token the socket connected with
-		// must not have been revoked since.
-		var iat time.Time
-		if ms, _ := strconv.ParseInt(info["iat"], 10, 64); ms > 0 {
-			iat = time.UnixMilli(ms)
-		}
-		if revoked, err := s.c.Revoked(ctx, info["userId"], iat); err != nil || revoked {
-			res("revoked")
-			return false
-		}
-	}
+	return sid, info, ""
+}
+
+// takeOver makes socket sid this connection's: the old connection (here)
+// is let go, the socket claimed from its connector, its rooms read.
+// Without a usable offset the missed events cannot be found: the socket
+// leaves its rooms as usual and the client starts afresh.
+func (s *Server) takeOver(ctx context.Context, so *socket, auth connectAuth, sid string, info map[string]string) (rooms []string, why string) {
+	rdb, k := s.c.Redis(), s.c.Keys
 	old := info["connector"]
-	offset, offErr := streams.ParseID(auth.Offset)
-	var h *held
+	ident := Identity{UserID: info["userId"], UserName: info["userName"]}
 	if old == s.id {
-		h = s.unhold(sid)
+		h := s.unhold(sid)
 		if h == nil && s.awaitSettled(sid) {
 			// Its connection had just ended here: now it is held.
 			h = s.unhold(sid)
 		}
 		if h == nil {
-			if prev := s.socket(sid); prev != nil {
-				prev.supersede() // the old connection is half-open: replace it
-			} else {
-				res("expired")
-				return false
+			prev := s.socket(sid)
+			if prev == nil {
+				return nil, "expired"
 			}
+			prev.supersede() // the old connection is half-open: replace it
 		}
 	}
-	if offErr != nil {
-		// Unknown offset: the missed events cannot be found. The socket
-		// leaves its rooms as usual and the client starts afresh.
-		res("bad_offset")
+	if _, err := streams.ParseID(auth.Offset); err != nil {
 		if won, err := s.c.ClaimSocket(ctx, sid, old, s.id, streams.SocketLive); err == nil && won {
 			rooms, _ := rdb.SMembers(ctx, k.SocketRooms(sid)).Result()
-			gone := &held{sid: sid, pid: auth.PID, session: info["sessionId"], rooms: rooms,
-				ident: Identity{UserID: info["userId"], UserName: info["userName"]}}
-			go s.close(gone, schemas.ReasonRecoveryOver)
+			go s.close(&held{sid: sid, pid: auth.PID, session: info["sessionId"], rooms: rooms, ident: ident},
+				schemas.ReasonRecoveryOver)
 		}
-		return false
+		return nil, "bad_offset"
 	}
 	won, err := s.c.ClaimSocket(ctx, sid, old, s.id, streams.SocketLive)
 	if err != nil || !won {
-		res("lost_race")
-		return false
+		return nil, "lost_race"
 	}
-	rooms, err := rdb.SMembers(ctx, k.SocketRooms(sid)).Result()
+	rooms, err = rdb.SMembers(ctx, k.SocketRooms(sid)).Result()
 	if err != nil {
 		// We own the socket now but cannot read its rooms: close it so that
 		// nothing is left behind, and start afresh.
-		res("error")
-		go s.close(&held{sid: sid, pid: auth.PID, session: info["sessionId"],
-			ident: Identity{UserID: info["userId"], UserName: info["userName"]}}, schemas.ReasonRecoveryOver)
-		return false
+		go s.close(&held{sid: sid, pid: auth.PID, session: info["sessionId"], ident: ident}, schemas.ReasonRecoveryOver)
+		return nil, "error"
 	}
 	so.sid, so.pid, so.session = sid, auth.PID, info["sessionId"]
 	so.rooms = map[string]struct{}{}
 	for _, r := range rooms {
 		so.rooms[r] = struct{}{}
 	}
+	return rooms, ""
+}
 
-	// From here on, events routed to this connector for the socket are
-	// buffered; base is the outbound position they start after.
+// startRecovering registers the socket here in recovering mode (events
+// routed to it are buffered from here on) and, when it came from another
+// connector, moves its rooms' deliveries here: a socket-move through the
+// partition of each room, which the worker confirms with $moved. It
+// returns the outbound position the buffered events start after.
+func (s *Server) startRecovering(ctx context.Context, so *socket, sid, old string, rooms []string) (base string) {
 	so.mu.Lock()
 	so.recovering = true
 	so.mu.Unlock()
-	base := *s.lastSeen.Load()
+	base = *s.lastSeen.Load()
+	moving := old != s.id && len(rooms) > 0
 	rec := &recovery{waiting: map[string]bool{}, done: make(chan struct{})}
 	s.mu.Lock()
 	if prev := s.sockets[sid]; prev != nil && prev != so {
 		prev.supersede()
 	}
 	s.sockets[sid] = so
-	if old != s.id && len(rooms) > 0 {
+	if moving {
 		for _, r := range rooms {
 			rec.waiting[r] = true
 		}
 		s.recoveries[sid] = rec
 	}
 	s.mu.Unlock()
-
-	if old != s.id && len(rooms) > 0 {
-		now := time.Now()
-		for _, r := range rooms {
-			env := &streams.Envelope{Type: schemas.CmdMove, RoomID: r, SocketID: sid, ConnectorID: old, Target: s.id,
-				UserID: so.ident.UserID, UserName: so.ident.UserName, SessionID: so.session, At: now}
-			if _, err := s.c.Append(ctx, env); err != nil {
-				s.log.Warn("recovery: queue move", "socket", sid, "room", r, "err", err)
-			}
-		}
-		select {
-		case <-rec.done:
-		case <-time.After(moveTimeout):
-			s.log.Warn("recovery: rooms did not confirm the move in time; replaying what is there", "socket", sid)
-		}
-		s.mu.Lock()
-		delete(s.recoveries, sid)
-		s.mu.Unlock()
+	if !moving {
+		return base
 	}
+	now := time.Now()
+	for _, r := range rooms {
+		env := &streams.Envelope{Type: schemas.CmdMove, RoomID: r, SocketID: sid, ConnectorID: old, Target: s.id,
+			UserID: so.ident.UserID, UserName: so.ident.UserName, SessionID: so.session, At: now}
+		if _, err := s.c.Append(ctx, env); err != nil {
+			s.log.Warn("recovery: queue move", "socket", sid, "room", r, "err", err)
+		}
+	}
+	select {
+	case <-rec.done:
+	case <-time.After(moveTimeout):
+		s.log.Warn("recovery: rooms did not confirm the move in time; replaying what is there", "socket", sid)
+	}
+	s.mu.Lock()
+	delete(s.recoveries, sid)
+	s.mu.Unlock()
+	return base
+}
 
+// resume replays what the socket missed on its old connector's stream,
+// points its keys here, answers CONNECT with the same pid, then sends
+// the replay, then what was buffered meanwhile; live traffic follows.
+func (s *Server) resume(ctx context.Context, so *socket, auth connectAuth, old string, rooms []string, base string) {
+	rdb, k, sid := s.c.Redis(), s.c.Keys, so.sid
+	offset, _ := streams.ParseID(auth.Offset) // takeOver checked it
 	end := "+"
 	if old == s.id {
 		end = base
@@ -283,8 +302,6 @@ func (s *Server) recover(so *socket, auth connectAuth) bool {
 	so.recovering, so.buffered, so.bufferedOffset = false, nil, nil
 	so.mu.Unlock()
 	s.log.Info("socket recovered", "socket", sid, "from", old, "rooms", len(rooms), "replayed", len(frames))
-	res("recovered")
-	return true
 }
 
 // awaitSettled waits (a few seconds at most) for a socket whose

@@ -319,3 +319,24 @@ func (so *socket) ack(id int64, body []byte) {
 	so.enqueueRaw(protocol.AckFrame(id, body))
 	so.srv.m.eventsOut.WithLabelValues("ack").Inc()
 }
+
+// closeCause says why a connection ended, which decides what happens to
+// the socket's rooms.
+type closeCause int
+
+const (
+	causeTransport closeCause = iota // dropped: keep for recovery
+	causeClient                      // the client said goodbye: leave now
+	causeServer                      // we disconnected it (41): leave now
+	causeDrain                       // connector stopping: recover elsewhere
+	causeParse                       // protocol error: keep for recovery
+	causeSlow                        // send queue overflow: keep for recovery
+	causePing                        // ping timeout: keep for recovery
+	causeKicked                      // an operator disconnected the user (HTTP API): leave now
+)
+
+var causeNames = map[closeCause]string{
+	causeTransport: "transport", causeClient: "client", causeServer: "server",
+	causeDrain: "drain", causeParse: "parse_error", causeSlow: "slow", causePing: "ping_timeout",
+	causeKicked: "kicked",
+}
