@@ -111,13 +111,13 @@ func (e *effects) send(connector string, m streams.Message) {
 }
 
 // broadcast sends event to the room's members on every connector in
-// conns (as the room scripts return them: ids joined by "\x1d"). One
+// conns (as the room scripts return them: ids joined by listSep). One
 // message per connector names the room; each connector delivers it to
 // its own members.
 func (e *effects) broadcast(conns, room, event string, body []byte) {
 	for conns != "" {
 		var conn string
-		conn, conns, _ = strings.Cut(conns, "\x1d")
+		conn, conns, _ = strings.Cut(conns, listSep)
 		if conn != "" {
 			e.send(conn, streams.Message{Event: event, Body: body, Room: room})
 		}
@@ -180,7 +180,7 @@ type call struct {
 	args   []any
 	// done turns the script's result (first element 'ok', 'noop' or a
 	// refusal code; 'dup' and 'fenced' are handled before) into effects.
-	done func(res []string, e *effects) error
+	done func(r reply, e *effects) error
 }
 
 // plan prepares the room script of env under lease token.

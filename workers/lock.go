@@ -12,16 +12,14 @@ func (a *Applier) lock(env *streams.Envelope) (*call, error) {
 		return nil, err
 	}
 	return &call{script: a.scripts.lock, args: []any{env.UserID, env.UserName, p.Reason},
-		done: func(res []string, e *effects) error {
-			if res[0] != "ok" || len(res) < 5 {
-				e.refuse(env, refusal(env, res))
+		done: func(r reply, e *effects) error {
+			if !e.applied(env, r, lockFields) {
 				return nil
 			}
-			e.outcome.Status = "ok"
 			e.replyOK(env)
-			if res[1] == "1" {
-				e.broadcast(res[2], env.RoomID, schemas.EventRoomLocked, mustJSON(schemas.RoomLockedPayload{
-					RoomID: env.RoomID, LockedBy: env.UserID, LockedByName: env.UserName, LockedAt: res[3], Reason: res[4],
+			if l := r.lock(); l.changed {
+				e.broadcast(l.conns, env.RoomID, schemas.EventRoomLocked, mustJSON(schemas.RoomLockedPayload{
+					RoomID: env.RoomID, LockedBy: env.UserID, LockedByName: env.UserName, LockedAt: l.lockedAt, Reason: l.reason,
 				}))
 			}
 			return nil
@@ -46,22 +44,20 @@ func (a *Applier) unlock(env *streams.Envelope) (*call, error) {
 		reason = p.Reason
 	}
 	return &call{script: a.scripts.unlock, args: []any{caller, mode},
-		done: func(res []string, e *effects) error {
-			if res[0] == "noop" {
+		done: func(r reply, e *effects) error {
+			if r.status() == "noop" {
 				e.outcome.Status = "noop"
 				return nil
 			}
-			if res[0] != "ok" || len(res) < 4 {
-				e.refuse(env, refusal(env, res))
+			if !e.applied(env, r, unlockFields) {
 				return nil
 			}
-			e.outcome.Status = "ok"
 			payload := schemas.RoomUnlockedPayload{RoomID: env.RoomID, UnlockedAt: streams.ISOTime(env.At), Reason: reason}
 			if caller != "" {
 				payload.UnlockedBy, payload.UnlockedByName = env.UserID, env.UserName
 				e.replyOK(env)
 			}
-			e.broadcast(res[3], env.RoomID, schemas.EventRoomUnlocked, mustJSON(payload))
+			e.broadcast(r.unlockConns(), env.RoomID, schemas.EventRoomUnlocked, mustJSON(payload))
 			return nil
 		}}, nil
 }

@@ -21,35 +21,34 @@ import (
 // every repeated join would let one client fill the stream.
 func (a *Applier) join(env *streams.Envelope) *call {
 	return &call{script: a.scripts.join, args: []any{env.SocketID, env.ConnectorID, env.UserID, env.UserName, a.limits.RoomMaxMembers},
-		done: func(res []string, e *effects) error {
-			if res[0] == "ok" && len(res) >= 10 && res[9] == "again" {
+		done: func(r reply, e *effects) error {
+			j := r.join()
+			if r.status() == "ok" && j.again {
 				e.outcome.Status = "noop"
 				if env.HasAck {
 					e.reply(env, schemas.Ack{OK: true, AlreadyJoined: true})
 				}
 				return nil
 			}
-			if res[0] != "ok" || len(res) < 9 {
-				e.refuse(env, refusal(env, res))
+			if !e.applied(env, r, joinFields) {
 				return nil
 			}
-			e.outcome.Status = "ok"
-			if res[8] != "" {
-				e.member(res[8], streams.LeaveEvent, env.SocketID, env.RoomID)
+			if j.from != "" {
+				e.member(j.from, streams.LeaveEvent, env.SocketID, env.RoomID)
 			}
-			if res[7] == "1" {
+			if j.added {
 				// Before the snapshot and user-joined: from here on the
 				// connector delivers the room's events to the socket.
 				e.member(env.ConnectorID, streams.JoinEvent, env.SocketID, env.RoomID)
 			}
-			snap := snapshot(env.RoomID, res[3], res[4], res[5], res[6], a.limits.SnapshotLimit)
+			snap := snapshot(env.RoomID, j.room, j.sockets, j.uploads, j.files, a.limits.SnapshotLimit)
 			if env.HasAck {
 				e.reply(env, schemas.Ack{OK: true, Room: snap})
 			} else {
 				e.send(env.ConnectorID, streams.Message{Event: schemas.EventRoomState, Body: mustJSON(snap), To: []string{env.SocketID}})
 			}
-			if res[1] == "1" {
-				e.broadcast(res[2], env.RoomID, schemas.EventUserJoined, mustJSON(schemas.UserJoinedPayload{
+			if j.first {
+				e.broadcast(j.conns, env.RoomID, schemas.EventUserJoined, mustJSON(schemas.UserJoinedPayload{
 					RoomID: env.RoomID, UserID: env.UserID, UserName: env.UserName, JoinedAt: streams.ISOTime(env.At),
 				}))
 			}
@@ -73,17 +72,16 @@ func (a *Applier) leave(env *streams.Envelope) *call {
 		}
 	}
 	return &call{script: a.scripts.leave, args: []any{env.SocketID, conn, mode},
-		done: func(res []string, e *effects) error {
-			if res[0] == "noop" {
+		done: func(r reply, e *effects) error {
+			if r.status() == "noop" {
 				e.outcome.Status = "noop"
 				return nil
 			}
-			if res[0] != "ok" || len(res) < 8 {
-				e.refuse(env, refusal(env, res))
+			if !e.applied(env, r, leaveFields) {
 				return nil
 			}
-			e.outcome.Status = "ok"
-			userLeft, uid, uname, conns, orphan, from := res[1] == "1", res[2], res[3], res[4], res[5] == "1", res[7]
+			l := r.leave()
+			userLeft, uid, uname, conns, orphan, from := l.userLeft, l.userID, l.userName, l.conns, l.lockOrphaned, l.conn
 			if mode == "leave" {
 				e.replyOK(env)
 			} else {
@@ -116,57 +114,18 @@ func (a *Applier) leave(env *streams.Envelope) *call {
 // connector drops it from the room's members, the new one adds it.
 func (a *Applier) move(env *streams.Envelope) *call {
 	return &call{script: a.scripts.move, args: []any{env.SocketID, env.Target},
-		done: func(res []string, e *effects) error {
-			e.outcome.Status = res[0]
-			if res[0] == "ok" && len(res) > 1 {
-				if res[1] != env.Target {
-					e.member(res[1], streams.LeaveEvent, env.SocketID, env.RoomID)
+		done: func(r reply, e *effects) error {
+			e.outcome.Status = r.status()
+			if r.status() == "ok" && len(r) > 1 {
+				if from := r.movedFrom(); from != env.Target {
+					e.member(from, streams.LeaveEvent, env.SocketID, env.RoomID)
 				}
 				e.member(env.Target, streams.JoinEvent, env.SocketID, env.RoomID)
 			}
-			body := mustJSON(map[string]string{"roomId": env.RoomID, "status": res[0]})
+			body := mustJSON(map[string]string{"roomId": env.RoomID, "status": r.status()})
 			e.send(env.Target, streams.Message{Event: streams.MovedEvent, Body: body, To: []string{env.SocketID}})
 			return nil
 		}}
-}
-
-// hasConn tells whether the connector list conns ("c1\x1dc2") holds c.
-func hasConn(conns, c string) bool {
-	for conns != "" {
-		var x string
-		x, conns, _ = strings.Cut(conns, "\x1d")
-		if x == c {
-			return true
-		}
-	}
-	return false
-}
-
-func joinConns(conns, c string) string {
-	if conns == "" {
-		return c
-	}
-	return conns + "\x1d" + c
-}
-
-func statusOf(res []string) string {
-	if len(res) == 0 {
-		return ""
-	}
-	return res[0]
-}
-
-// pairs splits a flattened hash ("k\x1cv\x1dk\x1cv").
-func pairs(s string) [][2]string {
-	if s == "" {
-		return nil
-	}
-	var out [][2]string
-	for _, kv := range strings.Split(s, "\x1d") {
-		k, v, _ := strings.Cut(kv, "\x1c")
-		out = append(out, [2]string{k, v})
-	}
-	return out
 }
 
 // snapshot builds the joiner's view of the room from its flattened hashes,
@@ -196,7 +155,7 @@ func snapshot(roomID, room, sockets, uploads, files string, limit int) *schemas.
 	}
 	seen := map[string]int{}
 	for _, kv := range pairs(sockets) {
-		f := strings.SplitN(kv[1], "\x1f", 4)
+		f := strings.SplitN(kv[1], fieldSep, 4)
 		if len(f) < 4 {
 			continue
 		}

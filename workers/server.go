@@ -3,7 +3,6 @@ package workers
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -46,17 +45,15 @@ func (a *Applier) publish(env *streams.Envelope) (*call, error) {
 		return nil, fmt.Errorf("%w: server event %q", ErrPermanent, env.Event)
 	}
 	return &call{script: a.scripts.publish, args: args,
-		done: func(res []string, e *effects) error {
-			if res[0] == "not_found" {
-				e.outcome.Status, e.outcome.Message = res[0], fmt.Sprintf("room %s does not exist", env.RoomID)
+		done: func(r reply, e *effects) error {
+			if r.status() == "not_found" {
+				e.outcome.Status, e.outcome.Message = r.status(), fmt.Sprintf("room %s does not exist", env.RoomID)
 				return nil
 			}
-			if res[0] != "ok" || len(res) < 2 {
-				e.refuse(env, refusal(env, res))
+			if !e.applied(env, r, publishFields) {
 				return nil
 			}
-			e.outcome.Status = "ok"
-			e.broadcast(res[1], env.RoomID, env.Event, relay)
+			e.broadcast(r.conns(), env.RoomID, env.Event, relay)
 			if ended != "" {
 				key := a.keys.UploadProgress(ended)
 				e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) []redis.Cmder {
@@ -76,23 +73,20 @@ func (a *Applier) evict(env *streams.Envelope) *call {
 		reason = schemas.ReasonRemoved
 	}
 	return &call{script: a.scripts.evict, args: []any{env.UserID},
-		done: func(res []string, e *effects) error {
-			if res[0] != "ok" || len(res) < 6 {
-				e.refuse(env, refusal(env, res))
+		done: func(r reply, e *effects) error {
+			if !e.applied(env, r, evictFields) {
 				return nil
 			}
-			e.outcome.Status = "ok"
-			uname, conns, orphan := res[1], res[2], res[3] == "1"
-			e.broadcast(conns, env.RoomID, schemas.EventUserLeft, mustJSON(schemas.UserLeftPayload{
-				RoomID: env.RoomID, UserID: env.UserID, UserName: uname, LeftAt: streams.ISOTime(env.At), Reason: reason,
+			v := r.evict()
+			e.broadcast(v.conns, env.RoomID, schemas.EventUserLeft, mustJSON(schemas.UserLeftPayload{
+				RoomID: env.RoomID, UserID: env.UserID, UserName: v.userName, LeftAt: streams.ISOTime(env.At), Reason: reason,
 			}))
-			for _, s := range strings.Split(res[5], "\x1d") {
-				sid, conn, _ := strings.Cut(s, "\x1f")
-				if sid != "" {
-					e.member(conn, streams.LeaveEvent, sid, env.RoomID)
+			for _, s := range v.removed {
+				if s[0] != "" {
+					e.member(s[1], streams.LeaveEvent, s[0], env.RoomID)
 				}
 			}
-			a.userLeft(e, env, env.UserID, orphan)
+			a.userLeft(e, env, env.UserID, v.lockOrphaned)
 			return nil
 		}}
 }

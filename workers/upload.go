@@ -95,31 +95,30 @@ func (a *Applier) upload(env *streams.Envelope) (*call, error) {
 		relay = mustJSON(p)
 	}
 	return &call{script: a.scripts.upload, args: []any{mode, env.UserID, uploadID, fileID, stored, a.limits.RoomMaxUploads, a.limits.RoomMaxFiles},
-		done: func(res []string, e *effects) error {
-			if res[0] != "ok" || len(res) < 2 {
-				e.refuse(env, refusal(env, res))
+		done: func(r reply, e *effects) error {
+			if !e.applied(env, r, uploadFields) {
 				return nil
 			}
-			e.outcome.Status = "ok"
 			if env.HasAck {
 				e.reply(env, schemas.Ack{OK: true, UploadID: uploadID})
 			}
 			// Uploads dropped to make room for this one (their users
 			// left the room): the room hears they failed, before it hears
 			// of the new one.
-			gone := make([]string, 0, len(res)-2)
-			for _, js := range res[2:] {
+			dropped := r.dropped()
+			gone := make([]string, 0, len(dropped))
+			for _, js := range dropped {
 				var u schemas.Upload
 				if json.Unmarshal([]byte(js), &u) != nil {
 					continue
 				}
 				gone = append(gone, a.keys.UploadProgress(u.UploadID))
-				e.broadcast(res[1], env.RoomID, schemas.EventFileUploadFailed, mustJSON(schemas.FileUploadFailedPayload{
+				e.broadcast(r.conns(), env.RoomID, schemas.EventFileUploadFailed, mustJSON(schemas.FileUploadFailedPayload{
 					FileID: u.FileID, UploadID: u.UploadID, RoomID: env.RoomID, UserID: u.UserID, UserName: u.UserName,
 					Reason: ReasonUploaderLeft, FailedAt: at,
 				}))
 			}
-			e.broadcast(res[1], env.RoomID, event, relay)
+			e.broadcast(r.conns(), env.RoomID, event, relay)
 			key := a.keys.UploadProgress(uploadID)
 			e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) []redis.Cmder {
 				cmds := make([]redis.Cmder, 0, 2+len(gone))
