@@ -160,6 +160,56 @@ var mutations = []mutation{
 			{"./schemas/", nil},
 		},
 	},
+	{
+		Name:      "send-queue-unbounded",
+		Guarantee: "bounded per client: a socket past its send queue (packets or bytes) is disconnected",
+		File:      "connector/socket.go",
+		From:      "\tif len(so.queue) >= so.srv.cfg.SendQueue || overBytes {",
+		To:        "\tif false && (len(so.queue) >= so.srv.cfg.SendQueue || overBytes) { // mutated: queues grow without bound",
+		Checks: []check{
+			{"./connector/", []string{"TestSendQueueBytes", "TestSlowSocketIsDropped"}},
+		},
+	},
+	{
+		Name:      "refusals-unbounded",
+		Guarantee: "bounded per client: a socket refused MAX_REFUSALS times in a row is dropped",
+		File:      "connector/events.go",
+		From:      "\tif so.refusals >= limit {",
+		To:        "\tif false && so.refusals >= limit { // mutated: refused forever",
+		Checks: []check{
+			{"./connector/", []string{"TestRefusalsInARowDisconnect"}},
+		},
+	},
+	{
+		Name:      "live-token-never-expires",
+		Guarantee: "tokens keep mattering: a live socket whose token expires is told and disconnected after the grace",
+		File:      "connector/events.go",
+		From:      "\tso.tokenTimer = time.AfterFunc(time.Until(exp), fire)\n",
+		To:        "\tso.tokenTimer = time.AfterFunc(time.Until(exp)+1000*time.Hour, fire) // mutated: expiry of a live socket ignored\n",
+		Checks: []check{
+			{"./e2e/", []string{"TestHostileClients"}},
+		},
+	},
+	{
+		Name:      "backlog-unbounded",
+		Guarantee: "bounded streams: a partition past MAX_BACKLOG refuses new events with unavailable",
+		File:      "connector/backlog.go",
+		From:      "\t\t\tover[i] = backlog > s.cfg.MaxBacklog\n",
+		To:        "\t\t\tover[i] = false && backlog > s.cfg.MaxBacklog // mutated: backlogs grow\n",
+		Checks: []check{
+			{"./e2e/", []string{"TestBacklogRefusesNewEvents"}},
+		},
+	},
+	{
+		Name:      "poison-never-dead-lettered",
+		Guarantee: "entries failing MAX_ATTEMPTS times go to a dead-letter stream and the partition moves on",
+		File:      "workers/partition.go",
+		From:      "\t\tif attempts >= w.cfg.MaxAttempts || errors.Is(err, ErrPermanent) {",
+		To:        "\t\tif false && (attempts >= w.cfg.MaxAttempts || errors.Is(err, ErrPermanent)) { // mutated: retried forever",
+		Checks: []check{
+			{"./e2e/", []string{"TestPoisonEvent"}},
+		},
+	},
 }
 
 type result struct {
@@ -363,7 +413,7 @@ func runMutation(ctx context.Context, mod, logs string, m mutation, timeout time
 		return r
 	}
 	r.status = "SURVIVED"
-	r.by = "passed: " + strings.Join(passed, ", ")
+	r.by = "passed: " + short(passed)
 	if len(missing) > 0 {
 		r.by += "; missing: " + strings.Join(missing, ", ")
 	}
@@ -389,7 +439,7 @@ func (o checkOutput) summary() string {
 		s = append(s, "timed out")
 	}
 	if len(o.passed) > 0 {
-		s = append(s, "pass "+strings.Join(o.passed, ", "))
+		s = append(s, "pass "+short(o.passed))
 	}
 	if len(o.skipped) > 0 {
 		s = append(s, "skipped "+strings.Join(o.skipped, ", "))
@@ -548,6 +598,14 @@ func testsOrAll(tests []string) string {
 		return "(all tests)"
 	}
 	return strings.Join(tests, ", ")
+}
+
+// short lists a few names, and how many more.
+func short(names []string) string {
+	if len(names) <= 4 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:3], ", "), len(names)-3)
 }
 
 func indent(s string) string {
