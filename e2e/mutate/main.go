@@ -470,6 +470,7 @@ func runCheck(ctx context.Context, mod, logs, name string, c check, timeout time
 	cmd := exec.CommandContext(cctx, "go", args...)
 	cmd.Dir = mod
 	cmd.WaitDelay = 10 * time.Second
+	ownGroup(cmd)
 	logName := filepath.Join(logs, name+"-"+strings.NewReplacer("/", "_", ".", "").Replace(c.Pkg)+".log")
 	var buf bytes.Buffer
 	f, err := os.Create(logName)
