@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/roomstream/roomstream/e2e/harness"
+	"github.com/roomstream/roomstream/infra/testredis"
 )
 
 // nodeReady fails the test with the command to run when Node or the npm
@@ -68,16 +69,28 @@ func TestDesignClientTwoConnectors(t *testing.T) {
 	runDesignClient(t, d.connectors[0].URL(), d.connectors[1].URL())
 }
 
-// TestDesignClientDev runs it against `roomstream dev` (embedded Redis).
+// TestDesignClientDev runs it against `roomstream dev`: on its embedded
+// Redis (what `go run . dev` gives a developer) and on a real redis-server
+// (ROOMSTREAM_REDIS_URL), so that the paths the client exercises are
+// proven on the real thing as well.
 func TestDesignClientDev(t *testing.T) {
 	nodeReady(t)
-	dev := harness.StartDev(t, "dev", harness.Env{"ROOMSTREAM_JWT_SECRET": secret, "ROOMSTREAM_REDIS_URL": ""})
-	runDesignClient(t, dev.URL(), dev.URL())
-	// The embedded Redis must serve every command the system sends it: a
-	// command it does not know shows up as a warning, not as a failure.
-	for _, line := range strings.Split(dev.Logs(), "\n") {
-		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
-			t.Errorf("roomstream dev complained: %s", line)
-		}
+	for _, backend := range []string{"embedded", "redis-server"} {
+		t.Run(backend, func(t *testing.T) {
+			url := ""
+			if backend == "redis-server" {
+				url = testredis.Start(t, nil).URL()
+			}
+			dev := harness.StartDev(t, "dev", harness.Env{"ROOMSTREAM_JWT_SECRET": secret, "ROOMSTREAM_REDIS_URL": url})
+			runDesignClient(t, dev.URL(), dev.URL())
+			// The embedded Redis must serve every command the system
+			// sends it: a command it does not know shows up as a
+			// warning, not as a failure. Neither backend may cause one.
+			for _, line := range strings.Split(dev.Logs(), "\n") {
+				if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+					t.Errorf("roomstream dev complained: %s", line)
+				}
+			}
+		})
 	}
 }

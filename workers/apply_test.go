@@ -400,6 +400,19 @@ func TestIdempotent(t *testing.T) {
 	if n, _ := h.rdb.HLen(h.ctx, "t:room:{r1}:sockets").Result(); n != 1 {
 		t.Errorf("sockets in room: %d", n)
 	}
+	// A command without a socket (an API publish) has no (origin, seq) to
+	// be recognised by: only the room's last applied entry id tells that
+	// its redelivery after a later entry is old.
+	pub := h.apiEnv(schemas.CmdPublish, "r1", "", "app:note", map[string]any{"n": 1})
+	h.apply(pub)
+	h.apply(h.apiEnv(schemas.CmdPublish, "r1", "", "app:later", map[string]any{"n": 2}))
+	h.drain("c1")
+	if out := h.apply(pub); out.Status != "dup" {
+		t.Errorf("older command without a socket: status %q, want dup", out.Status)
+	}
+	if gs := h.drain("c1"); len(gs) != 0 {
+		t.Errorf("older command without a socket emitted %v", events(gs))
+	}
 }
 
 // TestRepeatedAppend: the Redis client may append an event twice when the

@@ -49,8 +49,14 @@ func checkPlaywright(t *testing.T) {
 	}
 }
 
+// backends are the Redis servers each browser test runs `roomstream dev`
+// on: its embedded Redis (what `go run . dev` gives a developer) and a
+// real redis-server, so that the recovery paths the pages go through are
+// proven on the real thing as well.
+var backends = []string{"embedded", "redis-server"}
+
 // TestDemoInBrowser runs demo.mjs: two users in one room in chromium,
-// against `roomstream dev` with its embedded Redis. The page uses the
+// against `roomstream dev`, on each of the backends. The page uses the
 // socket.io-client bundle with its default options: it starts with
 // long-polling and ends on a WebSocket. Bob's page goes through a proxy
 // that the script can cut, to test recovery.
@@ -69,6 +75,12 @@ func runDemo(t *testing.T, refuseWebSocket bool) {
 	if testing.Short() {
 		t.Skip("browser test: skipped with -short")
 	}
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) { runDemoOn(t, refuseWebSocket, backend) })
+	}
+}
+
+func runDemoOn(t *testing.T, refuseWebSocket bool, backend string) {
 	chromium := chromiumPath(t)
 	node := checkNode(t)
 	checkPlaywright(t)
@@ -86,6 +98,10 @@ func runDemo(t *testing.T, refuseWebSocket bool) {
 		// poll dropped and holds the socket for the recovery window.
 		extra = append(extra, "ROOMSTREAM_RECOVERY_WINDOW=5s")
 		expect, leaveMs = "polling", "20000"
+	}
+	artifacts = filepath.Join(artifacts, backend)
+	if backend == "redis-server" {
+		extra = append(extra, "ROOMSTREAM_REDIS_URL="+testredis.Start(t, nil).URL())
 	}
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
@@ -124,8 +140,9 @@ func runDemo(t *testing.T, refuseWebSocket bool) {
 	}
 }
 
-// startDev starts `roomstream dev` on a free loopback port with the
-// embedded Redis and returns it with its base URL once it is ready.
+// startDev starts `roomstream dev` on a free loopback port (with the
+// embedded Redis unless env sets ROOMSTREAM_REDIS_URL) and returns it
+// with its base URL once it is ready.
 func startDev(t *testing.T, bin string, env ...string) (*process, string) {
 	t.Helper()
 	env = append([]string{"ROOMSTREAM_HTTP_ADDR=127.0.0.1:0", "ROOMSTREAM_LOG_LEVEL=info"}, env...)
