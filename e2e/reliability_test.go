@@ -88,6 +88,44 @@ func (d *deployment) assertDrained(t *testing.T) {
 	}
 }
 
+// strand makes sure the killed worker dies with entries in hand: those it
+// had read and not acknowledged, and, when it had none at that instant,
+// the next few of a partition it still holds, read in its name (as if it
+// had read them just before dying). Only XAUTOCLAIM by the partition's
+// next owner delivers them. It returns how many entries the dead
+// consumer has pending.
+func (d *deployment) strand(t *testing.T, worker string) int {
+	t.Helper()
+	ctx := context.Background()
+	rdb, sc := d.client(), d.streams()
+	pending := func() int {
+		n := 0
+		for p := 0; p < 8; p++ {
+			sum, err := rdb.XPending(ctx, sc.Keys.Inbound(p), streams.Group).Result()
+			if err != nil {
+				t.Fatalf("XPENDING partition %d: %v", p, err)
+			}
+			n += int(sum.Consumers[worker])
+		}
+		return n
+	}
+	if n := pending(); n > 0 {
+		return n
+	}
+	for p := 0; p < 8; p++ {
+		if owner, _, err := sc.LeaseHolder(ctx, p); err != nil || owner != worker {
+			continue
+		}
+		_, _ = rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: streams.Group, Consumer: worker,
+			Streams: []string{sc.Keys.Inbound(p), ">"}, Count: 5, Block: 200 * time.Millisecond}).Result()
+	}
+	n := pending()
+	if n == 0 {
+		t.Fatal("the killed worker has no entries pending: the claim path is not exercised")
+	}
+	return n
+}
+
 // TestWorkerCrash kills -9 one of three workers while 5,000 events flow
 // through 50 rooms: every event must be delivered exactly once to every
 // member, in order.
@@ -102,6 +140,7 @@ func TestWorkerCrash(t *testing.T) {
 		}
 		killed := time.Now()
 		d.workers[0].Kill()
+		dead := d.strand(t, d.workers[0].Name)
 		rebalanced := time.Duration(0)
 		for time.Since(killed) < 30*time.Second {
 			if d.owned() == 8 {
@@ -114,8 +153,11 @@ func TestWorkerCrash(t *testing.T) {
 		tl := tr.settle(30 * time.Second)
 		claimed := d.workers[1].Metric(context.Background(), "roomstream_worker_claimed_total") +
 			d.workers[2].Metric(context.Background(), "roomstream_worker_claimed_total")
-		t.Logf("worker killed after %d sends; partitions owned again after %s; entries claimed from it: %.0f", 1500, rebalanced, claimed)
+		t.Logf("worker killed after %d sends; partitions owned again after %s; entries it left pending: %d, claimed: %.0f", 1500, rebalanced, dead, claimed)
 		t.Logf("%s", tl)
+		if claimed < float64(dead) {
+			t.Errorf("the killed worker left %d entries pending, the others claimed %.0f (XAUTOCLAIM)", dead, claimed)
+		}
 		if rebalanced == 0 {
 			t.Error("partitions were not all owned again within 30s")
 		}
