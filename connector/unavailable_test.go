@@ -55,4 +55,5 @@ func TestUnavailableWhenRedisAwayTooLong(t *testing.T) {
 	if ev.Decode(&se); se.Code != schemas.CodeUnavailable || se.Event != schemas.EventUnlockRoom || se.RoomID != "r1" {
 		t.Errorf("error event %+v, want unavailable for unlock-room in r1", se)
 	}
+	e.redis.Start() // the connector and worker then stop at once, not after their Redis retries
 }
