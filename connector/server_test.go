@@ -433,13 +433,43 @@ func TestBadInput(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("oversized frame did not close the connection")
 	}
+	// A CONNECT to another namespace is answered with a CONNECT_ERROR for
+	// that namespace, and the connection stays.
+	ws, _, err := websocket.Dial(waitCtx(t), strings.Replace(e.base, "http", "ws", 1)+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	readUntil := func(prefix string) string {
+		t.Helper()
+		for {
+			_, f, err := ws.Read(waitCtx(t))
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", prefix, err)
+			}
+			if string(f) == "2" {
+				_ = ws.Write(waitCtx(t), websocket.MessageText, []byte("3"))
+			}
+			if strings.HasPrefix(string(f), prefix) {
+				return string(f)
+			}
+		}
+	}
+	readUntil("0{")
+	_ = ws.Write(waitCtx(t), websocket.MessageText, []byte(`40{"token":"`+token(t, "bob", "Bob", time.Hour)+`"}`))
+	readUntil("40{")
+	_ = ws.Write(waitCtx(t), websocket.MessageText, []byte("40/nsp,"))
+	if f := readUntil("44"); f != `44/nsp,{"message":"Invalid namespace"}` {
+		t.Errorf("CONNECT to /nsp answered %s, want a CONNECT_ERROR for /nsp", f)
+	}
+	_ = ws.Write(waitCtx(t), websocket.MessageText, []byte(`420["join-room",{"roomId":"r1"}]`))
+	if f := readUntil("430"); !strings.Contains(f, `"ok":true`) {
+		t.Errorf("main namespace after the CONNECT_ERROR: %s", f)
+	}
 	// Malformed packets close only their own connection.
-	for _, frame := range []string{"4x", "42{", "9", `42["connect"]`, "40/nsp,"} {
+	for _, frame := range []string{"4x", "42{", "9", `42["connect"]`} {
 		d := dial(t, e, token(t, "bob", "Bob", time.Hour))
 		_ = d.EmitRaw(waitCtx(t), []byte(frame))
-		if frame == "40/nsp," {
-			continue // answered with CONNECT_ERROR, connection stays
-		}
 		select {
 		case <-d.Done():
 		case <-time.After(5 * time.Second):

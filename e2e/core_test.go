@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/roomstream/roomstream/e2e/harness"
+	"github.com/roomstream/roomstream/e2e/sioclient"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -72,8 +73,11 @@ func TestKeysFollowTheDesign(t *testing.T) {
 
 	rdb := d.redis.Client()
 	ctx := context.Background()
-	for rdb.Exists(ctx, "e2e:{janitor}:lease").Val() == 0 { // taken right after the worker starts
-		time.Sleep(50 * time.Millisecond)
+	// The janitor lease is taken right after the worker starts.
+	for deadline := time.Now().Add(10 * time.Second); rdb.Exists(ctx, "e2e:{janitor}:lease").Val() == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no janitor lease 10s after the worker started")
+		}
 	}
 	type key struct{ pattern, ttl string }
 	var got []key
@@ -85,7 +89,9 @@ func TestKeysFollowTheDesign(t *testing.T) {
 		ttl := rdb.TTL(ctx, k).Val()
 		class := "none"
 		switch {
-		case ttl > 0 && ttl <= 15*time.Minute:
+		case ttl > 0 && ttl <= time.Minute: // heartbeats and leases: seconds
+			class = "1m"
+		case ttl > time.Minute && ttl <= 15*time.Minute:
 			class = "15m"
 		case ttl > 15*time.Minute && ttl <= day:
 			class = "24h"
@@ -113,12 +119,12 @@ func TestKeysFollowTheDesign(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []key{
-		{"e2e:connector:{…}", "none"},     // heartbeat: 10s
-		{"e2e:connector:{…}:addr", "15m"}, // where other connectors forward polling requests
+		{"e2e:connector:{…}", "1m"},      // heartbeat: 10s
+		{"e2e:connector:{…}:addr", "1m"}, // where other connectors forward polling requests: the heartbeat's TTL
 		{"e2e:connector:{…}:sockets", "none"},
 		{"e2e:connectors", "none"},
 		{"e2e:{janitor}:epoch", "none"},
-		{"e2e:{janitor}:lease", "none"},
+		{"e2e:{janitor}:lease", "1m"},
 		{"e2e:meta", "none"},
 		{"e2e:out:{…}", "none"},
 		{"e2e:resume:{…}", "15m"},
@@ -145,13 +151,7 @@ func TestKeysFollowTheDesign(t *testing.T) {
 		{"e2e:workers", "none"},
 	}
 	for p := 0; p < 8; p++ {
-		want = append(want, key{"e2e:in:{" + string(rune('0'+p)) + "}", "none"}, key{"e2e:in:{" + string(rune('0'+p)) + "}:epoch", "none"}, key{"e2e:in:{" + string(rune('0'+p)) + "}:lease", "none"})
-	}
-	// Heartbeats and leases have short TTLs (seconds): classify them apart.
-	for i, k := range got {
-		if (strings.HasSuffix(k.pattern, ":lease") || k.pattern == "e2e:connector:{…}" || k.pattern == "e2e:{janitor}:lease") && k.ttl != "none" {
-			got[i].ttl = "none"
-		}
+		want = append(want, key{"e2e:in:{" + string(rune('0'+p)) + "}", "none"}, key{"e2e:in:{" + string(rune('0'+p)) + "}:epoch", "none"}, key{"e2e:in:{" + string(rune('0'+p)) + "}:lease", "1m"})
 	}
 	sortKeys := func(ks []key) {
 		sort.Slice(ks, func(i, j int) bool {
@@ -193,6 +193,9 @@ func TestMetricsAndHealth(t *testing.T) {
 	a := dial(t, d.connectors[0].URL(), "alice", "Alice")
 	mustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "m1"})
 	mustAck(t, a, schemas.EventLockRoom, map[string]string{"roomId": "m1"})
+	if _, err := sioclient.Dial(context.Background(), d.connectors[0].URL(), &sioclient.Options{Token: "not.a.jwt"}); err == nil {
+		t.Fatal("a garbage token was accepted")
+	}
 	ctx := context.Background()
 	for _, p := range []*harness.Proc{d.connectors[0], d.workers[0]} {
 		for _, path := range []string{"/healthz", "/readyz"} {
@@ -211,7 +214,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		"roomstream_connector_events_out_total":           3,
 		"roomstream_connector_rate_limited_total":         0,
 		"roomstream_connector_slow_sockets_dropped_total": 0,
-		"roomstream_connector_auth_failures_total":        -1, // no failures yet: absent
+		"roomstream_connector_auth_failures_total":        1, // the refused token above
 	} {
 		if v := d.connectors[0].MetricAtLeast(ctx, name, min, 10*time.Second); v < min {
 			t.Errorf("connector metric %s = %v, want at least %v", name, v, min)
@@ -225,8 +228,8 @@ func TestMetricsAndHealth(t *testing.T) {
 		"roomstream_worker_lease_changes_total":     8,
 		"roomstream_worker_claimed_total":           0,
 		"roomstream_worker_dead_letters_total":      0,
-		"roomstream_partition_pending":              -1, // set by the janitor's first trim round
-		"roomstream_partition_lag":                  -1,
+		"roomstream_partition_pending":              0, // set by the janitor's first trim round
+		"roomstream_partition_lag":                  0,
 		"roomstream_worker_connectors_reaped_total": 0,
 	} {
 		if v := d.workers[0].MetricAtLeast(ctx, name, min, 10*time.Second); v < min {

@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/roomstream/roomstream/e2e/harness"
+	"github.com/roomstream/roomstream/e2e/sioclient"
 )
 
 type recoveryReport struct {
@@ -135,14 +138,68 @@ func TestRecoveryAfterConnectorCrash(t *testing.T) {
 	lb := harness.StartProxy(t, strings.TrimPrefix(d.connectors[0].URL(), "http://"), strings.TrimPrefix(d.connectors[1].URL(), "http://"))
 	rep := runRecovery(t, lb.URL(), d.connectors[1].URL(), 100, true, func() { d.connectors[0].Kill() })
 	checkRecovered(t, rep, 100)
-	// The reaper comes by later and must not take the recovered socket away.
-	time.Sleep(12 * time.Second)
+
+	// The reaper comes by once the dead connector's heartbeat has expired
+	// (ROOMSTREAM_CONNECTOR_TIMEOUT, 10 s) and must not take a socket
+	// that recovered elsewhere away. The script's sockets closed when it
+	// ended, most likely before that: R2, on a third connector killed in
+	// turn, recovers on the second one and stays past the reaper's visit.
+	third := d.addConnector()
+	r := dial(t, third.URL(), "r2", "R2")
+	s := dial(t, d.connectors[1].URL(), "s2", "S2")
+	mustAck(t, r, "join-room", map[string]string{"roomId": "reap-room"})
+	mustAck(t, s, "join-room", map[string]string{"roomId": "reap-room"})
+	waitFor(t, r, "user-joined", `"userId":"s2"`) // an event: R2 has an offset to recover from
+	sid, pid, offset := r.SID, r.PID, r.Offset()
+	third.Kill()
+	killed := time.Now()
+	r.Drop()
+	rec, err := sioclient.Dial(context.Background(), d.connectors[1].URL(), &sioclient.Options{Token: token(t, "r2", "R2"), PID: pid, Offset: offset})
+	if err != nil {
+		t.Fatalf("R2 recovering on the second connector: %v", err)
+	}
+	t.Cleanup(func() { rec.Drop() })
+	if !rec.Recovered || rec.SID != sid {
+		t.Fatalf("R2 not recovered: recovered=%v sid %s (was %s)", rec.Recovered, rec.SID, sid)
+	}
+	// Both dead connectors reaped: within the heartbeat TTL (10 s) and a
+	// few reap intervals (1 s) of the second kill, with room for -race.
+	reaped := d.workers[0].MetricAtLeast(context.Background(), "roomstream_worker_connectors_reaped_total", 2, 30*time.Second)
+	if reaped < 2 {
+		t.Fatalf("connectors reaped: %v, want both killed ones within 30s", reaped)
+	}
+	t.Logf("both dead connectors reaped %s after the second kill", time.Since(killed).Round(100*time.Millisecond))
+	// A join queued after the reaper's disconnects (same room, same
+	// partition) sees what they did.
 	c := dial(t, d.connectors[1].URL(), "late", "Late")
 	snap := mustAck(t, c, "join-room", map[string]string{"roomId": "rec-room"})
 	if len(snap.Room.Members) != 1 {
 		// r and s closed their sockets at the end of the script; only the
 		// newcomer remains, and nobody is left behind as a ghost.
 		t.Errorf("members after the script ended: %+v", snap.Room.Members)
+	}
+	snap = mustAck(t, c, "join-room", map[string]string{"roomId": "reap-room"})
+	var members []string
+	for _, m := range snap.Room.Members {
+		members = append(members, m.UserID)
+	}
+	sort.Strings(members)
+	if fmt.Sprint(members) != "[late r2 s2]" {
+		t.Errorf("members of reap-room after the reaper ran: %v, want [late r2 s2]", members)
+	}
+	for {
+		select {
+		case ev := <-s.Events():
+			if ev.Name == "user-left" {
+				t.Errorf("S2 saw %s after R2 recovered", ev.Args[0])
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if r := mustAck(t, rec, "lock-room", map[string]string{"roomId": "reap-room"}); !r.OK {
+		t.Errorf("R2 after the reaper ran: lock refused %+v", r.Error)
 	}
 }
 

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/e2e/harness"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
@@ -88,6 +90,44 @@ func (d *deployment) assertDrained(t *testing.T) {
 	}
 }
 
+// strand makes sure the killed worker dies with entries in hand: those it
+// had read and not acknowledged, and, when it had none at that instant,
+// the next few of a partition it still holds, read in its name (as if it
+// had read them just before dying). Only XAUTOCLAIM by the partition's
+// next owner delivers them. It returns how many entries the dead
+// consumer has pending.
+func (d *deployment) strand(t *testing.T, worker string) int {
+	t.Helper()
+	ctx := context.Background()
+	rdb, sc := d.client(), d.streams()
+	pending := func() int {
+		n := 0
+		for p := 0; p < 8; p++ {
+			sum, err := rdb.XPending(ctx, sc.Keys.Inbound(p), streams.Group).Result()
+			if err != nil {
+				t.Fatalf("XPENDING partition %d: %v", p, err)
+			}
+			n += int(sum.Consumers[worker])
+		}
+		return n
+	}
+	if n := pending(); n > 0 {
+		return n
+	}
+	for p := 0; p < 8; p++ {
+		if owner, _, err := sc.LeaseHolder(ctx, p); err != nil || owner != worker {
+			continue
+		}
+		_, _ = rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: streams.Group, Consumer: worker,
+			Streams: []string{sc.Keys.Inbound(p), ">"}, Count: 5, Block: 200 * time.Millisecond}).Result()
+	}
+	n := pending()
+	if n == 0 {
+		t.Fatal("the killed worker has no entries pending: the claim path is not exercised")
+	}
+	return n
+}
+
 // TestWorkerCrash kills -9 one of three workers while 5,000 events flow
 // through 50 rooms: every event must be delivered exactly once to every
 // member, in order.
@@ -102,6 +142,7 @@ func TestWorkerCrash(t *testing.T) {
 		}
 		killed := time.Now()
 		d.workers[0].Kill()
+		dead := d.strand(t, d.workers[0].Name)
 		rebalanced := time.Duration(0)
 		for time.Since(killed) < 30*time.Second {
 			if d.owned() == 8 {
@@ -114,8 +155,11 @@ func TestWorkerCrash(t *testing.T) {
 		tl := tr.settle(30 * time.Second)
 		claimed := d.workers[1].Metric(context.Background(), "roomstream_worker_claimed_total") +
 			d.workers[2].Metric(context.Background(), "roomstream_worker_claimed_total")
-		t.Logf("worker killed after %d sends; partitions owned again after %s; entries claimed from it: %.0f", 1500, rebalanced, claimed)
+		t.Logf("worker killed after %d sends; partitions owned again after %s; entries it left pending: %d, claimed: %.0f", 1500, rebalanced, dead, claimed)
 		t.Logf("%s", tl)
+		if claimed < float64(dead) {
+			t.Errorf("the killed worker left %d entries pending, the others claimed %.0f (XAUTOCLAIM)", dead, claimed)
+		}
 		if rebalanced == 0 {
 			t.Error("partitions were not all owned again within 30s")
 		}
@@ -124,6 +168,31 @@ func TestWorkerCrash(t *testing.T) {
 		}
 		d.assertDrained(t)
 	})
+}
+
+// connectorTimeout is ROOMSTREAM_CONNECTOR_TIMEOUT in deployments that
+// do not set it.
+const connectorTimeout = connector.DefaultHeartbeatTTL
+
+// janitorSince returns when the deployment's current janitor took its
+// lease, from the workers' logs.
+func janitorSince(t *testing.T, d *deployment) time.Time {
+	t.Helper()
+	re := regexp.MustCompile(`time=(\S+) level=\S+ msg="janitor lease acquired"`)
+	var since time.Time
+	for deadline := time.Now().Add(15 * time.Second); since.IsZero(); time.Sleep(50 * time.Millisecond) {
+		for _, w := range d.workers {
+			for _, m := range re.FindAllStringSubmatch(w.Logs(), -1) {
+				if at, err := time.Parse(time.RFC3339Nano, m[1]); err == nil && at.After(since) {
+					since = at
+				}
+			}
+		}
+		if since.IsZero() && time.Now().After(deadline) {
+			t.Fatal("no worker took the janitor lease within 15s")
+		}
+	}
+	return since
 }
 
 // TestConnectorCrash kills -9 a connector: the other connectors' clients
@@ -138,13 +207,18 @@ func TestConnectorCrash(t *testing.T) {
 		mustAck(t, bob, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
 		mustAck(t, victim, schemas.EventLockRoom, map[string]string{"roomId": "r1"})
 		waitFor(t, bob, schemas.EventRoomLocked, `"lockedBy":"alice"`)
-		// Wait out the new janitor's grace so that detection is measured in
+		// Wait out the new janitor's grace (it declares no connector dead
+		// in its first CONNECTOR_TIMEOUT) so that detection is measured in
 		// steady state.
-		time.Sleep(10 * time.Second)
+		time.Sleep(time.Until(janitorSince(t, d).Add(connectorTimeout)))
 
 		killed := time.Now()
 		d.connectors[0].Kill()
-		ev := waitFor(t, bob, schemas.EventUserLeft, `"userId":"alice"`)
+		// Detection: the heartbeat key expires at most CONNECTOR_TIMEOUT
+		// after the kill, the janitor looks every REAP_INTERVAL, then a
+		// worker applies the disconnect; 5 s of room for that and -race.
+		bound := connectorTimeout + 5*time.Second
+		ev := waitForWithin(t, bound+15*time.Second, bob, schemas.EventUserLeft, `"userId":"alice"`)
 		detect := ev.At.Sub(killed)
 		var left schemas.UserLeftPayload
 		if ev.Decode(&left); left.Reason != "connector_lost" {
@@ -154,9 +228,9 @@ func TestConnectorCrash(t *testing.T) {
 		release := ev.At.Sub(killed)
 		var unlocked schemas.RoomUnlockedPayload
 		ev.Decode(&unlocked)
-		t.Logf("dead connector detected after %s (bound 15s); lock released after %s (grace 3s)", detect, release)
-		if detect > 15*time.Second {
-			t.Errorf("detection took %s, bound is 15s", detect)
+		t.Logf("dead connector detected after %s (bound %s); lock released after %s (grace 3s)", detect, bound, release)
+		if detect > bound {
+			t.Errorf("detection took %s, bound is %s", detect, bound)
 		}
 		// The grace period runs on the server's clock, from the leave: its
 		// timestamps, not when Bob's copies arrived, say whether it was kept.

@@ -137,7 +137,13 @@ func mustAck(t testing.TB, c *sioclient.Client, event string, payload any) schem
 // every substring in has.
 func waitFor(t testing.TB, c *sioclient.Client, name string, has ...string) sioclient.Event {
 	t.Helper()
-	ctx := timeout(t, 15*time.Second)
+	return waitForWithin(t, 15*time.Second, c, name, has...)
+}
+
+// waitForWithin is waitFor with its own time limit.
+func waitForWithin(t testing.TB, d time.Duration, c *sioclient.Client, name string, has ...string) sioclient.Event {
+	t.Helper()
+	ctx := timeout(t, d)
 	for {
 		ev, err := c.Wait(ctx, name)
 		if err != nil {

@@ -8,9 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/e2e/containers"
 	"github.com/roomstream/roomstream/e2e/harness"
 	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
+	"github.com/roomstream/roomstream/workers"
 )
 
 // TestKillWorkerThenConnector kills (SIGKILL) a worker mid-traffic, then a
@@ -22,9 +25,14 @@ import (
 // kills reaches every member exactly once, in the room's order, and nobody
 // is reported as having left.
 func TestKillWorkerThenConnector(t *testing.T) {
+	const connectorTimeout = connector.DefaultHeartbeatTTL
 	need(t)
 	began := time.Now()
-	c := containers.Start(t, &containers.Options{Env: map[string]string{"ROOMSTREAM_CONNECTOR_TIMEOUT": "3s"}})
+	// The victim's clients must recover before the reaper declares it
+	// dead: its heartbeat key expires between 2/3 of CONNECTOR_TIMEOUT and
+	// all of it after the kill. The default (10 s) leaves a busy machine
+	// 6.7 s for reconnecting; 3 s left it 2.
+	c := containers.Start(t, nil)
 	conns := []*containers.Proc{c.AddConnector(), c.AddConnector(), c.AddConnector()}
 	ws := []*containers.Proc{c.AddWorker(), c.AddWorker(), c.AddWorker()}
 	c.WaitPartitionsOwned()
@@ -58,12 +66,43 @@ func TestKillWorkerThenConnector(t *testing.T) {
 	for _, j := range js {
 		j.start(300 * time.Millisecond)
 	}
-	time.Sleep(2 * time.Second)
+	waitUntil(t, "every Go client has events acknowledged", time.Minute, func() bool { return tr.minAcked() >= 3 })
 
 	c.Kill(ws[0])
-	time.Sleep(4 * time.Second)
+	// Its partitions move once their leases expire (LEASE_TTL 5 s) and
+	// the others' balancer (every third of it) takes them.
+	took := waitUntil(t, "the dead worker's partitions owned by the others", 6*workers.DefaultLeaseTTL, func() bool {
+		held := 0
+		for w, n := range owners(c) {
+			if w != ws[0].Name {
+				held += n
+			}
+		}
+		return held == c.Partitions()
+	})
+	t.Logf("the dead worker's partitions owned again after %s", took.Round(100*time.Millisecond))
+	before := tr.minAcked()
+	waitUntil(t, "traffic flowing after the worker's death", time.Minute, func() bool { return tr.minAcked() >= before+3 })
+
 	c.Kill(victim)
-	time.Sleep(8 * time.Second) // recoveries, and the connector timeout (3 s) passes: the reaper runs
+	took = waitUntil(t, "the victim's clients reconnected", connectorTimeout+30*time.Second, func() bool {
+		for _, j := range js {
+			if j.recoveredOnce() != nil {
+				return false
+			}
+		}
+		return tr.summary().reconnects >= 20
+	})
+	t.Logf("the victim's clients reconnected within %s (connector timeout %s)", took.Round(100*time.Millisecond), connectorTimeout)
+	// The reaper has declared the victim dead (it is no longer a
+	// registered connector) before the check that nobody left.
+	reg := streams.NewKeys("").Connectors()
+	took = waitUntil(t, "the victim reaped", connectorTimeout+30*time.Second, func() bool {
+		return !c.RDB().SIsMember(context.Background(), reg, victim.Name).Val()
+	})
+	t.Logf("the victim reaped %s after its clients reconnected", took.Round(100*time.Millisecond))
+	before = tr.minAcked()
+	waitUntil(t, "traffic flowing after the connector's death", time.Minute, func() bool { return tr.minAcked() >= before+3 })
 
 	for _, j := range js {
 		j.halt()

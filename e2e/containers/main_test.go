@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +78,46 @@ func within(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// waitUntil polls cond until it holds and returns how long that took; it
+// fails the test when it does not hold within bound (derived by the
+// caller from the configured timeouts it waits on).
+func waitUntil(t *testing.T, what string, bound time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	began := time.Now()
+	for !cond() {
+		if time.Since(began) > bound {
+			t.Fatalf("%s: not within %s", what, bound)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(began)
+}
+
+// owners returns how many partitions each live worker holds a lease on.
+func owners(c *containers.Cluster) map[string]int {
+	out := map[string]int{}
+	for p := 0; p < c.Partitions(); p++ {
+		v, _ := c.RDB().Get(context.Background(), fmt.Sprintf("in:{%d}:lease", p)).Result()
+		for _, w := range c.Workers() {
+			if strings.Contains(v, w.Name) {
+				out[w.Name]++
+			}
+		}
+	}
+	return out
+}
+
+// minAcked is the fewest events acknowledged to one client of tr.
+func (tr *traffic) minAcked() int {
+	least := -1
+	for _, p := range tr.ps {
+		p.mu.Lock()
+		if n := len(p.acked); least < 0 || n < least {
+			least = n
+		}
+		p.mu.Unlock()
+	}
+	return least
 }

@@ -30,7 +30,7 @@ func TestRedisRestart(t *testing.T) {
 	tr := newTraffic(t, c, 200*time.Millisecond)
 	tr.add("go", 48, rooms, func(i int) func(string) string { return fixed(c, conns[i%2]) })
 	js.start(300 * time.Millisecond)
-	time.Sleep(3 * time.Second)
+	waitUntil(t, "every Go client has events acknowledged", time.Minute, func() bool { return tr.minAcked() >= 3 })
 
 	c.RestartRedis(time.Second)
 	// Every process is ready again by itself.
@@ -38,7 +38,9 @@ func TestRedisRestart(t *testing.T) {
 		waitReadyz(t, p, 30*time.Second)
 	}
 	c.WaitPartitionsOwned()
-	time.Sleep(6 * time.Second)
+	// The traffic carries on: every client gets new events acknowledged.
+	before := tr.minAcked()
+	waitUntil(t, "traffic flowing after the restart", time.Minute, func() bool { return tr.minAcked() >= before+5 })
 
 	js.halt()
 	tally := tr.verify(ctx, "redis-restart", began, js.receiver)

@@ -1,13 +1,11 @@
 package containers_test
 
 import (
-	"context"
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/roomstream/roomstream/e2e/containers"
+	"github.com/roomstream/roomstream/workers"
 )
 
 // TestScaleOutUnderLoad starts with 1 connector and 1 worker, and while
@@ -30,7 +28,7 @@ func TestScaleOutUnderLoad(t *testing.T) {
 
 	first := tr.add("early", 120, rooms, func(int) func(string) string { return fixed(c, c1) })
 	t.Logf("120 clients on %s exchanging events", c1.Name)
-	time.Sleep(2 * time.Second)
+	waitUntil(t, "every early client has events acknowledged", time.Minute, func() bool { return tr.minAcked() >= 3 })
 
 	c2, c3 := c.AddConnector(), c.AddConnector()
 	for i := 0; i < 3; i++ {
@@ -40,22 +38,16 @@ func TestScaleOutUnderLoad(t *testing.T) {
 	newConns := []*containers.Proc{c2, c3}
 	tr.add("late", 80, rooms, func(i int) func(string) string { return fixed(c, newConns[i%2]) })
 	t.Logf("80 more clients on %s and %s", c2.Name, c3.Name)
-	time.Sleep(6 * time.Second)
 
-	// The new workers took partitions over.
-	owners := map[string]int{}
-	for p := 0; p < c.Partitions(); p++ {
-		v, _ := c.RDB().Get(context.Background(), fmt.Sprintf("in:{%d}:lease", p)).Result()
-		for _, w := range c.Workers() {
-			if strings.Contains(v, w.Name) {
-				owners[w.Name]++
-			}
-		}
-	}
-	if len(owners) < 3 || owners[w1.Name] == c.Partitions() {
-		t.Errorf("partitions after scaling out: %v", owners)
-	}
-	t.Logf("partition owners after scale-out: %v", owners)
+	// The new workers take partitions over: the balancer runs every third
+	// of a lease (LEASE_TTL 5 s) and moves a few partitions per round.
+	var owned map[string]int
+	took := waitUntil(t, "partitions spread over the new workers", 6*workers.DefaultLeaseTTL, func() bool {
+		owned = owners(c)
+		return len(owned) >= 3 && owned[w1.Name] < c.Partitions()
+	})
+	t.Logf("partition owners after scale-out (%s): %v", took.Round(100*time.Millisecond), owned)
+	waitUntil(t, "every client has events acknowledged", time.Minute, func() bool { return tr.minAcked() >= 6 })
 	onNew := 0
 	for _, p := range tr.ps {
 		if p.m.Base() != c1.URL() {
@@ -71,7 +63,11 @@ func TestScaleOutUnderLoad(t *testing.T) {
 	c.Stop(c3)
 	c.Stop(ws[1])
 	c.Stop(ws[2])
-	time.Sleep(5 * time.Second)
+	// The drained connector's 40 clients reconnect elsewhere (its drain
+	// lasts DRAIN_TIMEOUT, 10 s, at most).
+	waitUntil(t, "the drained connector's clients reconnected", 30*time.Second, func() bool { return tr.summary().reconnects >= 40 })
+	before := tr.minAcked()
+	waitUntil(t, "traffic flowing after the scale-in", time.Minute, func() bool { return tr.minAcked() >= before+3 })
 
 	tally := tr.verify(within(t, 2*time.Minute), "scale-out-and-in", began)
 	s := tr.summary()
