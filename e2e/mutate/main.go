@@ -63,7 +63,8 @@ var mutations = []mutation{
 		From:      "\t\t_ = p.Process(ctx, wait)\n",
 		To:        "\t\twait.SetVal(int64(c.cfg.DurableReplicas)) // mutated: WAIT dropped, the replicas assumed\n",
 		Checks: []check{
-			{"./e2e/", []string{"TestDurableWaitKeepsAcknowledgedWrites"}},
+			{"./connector/", []string{"TestDurableWaitKeepsAcknowledgedWrites"}},
+			{"./workers/", []string{"TestDurableApplyWaitsForReplica"}},
 		},
 		Timeout: 10 * time.Minute,
 	},
