@@ -322,13 +322,20 @@ func (w *Worker) applyEntry(ctx context.Context, run *partitionRun, env *streams
 
 // safeApply turns a panic in a handler into an error, so one bad entry
 // cannot take the worker down.
-func (w *Worker) safeApply(ctx context.Context, run *partitionRun, env *streams.Envelope) (out Outcome, err error) {
+func (w *Worker) safeApply(ctx context.Context, run *partitionRun, env *streams.Envelope) (Outcome, error) {
+	return SafeApply(ctx, w.applier, run.p, run.token, env)
+}
+
+// SafeApply applies one entry with a and turns a panic of a handler into
+// an ErrPermanent failure of that entry (with the stack), the way the
+// workers and replay both apply entries.
+func SafeApply(ctx context.Context, a *Applier, p int, token int64, env *streams.Envelope) (out Outcome, err error) {
 	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: panic: %v\n%s", ErrPermanent, p, debug.Stack())
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: panic: %v\n%s", ErrPermanent, v, debug.Stack())
 		}
 	}()
-	return w.applier.Apply(ctx, run.p, run.token, env)
+	return a.Apply(ctx, p, token, env)
 }
 
 // safeApplyBatch is safeApply for a batch: a panic fails the batch, whose
