@@ -97,19 +97,16 @@ func (s *Server) appendEvent(ctx context.Context, env *streams.Envelope) (string
 // after all, the workers apply the event once. A client thus sees
 // `unavailable` only when Redis stays away for the whole of ctx.
 func (s *Server) appendRetrying(ctx context.Context, env *streams.Envelope) (string, error) {
-	wait := 50 * time.Millisecond
+	bo := streams.NewBackoff(50*time.Millisecond, 500*time.Millisecond)
 	for {
 		id, err := s.appendEvent(ctx, env)
 		if err == nil || !temporary(err) {
 			return id, err
 		}
 		s.m.appendRetries.Inc()
-		select {
-		case <-ctx.Done():
+		if !bo.Sleep(ctx) {
 			return "", err
-		case <-time.After(wait):
 		}
-		wait = min(2*wait, 500*time.Millisecond)
 	}
 }
 

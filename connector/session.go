@@ -155,6 +155,7 @@ func (s *Server) unhold(sid string) *held {
 // both win. Redis errors are retried until the connector stops; then the
 // reaper finishes the job.
 func (s *Server) close(h *held, reason string) {
+	bo := streams.NewBackoff(200*time.Millisecond, 5*time.Second)
 	for attempt := 0; ; attempt++ {
 		err := s.closeOnce(h, reason)
 		if err == nil {
@@ -165,7 +166,7 @@ func (s *Server) close(h *held, reason string) {
 				"socket", h.sid, "err", err)
 			return
 		}
-		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+		bo.Sleep(context.Background())
 	}
 }
 

@@ -53,7 +53,7 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 	for ctx.Err() == nil {
 		if err := r.EnsureGroup(ctx); err != nil {
 			log.Warn("create consumer group", "err", err)
-			bo.sleep(ctx)
+			bo.Sleep(ctx)
 			continue
 		}
 		break
@@ -85,7 +85,7 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 				return true
 			}
 			log.Warn("write applied entries' events", "err", err)
-			if !bo.sleep(ctx) {
+			if !bo.Sleep(ctx) {
 				return false
 			}
 		}
@@ -117,7 +117,7 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 					claiming = false
 					continue
 				}
-				sleepCtx(ctx, 100*time.Millisecond)
+				streams.SleepCtx(ctx, 100*time.Millisecond)
 				continue
 			}
 			if len(msgs) > 0 {
@@ -147,10 +147,10 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 				return
 			}
 			log.Warn("read partition", "err", err)
-			bo.sleep(ctx)
+			bo.Sleep(ctx)
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		ids, later, laterIDs, ok := w.process(ctx, run, msgs, !claiming)
 		unacked = append(unacked, ids...)
 		pending, pendingIDs = later, laterIDs
@@ -256,7 +256,7 @@ func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XM
 // it. False when the lease is lost or ctx ended.
 func (w *Worker) leaseValid(ctx context.Context, run *partitionRun) bool {
 	for time.Now().UnixMilli() > run.validUntil.Load() {
-		if run.fenced.Load() || !sleepCtx(ctx, 50*time.Millisecond) {
+		if run.fenced.Load() || !streams.SleepCtx(ctx, 50*time.Millisecond) {
 			return false
 		}
 	}
@@ -303,7 +303,7 @@ func (w *Worker) applyEntry(ctx context.Context, run *partitionRun, env *streams
 		}
 		if streams.IsUnavailable(err) && !errors.Is(err, ErrPermanent) {
 			w.log.Warn("apply: Redis unavailable, retrying", "partition", run.p, "entry", m.ID, "err", err)
-			if !bo.sleep(ctx) {
+			if !bo.Sleep(ctx) {
 				return stopped
 			}
 			continue
@@ -314,7 +314,7 @@ func (w *Worker) applyEntry(ctx context.Context, run *partitionRun, env *streams
 		if attempts >= w.cfg.MaxAttempts || errors.Is(err, ErrPermanent) {
 			return w.deadLetter(ctx, run, m, err, int64(attempts))
 		}
-		if !bo.sleep(ctx) {
+		if !bo.Sleep(ctx) {
 			return stopped
 		}
 	}
@@ -365,35 +365,12 @@ func (w *Worker) deadLetter(ctx context.Context, run *partitionRun, m redis.XMes
 			return deadLettered
 		}
 		w.log.Warn("write dead letter", "partition", run.p, "entry", m.ID, "err", err)
-		if !bo.sleep(ctx) {
+		if !bo.Sleep(ctx) {
 			return stopped
 		}
 	}
 }
 
-// backoff sleeps 50 ms doubling to 2 s.
-type backoff struct{ d time.Duration }
-
-func newBackoff() *backoff { return &backoff{d: 50 * time.Millisecond} }
-
-func (b *backoff) reset() { b.d = 50 * time.Millisecond }
-
-// sleep waits for the next delay; false when ctx ended first.
-func (b *backoff) sleep(ctx context.Context) bool {
-	ok := sleepCtx(ctx, b.d)
-	if b.d *= 2; b.d > 2*time.Second {
-		b.d = 2 * time.Second
-	}
-	return ok
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+// newBackoff is the workers' delay between retries of Redis work: 50 ms
+// doubling to 2 s.
+func newBackoff() *streams.Backoff { return streams.NewBackoff(50*time.Millisecond, 2*time.Second) }
