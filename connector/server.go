@@ -2,8 +2,6 @@ package connector
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -266,17 +264,14 @@ func (s *Server) socket(sid string) *socket {
 }
 
 // newID returns 128 random bits, base64url.
-func newID() string { return randomID(16) }
+func newID() string { return streams.RandomID(16) }
 
 // newOrigin names a socket's incarnation: 72 random bits, 12 characters.
-func newOrigin() string { return randomID(9) }
+func newOrigin() string { return streams.RandomID(9) }
 
-// randomID returns n random bytes as URL-safe base64.
-func randomID(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+// mustJSON encodes a payload (streams.MustJSON: the one definition, shared
+// with the workers).
+var mustJSON = streams.MustJSON
 
 func writeJSONError(w http.ResponseWriter, status, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")

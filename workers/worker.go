@@ -2,8 +2,6 @@ package workers
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -55,7 +53,7 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Worker
 	}
 	id := cfg.WorkerID
 	if id == "" {
-		id = "w-" + randomID()
+		id = "w-" + streams.RandomID(8)
 	}
 	w := &Worker{
 		cfg: cfg, c: c, id: id, now: now,
@@ -146,10 +144,8 @@ func (w *Worker) shutdown(stopLoops context.CancelFunc) {
 // Wait blocks until Run has returned.
 func (w *Worker) Wait() { <-w.closed }
 
-func randomID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// mustJSON encodes a payload (streams.MustJSON: the one definition, shared
+// with the connector).
+var mustJSON = streams.MustJSON
 
 func (w *Worker) String() string { return fmt.Sprintf("worker %s", w.id) }
