@@ -3,7 +3,6 @@ package connector
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -74,7 +73,6 @@ type Server struct {
 	draining atomic.Bool
 	conns    sync.WaitGroup // one per WebSocket connection or polling session
 	loops    sync.WaitGroup
-	stop     context.CancelFunc
 	done     chan struct{}
 }
 
@@ -142,7 +140,6 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	loops, stop := context.WithCancel(context.Background())
-	s.stop = stop
 	s.loops.Add(3 + appenders)
 	go func() { defer s.loops.Done(); s.heartbeat(loops) }()
 	go func() { defer s.loops.Done(); s.readOutbound(loops, start) }()
@@ -281,5 +278,3 @@ func writeJSONError(w http.ResponseWriter, status, code int, msg string) {
 		Message string `json:"message"`
 	}{code, msg})
 }
-
-var errDraining = errors.New("connector: draining")

@@ -4,8 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -74,22 +72,4 @@ func (c *Client) RenewLease(ctx context.Context, p int, owner string, token int6
 // ReleaseLease gives a held lease up at once.
 func (c *Client) ReleaseLease(ctx context.Context, p int, owner string, token int64) error {
 	return leaseRelease.Run(ctx, c.rdb, []string{c.Keys.Lease(p)}, owner, token).Err()
-}
-
-// LeaseHolder returns the owner and token of partition p's lease, or an
-// empty owner when it is free.
-func (c *Client) LeaseHolder(ctx context.Context, p int) (string, int64, error) {
-	v, err := c.rdb.Get(ctx, c.Keys.Lease(p)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", 0, nil
-	}
-	if err != nil {
-		return "", 0, err
-	}
-	i := strings.LastIndexByte(v, ' ')
-	if i < 0 {
-		return v, 0, nil
-	}
-	tok, _ := strconv.ParseInt(v[i+1:], 10, 64)
-	return v[:i], tok, nil
 }

@@ -33,13 +33,11 @@ type Worker struct {
 	applier *Applier
 	now     func() time.Time
 
-	mu      sync.Mutex
-	held    map[int]*partitionRun
-	wg      sync.WaitGroup
-	ready   atomic.Bool
-	closing chan struct{}
-	closed  chan struct{}
-	once    sync.Once
+	mu     sync.Mutex
+	held   map[int]*partitionRun
+	wg     sync.WaitGroup
+	ready  atomic.Bool
+	closed chan struct{}
 }
 
 // New returns a worker; Run starts it.
@@ -57,11 +55,10 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Worker
 	}
 	w := &Worker{
 		cfg: cfg, c: c, id: id, now: now,
-		log:     log.With("worker", id),
-		m:       newMetrics(opts.Registerer),
-		held:    map[int]*partitionRun{},
-		closing: make(chan struct{}),
-		closed:  make(chan struct{}),
+		log:    log.With("worker", id),
+		m:      newMetrics(opts.Registerer),
+		held:   map[int]*partitionRun{},
+		closed: make(chan struct{}),
 	}
 	w.applier = NewApplier(c, cfg.LockGrace, cfg.EmptyRoomTTL, now).WithLimits(cfg.Limits)
 	return w
