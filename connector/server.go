@@ -19,6 +19,10 @@ import (
 type Options struct {
 	// Registerer receives the connector's metrics (nil: not registered).
 	Registerer prometheus.Registerer
+	// Now is the clock of the times the connector records (sessions,
+	// sockets, disconnects) and of its caches (nil: time.Now). Waits and
+	// timeouts run on real time.
+	Now func() time.Time
 }
 
 // Server is one connector: it accepts Socket.IO clients at /socket.io/
@@ -28,6 +32,7 @@ type Server struct {
 	c        *streams.Client
 	log      *slog.Logger
 	id       string
+	now      func() time.Time
 	verifier *Verifier
 	// keysErr is why the configured keys could not be loaded (Run
 	// returns it); stopKeys ends the JWKS refresh.
@@ -81,12 +86,16 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 	if opts == nil {
 		opts = &Options{}
 	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
 	id := cfg.ConnectorID
 	if id == "" {
 		id = "c-" + newID()[:12]
 	}
 	s := &Server{
-		cfg: cfg, c: c, id: id,
+		cfg: cfg, c: c, id: id, now: now,
 		log:        log.With("connector", id),
 		m:          newMetrics(opts.Registerer),
 		sockets:    map[string]*socket{},

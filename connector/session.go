@@ -53,7 +53,7 @@ func (s *Server) openSession(so *socket) error {
 	}
 	so.session = newID()
 	return s.c.OpenSocket(ctx, streams.NewSocket{ID: so.sid, Session: so.session, PID: so.pid, Connector: s.id,
-		UserID: so.ident.UserID, UserName: so.ident.UserName, IssuedAtMs: iatMillis(so.ident), At: time.Now(),
+		UserID: so.ident.UserID, UserName: so.ident.UserName, IssuedAtMs: iatMillis(so.ident), At: s.now(),
 		TTL: sessionTTL, ResumeTTL: resumeTTL})
 }
 
@@ -113,7 +113,7 @@ func (s *Server) hold(h *held) {
 	} else if !won {
 		return // already recovered on another connector
 	} else {
-		if err := s.c.HoldSocket(ctx, h.sid, h.pid, time.Now(), s.cfg.RecoveryWindow); err != nil {
+		if err := s.c.HoldSocket(ctx, h.sid, h.pid, s.now(), s.cfg.RecoveryWindow); err != nil {
 			s.log.Warn("mark socket held", "socket", h.sid, "err", err)
 		}
 	}
@@ -186,7 +186,7 @@ func (s *Server) closeOnce(h *held, reason string) error {
 
 // finish queues the socket's disconnect in each room and deletes its keys.
 func (s *Server) finish(ctx context.Context, h *held, reason string) error {
-	now := time.Now()
+	now := s.now()
 	for _, room := range h.rooms {
 		env := &streams.Envelope{Type: schemas.CmdDisconnect, RoomID: room, SocketID: h.sid, ConnectorID: s.id,
 			UserID: h.ident.UserID, UserName: h.ident.UserName, SessionID: h.session, Reason: reason, At: now}

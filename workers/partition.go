@@ -20,8 +20,9 @@ type partitionRun struct {
 	token  int64
 	cancel context.CancelFunc
 	done   chan struct{}
-	// validUntil (unix ms) is when the lease expires unless renewed; the
-	// loop applies nothing past it until the renewer extends it.
+	// validUntil (unix ms, on the worker's clock w.now, as is every
+	// reading of it) is when the lease expires unless renewed; the loop
+	// applies nothing past it until the renewer extends it.
 	validUntil atomic.Int64
 	// fenced is set when a room refused this run's token: a newer token
 	// exists (another owner, or an epoch that went back in a failover).
@@ -255,7 +256,7 @@ func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XM
 // (Redis unreachable, say): nothing is applied until the renewer extends
 // it. False when the lease is lost or ctx ended.
 func (w *Worker) leaseValid(ctx context.Context, run *partitionRun) bool {
-	for time.Now().UnixMilli() > run.validUntil.Load() {
+	for w.now().UnixMilli() > run.validUntil.Load() {
 		if run.fenced.Load() || !streams.SleepCtx(ctx, 50*time.Millisecond) {
 			return false
 		}
@@ -350,7 +351,7 @@ func (w *Worker) safeApplyBatch(ctx context.Context, run *partitionRun, envs []*
 			err = fmt.Errorf("%w: panic: %v", ErrPermanent, p)
 		}
 	}()
-	return w.applier.ApplyBatch(ctx, run.p, run.token, envs, func() bool { return time.Now().UnixMilli() <= run.validUntil.Load() }, later)
+	return w.applier.ApplyBatch(ctx, run.p, run.token, envs, func() bool { return w.now().UnixMilli() <= run.validUntil.Load() }, later)
 }
 
 func (w *Worker) deadLetter(ctx context.Context, run *partitionRun, m redis.XMessage, cause error, attempts int64) verdict {
