@@ -10,7 +10,8 @@
 //	roomstream replay      audit the inbound log: timeline, verify, export, import
 //	roomstream rooms       list rooms or show one (as the server API reads them)
 //	roomstream users       show a user's sockets and rooms, or disconnect them everywhere
-//	roomstream bench       load generator and benchmark scenarios (seed, max, conns, peer, all, run)
+//
+// The load generator is a separate program, e2e/bench/cmd/roombench.
 //
 // Configuration comes from ROOMSTREAM_* environment variables; run
 // `roomstream <command> -h` to list them.
@@ -20,7 +21,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/roomstream/roomstream/e2e/bench"
 	"github.com/roomstream/roomstream/infra/cli"
 )
 
@@ -41,7 +41,6 @@ func main() {
 		{"replay", "audit the inbound log: replay timeline|verify|export|import|clean", cli.Replay},
 		{"rooms", "list rooms or show one: rooms list|show", cli.Rooms},
 		{"users", "show a user or disconnect them on every connector: users show|disconnect", cli.Users},
-		{"bench", "load generator and benchmark scenarios: bench seed|max|conns|peer|all|run", bench.Main},
 	}
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		usage()

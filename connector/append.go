@@ -3,7 +3,6 @@ package connector
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -98,40 +97,28 @@ func (s *Server) appendEvent(ctx context.Context, env *streams.Envelope) (string
 // after all, the workers apply the event once. A client thus sees
 // `unavailable` only when Redis stays away for the whole of ctx.
 func (s *Server) appendRetrying(ctx context.Context, env *streams.Envelope) (string, error) {
-	wait := 50 * time.Millisecond
+	bo := streams.NewBackoff(50*time.Millisecond, 500*time.Millisecond)
 	for {
 		id, err := s.appendEvent(ctx, env)
 		if err == nil || !temporary(err) {
 			return id, err
 		}
 		s.m.appendRetries.Inc()
-		select {
-		case <-ctx.Done():
+		if !bo.Sleep(ctx) {
 			return "", err
-		case <-time.After(wait):
 		}
-		wait = min(2*wait, 500*time.Millisecond)
 	}
 }
 
-// temporary tells whether an append may succeed if tried again soon: the
-// connection failed, Redis is loading its data or a failover is under
-// way, or replicas did not confirm in time.
+// temporary tells whether an append may succeed if tried again soon:
+// Redis is unavailable (streams.IsUnavailable: the connection failed,
+// Redis is loading its data or a failover is under way, replicas did not
+// confirm in time), and neither the caller's context ended (a deadline
+// here is the caller's budget, or the append loop's of the same length,
+// spent) nor the client was closed (the connector is stopping).
 func temporary(err error) bool {
-	switch {
-	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, redis.ErrClosed):
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, redis.ErrClosed) {
 		return false
-	case errors.Is(err, streams.ErrNotDurable):
-		return true
 	}
-	var reply redis.Error
-	if errors.As(err, &reply) {
-		for _, p := range []string{"LOADING ", "READONLY ", "CLUSTERDOWN ", "TRYAGAIN ", "MASTERDOWN ", "BUSY "} {
-			if strings.HasPrefix(reply.Error(), p) {
-				return true
-			}
-		}
-		return false // Redis refused the command itself: trying again changes nothing
-	}
-	return true // the network, a dial or a timeout
+	return streams.IsUnavailable(err)
 }

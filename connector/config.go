@@ -12,20 +12,13 @@ import (
 	"github.com/roomstream/roomstream/streams"
 )
 
-// Defaults that tests and docs refer to (the Socket.IO reference values
-// where there is one).
-const (
-	DefaultPingInterval   = 25 * time.Second
-	DefaultPingTimeout    = 20 * time.Second
-	DefaultConnectTimeout = 45 * time.Second
-	// DefaultMaxPayload fits the design's largest message (a CONNECT
-	// carrying an 8 KiB token, a join-room with its payload) several
-	// times over; Socket.IO's own default of 1 MB lets every socket make
-	// the connector buffer a megabyte for nothing.
-	DefaultMaxPayload   = 64 << 10
-	DefaultHeartbeatTTL = 10 * time.Second
-	DefaultPollBuffer   = 4 << 20
-)
+// DefaultMaxPayload is MAX_PAYLOAD's default, as a constant for the tests
+// that size frames by it (TestDefaults in infra/cli holds it equal to the
+// tag, where the defaults are written). It fits the design's largest
+// message (a CONNECT carrying an 8 KiB token, a join-room with its
+// payload) several times over; Socket.IO's own default of 1 MB lets every
+// socket make the connector buffer a megabyte for nothing.
+const DefaultMaxPayload = 64 << 10
 
 // Config configures a connector process.
 type Config struct {

@@ -439,11 +439,3 @@ func metricEvent(name string) string {
 	}
 	return "other"
 }
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(errors.New("connector: encode: " + err.Error()))
-	}
-	return b
-}

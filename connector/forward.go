@@ -151,7 +151,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner string) {
 
 // peer returns the address connector id advertised ("" when none).
 func (s *Server) peer(ctx context.Context, id string) string {
-	now := time.Now()
+	now := s.now()
 	s.fwd.mu.Lock()
 	if p, ok := s.fwd.peers[id]; ok && now.Before(p.until) {
 		s.fwd.mu.Unlock()

@@ -3,8 +3,6 @@ package connector
 import (
 	"context"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // heartbeat refreshes the connector's heartbeat key every third of its
@@ -73,17 +71,7 @@ func (s *Server) refreshResume(ctx context.Context) {
 		}
 	}
 	s.mu.RUnlock()
-	for i := 0; i < len(pids); i += 1000 {
-		batch := pids[i:min(i+1000, len(pids))]
-		_, err := s.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, pid := range batch {
-				p.Expire(ctx, s.c.Keys.Resume(pid), resumeTTL)
-			}
-			return nil
-		})
-		if err != nil {
-			s.log.Warn("refresh resume tokens", "err", err)
-			return
-		}
+	if err := s.c.RefreshResume(ctx, pids, resumeTTL); err != nil {
+		s.log.Warn("refresh resume tokens", "err", err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
 	"github.com/roomstream/roomstream/connector/protocol"
@@ -115,16 +114,11 @@ func (s *Server) userRoomsFull(ctx context.Context, so *socket, room string) (bo
 	if len(so.rooms) >= limit {
 		return true, nil
 	}
-	key := s.c.Keys.UserRooms(so.ident.UserID)
-	var n *redis.IntCmd
-	var in *redis.BoolCmd
-	if _, err := s.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
-		n, in = p.SCard(ctx, key), p.SIsMember(ctx, key, room)
-		return nil
-	}); err != nil {
+	n, in, err := s.c.UserRoomCount(ctx, so.ident.UserID, room)
+	if err != nil {
 		return false, err
 	}
-	return !in.Val() && n.Val() >= int64(limit), nil
+	return !in && n >= int64(limit), nil
 }
 
 // admitRequest takes a connection slot for a new Engine.IO session

@@ -29,6 +29,12 @@ type live struct {
 // startLive starts a connector with default settings changed by tweak.
 func startLive(tb testing.TB, tweak func(*Config)) *live {
 	tb.Helper()
+	return startLiveClock(tb, tweak, nil)
+}
+
+// startLiveClock is startLive with the clock now (nil: time.Now).
+func startLiveClock(tb testing.TB, tweak func(*Config), now func() time.Time) *live {
+	tb.Helper()
 	rs := testredis.Start(tb, nil)
 	var cfg Config
 	if err := envconfig.Process("ROOMSTREAM_TEST_DEFAULTS_ONLY", &cfg); err != nil {
@@ -44,7 +50,7 @@ func startLive(tb testing.TB, tweak func(*Config)) *live {
 		tb.Fatal(err)
 	}
 	s := New(cfg, streams.New(rdb, cfg.Config), slog.New(slog.NewTextHandler(io.Discard, nil)),
-		&Options{Registerer: prometheus.NewRegistry()})
+		&Options{Registerer: prometheus.NewRegistry(), Now: now})
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Run(ctx) }()
 	hs := httptest.NewServer(s.Handler())

@@ -2,10 +2,7 @@ package connector
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -22,6 +19,10 @@ import (
 type Options struct {
 	// Registerer receives the connector's metrics (nil: not registered).
 	Registerer prometheus.Registerer
+	// Now is the clock of the times the connector records (sessions,
+	// sockets, disconnects) and of its caches (nil: time.Now). Waits and
+	// timeouts run on real time.
+	Now func() time.Time
 }
 
 // Server is one connector: it accepts Socket.IO clients at /socket.io/
@@ -31,6 +32,7 @@ type Server struct {
 	c        *streams.Client
 	log      *slog.Logger
 	id       string
+	now      func() time.Time
 	verifier *Verifier
 	// keysErr is why the configured keys could not be loaded (Run
 	// returns it); stopKeys ends the JWKS refresh.
@@ -76,7 +78,6 @@ type Server struct {
 	draining atomic.Bool
 	conns    sync.WaitGroup // one per WebSocket connection or polling session
 	loops    sync.WaitGroup
-	stop     context.CancelFunc
 	done     chan struct{}
 }
 
@@ -85,12 +86,16 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 	if opts == nil {
 		opts = &Options{}
 	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
 	id := cfg.ConnectorID
 	if id == "" {
 		id = "c-" + newID()[:12]
 	}
 	s := &Server{
-		cfg: cfg, c: c, id: id,
+		cfg: cfg, c: c, id: id, now: now,
 		log:        log.With("connector", id),
 		m:          newMetrics(opts.Registerer),
 		sockets:    map[string]*socket{},
@@ -144,7 +149,6 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	loops, stop := context.WithCancel(context.Background())
-	s.stop = stop
 	s.loops.Add(3 + appenders)
 	go func() { defer s.loops.Done(); s.heartbeat(loops) }()
 	go func() { defer s.loops.Done(); s.readOutbound(loops, start) }()
@@ -266,17 +270,14 @@ func (s *Server) socket(sid string) *socket {
 }
 
 // newID returns 128 random bits, base64url.
-func newID() string { return randomID(16) }
+func newID() string { return streams.RandomID(16) }
 
 // newOrigin names a socket's incarnation: 72 random bits, 12 characters.
-func newOrigin() string { return randomID(9) }
+func newOrigin() string { return streams.RandomID(9) }
 
-// randomID returns n random bytes as URL-safe base64.
-func randomID(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+// mustJSON encodes a payload (streams.MustJSON: the one definition, shared
+// with the workers).
+var mustJSON = streams.MustJSON
 
 func writeJSONError(w http.ResponseWriter, status, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
@@ -286,5 +287,3 @@ func writeJSONError(w http.ResponseWriter, status, code int, msg string) {
 		Message string `json:"message"`
 	}{code, msg})
 }
-
-var errDraining = errors.New("connector: draining")

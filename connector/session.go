@@ -6,7 +6,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
@@ -42,9 +41,8 @@ func (l *limitError) Error() string { return l.e.Message }
 func (s *Server) openSession(so *socket) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	k := s.c.Keys
 	if limit := s.cfg.MaxConnsPerUser; limit > 0 {
-		n, err := s.c.Redis().SCard(ctx, k.UserSockets(so.ident.UserID)).Result()
+		n, err := s.c.UserSocketCount(ctx, so.ident.UserID)
 		if err != nil {
 			return err
 		}
@@ -54,22 +52,9 @@ func (s *Server) openSession(so *socket) error {
 		}
 	}
 	so.session = newID()
-	now := streams.ISOTime(time.Now())
-	_, err := s.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, k.Session(so.session), "userId", so.ident.UserID, "userName", so.ident.UserName,
-			"connectorId", s.id, "socketId", so.sid, "createdAt", now)
-		p.Expire(ctx, k.Session(so.session), sessionTTL)
-		p.HSet(ctx, k.Socket(so.sid), "id", so.sid, "userId", so.ident.UserID, "userName", so.ident.UserName,
-			"sessionId", so.session, "connector", s.id, "pid", so.pid, "state", streams.SocketLive, "connectedAt", now,
-			"iat", iatMillis(so.ident))
-		p.Expire(ctx, k.Socket(so.sid), sessionTTL)
-		p.SAdd(ctx, k.UserSockets(so.ident.UserID), so.sid)
-		p.Expire(ctx, k.UserSockets(so.ident.UserID), sessionTTL)
-		p.SAdd(ctx, k.ConnectorSockets(s.id), so.sid)
-		p.Set(ctx, k.Resume(so.pid), so.sid, resumeTTL)
-		return nil
-	})
-	return err
+	return s.c.OpenSocket(ctx, streams.NewSocket{ID: so.sid, Session: so.session, PID: so.pid, Connector: s.id,
+		UserID: so.ident.UserID, UserName: so.ident.UserName, IssuedAtMs: iatMillis(so.ident), At: s.now(),
+		TTL: sessionTTL, ResumeTTL: resumeTTL})
 }
 
 // settle decides what happens to a socket whose connection ended.
@@ -122,19 +107,13 @@ func (s *Server) settle(so *socket) {
 func (s *Server) hold(h *held) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	k := s.c.Keys
 	won, err := s.c.ClaimSocket(ctx, h.sid, s.id, s.id, streams.SocketHeld)
 	if err != nil {
 		s.log.Warn("mark socket held", "socket", h.sid, "err", err)
 	} else if !won {
 		return // already recovered on another connector
 	} else {
-		_, err = s.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.HSet(ctx, k.Socket(h.sid), "droppedAt", streams.ISOTime(time.Now()))
-			p.Expire(ctx, k.Resume(h.pid), s.cfg.RecoveryWindow)
-			return nil
-		})
-		if err != nil {
+		if err := s.c.HoldSocket(ctx, h.sid, h.pid, s.now(), s.cfg.RecoveryWindow); err != nil {
 			s.log.Warn("mark socket held", "socket", h.sid, "err", err)
 		}
 	}
@@ -176,6 +155,7 @@ func (s *Server) unhold(sid string) *held {
 // both win. Redis errors are retried until the connector stops; then the
 // reaper finishes the job.
 func (s *Server) close(h *held, reason string) {
+	bo := streams.NewBackoff(200*time.Millisecond, 5*time.Second)
 	for attempt := 0; ; attempt++ {
 		err := s.closeOnce(h, reason)
 		if err == nil {
@@ -186,7 +166,7 @@ func (s *Server) close(h *held, reason string) {
 				"socket", h.sid, "err", err)
 			return
 		}
-		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+		bo.Sleep(context.Background())
 	}
 }
 
@@ -199,14 +179,14 @@ func (s *Server) closeOnce(h *held, reason string) error {
 	}
 	if !won {
 		// Recovered on another connector (or already closed).
-		return s.c.Redis().SRem(ctx, s.c.Keys.ConnectorSockets(s.id), h.sid).Err()
+		return s.c.UnlistSocket(ctx, s.id, h.sid)
 	}
 	return s.finish(ctx, h, reason)
 }
 
 // finish queues the socket's disconnect in each room and deletes its keys.
 func (s *Server) finish(ctx context.Context, h *held, reason string) error {
-	now := time.Now()
+	now := s.now()
 	for _, room := range h.rooms {
 		env := &streams.Envelope{Type: schemas.CmdDisconnect, RoomID: room, SocketID: h.sid, ConnectorID: s.id,
 			UserID: h.ident.UserID, UserName: h.ident.UserName, SessionID: h.session, Reason: reason, At: now}
@@ -214,22 +194,10 @@ func (s *Server) finish(ctx context.Context, h *held, reason string) error {
 			return err
 		}
 	}
-	k := s.c.Keys
-	_, err := s.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, k.Socket(h.sid), k.SocketRooms(h.sid))
-		p.Del(ctx, k.Resume(h.pid))
-		p.SRem(ctx, k.UserSockets(h.ident.UserID), h.sid)
-		p.SRem(ctx, k.ConnectorSockets(s.id), h.sid)
-		if reason == schemas.ReasonDisconnected {
-			// A clean close: nothing will look the session up again.
-			p.Del(ctx, k.Session(h.session))
-		} else {
-			// Dropped: the session stays for the design's 24 h.
-			p.HSet(ctx, k.Session(h.session), "endedAt", streams.ISOTime(now))
-		}
-		return nil
-	})
-	return err
+	// A clean close ends the session (nothing will look it up again); a
+	// drop leaves it for the design's 24 h.
+	return s.c.DeleteSocket(ctx, streams.ClosedSocket{ID: h.sid, UserID: h.ident.UserID, PID: h.pid, Connector: s.id,
+		Session: h.session, SessionDone: reason == schemas.ReasonDisconnected, At: now})
 }
 
 // iatMillis is the token's iat as kept in socket:{id} ("iat", ms; 0 when

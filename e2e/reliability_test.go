@@ -171,8 +171,12 @@ func TestWorkerCrash(t *testing.T) {
 }
 
 // connectorTimeout is ROOMSTREAM_CONNECTOR_TIMEOUT in deployments that
-// do not set it.
-const connectorTimeout = connector.DefaultHeartbeatTTL
+// do not set it (its default tag).
+var connectorTimeout = func() time.Duration {
+	var c connector.Config
+	streams.Defaults(&c)
+	return c.HeartbeatTTL
+}()
 
 // janitorSince returns when the deployment's current janitor took its
 // lease, from the workers' logs.

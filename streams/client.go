@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -141,6 +142,9 @@ func (c *Client) Durably(ctx context.Context, key string, fn func(redis.Pipeline
 // IsUnavailable reports whether err means Redis could not be reached or
 // could not serve the request right now (as opposed to a script or data
 // error): such failures are retried without limit and never dead-lettered.
+// A deadline passing counts: Redis did not answer in time. It is the one
+// classifier of Redis errors; a retry loop stops on its own context
+// besides (see the connector's appendRetrying).
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
@@ -150,11 +154,12 @@ func IsUnavailable(err error) bool {
 	}
 	var re redis.Error
 	if errors.As(err, &re) {
-		msg := re.Error()
-		for _, p := range []string{"LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "READONLY", "BUSY", "NOREPLICAS", "MOVED", "ASK"} {
-			if len(msg) >= len(p) && msg[:len(p)] == p {
-				return true
-			}
+		// The reply's first word: BUSYKEY (a RESTORE onto an existing key)
+		// is a data error, BUSY (a script running too long) is not.
+		code, _, _ := strings.Cut(re.Error(), " ")
+		switch code {
+		case "LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "READONLY", "BUSY", "NOREPLICAS", "MOVED", "ASK":
+			return true
 		}
 		return false
 	}

@@ -11,14 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Defaults that tests and docs refer to.
-const (
-	DefaultPartitions       = 16
-	DefaultRecoveryWindow   = 2 * time.Minute
-	DefaultInboundRetention = 7 * 24 * time.Hour
-	DefaultInboundMaxLen    = 1_000_000
-)
-
 // Config is the Redis and stream configuration every process shares. It is
 // embedded in the connector's and the worker's configuration, so its
 // variables carry the plain ROOMSTREAM_ prefix.

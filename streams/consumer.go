@@ -16,21 +16,14 @@ import (
 // entries (ReadNew).
 type Reader struct {
 	c        *Client
-	p        int
 	stream   string
 	consumer string
 }
 
 // Reader returns a reader of partition p for consumer.
 func (c *Client) Reader(p int, consumer string) *Reader {
-	return &Reader{c: c, p: p, stream: c.Keys.Inbound(p), consumer: consumer}
+	return &Reader{c: c, stream: c.Keys.Inbound(p), consumer: consumer}
 }
-
-// Partition returns the partition number.
-func (r *Reader) Partition() int { return r.p }
-
-// Stream returns the stream key.
-func (r *Reader) Stream() string { return r.stream }
 
 // EnsureGroup creates the stream and the consumer group when missing. A new
 // group starts at the beginning of the stream, so nothing appended before
@@ -199,16 +192,4 @@ func (r *Reader) Ack(ctx context.Context, ids ...string) error {
 		return nil
 	}
 	return r.c.rdb.XAck(ctx, r.stream, Group, ids...).Err()
-}
-
-// Deliveries returns how many times entry id has been delivered, 0 when it
-// is not pending.
-func (r *Reader) Deliveries(ctx context.Context, id string) (int64, error) {
-	pend, err := r.c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
-		Stream: r.stream, Group: Group, Start: id, End: id, Count: 1,
-	}).Result()
-	if err != nil || len(pend) == 0 {
-		return 0, err
-	}
-	return pend[0].RetryCount, nil
 }

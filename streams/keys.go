@@ -79,12 +79,6 @@ func (k Keys) RoomKeys(id string) []string {
 	return []string{k.Room(id), k.RoomUsers(id), k.RoomSockets(id), k.RoomUploads(id), k.RoomFiles(id), k.RoomApplied(id), k.RoomConns(id)}
 }
 
-// RoomStateKeys returns the keys of one room that expire once it is empty:
-// all of RoomKeys but the applied marker.
-func (k Keys) RoomStateKeys(id string) []string {
-	return []string{k.Room(id), k.RoomUsers(id), k.RoomSockets(id), k.RoomUploads(id), k.RoomFiles(id), k.RoomConns(id)}
-}
-
 func (k Keys) Inbound(p int) string     { return k.tagged("in", strconv.Itoa(p), "") }
 func (k Keys) Lease(p int) string       { return k.tagged("in", strconv.Itoa(p), ":lease") }
 func (k Keys) Epoch(p int) string       { return k.tagged("in", strconv.Itoa(p), ":epoch") }

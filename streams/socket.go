@@ -3,6 +3,7 @@ package streams
 import (
 	"context"
 	_ "embed"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -25,4 +26,140 @@ const (
 func (c *Client) ClaimSocket(ctx context.Context, sid, from, to, state string) (bool, error) {
 	n, err := socketClaim.Run(ctx, c.rdb, []string{c.Keys.Socket(sid)}, from, to, state).Int64()
 	return n == 1, err
+}
+
+// The keys of a socket's lifetime have one owner: the connector opens
+// (OpenSocket), holds (HoldSocket) and closes (DeleteSocket) its sockets,
+// and a worker's reaper closes those of a connector that died, with the
+// same functions.
+
+// NewSocket is what OpenSocket records about a socket that connected.
+type NewSocket struct {
+	ID, Session, PID, Connector string
+	UserID, UserName            string
+	IssuedAtMs                  int64 // the token's iat ("iat" of socket:{id}, 0: none)
+	At                          time.Time
+	// TTL is the lifetime of the session, the socket record and the
+	// user's socket set; ResumeTTL the resume token's.
+	TTL, ResumeTTL time.Duration
+}
+
+// OpenSocket records a new socket and its session: session:{id},
+// socket:{id} (state live), its entry in its user's and its connector's
+// socket sets, and its resume token.
+func (c *Client) OpenSocket(ctx context.Context, s NewSocket) error {
+	k := c.Keys
+	now := ISOTime(s.At)
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, k.Session(s.Session), "userId", s.UserID, "userName", s.UserName,
+			"connectorId", s.Connector, "socketId", s.ID, "createdAt", now)
+		p.Expire(ctx, k.Session(s.Session), s.TTL)
+		p.HSet(ctx, k.Socket(s.ID), "id", s.ID, "userId", s.UserID, "userName", s.UserName,
+			"sessionId", s.Session, "connector", s.Connector, "pid", s.PID, "state", SocketLive, "connectedAt", now,
+			"iat", s.IssuedAtMs)
+		p.Expire(ctx, k.Socket(s.ID), s.TTL)
+		p.SAdd(ctx, k.UserSockets(s.UserID), s.ID)
+		p.Expire(ctx, k.UserSockets(s.UserID), s.TTL)
+		p.SAdd(ctx, k.ConnectorSockets(s.Connector), s.ID)
+		p.Set(ctx, k.Resume(s.PID), s.ID, s.ResumeTTL)
+		return nil
+	})
+	return err
+}
+
+// UserSocketCount is how many sockets a user has open, on every
+// connector.
+func (c *Client) UserSocketCount(ctx context.Context, user string) (int64, error) {
+	return c.rdb.SCard(ctx, c.Keys.UserSockets(user)).Result()
+}
+
+// HoldSocket notes when a socket (claimed held, see ClaimSocket) dropped
+// and keeps its resume token for the recovery window.
+func (c *Client) HoldSocket(ctx context.Context, sid, pid string, at time.Time, window time.Duration) error {
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, c.Keys.Socket(sid), "droppedAt", ISOTime(at))
+		p.Expire(ctx, c.Keys.Resume(pid), window)
+		return nil
+	})
+	return err
+}
+
+// RefreshResume extends the resume tokens of connected sockets to ttl,
+// a thousand per round trip.
+func (c *Client) RefreshResume(ctx context.Context, pids []string, ttl time.Duration) error {
+	for i := 0; i < len(pids); i += 1000 {
+		batch := pids[i:min(i+1000, len(pids))]
+		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, pid := range batch {
+				p.Expire(ctx, c.Keys.Resume(pid), ttl)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UnlistSocket removes a socket from its connector's socket set (it moved
+// to another connector, or is gone).
+func (c *Client) UnlistSocket(ctx context.Context, connector, sid string) error {
+	return c.rdb.SRem(ctx, c.Keys.ConnectorSockets(connector), sid).Err()
+}
+
+// ClosedSocket is a socket whose keys DeleteSocket deletes.
+type ClosedSocket struct {
+	ID        string
+	UserID    string // "": not known (its record was gone)
+	PID       string // its resume token, "": none
+	Connector string // whose socket set it leaves
+	// Session, when set, ends with the socket: deleted when SessionDone (a
+	// clean close: nothing will look it up again), else marked endedAt At
+	// (it stays for its 24 h).
+	Session     string
+	SessionDone bool
+	At          time.Time
+}
+
+// DeleteSocket deletes a closed socket's keys: socket:{id} and its room
+// set, its resume token, its entries in its user's and its connector's
+// socket sets, and ends its session if given. Its rooms must have been
+// sent its disconnect first.
+func (c *Client) DeleteSocket(ctx context.Context, s ClosedSocket) error {
+	k := c.Keys
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, k.Socket(s.ID), k.SocketRooms(s.ID))
+		if s.PID != "" {
+			p.Del(ctx, k.Resume(s.PID))
+		}
+		if s.UserID != "" {
+			p.SRem(ctx, k.UserSockets(s.UserID), s.ID)
+		}
+		p.SRem(ctx, k.ConnectorSockets(s.Connector), s.ID)
+		switch {
+		case s.Session == "":
+		case s.SessionDone:
+			p.Del(ctx, k.Session(s.Session))
+		default:
+			p.HSet(ctx, k.Session(s.Session), "endedAt", ISOTime(s.At))
+		}
+		return nil
+	})
+	return err
+}
+
+// UserRoomCount reads the user's room set the workers keep
+// (user:{id}:rooms): how many rooms it holds, and whether room is one.
+func (c *Client) UserRoomCount(ctx context.Context, user, room string) (n int64, in bool, err error) {
+	key := c.Keys.UserRooms(user)
+	var card *redis.IntCmd
+	var member *redis.BoolCmd
+	if _, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		card, member = p.SCard(ctx, key), p.SIsMember(ctx, key, room)
+		return nil
+	}); err != nil {
+		return 0, false, err
+	}
+	return card.Val(), member.Val(), nil
 }

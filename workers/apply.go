@@ -163,14 +163,6 @@ func (e *effects) refuse(env *streams.Envelope, err *schemas.Error) {
 	e.reply(env, schemas.Ack{Error: err.WithEvent(env.Type, env.RoomID)})
 }
 
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("workers: encode %T: %v", v, err)) // only plain structs are encoded
-	}
-	return b
-}
-
 // call is one room script to run for one entry, and what its result
 // means.
 type call struct {

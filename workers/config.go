@@ -7,14 +7,13 @@ import (
 	"github.com/roomstream/roomstream/streams"
 )
 
-// Defaults that tests and docs refer to.
-const (
-	DefaultLeaseTTL     = 5 * time.Second
-	DefaultClaimMinIdle = 2 * time.Second
-	DefaultMaxAttempts  = 5
-	DefaultLockGrace    = 30 * time.Second
-	DefaultEmptyRoomTTL = 7 * 24 * time.Hour
-)
+// DefaultEmptyRoomTTL is EMPTY_ROOM_TTL's default (read from its tag,
+// where every default is written: see streams.Defaults).
+var DefaultEmptyRoomTTL = func() time.Duration {
+	var c Config
+	streams.Defaults(&c)
+	return c.EmptyRoomTTL
+}()
 
 // Config configures a worker process.
 type Config struct {

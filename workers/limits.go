@@ -1,13 +1,9 @@
 package workers
 
-import "fmt"
+import (
+	"fmt"
 
-// Defaults of the room limits, for tests and docs.
-const (
-	DefaultRoomMaxMembers = 500
-	DefaultRoomMaxUploads = 50
-	DefaultRoomMaxFiles   = 1000
-	DefaultSnapshotLimit  = 100
+	"github.com/roomstream/roomstream/streams"
 )
 
 // Limits bound what one room holds and what a join snapshot carries, so
@@ -24,11 +20,15 @@ type Limits struct {
 	SnapshotLimit  int `envconfig:"SNAPSHOT_LIMIT" default:"100" desc:"entries per list (members, activeUploads, files) in a join snapshot; counts say how many there are"`
 }
 
-// DefaultLimits returns the limits used when none are configured.
-func DefaultLimits() Limits {
-	return Limits{RoomMaxMembers: DefaultRoomMaxMembers, RoomMaxUploads: DefaultRoomMaxUploads,
-		RoomMaxFiles: DefaultRoomMaxFiles, SnapshotLimit: DefaultSnapshotLimit}
-}
+// DefaultLimits returns the limits used when none are configured: the
+// defaults of their variables' tags.
+func DefaultLimits() Limits { return defaultLimits }
+
+var defaultLimits = func() Limits {
+	var l Limits
+	streams.Defaults(&l)
+	return l
+}()
 
 // orDefaults returns l with each unset (zero) limit at its default.
 func (l Limits) orDefaults() Limits {

@@ -20,8 +20,9 @@ type partitionRun struct {
 	token  int64
 	cancel context.CancelFunc
 	done   chan struct{}
-	// validUntil (unix ms) is when the lease expires unless renewed; the
-	// loop applies nothing past it until the renewer extends it.
+	// validUntil (unix ms, on the worker's clock w.now, as is every
+	// reading of it) is when the lease expires unless renewed; the loop
+	// applies nothing past it until the renewer extends it.
 	validUntil atomic.Int64
 	// fenced is set when a room refused this run's token: a newer token
 	// exists (another owner, or an epoch that went back in a failover).
@@ -53,7 +54,7 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 	for ctx.Err() == nil {
 		if err := r.EnsureGroup(ctx); err != nil {
 			log.Warn("create consumer group", "err", err)
-			bo.sleep(ctx)
+			bo.Sleep(ctx)
 			continue
 		}
 		break
@@ -85,7 +86,7 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 				return true
 			}
 			log.Warn("write applied entries' events", "err", err)
-			if !bo.sleep(ctx) {
+			if !bo.Sleep(ctx) {
 				return false
 			}
 		}
@@ -117,7 +118,7 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 					claiming = false
 					continue
 				}
-				sleepCtx(ctx, 100*time.Millisecond)
+				streams.SleepCtx(ctx, 100*time.Millisecond)
 				continue
 			}
 			if len(msgs) > 0 {
@@ -147,10 +148,10 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 				return
 			}
 			log.Warn("read partition", "err", err)
-			bo.sleep(ctx)
+			bo.Sleep(ctx)
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		ids, later, laterIDs, ok := w.process(ctx, run, msgs, !claiming)
 		unacked = append(unacked, ids...)
 		pending, pendingIDs = later, laterIDs
@@ -255,8 +256,8 @@ func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XM
 // (Redis unreachable, say): nothing is applied until the renewer extends
 // it. False when the lease is lost or ctx ended.
 func (w *Worker) leaseValid(ctx context.Context, run *partitionRun) bool {
-	for time.Now().UnixMilli() > run.validUntil.Load() {
-		if run.fenced.Load() || !sleepCtx(ctx, 50*time.Millisecond) {
+	for w.now().UnixMilli() > run.validUntil.Load() {
+		if run.fenced.Load() || !streams.SleepCtx(ctx, 50*time.Millisecond) {
 			return false
 		}
 	}
@@ -303,7 +304,7 @@ func (w *Worker) applyEntry(ctx context.Context, run *partitionRun, env *streams
 		}
 		if streams.IsUnavailable(err) && !errors.Is(err, ErrPermanent) {
 			w.log.Warn("apply: Redis unavailable, retrying", "partition", run.p, "entry", m.ID, "err", err)
-			if !bo.sleep(ctx) {
+			if !bo.Sleep(ctx) {
 				return stopped
 			}
 			continue
@@ -314,7 +315,7 @@ func (w *Worker) applyEntry(ctx context.Context, run *partitionRun, env *streams
 		if attempts >= w.cfg.MaxAttempts || errors.Is(err, ErrPermanent) {
 			return w.deadLetter(ctx, run, m, err, int64(attempts))
 		}
-		if !bo.sleep(ctx) {
+		if !bo.Sleep(ctx) {
 			return stopped
 		}
 	}
@@ -322,13 +323,20 @@ func (w *Worker) applyEntry(ctx context.Context, run *partitionRun, env *streams
 
 // safeApply turns a panic in a handler into an error, so one bad entry
 // cannot take the worker down.
-func (w *Worker) safeApply(ctx context.Context, run *partitionRun, env *streams.Envelope) (out Outcome, err error) {
+func (w *Worker) safeApply(ctx context.Context, run *partitionRun, env *streams.Envelope) (Outcome, error) {
+	return SafeApply(ctx, w.applier, run.p, run.token, env)
+}
+
+// SafeApply applies one entry with a and turns a panic of a handler into
+// an ErrPermanent failure of that entry (with the stack), the way the
+// workers and replay both apply entries.
+func SafeApply(ctx context.Context, a *Applier, p int, token int64, env *streams.Envelope) (out Outcome, err error) {
 	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: panic: %v\n%s", ErrPermanent, p, debug.Stack())
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: panic: %v\n%s", ErrPermanent, v, debug.Stack())
 		}
 	}()
-	return w.applier.Apply(ctx, run.p, run.token, env)
+	return a.Apply(ctx, p, token, env)
 }
 
 // safeApplyBatch is safeApply for a batch: a panic fails the batch, whose
@@ -343,7 +351,7 @@ func (w *Worker) safeApplyBatch(ctx context.Context, run *partitionRun, envs []*
 			err = fmt.Errorf("%w: panic: %v", ErrPermanent, p)
 		}
 	}()
-	return w.applier.ApplyBatch(ctx, run.p, run.token, envs, func() bool { return time.Now().UnixMilli() <= run.validUntil.Load() }, later)
+	return w.applier.ApplyBatch(ctx, run.p, run.token, envs, func() bool { return w.now().UnixMilli() <= run.validUntil.Load() }, later)
 }
 
 func (w *Worker) deadLetter(ctx context.Context, run *partitionRun, m redis.XMessage, cause error, attempts int64) verdict {
@@ -358,35 +366,12 @@ func (w *Worker) deadLetter(ctx context.Context, run *partitionRun, m redis.XMes
 			return deadLettered
 		}
 		w.log.Warn("write dead letter", "partition", run.p, "entry", m.ID, "err", err)
-		if !bo.sleep(ctx) {
+		if !bo.Sleep(ctx) {
 			return stopped
 		}
 	}
 }
 
-// backoff sleeps 50 ms doubling to 2 s.
-type backoff struct{ d time.Duration }
-
-func newBackoff() *backoff { return &backoff{d: 50 * time.Millisecond} }
-
-func (b *backoff) reset() { b.d = 50 * time.Millisecond }
-
-// sleep waits for the next delay; false when ctx ended first.
-func (b *backoff) sleep(ctx context.Context) bool {
-	ok := sleepCtx(ctx, b.d)
-	if b.d *= 2; b.d > 2*time.Second {
-		b.d = 2 * time.Second
-	}
-	return ok
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+// newBackoff is the workers' delay between retries of Redis work: 50 ms
+// doubling to 2 s.
+func newBackoff() *streams.Backoff { return streams.NewBackoff(50*time.Millisecond, 2*time.Second) }

@@ -55,34 +55,27 @@ func (w *Worker) reap(ctx context.Context, connector string, now time.Time) erro
 			}
 		}
 		if !won && info["connector"] != "" && info["state"] != streams.SocketClosed {
-			moved++ // recovered on another connector meanwhile
-		} else {
-			rooms, err := rdb.SMembers(ctx, k.SocketRooms(sid)).Result()
-			if err != nil {
+			// Recovered on another connector meanwhile: it only leaves
+			// this one's socket set.
+			moved++
+			if err := w.c.UnlistSocket(ctx, connector, sid); err != nil {
 				return err
 			}
-			for _, room := range rooms {
-				env := &streams.Envelope{Type: schemas.CmdDisconnect, RoomID: room, SocketID: sid, ConnectorID: connector,
-					UserID: info["userId"], UserName: info["userName"], SessionID: info["sessionId"],
-					Reason: schemas.ReasonConnectorLost, At: now}
-				if _, err := w.c.Append(ctx, env); err != nil {
-					return err
-				}
-			}
-			if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				p.Del(ctx, k.Socket(sid), k.SocketRooms(sid))
-				if info["userId"] != "" {
-					p.SRem(ctx, k.UserSockets(info["userId"]), sid)
-				}
-				if info["pid"] != "" {
-					p.Del(ctx, k.Resume(info["pid"]))
-				}
-				return nil
-			}); err != nil {
+			continue
+		}
+		rooms, err := rdb.SMembers(ctx, k.SocketRooms(sid)).Result()
+		if err != nil {
+			return err
+		}
+		for _, room := range rooms {
+			env := &streams.Envelope{Type: schemas.CmdDisconnect, RoomID: room, SocketID: sid, ConnectorID: connector,
+				UserID: info["userId"], UserName: info["userName"], SessionID: info["sessionId"],
+				Reason: schemas.ReasonConnectorLost, At: now}
+			if _, err := w.c.Append(ctx, env); err != nil {
 				return err
 			}
 		}
-		if err := rdb.SRem(ctx, k.ConnectorSockets(connector), sid).Err(); err != nil {
+		if err := w.c.DeleteSocket(ctx, streams.ClosedSocket{ID: sid, UserID: info["userId"], PID: info["pid"], Connector: connector}); err != nil {
 			return err
 		}
 	}

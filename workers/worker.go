@@ -2,8 +2,6 @@ package workers
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -35,13 +33,11 @@ type Worker struct {
 	applier *Applier
 	now     func() time.Time
 
-	mu      sync.Mutex
-	held    map[int]*partitionRun
-	wg      sync.WaitGroup
-	ready   atomic.Bool
-	closing chan struct{}
-	closed  chan struct{}
-	once    sync.Once
+	mu     sync.Mutex
+	held   map[int]*partitionRun
+	wg     sync.WaitGroup
+	ready  atomic.Bool
+	closed chan struct{}
 }
 
 // New returns a worker; Run starts it.
@@ -55,15 +51,14 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Worker
 	}
 	id := cfg.WorkerID
 	if id == "" {
-		id = "w-" + randomID()
+		id = "w-" + streams.RandomID(8)
 	}
 	w := &Worker{
 		cfg: cfg, c: c, id: id, now: now,
-		log:     log.With("worker", id),
-		m:       newMetrics(opts.Registerer),
-		held:    map[int]*partitionRun{},
-		closing: make(chan struct{}),
-		closed:  make(chan struct{}),
+		log:    log.With("worker", id),
+		m:      newMetrics(opts.Registerer),
+		held:   map[int]*partitionRun{},
+		closed: make(chan struct{}),
 	}
 	w.applier = NewApplier(c, cfg.LockGrace, cfg.EmptyRoomTTL, now).WithLimits(cfg.Limits)
 	return w
@@ -146,10 +141,8 @@ func (w *Worker) shutdown(stopLoops context.CancelFunc) {
 // Wait blocks until Run has returned.
 func (w *Worker) Wait() { <-w.closed }
 
-func randomID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// mustJSON encodes a payload (streams.MustJSON: the one definition, shared
+// with the connector).
+var mustJSON = streams.MustJSON
 
 func (w *Worker) String() string { return fmt.Sprintf("worker %s", w.id) }

@@ -3,14 +3,11 @@ package demo
 import (
 	"fmt"
 	"time"
+
+	"github.com/roomstream/roomstream/streams"
 )
 
-// Defaults that tests and docs refer to.
 const (
-	DefaultMaxUpload  = 32 << 20
-	DefaultStoreLimit = 512 << 20
-	DefaultUploadRate = 2 << 20
-	DefaultTokenTTL   = 12 * time.Hour
 	// ChunkSize is the size of the pieces the page uploads a file in; each
 	// answered piece is one progress report.
 	ChunkSize = 256 << 10
@@ -31,10 +28,21 @@ type Config struct {
 	TokenTTL   time.Duration `envconfig:"DEMO_TOKEN_TTL" default:"12h" desc:"lifetime of the tokens the demo mints"`
 }
 
-// DefaultConfig returns the configuration with every default.
+// DefaultConfig returns the configuration with every default (those of
+// its variables' tags).
 func DefaultConfig() Config {
-	return Config{MaxUpload: DefaultMaxUpload, StoreLimit: DefaultStoreLimit, UploadRate: DefaultUploadRate, TokenTTL: DefaultTokenTTL}
+	var c Config
+	streams.Defaults(&c)
+	return c
 }
+
+// Defaults that tests and docs refer to, read from the tags.
+var (
+	DefaultMaxUpload  = DefaultConfig().MaxUpload
+	DefaultStoreLimit = DefaultConfig().StoreLimit
+	DefaultUploadRate = DefaultConfig().UploadRate
+	DefaultTokenTTL   = DefaultConfig().TokenTTL
+)
 
 // Validate checks the configuration and names the variable at fault.
 func (c *Config) Validate() error {

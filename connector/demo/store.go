@@ -1,8 +1,6 @@
 package demo
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
 )
 
 // upload is one file being uploaded, or uploaded, to the demo store.
@@ -65,7 +64,7 @@ func (s *store) create(owner, name, mime string, size int64) (*upload, *storeErr
 		return nil, refuse(http.StatusRequestEntityTooLarge, schemas.CodePayloadTooLarge,
 			"%s is %s; the demo accepts files of at most %s", name, HumanBytes(size), HumanBytes(s.cfg.MaxUpload))
 	}
-	id := "f" + randomID()
+	id := "f" + streams.RandomID(16)
 	u := &upload{id: id, owner: owner, name: name, mime: mime, size: size, path: filepath.Join(s.dir, id)}
 	if s.cfg.UploadRate > 0 {
 		u.limiter = rate.NewLimiter(rate.Limit(s.cfg.UploadRate), 64<<10)
@@ -182,13 +181,6 @@ func (s *store) close() error {
 		return fmt.Errorf("demo: remove upload folder: %w", err)
 	}
 	return nil
-}
-
-// randomID returns 128 random bits, base64url: a valid roomstream id.
-func randomID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // HumanBytes formats n bytes for people: 512 B, 1.5 KiB, 32 MiB.

@@ -14,9 +14,9 @@ import (
 )
 
 // TestMain lets the test binary serve as a generator shard process, as
-// `roomstream bench shard` does, so that multi-process runs can be tested.
+// `roombench shard` does, so that multi-process runs can be tested.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 2 && os.Args[1] == "bench" && os.Args[2] == "shard" {
+	if len(os.Args) > 1 && os.Args[1] == "shard" {
 		if err := ServeShard(context.Background(), os.Stdin, os.Stdout); err != nil {
 			os.Exit(1)
 		}

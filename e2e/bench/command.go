@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-const usageText = `Usage: roomstream bench <scenario> [flags]
+const usageText = `Usage: roombench <scenario> [flags]
 
 Load generator and benchmark scenarios. Every scenario starts its own
 redis-server and servers on loopback (this machine only), runs the load
@@ -35,10 +35,15 @@ Scenarios:
   all     seed, max and conns against both stacks; prints the results table
   run     the load generator alone, against servers you started (--url)
 
-Run 'roomstream bench <scenario> -h' for its flags.
+The roomstream servers the scenarios start are the roomstream binary beside
+roombench (else on $PATH, or --server).
+
+Run 'roombench <scenario> -h' for its flags.
 `
 
-// Main runs `roomstream bench`.
+// Main runs the roombench command (e2e/bench/cmd/roombench) with its
+// arguments: a scenario and its flags, or `shard`, a generator process
+// the scenarios start by re-executing the program.
 func Main(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(os.Stderr, usageText)
@@ -108,7 +113,7 @@ type runFlags struct {
 }
 
 func parseFlags(name string, args []string) (*Params, string, *runFlags, error) {
-	fs := flag.NewFlagSet("bench "+name, flag.ContinueOnError)
+	fs := flag.NewFlagSet("roombench "+name, flag.ContinueOnError)
 	p := &Params{Out: os.Stdout, Join: true}
 	def := scenarioDefaults(name)
 	fs.IntVar(&p.Conns, "conns", def.Conns, "connections")
@@ -140,6 +145,7 @@ func parseFlags(name string, args []string) (*Params, string, *runFlags, error) 
 		fs.IntVar(&p.Connectors, "connectors", def.Connectors, "roomstream connector processes")
 		fs.IntVar(&p.Workers, "workers", 1, "roomstream worker processes")
 		fs.IntVar(&p.NodeProcs, "node-procs", def.NodeProcs, "Node peer processes")
+		fs.StringVar(&p.Server, "server", "", "the roomstream binary the connectors and workers run (default: roomstream beside this program, else on $PATH)")
 		fs.StringVar(&p.PeerDir, "peer-dir", "e2e/bench/peer", "directory of the Node peer (server.js, package-lock.json)")
 		fs.BoolVar(&p.KeepLogs, "keep-logs", false, "keep the servers' logs (their directory is printed on failure)")
 		env := fs.String("env", "", "extra ROOMSTREAM_* settings for roomstream processes, comma-separated (NAME=value,...)")
@@ -157,7 +163,7 @@ func parseFlags(name string, args []string) (*Params, string, *runFlags, error) 
 	fs.IntVar(&p.Retries, "retries", 1, "max: times a failing step is run again before it counts as failed (another process on a shared machine can stall the servers for a moment)")
 	fs.DurationVar(&p.P99Limit, "p99-limit", 100*time.Millisecond, "max: p99 latency a step must stay under")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: roomstream bench %s [flags]\n\n", name)
+		fmt.Fprintf(fs.Output(), "Usage: roombench %s [flags]\n\n", name)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -264,7 +270,7 @@ func finish(p *Params, reports []*Report) error {
 			} else if i > 0 {
 				continue
 			}
-			title := fmt.Sprintf("roomstream bench %s against %s: %d connections, rooms of %d (%d cores)",
+			title := fmt.Sprintf("roombench %s against %s: %d connections, rooms of %d (%d cores)",
 				r.Scenario, r.Target, r.Config.Conns, r.Config.RoomSize, r.Machine.Cores)
 			if err := WriteChart(path, title, r.Timeline); err != nil {
 				return err
@@ -339,7 +345,7 @@ func allCmd(ctx context.Context, p *Params, _ *runFlags) error {
 	if p.Chart != "" {
 		for _, r := range reports {
 			path := suffixed(suffixed(p.Chart, r.Scenario), r.Target)
-			title := fmt.Sprintf("roomstream bench %s against %s: %d connections, rooms of %d (%d cores)",
+			title := fmt.Sprintf("roombench %s against %s: %d connections, rooms of %d (%d cores)",
 				r.Scenario, r.Target, r.Config.Conns, r.Config.RoomSize, r.Machine.Cores)
 			if err := WriteChart(path, title, r.Timeline); err != nil {
 				return err

@@ -1,5 +1,6 @@
 // Package bench is roomstream's load generator and benchmark scenarios,
-// run as `roomstream bench <scenario>`.
+// run as `roombench <scenario>` (cmd/roombench; `go tool task bench`
+// builds it into bin/ beside the server).
 //
 // The generator behaves like real users: each connection is a Socket.IO v4
 // client over coder/websocket that authenticates with a JWT, joins a room
@@ -12,15 +13,16 @@
 //
 // One process may hold at most about 19,900 sockets on the development
 // machines (open-file limit 20,000), so a run with more connections is
-// split into shards of whole rooms, each in its own `roomstream bench
-// shard` process, driven by JSON lines over stdin and stdout. Connections
+// split into shards of whole rooms, each in its own `roombench shard`
+// process (the program re-executes itself), driven by JSON lines over stdin and stdout. Connections
 // can dial from several loopback source addresses (127.0.0.2, ...) so that
 // more than the ~28,000 ephemeral ports of one address fit.
 //
 // The scenarios (seed, max, conns, peer, all) start their own redis-server
-// and servers on loopback: roomstream connectors and workers (this binary),
+// and servers on loopback: roomstream connectors and workers (the roomstream binary),
 // or the Node stack it is compared with (peer/: socket.io 4.8 with
 // @socket.io/redis-streams-adapter, installed with npm ci).
 //
-// This package is test tooling: no server code depends on it.
+// This package is test tooling: no server code depends on it, and the
+// roomstream binary does not link it.
 package bench

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Params are a scenario's parameters (flags of `roomstream bench`).
+// Params are a scenario's parameters (flags of roombench).
 type Params struct {
 	Conns       int
 	RoomSize    int
@@ -34,9 +34,12 @@ type Params struct {
 
 	// stacks
 	Connectors, Workers, NodeProcs int
-	PeerDir                        string
-	Env                            []string
-	KeepLogs                       bool
+	// Server is the roomstream binary of a roomstream stack ("": see
+	// StackOptions.Server).
+	Server   string
+	PeerDir  string
+	Env      []string
+	KeepLogs bool
 
 	Chart string
 	JSON  string
@@ -108,7 +111,7 @@ func (p *Params) runConfig(urls []string) RunConfig {
 
 // StartStack starts the stack a target names.
 func StartStack(ctx context.Context, target string, p *Params) (*Stack, error) {
-	o := StackOptions{Secret: p.Secret, Connectors: p.Connectors, Workers: p.Workers, Env: p.Env,
+	o := StackOptions{Secret: p.Secret, Server: p.Server, Connectors: p.Connectors, Workers: p.Workers, Env: p.Env,
 		NodeProcs: p.NodeProcs, PeerDir: p.PeerDir, KeepLogs: p.KeepLogs, Log: p.Out}
 	if p.Profile != "" {
 		o.Env = append(slices.Clone(o.Env), "ROOMSTREAM_PPROF=true")

@@ -25,7 +25,7 @@ type Options struct {
 	// Conns is the number of connections of the whole session.
 	Conns int
 	// Procs is the number of generator processes. 1 runs the connections
-	// in this process; more start `roomstream bench shard` children, each
+	// in this process; more start `roombench shard` children, each
 	// with a share of whole rooms (one process may hold at most ~19,900
 	// sockets here: its open-file limit).
 	Procs int
@@ -216,7 +216,7 @@ func (s *Session) startShard(ctx context.Context, cfg ShardConfig, child bool) (
 		if err != nil {
 			return nil, err
 		}
-		cmd := exec.Command(exe, "bench", "shard")
+		cmd := exec.Command(exe, "shard")
 		cmd.Stderr = os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if l.w, err = cmd.StdinPipe(); err != nil {

@@ -48,6 +48,9 @@ type proc struct {
 // StackOptions configure a stack.
 type StackOptions struct {
 	Secret string
+	// Server is the roomstream binary the connectors and workers run
+	// ("": roomstream in the directory of this program, else on $PATH).
+	Server string
 	// Connectors and Workers size a roomstream stack.
 	Connectors, Workers int
 	// Env adds ROOMSTREAM_* variables to every roomstream process.
@@ -77,6 +80,26 @@ func newStack(name string, o StackOptions) (*Stack, error) {
 	return &Stack{Name: name, Dir: dir, keep: o.KeepLogs}, nil
 }
 
+// serverBinary finds the roomstream binary: path if set, else roomstream
+// beside this program (bin/roomstream next to bin/roombench), else
+// roomstream on $PATH.
+func serverBinary(path string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		beside := filepath.Join(filepath.Dir(exe), "roomstream")
+		if fi, err := os.Stat(beside); err == nil && !fi.IsDir() {
+			return beside, nil
+		}
+	}
+	p, err := exec.LookPath("roomstream")
+	if err != nil {
+		return "", errors.New("bench: no roomstream binary beside this program nor on $PATH (build it with `go tool task build`, or pass --server)")
+	}
+	return p, nil
+}
+
 // StartRoomstream starts redis-server, the workers and the connectors,
 // and waits until the connectors are ready and every partition has an
 // owner.
@@ -97,7 +120,7 @@ func StartRoomstream(ctx context.Context, o StackOptions) (st *Stack, err error)
 		return st, err
 	}
 	st.Redis = redisURL
-	exe, err := os.Executable()
+	exe, err := serverBinary(o.Server)
 	if err != nil {
 		return st, err
 	}

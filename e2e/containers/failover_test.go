@@ -13,7 +13,6 @@ import (
 	"github.com/roomstream/roomstream/e2e/harness"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
-	"github.com/roomstream/roomstream/workers"
 )
 
 // TestKillWorkerThenConnector kills (SIGKILL) a worker mid-traffic, then a
@@ -25,7 +24,9 @@ import (
 // kills reaches every member exactly once, in the room's order, and nobody
 // is reported as having left.
 func TestKillWorkerThenConnector(t *testing.T) {
-	const connectorTimeout = connector.DefaultHeartbeatTTL
+	var cfg connector.Config
+	streams.Defaults(&cfg)
+	connectorTimeout := cfg.HeartbeatTTL // ROOMSTREAM_CONNECTOR_TIMEOUT's default
 	need(t)
 	began := time.Now()
 	// The victim's clients must recover before the reaper declares it
@@ -71,7 +72,7 @@ func TestKillWorkerThenConnector(t *testing.T) {
 	c.Kill(ws[0])
 	// Its partitions move once their leases expire (LEASE_TTL 5 s) and
 	// the others' balancer (every third of it) takes them.
-	took := waitUntil(t, "the dead worker's partitions owned by the others", 6*workers.DefaultLeaseTTL, func() bool {
+	took := waitUntil(t, "the dead worker's partitions owned by the others", 6*defaultLeaseTTL, func() bool {
 		held := 0
 		for w, n := range owners(c) {
 			if w != ws[0].Name {

@@ -12,6 +12,8 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/roomstream/roomstream/e2e/containers"
+	"github.com/roomstream/roomstream/streams"
+	"github.com/roomstream/roomstream/workers"
 )
 
 // skipReason is why the suite cannot run here; required means it must
@@ -121,3 +123,11 @@ func (tr *traffic) minAcked() int {
 	}
 	return least
 }
+
+// defaultLeaseTTL is ROOMSTREAM_LEASE_TTL's default (its tag), which the
+// containers run with.
+var defaultLeaseTTL = func() time.Duration {
+	var c workers.Config
+	streams.Defaults(&c)
+	return c.LeaseTTL
+}()

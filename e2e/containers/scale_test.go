@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/roomstream/roomstream/e2e/containers"
-	"github.com/roomstream/roomstream/workers"
 )
 
 // TestScaleOutUnderLoad starts with 1 connector and 1 worker, and while
@@ -42,7 +41,7 @@ func TestScaleOutUnderLoad(t *testing.T) {
 	// The new workers take partitions over: the balancer runs every third
 	// of a lease (LEASE_TTL 5 s) and moves a few partitions per round.
 	var owned map[string]int
-	took := waitUntil(t, "partitions spread over the new workers", 6*workers.DefaultLeaseTTL, func() bool {
+	took := waitUntil(t, "partitions spread over the new workers", 6*defaultLeaseTTL, func() bool {
 		owned = owners(c)
 		return len(owned) >= 3 && owned[w1.Name] < c.Partitions()
 	})

@@ -126,7 +126,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 // connectRedis opens Redis, retrying with backoff until it answers or ctx
 // ends, so that processes started before Redis come up on their own.
 func connectRedis(ctx context.Context, cfg streams.Config, log *slog.Logger) (redis.UniversalClient, error) {
-	delay := 200 * time.Millisecond
+	bo := streams.NewBackoff(200*time.Millisecond, 5*time.Second)
 	for attempt := 1; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		rdb, err := cfg.Connect(cctx)
@@ -140,13 +140,11 @@ func connectRedis(ctx context.Context, cfg streams.Config, log *slog.Logger) (re
 		if ctx.Err() != nil {
 			return nil, err
 		}
+		delay := bo.Next()
 		log.Warn("Redis not reachable yet, retrying", "err", err, "in", delay)
-		select {
-		case <-ctx.Done():
+		if !streams.SleepCtx(ctx, delay) {
 			return nil, err
-		case <-time.After(delay):
 		}
-		delay = min(delay*2, 5*time.Second)
 	}
 }
 

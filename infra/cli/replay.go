@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/roomstream/roomstream/streams"
-	"github.com/roomstream/roomstream/streams/replay"
 	"github.com/roomstream/roomstream/workers"
+	"github.com/roomstream/roomstream/workers/replay"
 )
 
 // replayConfig is what replay reads from the environment: the

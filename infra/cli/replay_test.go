@@ -14,8 +14,8 @@ import (
 	"github.com/roomstream/roomstream/infra/testredis"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
-	"github.com/roomstream/roomstream/streams/replay"
 	"github.com/roomstream/roomstream/workers"
+	"github.com/roomstream/roomstream/workers/replay"
 )
 
 var spaces = regexp.MustCompile(`\s{2,}`)

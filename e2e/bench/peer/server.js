@@ -1,6 +1,6 @@
 // The Node stack roomstream is compared with: socket.io 4.8 with
 // @socket.io/redis-streams-adapter, several processes sharing one Redis.
-// It implements what `roomstream bench` exercises, the way a small Node
+// It implements what `roombench` exercises, the way a small Node
 // service following websocket-infrastructure.md would:
 //
 //   - auth: an HS256 JWT in the handshake auth ({token}); sub is the user

@@ -13,7 +13,7 @@ import (
 )
 
 // DefaultEmptyRoomTTL is the EMPTY_ROOM_TTL replay assumes unless told.
-const DefaultEmptyRoomTTL = workers.DefaultEmptyRoomTTL
+var DefaultEmptyRoomTTL = workers.DefaultEmptyRoomTTL
 
 // Options are the optional settings of New; nil means defaults.
 type Options struct {

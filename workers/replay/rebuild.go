@@ -139,7 +139,7 @@ func (b *rebuilder) apply(ctx context.Context, e Entry) (Result, error) {
 		}
 		res.Trusted = t.trusted
 	}
-	out, err := b.safeApply(ctx, env)
+	out, err := workers.SafeApply(ctx, b.s.applier, b.p, replayToken, env)
 	if err != nil {
 		if errors.Is(err, workers.ErrPermanent) {
 			res.Failure = err.Error()
@@ -181,21 +181,10 @@ func (b *rebuilder) afterApply(ctx context.Context, env *streams.Envelope, out w
 	return nil
 }
 
-// safeApply turns a panic of a handler into a failure of the entry, as
-// the workers do.
-func (b *rebuilder) safeApply(ctx context.Context, env *streams.Envelope) (out workers.Outcome, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: panic: %v", workers.ErrPermanent, p)
-		}
-	}()
-	return b.s.applier.Apply(ctx, b.p, replayToken, env)
-}
-
 // forget deletes the rebuilt state of a room (not its applied marker, so
 // order is still checked), as expiry does to the live keys.
 func (b *rebuilder) forget(ctx context.Context, room string) error {
-	if err := b.s.c.Redis().Del(ctx, b.s.c.Keys.RoomStateKeys(room)...).Err(); err != nil {
+	if err := b.s.c.Redis().Del(ctx, workers.RoomStateKeys(b.s.c.Keys, room)...).Err(); err != nil {
 		return fmt.Errorf("expire rebuilt room %s: %w", room, err)
 	}
 	return nil

@@ -1,0 +1,24 @@
+package connector
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/roomstream/roomstream/streams"
+)
+
+// TestClock checks that the times a connector records come from
+// Options.Now.
+func TestClock(t *testing.T) {
+	at := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	l := startLiveClock(t, nil, func() time.Time { return at })
+	_, sid := l.dial(t, "clock-user")
+	got, err := l.s.c.Redis().HGet(context.Background(), l.s.c.Keys.Socket(sid), "connectedAt").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := streams.ISOTime(at); got != want {
+		t.Errorf("connectedAt %q, want %q (the injected clock)", got, want)
+	}
+}
