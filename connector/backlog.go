@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/roomstream/roomstream/streams"
 )
 
@@ -64,41 +62,15 @@ func (s *Server) watchBacklog(ctx context.Context) {
 func (s *Server) readBacklog(ctx context.Context, n int) ([]bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, backlogEvery)
 	defer cancel()
-	cmds := make([]*redis.XInfoGroupsCmd, n)
-	_, err := s.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range n {
-			cmds[i] = p.XInfoGroups(ctx, s.c.Keys.Inbound(i))
-		}
-		return nil
-	})
-	over := make([]bool, n)
-	for i, cmd := range cmds {
-		groups, cerr := cmd.Result()
-		if cerr != nil {
-			if isNoStream(cerr) {
-				continue // nothing appended yet
-			}
-			return nil, cerr
-		}
-		for _, g := range groups {
-			if g.Name != streams.Group {
-				continue
-			}
-			backlog := g.Pending
-			if g.Lag > 0 {
-				backlog += g.Lag
-			}
-			over[i] = backlog > s.cfg.MaxBacklog
-		}
-	}
-	if err != nil && !isNoStream(err) {
+	backlogs, err := s.c.Backlogs(ctx)
+	if err != nil {
 		return nil, err
 	}
+	over := make([]bool, n)
+	for i := range min(n, len(backlogs)) {
+		over[i] = backlogs[i] > s.cfg.MaxBacklog
+	}
 	return over, nil
-}
-
-func isNoStream(err error) bool {
-	return err != nil && (err.Error() == "ERR no such key" || err.Error() == "ERR no such key\n")
 }
 
 // backlogFull tells whether the partition of room refuses new events.

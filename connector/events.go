@@ -310,7 +310,7 @@ func (so *socket) handleEvent(p protocol.Packet) {
 			}
 			// Recorded before the join is queued, so that whoever cleans up
 			// after this socket knows to look in this room.
-			if err := s.c.Redis().SAdd(ctx, s.c.Keys.SocketRooms(so.sid), cmd.RoomID).Err(); err != nil {
+			if err := s.c.AddSocketRoom(ctx, so.sid, cmd.RoomID); err != nil {
 				so.unavailable(p, name, cmd.RoomID, err)
 				return
 			}
@@ -320,7 +320,7 @@ func (so *socket) handleEvent(p protocol.Packet) {
 	env := &streams.Envelope{
 		Type: name, RoomID: cmd.RoomID, UserID: so.ident.UserID, UserName: so.ident.UserName,
 		SessionID: so.session, SocketID: so.sid, ConnectorID: s.id,
-		AckID: p.ID, HasAck: p.HasID, Data: cmd.Data, At: time.Now(),
+		AckID: p.ID, HasAck: p.HasID, Data: cmd.Data, At: s.now(),
 	}
 	if s.draining.Load() {
 		so.refuse(p, name, cmd.RoomID, schemas.NewError(schemas.CodeUnavailable, "this connector is restarting; send again after reconnecting"))
@@ -342,7 +342,7 @@ func (so *socket) handleEvent(p protocol.Packet) {
 	so.refusals = 0
 	if name == schemas.EventLeaveRoom {
 		delete(so.rooms, cmd.RoomID)
-		if err := s.c.Redis().SRem(ctx, s.c.Keys.SocketRooms(so.sid), cmd.RoomID).Err(); err != nil {
+		if err := s.c.RemoveSocketRoom(ctx, so.sid, cmd.RoomID); err != nil {
 			s.log.Warn("forget room of socket", "socket", so.sid, "room", cmd.RoomID, "err", err)
 		}
 	}

@@ -3,7 +3,6 @@ package connector
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -19,14 +18,13 @@ import (
 // its last entry (a connector that reuses its id does not replay old
 // traffic), or from the start of a new stream.
 func (s *Server) outboundStart(ctx context.Context) (string, error) {
-	msgs, err := s.c.Redis().XRevRangeN(ctx, s.c.Keys.Outbound(s.id), "+", "-", 1).Result()
+	last, err := s.c.OutboundTail(ctx, s.id)
 	if err != nil {
 		return "", err
 	}
-	if len(msgs) == 0 {
+	if last == "" {
 		return "0-0", nil
 	}
-	last := msgs[0].ID
 	s.lastSeen.Store(&last)
 	return last, nil
 }
@@ -34,31 +32,23 @@ func (s *Server) outboundStart(ctx context.Context) (string, error) {
 // readOutbound delivers the entries workers write to this connector's
 // outbound stream to the local sockets they name.
 func (s *Server) readOutbound(ctx context.Context, last string) {
-	key := s.c.Keys.Outbound(s.id)
 	d := newDedup()
-	delay := 50 * time.Millisecond
+	retry := streams.NewBackoff(50*time.Millisecond, 2*time.Second)
 	for ctx.Err() == nil {
-		res, err := s.c.Redis().XRead(ctx, &redis.XReadArgs{Streams: []string{key, last}, Count: 512, Block: 2 * time.Second}).Result()
+		msgs, err := s.c.ReadOutbound(ctx, s.id, last, 512, 2*time.Second)
 		if err != nil {
-			if errors.Is(err, redis.Nil) || ctx.Err() != nil {
-				continue
+			if ctx.Err() == nil {
+				s.log.Warn("read outbound stream", "err", err)
+				retry.Sleep(ctx)
 			}
-			s.log.Warn("read outbound stream", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(delay):
-			}
-			delay = min(delay*2, 2*time.Second)
 			continue
 		}
-		delay = 50 * time.Millisecond
-		for _, st := range res {
-			for _, m := range st.Messages {
-				id := m.ID
-				s.dispatch(m, d, &id)
-				last = id
-				s.lastSeen.Store(&id)
-			}
+		retry.Reset()
+		for _, m := range msgs {
+			id := m.ID
+			s.dispatch(m, d, &id)
+			last = id
+			s.lastSeen.Store(&id)
 		}
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/roomstream/roomstream/connector/protocol"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
@@ -142,12 +140,10 @@ func (s *Server) findRecoverable(ctx context.Context, so *socket, auth connectAu
 	if !validRecoveryID(auth.PID) || auth.Offset != "" && !validOffset(auth.Offset) {
 		return "", nil, "malformed" // handleConnect refuses these; never ask Redis about them
 	}
-	rdb, k := s.c.Redis(), s.c.Keys
-	sid, err := rdb.Get(ctx, k.Resume(auth.PID)).Result()
-	if err != nil {
+	sid, info, err := s.c.ResumableSocket(ctx, auth.PID)
+	if sid == "" {
 		return "", nil, "unknown_pid"
 	}
-	info, err = rdb.HGetAll(ctx, k.Socket(sid)).Result()
 	if err != nil || info["pid"] != auth.PID || info["connector"] == "" || info["state"] == streams.SocketClosed {
 		return "", nil, "gone"
 	}
@@ -168,7 +164,6 @@ func (s *Server) findRecoverable(ctx context.Context, so *socket, auth connectAu
 // Without a usable offset the missed events cannot be found: the socket
 // leaves its rooms as usual and the client starts afresh.
 func (s *Server) takeOver(ctx context.Context, so *socket, auth connectAuth, sid string, info map[string]string) (rooms []string, why string) {
-	rdb, k := s.c.Redis(), s.c.Keys
 	old := info["connector"]
 	ident := Identity{UserID: info["userId"], UserName: info["userName"]}
 	if old == s.id {
@@ -187,7 +182,7 @@ func (s *Server) takeOver(ctx context.Context, so *socket, auth connectAuth, sid
 	}
 	if _, err := streams.ParseID(auth.Offset); err != nil {
 		if won, err := s.c.ClaimSocket(ctx, sid, old, s.id, streams.SocketLive); err == nil && won {
-			rooms, _ := rdb.SMembers(ctx, k.SocketRooms(sid)).Result()
+			rooms, _ := s.c.SocketRooms(ctx, sid)
 			go s.close(&held{sid: sid, pid: auth.PID, session: info["sessionId"], rooms: rooms, ident: ident},
 				schemas.ReasonRecoveryOver)
 		}
@@ -197,7 +192,7 @@ func (s *Server) takeOver(ctx context.Context, so *socket, auth connectAuth, sid
 	if err != nil || !won {
 		return nil, "lost_race"
 	}
-	rooms, err = rdb.SMembers(ctx, k.SocketRooms(sid)).Result()
+	rooms, err = s.c.SocketRooms(ctx, sid)
 	if err != nil {
 		// We own the socket now but cannot read its rooms: close it so that
 		// nothing is left behind, and start afresh.
@@ -239,7 +234,7 @@ func (s *Server) startRecovering(ctx context.Context, so *socket, sid, old strin
 	if !moving {
 		return base
 	}
-	now := time.Now()
+	now := s.now()
 	for _, r := range rooms {
 		env := &streams.Envelope{Type: schemas.CmdMove, RoomID: r, SocketID: sid, ConnectorID: old, Target: s.id,
 			UserID: so.ident.UserID, UserName: so.ident.UserName, SessionID: so.session, At: now}
@@ -262,7 +257,7 @@ func (s *Server) startRecovering(ctx context.Context, so *socket, sid, old strin
 // points its keys here, answers CONNECT with the same pid, then sends
 // the replay, then what was buffered meanwhile; live traffic follows.
 func (s *Server) resume(ctx context.Context, so *socket, auth connectAuth, old string, rooms []string, base string) {
-	rdb, k, sid := s.c.Redis(), s.c.Keys, so.sid
+	sid := so.sid
 	offset, _ := streams.ParseID(auth.Offset) // takeOver checked it
 	end := "+"
 	if old == s.id {
@@ -272,15 +267,7 @@ func (s *Server) resume(ctx context.Context, so *socket, auth connectAuth, old s
 	if err != nil {
 		s.log.Warn("recovery: replay", "socket", sid, "err", err)
 	}
-	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.SAdd(ctx, k.ConnectorSockets(s.id), sid)
-		if old != s.id {
-			p.SRem(ctx, k.ConnectorSockets(old), sid)
-		}
-		p.Set(ctx, k.Resume(auth.PID), sid, resumeTTL)
-		p.HSet(ctx, k.Session(so.session), "connectorId", s.id)
-		return nil
-	}); err != nil {
+	if err := s.c.MoveSocket(ctx, sid, old, s.id, auth.PID, so.session, resumeTTL); err != nil {
 		s.log.Warn("recovery: update socket keys", "socket", sid, "err", err)
 	}
 
@@ -363,12 +350,10 @@ type replayItem struct {
 // want that the socket was in at the offset (it left them later): the
 // caller reads again with them.
 func (s *Server) replayPass(ctx context.Context, old, sid string, after streams.ID, end string, same bool, base string, want map[string]bool) (frames [][]byte, last string, more []string, err error) {
-	key := s.c.Keys.Outbound(old)
-	rdb := s.c.Redis()
 	d := newDedup()
 	// Learn what was delivered just before the offset.
 	seedFrom := streams.IDAt(after.Time().Add(-dedupSeedWindow))
-	seed, err := rdb.XRange(ctx, key, seedFrom.String(), after.String()).Result()
+	seed, err := s.c.OutboundRange(ctx, old, seedFrom.String(), after.String(), 0)
 	if err != nil {
 		return nil, base, nil, err
 	}
@@ -385,7 +370,7 @@ func (s *Server) replayPass(ctx context.Context, old, sid string, after streams.
 	firstOp := map[string]string{}
 	start := "(" + after.String()
 	for {
-		msgs, err := rdb.XRangeN(ctx, key, start, end, 1000).Result()
+		msgs, err := s.c.OutboundRange(ctx, old, start, end, 1000)
 		if err != nil {
 			return nil, last, nil, err
 		}

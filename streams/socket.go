@@ -163,3 +163,48 @@ func (c *Client) UserRoomCount(ctx context.Context, user, room string) (n int64,
 	}
 	return card.Val(), member.Val(), nil
 }
+
+// AddSocketRoom records that socket sid is in room (socket:{id}:rooms),
+// before its join is queued, so that whoever cleans up after the socket
+// knows to look there.
+func (c *Client) AddSocketRoom(ctx context.Context, sid, room string) error {
+	return c.rdb.SAdd(ctx, c.Keys.SocketRooms(sid), room).Err()
+}
+
+// RemoveSocketRoom forgets that socket sid is in room.
+func (c *Client) RemoveSocketRoom(ctx context.Context, sid, room string) error {
+	return c.rdb.SRem(ctx, c.Keys.SocketRooms(sid), room).Err()
+}
+
+// SocketRooms returns the rooms socket sid is in.
+func (c *Client) SocketRooms(ctx context.Context, sid string) ([]string, error) {
+	return c.rdb.SMembers(ctx, c.Keys.SocketRooms(sid)).Result()
+}
+
+// ResumableSocket returns the socket a recovery id (pid) names and its
+// record (socket:{id}); redis.Nil when the id is unknown or expired.
+func (c *Client) ResumableSocket(ctx context.Context, pid string) (sid string, info map[string]string, err error) {
+	sid, err = c.rdb.Get(ctx, c.Keys.Resume(pid)).Result()
+	if err != nil {
+		return "", nil, err
+	}
+	info, err = c.rdb.HGetAll(ctx, c.Keys.Socket(sid)).Result()
+	return sid, info, err
+}
+
+// MoveSocket points a recovered socket's keys at connector to (from the
+// connector from, when another): its connector's socket set, its
+// recovery id (kept for ttl) and its session.
+func (c *Client) MoveSocket(ctx context.Context, sid, from, to, pid, session string, ttl time.Duration) error {
+	k := c.Keys
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, k.ConnectorSockets(to), sid)
+		if from != to {
+			p.SRem(ctx, k.ConnectorSockets(from), sid)
+		}
+		p.Set(ctx, k.Resume(pid), sid, ttl)
+		p.HSet(ctx, k.Session(session), "connectorId", to)
+		return nil
+	})
+	return err
+}
