@@ -120,6 +120,7 @@ func (s *Server) pollHandshake(w http.ResponseWriter, r *http.Request) {
 	so := newSocket(s, nil)
 	so.poll = p
 	so.ip = ip
+	so.startTimers()
 	s.mu.Lock()
 	s.polls[p.eid] = so
 	s.mu.Unlock()

@@ -118,13 +118,10 @@ func (so *socket) run() {
 	if poll != nil {
 		hs.SID, hs.Upgrades = poll.eid, []string{"websocket"}
 	}
+	if so.connectTimer == nil {
+		so.startTimers()
+	}
 	so.enqueueRaw(protocol.OpenPacket(hs))
-	so.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, func() {
-		so.fail(causeServer, websocket.StatusPolicyViolation, "no Socket.IO CONNECT in time")
-	})
-	so.qmu.Lock()
-	so.pingTimer = time.AfterFunc(s.cfg.PingInterval, so.ping)
-	so.qmu.Unlock()
 	if poll != nil {
 		so.pollTransport(poll)
 	} else {
@@ -135,6 +132,20 @@ func (so *socket) run() {
 	so.closeNow()
 	s.m.closes.WithLabelValues(causeNames[so.cause]).Inc()
 	s.settle(so)
+}
+
+// startTimers starts the CONNECT timeout and the pings. A polling
+// session's are started before the session is published: its requests
+// come on other goroutines, which find it through the server's map and
+// may handle its CONNECT at once.
+func (so *socket) startTimers() {
+	s := so.srv
+	so.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, func() {
+		so.fail(causeServer, websocket.StatusPolicyViolation, "no Socket.IO CONNECT in time")
+	})
+	so.qmu.Lock()
+	so.pingTimer = time.AfterFunc(s.cfg.PingInterval, so.ping)
+	so.qmu.Unlock()
 }
 
 func (so *socket) cancelTimers() {
