@@ -1,4 +1,4 @@
-package replay
+package audit
 
 import (
 	"bufio"
@@ -26,7 +26,7 @@ import (
 // TestLargeReplay measures replay on a big log. It runs only when
 // ROOMSTREAM_REPLAY_SCALE gives the number of entries (e.g. 1000000):
 //
-//	ROOMSTREAM_REPLAY_SCALE=1000000 go test -run TestLargeReplay -v -timeout 60m ./workers/replay/
+//	ROOMSTREAM_REPLAY_SCALE=1000000 go test -run TestLargeReplay -v -timeout 60m ./workers/audit/
 //
 // It writes the log with the live state the workers' Applier makes of it,
 // then times verify, timeline, export and import and prints entries/s and
