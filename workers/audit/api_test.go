@@ -17,7 +17,7 @@ import (
 // that verify finds equal to the live one.
 func TestTimelineShowsServerAPICommands(t *testing.T) {
 	rdb := testredis.Start(t, nil).Client()
-	d := startDeployment(t, rdb, "live:", 4)
+	lw := startLiveWorker(t, rdb, "live:", 4)
 	api := func(typ, user, event string, data any) string {
 		env := &streams.Envelope{Type: typ, RoomID: "design", UserID: user, Event: event, Via: schemas.ViaAPI, At: time.Now()}
 		if data != nil {
@@ -26,20 +26,20 @@ func TestTimelineShowsServerAPICommands(t *testing.T) {
 		if typ == schemas.CmdRemoveMember {
 			env.Reason = schemas.ReasonRemoved
 		}
-		return d.append(env)
+		return lw.append(env)
 	}
-	d.send(alice, schemas.EventJoinRoom, "design", schemas.JoinRoomPayload{RoomID: "design"})
-	d.send(bob, schemas.EventJoinRoom, "design", schemas.JoinRoomPayload{RoomID: "design"})
+	lw.send(alice, schemas.EventJoinRoom, "design", schemas.JoinRoomPayload{RoomID: "design"})
+	lw.send(bob, schemas.EventJoinRoom, "design", schemas.JoinRoomPayload{RoomID: "design"})
 	api(schemas.CmdPublish, "", "app:note", map[string]string{"text": "hi"})
-	d.send(bob, schemas.EventLockRoom, "design", schemas.LockRoomPayload{RoomID: "design"})
+	lw.send(bob, schemas.EventLockRoom, "design", schemas.LockRoomPayload{RoomID: "design"})
 	api(schemas.CmdOperatorUnlock, "", "", nil)
 	api(schemas.CmdPublish, "", schemas.EventFileAdded, schemas.FileAddedPayload{RoomID: "design",
 		File: schemas.File{ID: "f9", Name: "report.pdf", Size: 2048, MimeType: "application/pdf", CreatedAt: "2026-01-02T03:04:05.000Z"}})
 	api(schemas.CmdRemoveMember, "bob", "", nil)
 	api(schemas.CmdOperatorUnlock, "", "", nil)
-	d.settle()
+	lw.settle()
 
-	r := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour})
+	r := New(rdb, lw.cfg, &Options{EmptyRoomTTL: time.Hour})
 	evs := timeline(t, r, TimelineOptions{Room: "design"})
 	want := []string{
 		"join-room Alice (alice) applied",

@@ -18,10 +18,10 @@ func TestReplayOnRedisCluster(t *testing.T) {
 		t.Skip("starts a Redis Cluster")
 	}
 	rdb := testredis.StartCluster(t).Client()
-	d := startDeployment(t, rdb, "live:", 8)
-	d.story()
+	lw := startLiveWorker(t, rdb, "live:", 8)
+	lw.story()
 	ctx := context.Background()
-	r := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour})
+	r := New(rdb, lw.cfg, &Options{EmptyRoomTTL: time.Hour})
 
 	sum, reps := verifyAll(t, r, VerifyOptions{})
 	if sum.Matching != 4 || sum.Differing != 0 {
@@ -39,12 +39,12 @@ func TestReplayOnRedisCluster(t *testing.T) {
 	if _, err := r.Import(ctx, bytes.NewReader(out), "inv:"); err != nil {
 		t.Fatalf("import on a cluster: %v", err)
 	}
-	ri := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour, LogPrefix: "inv:"})
+	ri := New(rdb, lw.cfg, &Options{EmptyRoomTTL: time.Hour, LogPrefix: "inv:"})
 	if diff := cmp.Diff(evs, timeline(t, ri, TimelineOptions{})); diff != "" {
 		t.Errorf("timeline of the import (-live,+import):\n%s", diff)
 	}
 
-	rdb.HSet(ctx, d.c.Keys.Room("ops"), "name", "renamed")
+	rdb.HSet(ctx, lw.c.Keys.Room("ops"), "name", "renamed")
 	_, reps = verifyAll(t, ri, VerifyOptions{})
 	want := []RoomReport{{Room: "ops", Status: RoomDiffers, Diffs: []Diff{{Key: "live:room:{ops}", Field: "name", Log: "ops", Live: "renamed"}}}}
 	if diff := cmp.Diff(want, reps); diff != "" {

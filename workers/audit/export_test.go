@@ -49,10 +49,10 @@ func lines(t *testing.T, b []byte) (Header, []Line, Trailer) {
 
 func TestExportImportRoundTrip(t *testing.T) {
 	rdb := testredis.Start(t, nil).Client()
-	d := startDeployment(t, rdb, "live:", 4)
-	ids := d.story()
+	lw := startLiveWorker(t, rdb, "live:", 4)
+	ids := lw.story()
 	ctx := context.Background()
-	r := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour})
+	r := New(rdb, lw.cfg, &Options{EmptyRoomTTL: time.Hour})
 
 	out := export(t, r, ExportOptions{})
 	h, ls, tr := lines(t, out)
@@ -90,7 +90,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 	// The imported log reads like the live one: same timeline, same
 	// export, and rebuilding from it matches the live state.
-	ri := New(rdb, d.cfg, &Options{LogPrefix: "inv:", EmptyRoomTTL: time.Hour})
+	ri := New(rdb, lw.cfg, &Options{LogPrefix: "inv:", EmptyRoomTTL: time.Hour})
 	if diff := cmp.Diff(timeline(t, r, TimelineOptions{}), timeline(t, ri, TimelineOptions{})); diff != "" {
 		t.Errorf("timeline of the import (-live,+import):\n%s", diff)
 	}
@@ -122,11 +122,11 @@ func TestExportImportRoundTrip(t *testing.T) {
 
 func TestImportRefusesBadInput(t *testing.T) {
 	rdb := testredis.Start(t, nil).Client()
-	d := startDeployment(t, rdb, "live:", 4)
-	d.send(alice, "join-room", "design", map[string]string{"roomId": "design"})
-	d.send(bob, "join-room", "design", map[string]string{"roomId": "design"})
-	d.settle()
-	r := New(rdb, d.cfg, nil)
+	lw := startLiveWorker(t, rdb, "live:", 4)
+	lw.send(alice, "join-room", "design", map[string]string{"roomId": "design"})
+	lw.send(bob, "join-room", "design", map[string]string{"roomId": "design"})
+	lw.settle()
+	r := New(rdb, lw.cfg, nil)
 	good := string(export(t, r, ExportOptions{}))
 	rows := strings.Split(strings.TrimSpace(good), "\n")
 	p := streams.Partition("design", 4)

@@ -34,17 +34,17 @@ func statuses(t *testing.T, r *Replayer) (Summary, map[string]string) {
 
 func TestRoomsOlderThanTheLogAreMarkedNotGuessed(t *testing.T) {
 	rdb := testredis.Start(t, nil).Client()
-	d := startDeployment(t, rdb, "live:", 1)
+	lw := startLiveWorker(t, rdb, "live:", 1)
 	ctx := context.Background()
-	d.send(alice, schemas.EventJoinRoom, "old", schemas.JoinRoomPayload{RoomID: "old"})
-	d.send(alice, schemas.EventFileUploadStarted, "old", schemas.FileUploadStartedPayload{FileID: "f0", FileName: "a.txt", RoomID: "old", Size: 1})
-	d.send(alice, schemas.EventFileUploadCompleted, "old", schemas.FileUploadCompletedPayload{FileID: "f0", FileName: "a.txt", RoomID: "old", Size: 1})
-	cut := d.send(bob, schemas.EventJoinRoom, "new", schemas.JoinRoomPayload{RoomID: "new"})
-	d.send(carol, schemas.EventJoinRoom, "old", schemas.JoinRoomPayload{RoomID: "old"})
-	d.send(carol, schemas.EventLockRoom, "old", schemas.LockRoomPayload{RoomID: "old"})
-	d.send(bob, schemas.EventLockRoom, "new", schemas.LockRoomPayload{RoomID: "new"})
-	d.settle()
-	r := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour})
+	lw.send(alice, schemas.EventJoinRoom, "old", schemas.JoinRoomPayload{RoomID: "old"})
+	lw.send(alice, schemas.EventFileUploadStarted, "old", schemas.FileUploadStartedPayload{FileID: "f0", FileName: "a.txt", RoomID: "old", Size: 1})
+	lw.send(alice, schemas.EventFileUploadCompleted, "old", schemas.FileUploadCompletedPayload{FileID: "f0", FileName: "a.txt", RoomID: "old", Size: 1})
+	cut := lw.send(bob, schemas.EventJoinRoom, "new", schemas.JoinRoomPayload{RoomID: "new"})
+	lw.send(carol, schemas.EventJoinRoom, "old", schemas.JoinRoomPayload{RoomID: "old"})
+	lw.send(carol, schemas.EventLockRoom, "old", schemas.LockRoomPayload{RoomID: "old"})
+	lw.send(bob, schemas.EventLockRoom, "new", schemas.LockRoomPayload{RoomID: "new"})
+	lw.settle()
+	r := New(rdb, lw.cfg, &Options{EmptyRoomTTL: time.Hour})
 
 	// An archive from the cut on leaves the older past out: its
 	// partition is marked incomplete and stays so when imported.
@@ -63,7 +63,7 @@ func TestRoomsOlderThanTheLogAreMarkedNotGuessed(t *testing.T) {
 	}
 
 	// Retention trims the live log at the same place.
-	if err := rdb.XTrimMinID(ctx, d.c.Keys.Inbound(0), cut).Err(); err != nil {
+	if err := rdb.XTrimMinID(ctx, lw.c.Keys.Inbound(0), cut).Err(); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -76,7 +76,7 @@ func TestRoomsOlderThanTheLogAreMarkedNotGuessed(t *testing.T) {
 		{"import of nothing", "none:", map[string]string{"old": RoomTrimmed, "new": RoomTrimmed}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ri := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour, LogPrefix: tc.prefix})
+			ri := New(rdb, lw.cfg, &Options{EmptyRoomTTL: time.Hour, LogPrefix: tc.prefix})
 			sum, got := statuses(t, ri)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("verdicts (-want,+got):\n%s", diff)
@@ -94,7 +94,7 @@ func TestRoomsOlderThanTheLogAreMarkedNotGuessed(t *testing.T) {
 	}
 
 	// The room created after the cut is still fully checked.
-	rdb.HSet(ctx, d.c.Keys.Room("new"), "lockedBy", "mallory")
+	rdb.HSet(ctx, lw.c.Keys.Room("new"), "lockedBy", "mallory")
 	if _, got := statuses(t, r); got["new"] != RoomDiffers {
 		t.Errorf("a corrupted room created after the cut: %s", got["new"])
 	}

@@ -37,9 +37,9 @@ func brief(evs []Event) []string {
 
 func TestTimelineOfARoom(t *testing.T) {
 	rdb := testredis.Start(t, nil).Client()
-	d := startDeployment(t, rdb, "live:", 4)
-	ids := d.story()
-	r := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour})
+	lw := startLiveWorker(t, rdb, "live:", 4)
+	ids := lw.story()
+	r := New(rdb, lw.cfg, &Options{EmptyRoomTTL: time.Hour})
 
 	evs := timeline(t, r, TimelineOptions{Room: "design"})
 	want := []string{
@@ -104,7 +104,7 @@ func TestTimelineOfARoom(t *testing.T) {
 	all := timeline(t, r, TimelineOptions{})
 	total, _ := r.rdb.XLen(context.Background(), "live:in:{0}").Result()
 	for p := 1; p < 4; p++ {
-		n, _ := r.rdb.XLen(context.Background(), d.c.Keys.Inbound(p)).Result()
+		n, _ := r.rdb.XLen(context.Background(), lw.c.Keys.Inbound(p)).Result()
 		total += n
 	}
 	if int64(len(all)) != total {
@@ -127,13 +127,13 @@ func TestTimelineOfARoom(t *testing.T) {
 
 func TestTimelineStopsWhenTheReaderDoes(t *testing.T) {
 	rdb := testredis.Start(t, nil).Client()
-	d := startDeployment(t, rdb, "live:", 4)
+	lw := startLiveWorker(t, rdb, "live:", 4)
 	for i := 0; i < 40; i++ {
 		room := fmt.Sprintf("room-%d", i%8)
-		d.send(alice, "join-room", room, map[string]string{"roomId": room})
+		lw.send(alice, "join-room", room, map[string]string{"roomId": room})
 	}
-	d.settle()
-	r := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour})
+	lw.settle()
+	r := New(rdb, lw.cfg, &Options{EmptyRoomTTL: time.Hour})
 	stop := errors.New("reader gone")
 	n := 0
 	err := r.Timeline(context.Background(), TimelineOptions{}, func(Event) error {

@@ -52,11 +52,11 @@ func keysUnder(t *testing.T, rdb redis.UniversalClient, prefix string) []string 
 
 func TestVerifyFindsNoDifferenceThenTheCorruption(t *testing.T) {
 	rdb := testredis.Start(t, nil).Client()
-	d := startDeployment(t, rdb, "live:", 4)
-	d.story()
+	lw := startLiveWorker(t, rdb, "live:", 4)
+	lw.story()
 	ctx := context.Background()
 	var progress bytes.Buffer
-	r := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour, Progress: &progress})
+	r := New(rdb, lw.cfg, &Options{EmptyRoomTTL: time.Hour, Progress: &progress})
 
 	sum, reps := verifyAll(t, r, VerifyOptions{})
 	if len(reps) != 0 || sum.Differing != 0 {
@@ -77,7 +77,7 @@ func TestVerifyFindsNoDifferenceThenTheCorruption(t *testing.T) {
 	}
 
 	// Break the live state the way a bug or a stray write would.
-	k := d.c.Keys
+	k := lw.c.Keys
 	f1, err := rdb.HGet(ctx, k.RoomFiles("design"), "f1").Result()
 	if err != nil {
 		t.Fatalf("design has no file f1: %v", err)
@@ -117,10 +117,10 @@ func TestVerifyFindsNoDifferenceThenTheCorruption(t *testing.T) {
 
 func TestVerifyKeepsTheRebuiltStateWhenAsked(t *testing.T) {
 	rdb := testredis.Start(t, nil).Client()
-	d := startDeployment(t, rdb, "", 2)
-	d.send(alice, "join-room", "r1", map[string]string{"roomId": "r1"})
-	d.settle()
-	r := New(rdb, d.cfg, &Options{Keep: true, ScratchPrefix: "kept:", EmptyRoomTTL: time.Hour})
+	lw := startLiveWorker(t, rdb, "", 2)
+	lw.send(alice, "join-room", "r1", map[string]string{"roomId": "r1"})
+	lw.settle()
+	r := New(rdb, lw.cfg, &Options{Keep: true, ScratchPrefix: "kept:", EmptyRoomTTL: time.Hour})
 	if sum, reps := verifyAll(t, r, VerifyOptions{}); sum.Matching != 1 || len(reps) != 0 {
 		t.Fatalf("verify: %+v %+v", sum, reps)
 	}
@@ -186,11 +186,11 @@ func TestGlobEscape(t *testing.T) {
 
 func TestVerifyWhileTheLogGrows(t *testing.T) {
 	rdb := testredis.Start(t, nil).Client()
-	d := startDeployment(t, rdb, "live:", 2)
+	lw := startLiveWorker(t, rdb, "live:", 2)
 	ctx := context.Background()
 	for i := 0; i < 4; i++ {
 		room := fmt.Sprintf("busy-%d", i)
-		d.send(alice, schemas.EventJoinRoom, room, schemas.JoinRoomPayload{RoomID: room})
+		lw.send(alice, schemas.EventJoinRoom, room, schemas.JoinRoomPayload{RoomID: room})
 	}
 	progress := func(i int) *streams.Envelope {
 		room := fmt.Sprintf("busy-%d", i%4)
@@ -200,13 +200,13 @@ func TestVerifyWhileTheLogGrows(t *testing.T) {
 			SocketID: alice.socket, ConnectorID: alice.conn, Data: b, At: time.Now()}
 	}
 	for i := 0; i < 3000; i++ { // a log long enough for verify to take a while
-		if _, err := d.c.Append(ctx, progress(i)); err != nil {
+		if _, err := lw.c.Append(ctx, progress(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	d.send(alice, schemas.EventFileUploadStarted, "busy-0", schemas.FileUploadStartedPayload{FileID: "f", FileName: "x", RoomID: "busy-0", Size: 1 << 30})
-	d.settle()
-	archive := export(t, New(rdb, d.cfg, nil), ExportOptions{})
+	lw.send(alice, schemas.EventFileUploadStarted, "busy-0", schemas.FileUploadStartedPayload{FileID: "f", FileName: "x", RoomID: "busy-0", Size: 1 << 30})
+	lw.settle()
+	archive := export(t, New(rdb, lw.cfg, nil), ExportOptions{})
 
 	// A connector keeps appending while verify runs: rooms that change
 	// under it are caught up or set aside, never reported as different.
@@ -220,14 +220,14 @@ func TestVerifyWhileTheLogGrows(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := d.c.Append(ctx, progress(i)); err != nil {
+			if _, err := lw.c.Append(ctx, progress(i)); err != nil {
 				t.Error(err)
 				return
 			}
 			time.Sleep(200 * time.Microsecond)
 		}
 	}()
-	r := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour})
+	r := New(rdb, lw.cfg, &Options{EmptyRoomTTL: time.Hour})
 	for round := 0; round < 2; round++ {
 		sum, reps := verifyAll(t, r, VerifyOptions{SettleWait: 100 * time.Millisecond})
 		if sum.Differing != 0 {
@@ -237,7 +237,7 @@ func TestVerifyWhileTheLogGrows(t *testing.T) {
 	}
 	close(stop)
 	<-done
-	d.settle()
+	lw.settle()
 	if sum, reps := verifyAll(t, r, VerifyOptions{}); sum.Matching != 4 || len(reps) != 0 {
 		t.Errorf("verify once the log is still: %+v %+v", sum, reps)
 	}
@@ -246,7 +246,7 @@ func TestVerifyWhileTheLogGrows(t *testing.T) {
 	if _, err := r.Import(ctx, bytes.NewReader(archive), "old:"); err != nil {
 		t.Fatal(err)
 	}
-	ri := New(rdb, d.cfg, &Options{EmptyRoomTTL: time.Hour, LogPrefix: "old:"})
+	ri := New(rdb, lw.cfg, &Options{EmptyRoomTTL: time.Hour, LogPrefix: "old:"})
 	sum, reps := verifyAll(t, ri, VerifyOptions{SettleRounds: -1})
 	if sum.Differing != 0 || sum.Unsettled != 4 {
 		t.Errorf("verify of an older archive: %+v %+v", sum, reps)
