@@ -36,7 +36,7 @@ func runPolling(t *testing.T, url, mode, room string, count int) pollingReport {
 	node := nodeReady(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "polling.js", url, token(t, "alice", "Alice"), token(t, "bob", "Bob"), room, mode, itoa(count))
+	cmd := exec.CommandContext(ctx, node, "polling.js", url, users.Token(t, "alice", "Alice"), users.Token(t, "bob", "Bob"), room, mode, itoa(count))
 	cmd.Dir = "node"
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
