@@ -26,25 +26,25 @@ func modes(t *testing.T, f func(t *testing.T, cluster bool)) {
 	t.Run("cluster", func(t *testing.T) { f(t, true) })
 }
 
-func (d *deployment) client() redis.UniversalClient {
+func (d *processDeployment) client() redis.UniversalClient {
 	if d.cluster != nil {
 		return d.cluster.Client()
 	}
 	return d.redis.Client()
 }
 
-func (d *deployment) streams() *streams.Client {
+func (d *processDeployment) streams() *streams.Client {
 	return streams.New(d.client(), streams.Config{Partitions: 8, KeyPrefix: "e2e:", RecoveryWindow: 2 * time.Minute})
 }
 
 // cliEnv is the environment for a roomstream CLI command (deadletters,
 // replay) against this deployment's standalone Redis.
-func (d *deployment) cliEnv() []string {
+func (d *processDeployment) cliEnv() []string {
 	return append(os.Environ(), "ROOMSTREAM_REDIS_URL="+d.redis.URL(), "ROOMSTREAM_PARTITIONS=8", "ROOMSTREAM_KEY_PREFIX=e2e:")
 }
 
 // ownedBy sums the partitions the running workers hold.
-func (d *deployment) owned() int {
+func (d *processDeployment) owned() int {
 	n := 0.0
 	for _, w := range d.workers {
 		if w.Running() {
@@ -58,7 +58,7 @@ func (d *deployment) owned() int {
 
 // assertDrained checks that every inbound entry was acknowledged and none
 // went to the dead letters.
-func (d *deployment) assertDrained(t *testing.T) {
+func (d *processDeployment) assertDrained(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	rdb := d.client()
@@ -97,7 +97,7 @@ func (d *deployment) assertDrained(t *testing.T) {
 // had read them just before dying). Only XAUTOCLAIM by the partition's
 // next owner delivers them. It returns how many entries the dead
 // consumer has pending.
-func (d *deployment) strand(t *testing.T, worker string) int {
+func (d *processDeployment) strand(t *testing.T, worker string) int {
 	t.Helper()
 	ctx := context.Background()
 	rdb, sc := d.client(), d.streams()
@@ -181,7 +181,7 @@ var connectorTimeout = func() time.Duration {
 
 // janitorSince returns when the deployment's current janitor took its
 // lease, from the workers' logs.
-func janitorSince(t *testing.T, d *deployment) time.Time {
+func janitorSince(t *testing.T, d *processDeployment) time.Time {
 	t.Helper()
 	re := regexp.MustCompile(`time=(\S+) level=\S+ msg="janitor lease acquired"`)
 	var since time.Time

@@ -17,8 +17,10 @@ const secret = "e2e-secret-0123456789abcdef"
 // them.
 var users = testkit.Auth{Secret: secret}
 
-// deployment is one Redis with connectors and workers as processes.
-type deployment struct {
+// processDeployment is one Redis (standalone, or a Redis Cluster) with
+// connectors and workers running as real processes (package harness),
+// which tests crash, stop and add to.
+type processDeployment struct {
 	t          *testing.T
 	redis      *testredis.Server
 	cluster    *testredis.Cluster
@@ -28,12 +30,12 @@ type deployment struct {
 }
 
 // deploy starts redis-server (or a cluster), n connectors and m workers.
-func deploy(t *testing.T, n, m int, cluster bool, extra ...string) *deployment {
+func deploy(t *testing.T, n, m int, cluster bool, extra ...string) *processDeployment {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
 	}
-	d := &deployment{t: t}
+	d := &processDeployment{t: t}
 	url := ""
 	if cluster {
 		d.cluster = testredis.StartCluster(t)
@@ -58,13 +60,13 @@ func deploy(t *testing.T, n, m int, cluster bool, extra ...string) *deployment {
 	return d
 }
 
-func (d *deployment) addConnector() *harness.Proc {
+func (d *processDeployment) addConnector() *harness.Proc {
 	p := harness.StartConnector(d.t, fmt.Sprintf("conn%d", len(d.connectors)+1), d.env)
 	d.connectors = append(d.connectors, p)
 	return p
 }
 
-func (d *deployment) addWorker() *harness.Proc {
+func (d *processDeployment) addWorker() *harness.Proc {
 	p := harness.StartWorker(d.t, fmt.Sprintf("work%d", len(d.workers)+1), d.env)
 	d.workers = append(d.workers, p)
 	return p
@@ -72,7 +74,7 @@ func (d *deployment) addWorker() *harness.Proc {
 
 // waitPartitionsOwned waits until the workers together own every
 // partition, so that events are applied without waiting for leases.
-func (d *deployment) waitPartitionsOwned() {
+func (d *processDeployment) waitPartitionsOwned() {
 	d.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
