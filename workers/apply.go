@@ -30,7 +30,7 @@ const socketTTL = 24 * time.Hour
 
 // Applier applies inbound entries to the Redis state of rooms and writes
 // the resulting events to the connectors' outbound streams. The partition
-// loops use it, and so does replay verification (on a scratch prefix).
+// loops use it, and so does the audit package (on a scratch prefix).
 type Applier struct {
 	c            *streams.Client
 	keys         streams.Keys
@@ -40,7 +40,7 @@ type Applier struct {
 	limits       Limits
 	now          func() time.Time
 	// roomsOnly writes room keys only: no outbound entries, no side
-	// effects (replay rebuilds rooms in a scratch prefix).
+	// effects (the audit package rebuilds rooms in a scratch prefix).
 	roomsOnly bool
 }
 
@@ -54,7 +54,8 @@ func NewApplier(c *streams.Client, lockGrace, emptyRoomTTL time.Duration, now fu
 }
 
 // WithLimits returns a copy of a that keeps rooms within l (its zero
-// fields: the defaults). Workers and replay must use the same limits.
+// fields: the defaults). Workers and the audit package must use the same
+// limits.
 func (a *Applier) WithLimits(l Limits) *Applier {
 	b := *a
 	b.limits = l.orDefaults()
@@ -64,17 +65,18 @@ func (a *Applier) WithLimits(l Limits) *Applier {
 // RoomsOnly returns a copy of a that changes the room keys (KEYS of the
 // room scripts) like a, with the same outcomes, but writes nothing else:
 // no outbound entry and none of the side effects outside the room's slot
-// (user:{u}:rooms, upload:{id}:progress, locks:orphaned). Replay uses it
-// to rebuild rooms in a scratch prefix: the scripts read room keys only,
-// so outcomes do not depend on what it leaves out, and it saves a round
-// trip per entry.
+// (user:{u}:rooms, upload:{id}:progress, locks:orphaned). The audit
+// package uses it to rebuild rooms in a scratch prefix: the scripts read
+// room keys only, so outcomes do not depend on what it leaves out, and it
+// saves a round trip per entry.
 func (a *Applier) RoomsOnly() *Applier {
 	b := *a
 	b.roomsOnly = true
 	return &b
 }
 
-// Outcome says what applying one entry did; replay reports it.
+// Outcome says what applying one entry did; the audit package reports
+// it.
 type Outcome struct {
 	Status  string // "ok", "noop", "dup" or a refusal code
 	Message string // why, for a refusal: the message its sender received

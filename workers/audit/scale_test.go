@@ -120,9 +120,9 @@ func measure(t *testing.T, name string, n int, fn func() error) {
 		name, n, el.Round(time.Millisecond), float64(n)/el.Seconds(), mib(heap), mib(total), mib(peak))
 	t.Log(msg)
 	fmt.Println("REPLAY-FIGURES " + msg)
-	// Flat memory: what a command holds does not grow with the log (a
-	// million entries peaked at 12-28 MiB of heap); something kept per
-	// entry or per room would pass this bound well before that.
+	// Flat memory: what a command holds does not grow with the log;
+	// something kept per entry or per room would pass this bound well
+	// before a million entries.
 	if heap > maxReplayHeap {
 		t.Errorf("%s: peak Go heap %.1f MiB over %d entries, want under %.0f MiB whatever the log's size", name, mib(heap), n, mib(maxReplayHeap))
 	}
