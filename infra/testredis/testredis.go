@@ -220,7 +220,8 @@ func (s *Server) Kill() {
 }
 
 // Close stops the server as an operator would (SIGTERM; SIGKILL after 15
-// s), and removes its directory when Run made it.
+// s), and removes its directory when Run made it. Closing twice is
+// harmless.
 func (s *Server) Close() {
 	if s.cmd != nil {
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
