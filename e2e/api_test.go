@@ -14,6 +14,7 @@ import (
 
 	"github.com/roomstream/roomstream/connector/api"
 	"github.com/roomstream/roomstream/e2e/sioclient"
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -116,11 +117,11 @@ func TestServerAPI(t *testing.T) {
 		}
 	}
 
-	alice := dial(t, api1, "alice", "Alice")
-	bob := dial(t, api2, "bob", "Bob")
-	mustAck(t, alice, schemas.EventJoinRoom, map[string]string{"roomId": "design"})
-	mustAck(t, bob, schemas.EventJoinRoom, map[string]string{"roomId": "design"})
-	waitFor(t, alice, schemas.EventUserJoined, `"userId":"bob"`)
+	alice := users.Dial(t, api1, "alice", "Alice")
+	bob := users.Dial(t, api2, "bob", "Bob")
+	testkit.MustAck(t, alice, schemas.EventJoinRoom, map[string]string{"roomId": "design"})
+	testkit.MustAck(t, bob, schemas.EventJoinRoom, map[string]string{"roomId": "design"})
+	testkit.WaitFor(t, alice, schemas.EventUserJoined, `"userId":"bob"`)
 
 	if status, body := call(t, api1, apiKey, "POST", "/api/v1/rooms/nowhere/events", map[string]any{"event": "app:x"}); status != 404 {
 		t.Errorf("publish to an unknown room: %d %s", status, body)
@@ -128,11 +129,11 @@ func TestServerAPI(t *testing.T) {
 
 	// Client events and backend events, interleaved, each accepted before
 	// the next is sent, through both connectors' APIs.
-	mustAck(t, alice, schemas.EventFileUploadStarted, map[string]any{"fileId": "f1", "fileName": "plan.pdf", "roomId": "design", "size": 100})
+	testkit.MustAck(t, alice, schemas.EventFileUploadStarted, map[string]any{"fileId": "f1", "fileName": "plan.pdf", "roomId": "design", "size": 100})
 	var want []string
 	for i := 0; i < 10; i++ {
 		if i%2 == 0 {
-			mustAck(t, alice, schemas.EventFileUploadProgress, map[string]any{"fileId": "f1", "uploadId": "f1", "fileName": "plan.pdf",
+			testkit.MustAck(t, alice, schemas.EventFileUploadProgress, map[string]any{"fileId": "f1", "uploadId": "f1", "fileName": "plan.pdf",
 				"roomId": "design", "bytesUploaded": i * 10, "totalBytes": 100, "percentage": i * 10, "seq": i})
 			want = append(want, fmt.Sprintf("file-upload-progress %d", i))
 			continue
@@ -188,21 +189,21 @@ func TestServerAPI(t *testing.T) {
 	}
 
 	// Operator overrides: bob's lock released, then bob removed.
-	mustAck(t, bob, schemas.EventLockRoom, map[string]string{"roomId": "design"})
-	waitFor(t, alice, schemas.EventRoomLocked, `"lockedBy":"bob"`)
+	testkit.MustAck(t, bob, schemas.EventLockRoom, map[string]string{"roomId": "design"})
+	testkit.WaitFor(t, alice, schemas.EventRoomLocked, `"lockedBy":"bob"`)
 	if status, body := call(t, api1, apiKey, "POST", "/api/v1/rooms/design/unlock", nil); status != 202 {
 		t.Fatalf("unlock: %d %s", status, body)
 	}
-	waitFor(t, alice, schemas.EventRoomUnlocked, `"reason":"operator"`)
-	waitFor(t, bob, schemas.EventRoomUnlocked, `"reason":"operator"`)
+	testkit.WaitFor(t, alice, schemas.EventRoomUnlocked, `"reason":"operator"`)
+	testkit.WaitFor(t, bob, schemas.EventRoomUnlocked, `"reason":"operator"`)
 	if status, body := call(t, api1, apiKey, "POST", "/api/v1/rooms/design/unlock", nil); status != 409 {
 		t.Errorf("unlock of an unlocked room: %d %s", status, body)
 	}
 	if status, body := call(t, api2, apiKey, "DELETE", "/api/v1/rooms/design/members/bob", nil); status != 202 {
 		t.Fatalf("remove bob: %d %s", status, body)
 	}
-	waitFor(t, alice, schemas.EventUserLeft, `"userId":"bob"`, `"reason":"removed"`)
-	waitFor(t, bob, schemas.EventUserLeft, `"userId":"bob"`, `"reason":"removed"`)
+	testkit.WaitFor(t, alice, schemas.EventUserLeft, `"userId":"bob"`, `"reason":"removed"`)
+	testkit.WaitFor(t, bob, schemas.EventUserLeft, `"userId":"bob"`, `"reason":"removed"`)
 	status, body = call(t, api1, apiKey, "GET", "/api/v1/rooms/design", nil)
 	if err := json.Unmarshal(body, &room); status != 200 || err != nil || len(room.Members) != 1 || room.Members[0].UserID != "alice" {
 		t.Errorf("room after bob's removal: %d %s", status, body)
@@ -210,7 +211,7 @@ func TestServerAPI(t *testing.T) {
 
 	// Carol on both connectors, plus a third socket whose network dropped
 	// (held for recovery on connector 1).
-	carolTok := token(t, "carol", "Carol")
+	carolTok := users.Token(t, "carol", "Carol")
 	carols := make([]*sioclient.Client, 3)
 	for i, base := range []string{api1, api2, api1} {
 		c, err := sioclient.Dial(context.Background(), base, &sioclient.Options{Token: carolTok})
@@ -218,10 +219,10 @@ func TestServerAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(c.Drop)
-		mustAck(t, c, schemas.EventJoinRoom, map[string]string{"roomId": "design"})
+		testkit.MustAck(t, c, schemas.EventJoinRoom, map[string]string{"roomId": "design"})
 		carols[i] = c
 	}
-	waitFor(t, alice, schemas.EventUserJoined, `"userId":"carol"`)
+	testkit.WaitFor(t, alice, schemas.EventUserJoined, `"userId":"carol"`)
 	held := carols[2]
 	heldPID, heldOffset := held.PID, held.Offset()
 	held.Drop()
@@ -260,7 +261,7 @@ func TestServerAPI(t *testing.T) {
 		}
 	}
 	t.Logf("disconnect: both of carol's live sockets closed %s after the request", time.Since(start).Round(time.Millisecond))
-	left := waitFor(t, alice, schemas.EventUserLeft, `"userId":"carol"`)
+	left := testkit.WaitFor(t, alice, schemas.EventUserLeft, `"userId":"carol"`)
 	if !strings.Contains(string(left.Args[0]), `"reason":"server_disconnect"`) {
 		t.Errorf("user-left for carol: %s", left.Args[0])
 	}
@@ -298,14 +299,14 @@ func TestServerAPI(t *testing.T) {
 	if anon.Recovered {
 		t.Error("carol's held socket was recovered after the disconnect")
 	}
-	raw, err := anon.EmitAck(timeout(t, 5*time.Second), schemas.EventAuthenticate, map[string]string{"token": carolTok})
+	raw, err := anon.EmitAck(testkit.Within(t, 5*time.Second), schemas.EventAuthenticate, map[string]string{"token": carolTok})
 	if err != nil || !strings.Contains(string(raw), `"invalid_token"`) {
 		t.Errorf("authenticate with the revoked token: %s %v", raw, err)
 	}
 	// A token issued after the revocation works.
 	time.Sleep(1100 * time.Millisecond)
-	fresh := dial(t, api2, "carol", "Carol")
-	mustAck(t, fresh, schemas.EventJoinRoom, map[string]string{"roomId": "design"})
+	fresh := users.Dial(t, api2, "carol", "Carol")
+	testkit.MustAck(t, fresh, schemas.EventJoinRoom, map[string]string{"roomId": "design"})
 
 	// The operators' commands: the same reads and disconnect.
 	cli := func(args ...string) string {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/roomstream/roomstream/e2e/harness"
 	"github.com/roomstream/roomstream/e2e/sioclient"
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -21,55 +22,55 @@ import (
 // two worker processes.
 func TestTwoConnectorsTwoWorkers(t *testing.T) {
 	d := deploy(t, 2, 2, false)
-	a := dial(t, d.connectors[0].URL(), "alice", "Alice")
-	b := dial(t, d.connectors[1].URL(), "bob", "Bob")
-	mustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "design", "userId": "alice"})
-	snap := mustAck(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "design", "userId": "bob"})
+	a := users.Dial(t, d.connectors[0].URL(), "alice", "Alice")
+	b := users.Dial(t, d.connectors[1].URL(), "bob", "Bob")
+	testkit.MustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "design", "userId": "alice"})
+	snap := testkit.MustAck(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "design", "userId": "bob"})
 	if len(snap.Room.Members) != 2 {
 		t.Fatalf("bob's snapshot has %d members", len(snap.Room.Members))
 	}
-	waitFor(t, a, schemas.EventUserJoined, `"userId":"bob"`, `"userName":"Bob"`)
+	testkit.WaitFor(t, a, schemas.EventUserJoined, `"userId":"bob"`, `"userName":"Bob"`)
 
-	mustAck(t, b, schemas.EventLockRoom, map[string]string{"roomId": "design", "reason": "review"})
-	waitFor(t, a, schemas.EventRoomLocked, `"lockedBy":"bob"`, `"lockedByName":"Bob"`, `"reason":"review"`)
+	testkit.MustAck(t, b, schemas.EventLockRoom, map[string]string{"roomId": "design", "reason": "review"})
+	testkit.WaitFor(t, a, schemas.EventRoomLocked, `"lockedBy":"bob"`, `"lockedByName":"Bob"`, `"reason":"review"`)
 
-	mustAck(t, b, schemas.EventFileUploadStarted, map[string]any{"fileId": "f1", "fileName": "plan.pdf", "roomId": "design", "size": 2048, "mimeType": "application/pdf"})
-	waitFor(t, a, schemas.EventFileUploadStarted, `"fileName":"plan.pdf"`, `"userName":"Bob"`)
+	testkit.MustAck(t, b, schemas.EventFileUploadStarted, map[string]any{"fileId": "f1", "fileName": "plan.pdf", "roomId": "design", "size": 2048, "mimeType": "application/pdf"})
+	testkit.WaitFor(t, a, schemas.EventFileUploadStarted, `"fileName":"plan.pdf"`, `"userName":"Bob"`)
 	for _, n := range []int{512, 1024, 2048} {
-		mustAck(t, b, schemas.EventFileUploadProgress, map[string]any{"fileId": "f1", "uploadId": "f1", "fileName": "plan.pdf",
+		testkit.MustAck(t, b, schemas.EventFileUploadProgress, map[string]any{"fileId": "f1", "uploadId": "f1", "fileName": "plan.pdf",
 			"roomId": "design", "userId": "bob", "bytesUploaded": n, "totalBytes": 2048, "percentage": float64(n) / 2048 * 100})
 	}
-	ev := waitFor(t, a, schemas.EventFileUploadProgress, `"bytesUploaded":2048`)
+	ev := testkit.WaitFor(t, a, schemas.EventFileUploadProgress, `"bytesUploaded":2048`)
 	var p schemas.FileUploadProgressPayload
 	if ev.Decode(&p); p.Percentage != 100 || p.UserID != "bob" {
 		t.Errorf("progress %+v", p)
 	}
 	// Alice cannot upload into bob's locked room...
-	raw, _ := a.EmitAck(timeout(t, 5*time.Second), schemas.EventFileUploadStarted, map[string]any{"fileId": "f2", "fileName": "x", "roomId": "design", "size": 1})
+	raw, _ := a.EmitAck(testkit.Within(t, 5*time.Second), schemas.EventFileUploadStarted, map[string]any{"fileId": "f2", "fileName": "x", "roomId": "design", "size": 1})
 	if !strings.Contains(string(raw), `"room_locked"`) {
 		t.Errorf("upload into a room locked by another: %s", raw)
 	}
-	mustAck(t, b, schemas.EventFileUploadCompleted, map[string]any{"fileId": "f1", "fileName": "plan.pdf", "roomId": "design", "size": 2048, "mimeType": "application/pdf"})
-	waitFor(t, a, schemas.EventFileAdded, `"id":"f1"`, `"uploadedByName":"Bob"`)
-	mustAck(t, b, schemas.EventUnlockRoom, map[string]string{"roomId": "design"})
-	waitFor(t, a, schemas.EventRoomUnlocked, `"unlockedBy":"bob"`)
+	testkit.MustAck(t, b, schemas.EventFileUploadCompleted, map[string]any{"fileId": "f1", "fileName": "plan.pdf", "roomId": "design", "size": 2048, "mimeType": "application/pdf"})
+	testkit.WaitFor(t, a, schemas.EventFileAdded, `"id":"f1"`, `"uploadedByName":"Bob"`)
+	testkit.MustAck(t, b, schemas.EventUnlockRoom, map[string]string{"roomId": "design"})
+	testkit.WaitFor(t, a, schemas.EventRoomUnlocked, `"unlockedBy":"bob"`)
 	b.Close()
-	waitFor(t, a, schemas.EventUserLeft, `"userId":"bob"`, `"reason":"disconnected"`)
+	testkit.WaitFor(t, a, schemas.EventUserLeft, `"userId":"bob"`, `"reason":"disconnected"`)
 }
 
 // TestKeysFollowTheDesign lists every key a session leaves behind, with its
 // TTL, and checks names and lifetimes against the design.
 func TestKeysFollowTheDesign(t *testing.T) {
 	d := deploy(t, 1, 1, false)
-	a := dial(t, d.connectors[0].URL(), "alice", "Alice")
-	b := dial(t, d.connectors[0].URL(), "bob", "Bob")
-	mustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
-	mustAck(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
-	mustAck(t, a, schemas.EventLockRoom, map[string]string{"roomId": "r1"})
-	mustAck(t, a, schemas.EventFileUploadProgress, map[string]any{"fileId": "f1", "uploadId": "u1", "fileName": "a.bin", "roomId": "r1",
+	a := users.Dial(t, d.connectors[0].URL(), "alice", "Alice")
+	b := users.Dial(t, d.connectors[0].URL(), "bob", "Bob")
+	testkit.MustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+	testkit.MustAck(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+	testkit.MustAck(t, a, schemas.EventLockRoom, map[string]string{"roomId": "r1"})
+	testkit.MustAck(t, a, schemas.EventFileUploadProgress, map[string]any{"fileId": "f1", "uploadId": "u1", "fileName": "a.bin", "roomId": "r1",
 		"bytesUploaded": 10, "totalBytes": 100, "percentage": 10})
-	mustAck(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "r2"})
-	mustAck(t, b, schemas.EventLeaveRoom, map[string]string{"roomId": "r2"})
+	testkit.MustAck(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "r2"})
+	testkit.MustAck(t, b, schemas.EventLeaveRoom, map[string]string{"roomId": "r2"})
 
 	rdb := d.redis.Client()
 	ctx := context.Background()
@@ -190,9 +191,9 @@ func TestKeysFollowTheDesign(t *testing.T) {
 // metrics the operators' dashboards need, with values that move.
 func TestMetricsAndHealth(t *testing.T) {
 	d := deploy(t, 1, 1, false)
-	a := dial(t, d.connectors[0].URL(), "alice", "Alice")
-	mustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "m1"})
-	mustAck(t, a, schemas.EventLockRoom, map[string]string{"roomId": "m1"})
+	a := users.Dial(t, d.connectors[0].URL(), "alice", "Alice")
+	testkit.MustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "m1"})
+	testkit.MustAck(t, a, schemas.EventLockRoom, map[string]string{"roomId": "m1"})
 	if _, err := sioclient.Dial(context.Background(), d.connectors[0].URL(), &sioclient.Options{Token: "not.a.jwt"}); err == nil {
 		t.Fatal("a garbage token was accepted")
 	}

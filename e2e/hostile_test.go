@@ -23,6 +23,7 @@ import (
 	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/e2e/harness"
 	"github.com/roomstream/roomstream/e2e/sioclient"
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -140,9 +141,9 @@ func TestHostileClients(t *testing.T) {
 func TestBacklogRefusesNewEvents(t *testing.T) {
 	d := deploy(t, 1, 1, false, "ROOMSTREAM_MAX_BACKLOG", "20", "ROOMSTREAM_RATE_LIMIT", "1000", "ROOMSTREAM_RATE_BURST", "1000")
 	c := d.connectors[0]
-	cl := dial(t, c.URL(), "backlogger", "Backlogger")
+	cl := users.Dial(t, c.URL(), "backlogger", "Backlogger")
 	d.workers[0].Kill()
-	ctx := timeout(t, 30*time.Second)
+	ctx := testkit.Within(t, 30*time.Second)
 	progress := map[string]any{"roomId": "stalled", "fileId": "f", "uploadId": "u", "fileName": "x",
 		"bytesUploaded": 1, "totalBytes": 2, "percentage": 50}
 	var refused bool
@@ -192,7 +193,7 @@ func hostileAttacks() []attack {
 				return err
 			}
 			defer conn.Close()
-			if err := a.connect(ws, token(t, a.user, a.user)); err != nil {
+			if err := a.connect(ws, users.Token(t, a.user, a.user)); err != nil {
 				return err
 			}
 			if err := ws.Write(context.Background(), websocket.MessageText, []byte(`42["join-room",{"roomId":"room-0"}]`)); err != nil {
@@ -319,7 +320,7 @@ func hostileAttacks() []attack {
 		}},
 		{"sockets per user", 5 * time.Second, func(t *testing.T, a *attacker) error {
 			for i := range 4 {
-				c, err := sioclient.Dial(context.Background(), a.base, &sioclient.Options{Token: token(t, a.user, a.user), LocalIP: a.ip})
+				c, err := sioclient.Dial(context.Background(), a.base, &sioclient.Options{Token: users.Token(t, a.user, a.user), LocalIP: a.ip})
 				if i < 3 {
 					if err != nil {
 						return fmt.Errorf("socket %d of 3 allowed: %w", i+1, err)
@@ -340,7 +341,7 @@ func hostileAttacks() []attack {
 		{"rooms per user", 5 * time.Second, func(t *testing.T, a *attacker) error {
 			var socks []*sioclient.Client
 			for range 2 {
-				c, err := sioclient.Dial(context.Background(), a.base, &sioclient.Options{Token: token(t, a.user, a.user), LocalIP: a.ip})
+				c, err := sioclient.Dial(context.Background(), a.base, &sioclient.Options{Token: users.Token(t, a.user, a.user), LocalIP: a.ip})
 				if err != nil {
 					return err
 				}
@@ -348,7 +349,7 @@ func hostileAttacks() []attack {
 				socks = append(socks, c)
 			}
 			for i := range 4 {
-				raw, err := socks[i%2].EmitAck(timeout(t, 5*time.Second), schemas.EventJoinRoom, map[string]string{"roomId": fmt.Sprintf("%s-r%d", a.user, i)})
+				raw, err := socks[i%2].EmitAck(testkit.Within(t, 5*time.Second), schemas.EventJoinRoom, map[string]string{"roomId": fmt.Sprintf("%s-r%d", a.user, i)})
 				if err != nil {
 					return err
 				}
@@ -364,13 +365,7 @@ func hostileAttacks() []attack {
 			return nil
 		}},
 		{"token expires while live", 6 * time.Second, func(t *testing.T, a *attacker) error {
-			short := func(user string) string {
-				tok, err := connector.Sign(secret, user, user, 2*time.Second)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return tok
-			}
+			short := func(user string) string { return testkit.Token(t, secret, user, user, 2*time.Second) }
 			stale, err := sioclient.Dial(context.Background(), a.base, &sioclient.Options{Token: short(a.user), LocalIP: a.ip})
 			if err != nil {
 				return err
@@ -381,11 +376,11 @@ func hostileAttacks() []attack {
 				return err
 			}
 			defer fresh.Drop()
-			ctx := timeout(t, 6*time.Second)
+			ctx := testkit.Within(t, 6*time.Second)
 			if ev, err := fresh.Wait(ctx, schemas.EventError); err != nil || !strings.Contains(string(ev.Args[0]), string(schemas.CodeExpiredToken)) {
 				return fmt.Errorf("no expired_token error on the live socket: %v", err)
 			}
-			if _, err := fresh.EmitAck(ctx, schemas.EventAuthenticate, map[string]string{"token": token(t, a.user+"-r", a.user+"-r")}); err != nil {
+			if _, err := fresh.EmitAck(ctx, schemas.EventAuthenticate, map[string]string{"token": users.Token(t, a.user+"-r", a.user+"-r")}); err != nil {
 				return err
 			}
 			select {
@@ -401,7 +396,7 @@ func hostileAttacks() []attack {
 			return nil
 		}},
 		{"recovery without a token", 5 * time.Second, func(t *testing.T, a *attacker) error {
-			c, err := sioclient.Dial(context.Background(), a.base, &sioclient.Options{Token: token(t, a.user, a.user), LocalIP: a.ip})
+			c, err := sioclient.Dial(context.Background(), a.base, &sioclient.Options{Token: users.Token(t, a.user, a.user), LocalIP: a.ip})
 			if err != nil {
 				return err
 			}
@@ -466,7 +461,7 @@ func (a *attacker) dialConnected(t *testing.T) (*websocket.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ws, a.connect(ws, token(t, a.user, a.user))
+	return ws, a.connect(ws, users.Token(t, a.user, a.user))
 }
 
 // connect sends CONNECT with a token and waits for its answer.

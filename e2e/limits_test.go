@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -17,11 +18,11 @@ func TestRoomLimitsReachTheClient(t *testing.T) {
 	d := deploy(t, 1, 1, false, "ROOMSTREAM_ROOM_MAX_MEMBERS", "2", "ROOMSTREAM_ROOM_MAX_UPLOADS", "1",
 		"ROOMSTREAM_ROOM_MAX_FILES", "1", "ROOMSTREAM_SNAPSHOT_LIMIT", "1")
 	url := d.connectors[0].URL()
-	a := dial(t, url, "alice", "Alice")
-	b := dial(t, url, "bob", "Bob")
-	c := dial(t, url, "carol", "Carol")
-	mustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "lim"})
-	snap := mustAck(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "lim"})
+	a := users.Dial(t, url, "alice", "Alice")
+	b := users.Dial(t, url, "bob", "Bob")
+	c := users.Dial(t, url, "carol", "Carol")
+	testkit.MustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "lim"})
+	snap := testkit.MustAck(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "lim"})
 	if r := snap.Room; r == nil || len(r.Members) != 1 || r.MemberCount != 2 || !r.Truncated {
 		t.Errorf("bob's capped snapshot: %+v", r)
 	}
@@ -33,14 +34,14 @@ func TestRoomLimitsReachTheClient(t *testing.T) {
 			t.Errorf("ack %s (%v), want %s", raw, err, code)
 		}
 	}
-	ctx := timeout(t, 20*time.Second)
+	ctx := testkit.Within(t, 20*time.Second)
 	// A third user: the room is full, in the ack and as an error event.
 	raw, err := c.EmitAck(ctx, schemas.EventJoinRoom, map[string]string{"roomId": "lim"})
 	expect(raw, err, schemas.CodeRoomFull)
 	if err := c.Emit(ctx, schemas.EventJoinRoom, map[string]string{"roomId": "lim"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, c, schemas.EventError, `"code":"room_full"`, `"event":"join-room"`, `"roomId":"lim"`)
+	testkit.WaitFor(t, c, schemas.EventError, `"code":"room_full"`, `"event":"join-room"`, `"roomId":"lim"`)
 
 	// A repeated join: a small ack, no snapshot.
 	raw, err = a.EmitAck(ctx, schemas.EventJoinRoom, map[string]string{"roomId": "lim"})
@@ -56,11 +57,11 @@ func TestRoomLimitsReachTheClient(t *testing.T) {
 	raw, err = a.EmitAck(ctx, schemas.EventFileUploadCompleted, file("f0"))
 	expect(raw, err, schemas.CodeUploadNotStarted)
 	// One upload at a time; then one file at most; and it stays alice's.
-	mustAck(t, a, schemas.EventFileUploadStarted, file("f1"))
+	testkit.MustAck(t, a, schemas.EventFileUploadStarted, file("f1"))
 	raw, err = b.EmitAck(ctx, schemas.EventFileUploadStarted, file("f2"))
 	expect(raw, err, schemas.CodeTooManyUploads)
-	mustAck(t, a, schemas.EventFileUploadCompleted, file("f1"))
-	waitFor(t, b, schemas.EventFileAdded, `"id":"f1"`)
+	testkit.MustAck(t, a, schemas.EventFileUploadCompleted, file("f1"))
+	testkit.WaitFor(t, b, schemas.EventFileAdded, `"id":"f1"`)
 	raw, err = b.EmitAck(ctx, schemas.EventFileUploadStarted, file("f2"))
 	expect(raw, err, schemas.CodeTooManyFiles)
 	raw, err = b.EmitAck(ctx, schemas.EventFileUploadStarted, file("f1"))

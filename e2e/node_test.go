@@ -39,7 +39,7 @@ func runDesignClient(t *testing.T, urlA, urlB string) {
 	node := nodeReady(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "run-design.js", urlA, urlB, token(t, "alice", "Alice"), token(t, "bob", "Bob"), "design-room")
+	cmd := exec.CommandContext(ctx, node, "run-design.js", urlA, urlB, users.Token(t, "alice", "Alice"), users.Token(t, "bob", "Bob"), "design-room")
 	cmd.Dir = "node"
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

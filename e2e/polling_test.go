@@ -36,7 +36,7 @@ func runPolling(t *testing.T, url, mode, room string, count int) pollingReport {
 	node := nodeReady(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "polling.js", url, token(t, "alice", "Alice"), token(t, "bob", "Bob"), room, mode, itoa(count))
+	cmd := exec.CommandContext(ctx, node, "polling.js", url, users.Token(t, "alice", "Alice"), users.Token(t, "bob", "Bob"), room, mode, itoa(count))
 	cmd.Dir = "node"
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -85,7 +85,7 @@ func checkRoomFlow(t *testing.T, rep pollingReport, count int) {
 
 // pollingDeployment is two connectors behind a balancer that sends each
 // HTTP request to the other connector in turn.
-func pollingDeployment(t *testing.T, refuseWebSocket bool) (*deployment, *harness.HTTPBalancer) {
+func pollingDeployment(t *testing.T, refuseWebSocket bool) (*processDeployment, *harness.HTTPBalancer) {
 	t.Helper()
 	d := deploy(t, 2, 1, false)
 	lb := harness.StartHTTPBalancer(t, refuseWebSocket,
@@ -95,7 +95,7 @@ func pollingDeployment(t *testing.T, refuseWebSocket bool) (*deployment, *harnes
 
 // checkSpread asserts that both connectors served requests and that
 // connectors forwarded the requests of sessions they did not hold.
-func checkSpread(t *testing.T, d *deployment, lb *harness.HTTPBalancer) {
+func checkSpread(t *testing.T, d *processDeployment, lb *harness.HTTPBalancer) {
 	t.Helper()
 	served := lb.Served()
 	forwarded := 0.0

@@ -14,6 +14,7 @@ import (
 
 	"github.com/roomstream/roomstream/e2e/harness"
 	"github.com/roomstream/roomstream/e2e/sioclient"
+	"github.com/roomstream/roomstream/e2e/testkit"
 )
 
 type recoveryReport struct {
@@ -50,7 +51,7 @@ func runRecoveryOn(t *testing.T, transports, rURL, sURL string, count int, expec
 	node := nodeReady(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "recovery.js", rURL, sURL, token(t, "r", "R"), token(t, "s", "S"), "rec-room",
+	cmd := exec.CommandContext(ctx, node, "recovery.js", rURL, sURL, users.Token(t, "r", "R"), users.Token(t, "s", "S"), "rec-room",
 		itoa(count), "40", map[bool]string{true: "1", false: "0"}[expectAll])
 	cmd.Dir = "node"
 	cmd.Env = append(os.Environ(), "R_TRANSPORTS="+transports)
@@ -145,16 +146,16 @@ func TestRecoveryAfterConnectorCrash(t *testing.T) {
 	// ended, most likely before that: R2, on a third connector killed in
 	// turn, recovers on the second one and stays past the reaper's visit.
 	third := d.addConnector()
-	r := dial(t, third.URL(), "r2", "R2")
-	s := dial(t, d.connectors[1].URL(), "s2", "S2")
-	mustAck(t, r, "join-room", map[string]string{"roomId": "reap-room"})
-	mustAck(t, s, "join-room", map[string]string{"roomId": "reap-room"})
-	waitFor(t, r, "user-joined", `"userId":"s2"`) // an event: R2 has an offset to recover from
+	r := users.Dial(t, third.URL(), "r2", "R2")
+	s := users.Dial(t, d.connectors[1].URL(), "s2", "S2")
+	testkit.MustAck(t, r, "join-room", map[string]string{"roomId": "reap-room"})
+	testkit.MustAck(t, s, "join-room", map[string]string{"roomId": "reap-room"})
+	testkit.WaitFor(t, r, "user-joined", `"userId":"s2"`) // an event: R2 has an offset to recover from
 	sid, pid, offset := r.SID, r.PID, r.Offset()
 	third.Kill()
 	killed := time.Now()
 	r.Drop()
-	rec, err := sioclient.Dial(context.Background(), d.connectors[1].URL(), &sioclient.Options{Token: token(t, "r2", "R2"), PID: pid, Offset: offset})
+	rec, err := sioclient.Dial(context.Background(), d.connectors[1].URL(), &sioclient.Options{Token: users.Token(t, "r2", "R2"), PID: pid, Offset: offset})
 	if err != nil {
 		t.Fatalf("R2 recovering on the second connector: %v", err)
 	}
@@ -171,14 +172,14 @@ func TestRecoveryAfterConnectorCrash(t *testing.T) {
 	t.Logf("both dead connectors reaped %s after the second kill", time.Since(killed).Round(100*time.Millisecond))
 	// A join queued after the reaper's disconnects (same room, same
 	// partition) sees what they did.
-	c := dial(t, d.connectors[1].URL(), "late", "Late")
-	snap := mustAck(t, c, "join-room", map[string]string{"roomId": "rec-room"})
+	c := users.Dial(t, d.connectors[1].URL(), "late", "Late")
+	snap := testkit.MustAck(t, c, "join-room", map[string]string{"roomId": "rec-room"})
 	if len(snap.Room.Members) != 1 {
 		// r and s closed their sockets at the end of the script; only the
 		// newcomer remains, and nobody is left behind as a ghost.
 		t.Errorf("members after the script ended: %+v", snap.Room.Members)
 	}
-	snap = mustAck(t, c, "join-room", map[string]string{"roomId": "reap-room"})
+	snap = testkit.MustAck(t, c, "join-room", map[string]string{"roomId": "reap-room"})
 	var members []string
 	for _, m := range snap.Room.Members {
 		members = append(members, m.UserID)
@@ -198,7 +199,7 @@ func TestRecoveryAfterConnectorCrash(t *testing.T) {
 		}
 		break
 	}
-	if r := mustAck(t, rec, "lock-room", map[string]string{"roomId": "reap-room"}); !r.OK {
+	if r := testkit.MustAck(t, rec, "lock-room", map[string]string{"roomId": "reap-room"}); !r.OK {
 		t.Errorf("R2 after the reaper ran: lock refused %+v", r.Error)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/e2e/harness"
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 )
@@ -25,25 +26,25 @@ func modes(t *testing.T, f func(t *testing.T, cluster bool)) {
 	t.Run("cluster", func(t *testing.T) { f(t, true) })
 }
 
-func (d *deployment) client() redis.UniversalClient {
+func (d *processDeployment) client() redis.UniversalClient {
 	if d.cluster != nil {
 		return d.cluster.Client()
 	}
 	return d.redis.Client()
 }
 
-func (d *deployment) streams() *streams.Client {
+func (d *processDeployment) streams() *streams.Client {
 	return streams.New(d.client(), streams.Config{Partitions: 8, KeyPrefix: "e2e:", RecoveryWindow: 2 * time.Minute})
 }
 
 // cliEnv is the environment for a roomstream CLI command (deadletters,
 // replay) against this deployment's standalone Redis.
-func (d *deployment) cliEnv() []string {
+func (d *processDeployment) cliEnv() []string {
 	return append(os.Environ(), "ROOMSTREAM_REDIS_URL="+d.redis.URL(), "ROOMSTREAM_PARTITIONS=8", "ROOMSTREAM_KEY_PREFIX=e2e:")
 }
 
 // ownedBy sums the partitions the running workers hold.
-func (d *deployment) owned() int {
+func (d *processDeployment) owned() int {
 	n := 0.0
 	for _, w := range d.workers {
 		if w.Running() {
@@ -57,7 +58,7 @@ func (d *deployment) owned() int {
 
 // assertDrained checks that every inbound entry was acknowledged and none
 // went to the dead letters.
-func (d *deployment) assertDrained(t *testing.T) {
+func (d *processDeployment) assertDrained(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	rdb := d.client()
@@ -96,7 +97,7 @@ func (d *deployment) assertDrained(t *testing.T) {
 // had read them just before dying). Only XAUTOCLAIM by the partition's
 // next owner delivers them. It returns how many entries the dead
 // consumer has pending.
-func (d *deployment) strand(t *testing.T, worker string) int {
+func (d *processDeployment) strand(t *testing.T, worker string) int {
 	t.Helper()
 	ctx := context.Background()
 	rdb, sc := d.client(), d.streams()
@@ -180,7 +181,7 @@ var connectorTimeout = func() time.Duration {
 
 // janitorSince returns when the deployment's current janitor took its
 // lease, from the workers' logs.
-func janitorSince(t *testing.T, d *deployment) time.Time {
+func janitorSince(t *testing.T, d *processDeployment) time.Time {
 	t.Helper()
 	re := regexp.MustCompile(`time=(\S+) level=\S+ msg="janitor lease acquired"`)
 	var since time.Time
@@ -205,12 +206,12 @@ func janitorSince(t *testing.T, d *deployment) time.Time {
 func TestConnectorCrash(t *testing.T) {
 	modes(t, func(t *testing.T, cluster bool) {
 		d := deploy(t, 2, 1, cluster, "ROOMSTREAM_LOCK_GRACE", "3s", "ROOMSTREAM_RECOVERY_WINDOW", "5s")
-		victim := dial(t, d.connectors[0].URL(), "alice", "Alice")
-		bob := dial(t, d.connectors[1].URL(), "bob", "Bob")
-		mustAck(t, victim, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
-		mustAck(t, bob, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
-		mustAck(t, victim, schemas.EventLockRoom, map[string]string{"roomId": "r1"})
-		waitFor(t, bob, schemas.EventRoomLocked, `"lockedBy":"alice"`)
+		victim := users.Dial(t, d.connectors[0].URL(), "alice", "Alice")
+		bob := users.Dial(t, d.connectors[1].URL(), "bob", "Bob")
+		testkit.MustAck(t, victim, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+		testkit.MustAck(t, bob, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+		testkit.MustAck(t, victim, schemas.EventLockRoom, map[string]string{"roomId": "r1"})
+		testkit.WaitFor(t, bob, schemas.EventRoomLocked, `"lockedBy":"alice"`)
 		// Wait out the new janitor's grace (it declares no connector dead
 		// in its first CONNECTOR_TIMEOUT) so that detection is measured in
 		// steady state.
@@ -222,13 +223,13 @@ func TestConnectorCrash(t *testing.T) {
 		// after the kill, the janitor looks every REAP_INTERVAL, then a
 		// worker applies the disconnect; 5 s of room for that and -race.
 		bound := connectorTimeout + 5*time.Second
-		ev := waitForWithin(t, bound+15*time.Second, bob, schemas.EventUserLeft, `"userId":"alice"`)
+		ev := testkit.WaitForWithin(t, bound+15*time.Second, bob, schemas.EventUserLeft, `"userId":"alice"`)
 		detect := ev.At.Sub(killed)
 		var left schemas.UserLeftPayload
 		if ev.Decode(&left); left.Reason != "connector_lost" {
 			t.Errorf("user-left %s", ev.Args[0])
 		}
-		ev = waitFor(t, bob, schemas.EventRoomUnlocked, `"reason":"lock holder left the room"`)
+		ev = testkit.WaitFor(t, bob, schemas.EventRoomUnlocked, `"reason":"lock holder left the room"`)
 		release := ev.At.Sub(killed)
 		var unlocked schemas.RoomUnlockedPayload
 		ev.Decode(&unlocked)
@@ -270,8 +271,8 @@ func TestPoisonEvent(t *testing.T) {
 	d := deploy(t, 1, 1, false, "ROOMSTREAM_MAX_ATTEMPTS", "2")
 	sc := d.streams()
 	ctx := context.Background()
-	a := dial(t, d.connectors[0].URL(), "alice", "Alice")
-	mustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+	a := users.Dial(t, d.connectors[0].URL(), "alice", "Alice")
+	testkit.MustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
 	p := streams.Partition("r1", 8)
 	// A lock-room whose payload is not JSON, and an envelope from a newer
 	// version: neither can be applied.
@@ -285,7 +286,7 @@ func TestPoisonEvent(t *testing.T) {
 	}
 	// The partition keeps flowing: the next event is applied.
 	start := time.Now()
-	mustAck(t, a, schemas.EventLockRoom, map[string]string{"roomId": "r1"})
+	testkit.MustAck(t, a, schemas.EventLockRoom, map[string]string{"roomId": "r1"})
 	t.Logf("event after two poison entries applied in %s", time.Since(start))
 	dead, err := sc.DeadLetters(ctx, p)
 	if err != nil || len(dead) != 2 {
@@ -338,16 +339,16 @@ func TestLostAppendReply(t *testing.T) {
 	if err := conn.WaitReady(15 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	alice := dial(t, conn.URL(), "alice", "Alice")
-	bob := dial(t, conn.URL(), "bob", "Bob")
-	mustAck(t, alice, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
-	mustAck(t, bob, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
-	mustAck(t, alice, schemas.EventFileUploadStarted, map[string]any{"fileId": "f1", "fileName": "a.pdf", "roomId": "r1", "size": 20, "mimeType": "application/pdf"})
+	alice := users.Dial(t, conn.URL(), "alice", "Alice")
+	bob := users.Dial(t, conn.URL(), "bob", "Bob")
+	testkit.MustAck(t, alice, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+	testkit.MustAck(t, bob, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+	testkit.MustAck(t, alice, schemas.EventFileUploadStarted, map[string]any{"fileId": "f1", "fileName": "a.pdf", "roomId": "r1", "size": 20, "mimeType": "application/pdf"})
 	for i := 1; i <= 20; i++ {
 		if i == 10 {
 			px.LoseReply("xadd")
 		}
-		mustAck(t, alice, schemas.EventFileUploadProgress, map[string]any{"fileId": "f1", "uploadId": "f1", "fileName": "a.pdf",
+		testkit.MustAck(t, alice, schemas.EventFileUploadProgress, map[string]any{"fileId": "f1", "uploadId": "f1", "fileName": "a.pdf",
 			"roomId": "r1", "bytesUploaded": i, "totalBytes": 20, "percentage": float64(i * 5)})
 	}
 	if px.Lost() != 1 {
@@ -357,7 +358,7 @@ func TestLostAppendReply(t *testing.T) {
 	var got []int
 	for len(got) == 0 || got[len(got)-1] != 20 {
 		var p schemas.FileUploadProgressPayload
-		if err := waitFor(t, bob, schemas.EventFileUploadProgress).Decode(&p); err != nil {
+		if err := testkit.WaitFor(t, bob, schemas.EventFileUploadProgress).Decode(&p); err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, int(p.BytesUploaded))
@@ -442,10 +443,10 @@ func TestRedisRestart(t *testing.T) {
 // leases up at once, so another worker owns them well before they expire.
 func TestGracefulShutdown(t *testing.T) {
 	d := deploy(t, 2, 2, false, "ROOMSTREAM_LEASE_TTL", "10s")
-	a := dial(t, d.connectors[0].URL(), "alice", "Alice")
-	b := dial(t, d.connectors[1].URL(), "bob", "Bob")
-	mustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
-	mustAck(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+	a := users.Dial(t, d.connectors[0].URL(), "alice", "Alice")
+	b := users.Dial(t, d.connectors[1].URL(), "bob", "Bob")
+	testkit.MustAck(t, a, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
+	testkit.MustAck(t, b, schemas.EventJoinRoom, map[string]string{"roomId": "r1"})
 
 	took := d.connectors[0].Stop(15 * time.Second)
 	select {
@@ -467,5 +468,5 @@ func TestGracefulShutdown(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("worker stopped; its partitions owned by the other worker after %s (lease TTL 10s)", time.Since(stopped))
-	mustAck(t, b, schemas.EventLockRoom, map[string]string{"roomId": "r1"})
+	testkit.MustAck(t, b, schemas.EventLockRoom, map[string]string{"roomId": "r1"})
 }

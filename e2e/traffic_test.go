@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/roomstream/roomstream/e2e/sioclient"
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -59,7 +60,7 @@ func newTraffic(t *testing.T, urls []string, rooms, members int) *traffic {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c, err := sioclient.Dial(context.Background(), mb.url, &sioclient.Options{Token: token(t, mb.user, mb.user), OnEvent: mb.onEvent})
+				c, err := sioclient.Dial(context.Background(), mb.url, &sioclient.Options{Token: users.Token(t, mb.user, mb.user), OnEvent: mb.onEvent})
 				if err != nil {
 					mu.Lock()
 					t.Errorf("dial %s: %v", mb.user, err)
@@ -67,7 +68,7 @@ func newTraffic(t *testing.T, urls []string, rooms, members int) *traffic {
 					return
 				}
 				mb.c = c
-				if _, err := c.EmitAck(timeout(t, 20*time.Second), schemas.EventJoinRoom, map[string]string{"roomId": mb.room}); err != nil {
+				if _, err := c.EmitAck(testkit.Within(t, 20*time.Second), schemas.EventJoinRoom, map[string]string{"roomId": mb.room}); err != nil {
 					mu.Lock()
 					t.Errorf("join %s: %v", mb.user, err)
 					mu.Unlock()

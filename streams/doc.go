@@ -1,7 +1,16 @@
-// Package streams is the plumbing shared by connectors and workers: every
-// Redis key name, the inbound envelope and the outbound entry, the room
-// partitioner, the producer, the consumer-group reader with claiming of
-// stale entries, partition leases, trimming, dead letters and the Redis
-// client itself. It holds no room logic (that is package workers) and no
-// socket handling (that is package connector).
+// Package streams is the Redis plumbing that connectors and workers
+// share, and the formats they share data in: the key names
+// (keys.go, the only place keys are spelled), the inbound envelope and
+// the outbound entry, the room partitioner, the producer that appends to
+// the inbound partitions, the consumer-group reader (with claiming of
+// stale entries), partition and janitor leases, trimming, dead letters,
+// the registries of live connectors and workers, token revocations, the
+// keys of a socket's lifetime that it keeps for the connector (open,
+// hold, claim on recovery, close), outbound reads and the partitions'
+// backlog, and the Redis client itself.
+//
+// It decides nothing about rooms (the room rules are package workers'
+// scripts, which change room state) and speaks no client protocol
+// (package connector holds the connections and says when a socket opens,
+// moves or closes): it stores and reads what those two decide.
 package streams

@@ -4,4 +4,27 @@
 // stream order through idempotent Lua scripts and appends the resulting
 // events to the outbound streams of the connectors that host the target
 // sockets. Workers never talk to clients directly.
+//
+// Files:
+//
+//	worker.go     Worker: New, Run, shutdown, the partitions it owns
+//	config.go     Config and its validation
+//	balancer.go   lease renewal and the fair share of partitions per worker
+//	partition.go  one partition's loop: read, apply, acknowledge, dead letters
+//	janitor.go    the deployment-wide chores of the janitor lease's holder
+//	reaper.go     a dead connector's sockets leave their rooms
+//	apply.go      Applier: one entry planned as a room script call, Apply
+//	batch.go      ApplyBatch: entries applied in waves, deferred Writes, commit
+//	effects.go    what one entry produces: outbound messages per connector
+//	reply.go      the room scripts' replies, field by field
+//	room.go       join, leave and move
+//	lock.go       lock and unlock
+//	upload.go     file upload started, progress, completed, failed
+//	server.go     commands of the server API: publish, remove a member
+//	limits.go     Limits of a room (members, uploads, files, snapshot)
+//	expiry.go     the room keys that expire once a room is empty
+//	scripts.go    the Lua room scripts (scripts/*.lua), as functions or scripts
+//	metrics.go    the workers' Prometheus metrics
+//
+// Subpackage audit reads the inbound log back (`roomstream replay`).
 package workers

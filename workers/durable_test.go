@@ -21,12 +21,9 @@ func TestDurableApplyWaitsForReplica(t *testing.T) {
 	replica := testredis.StartReplica(t, master)
 	rdb := master.Client()
 	applier := func(durable int) *harness {
-		cfg := streams.Config{Partitions: 4, RecoveryWindow: 2 * time.Minute, KeyPrefix: "t:", InboundRetention: time.Hour, InboundMaxLen: 1000,
-			DurableReplicas: durable, DurableTimeout: 200 * time.Millisecond}
-		c := streams.New(rdb, cfg)
-		h := &harness{t: t, ctx: context.Background(), rdb: rdb, c: c, now: time.Now(), read: map[string]string{}, members: map[string]map[string]map[string]bool{}}
-		h.a = NewApplier(c, 30*time.Second, 7*24*time.Hour, time.Now)
-		return h
+		cfg := harnessConfig()
+		cfg.DurableReplicas, cfg.DurableTimeout = durable, 200*time.Millisecond
+		return harnessOn(t, rdb, cfg, time.Now(), time.Now)
 	}
 	durable, async := applier(1), applier(0)
 	durable.apply(durable.env(alice, schemas.EventJoinRoom, "kept", nil, false))

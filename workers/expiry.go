@@ -11,7 +11,7 @@ var roomStateKeys = []int{0, 1, 2, 3, 4, 6}
 
 // RoomStateKeys returns the keys of room that the room scripts give
 // EMPTY_ROOM_TTL once it is empty, so that what replays the log (package
-// replay) expires a room exactly as the scripts do.
+// workers/audit) expires a room exactly as the scripts do.
 func RoomStateKeys(k streams.Keys, room string) []string {
 	all := k.RoomKeys(room)
 	out := make([]string, len(roomStateKeys))

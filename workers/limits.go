@@ -11,8 +11,9 @@ import (
 // the outbound streams for the recovery window, without end. They are
 // checked where a record is added (join, upload start, completion, a
 // first progress report) with one HLEN or SCARD each, never by reading
-// the room. Replay applies the log with the same rules, so it must be
-// given the limits the workers had (the same variables).
+// the room. The audit package (workers/audit) applies the log with the
+// same rules, so it must be given the limits the workers had (the same
+// variables).
 type Limits struct {
 	RoomMaxMembers int `envconfig:"ROOM_MAX_MEMBERS" default:"500" desc:"users one room may hold; a join past it is refused with room_full"`
 	RoomMaxUploads int `envconfig:"ROOM_MAX_UPLOADS" default:"50" desc:"uploads in progress in one room; one more is refused with too_many_uploads (uploads of users who left are dropped first)"`

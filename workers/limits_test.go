@@ -11,13 +11,6 @@ import (
 	"github.com/roomstream/roomstream/schemas"
 )
 
-// limited returns a harness whose applier keeps rooms within l.
-func limited(t *testing.T, l Limits) *harness {
-	h := newHarness(t)
-	h.a = h.a.WithLimits(l)
-	return h
-}
-
 // refused checks that the sender heard code: in its ack when it asked for
 // one, else in an `error` event; and that nothing else went out.
 func refused(t *testing.T, h *harness, out Outcome, code schemas.Code, msg string, conns ...string) {

@@ -329,7 +329,7 @@ func (w *Worker) safeApply(ctx context.Context, run *partitionRun, env *streams.
 
 // SafeApply applies one entry with a and turns a panic of a handler into
 // an ErrPermanent failure of that entry (with the stack), the way the
-// workers and replay both apply entries.
+// workers and the audit package both apply entries.
 func SafeApply(ctx context.Context, a *Applier, p int, token int64, env *streams.Envelope) (out Outcome, err error) {
 	defer func() {
 		if v := recover(); v != nil {

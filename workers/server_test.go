@@ -1,28 +1,13 @@
 package workers
 
 import (
-	"encoding/json"
-	"fmt"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 )
-
-// apiEnv is a command as the HTTP API appends it.
-func (h *harness) apiEnv(typ, room, user, event string, data any) *streams.Envelope {
-	h.seq++
-	h.now = h.now.Add(time.Second)
-	e := &streams.Envelope{ID: fmt.Sprintf("%d-0", 1000+h.seq), Type: typ, RoomID: room, UserID: user, Event: event,
-		Via: schemas.ViaAPI, At: h.now}
-	if data != nil {
-		e.Data, _ = json.Marshal(data)
-	}
-	return e
-}
 
 func TestPublishServerEvents(t *testing.T) {
 	h := newHarness(t)

@@ -1,7 +1,6 @@
 package workers
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -19,9 +18,10 @@ func TestOutboundTrimmedToRecoveryWindow(t *testing.T) {
 	const window, node = time.Second, 10
 	srv := testredis.Start(t, &testredis.Options{Args: []string{"--stream-node-max-entries", "10"}})
 	rdb := srv.Client()
-	c := streams.New(rdb, streams.Config{Partitions: 4, RecoveryWindow: window, KeyPrefix: "t:", InboundRetention: time.Hour, InboundMaxLen: 1000})
-	h := &harness{t: t, ctx: context.Background(), rdb: rdb, c: c, now: time.Now(), read: map[string]string{}, members: map[string]map[string]map[string]bool{}}
-	h.a = NewApplier(c, 30*time.Second, 7*24*time.Hour, time.Now)
+	cfg := harnessConfig()
+	cfg.RecoveryWindow = window
+	h := harnessOn(t, rdb, cfg, time.Now(), time.Now)
+	c := h.c
 	progress := func(pct int) {
 		h.apply(h.env(alice, schemas.EventFileUploadProgress, "r1", schemas.FileUploadProgressPayload{
 			FileID: "f1", UploadID: "u1", FileName: "a.pdf", RoomID: "r1", BytesUploaded: int64(pct), TotalBytes: 100, Percentage: float64(pct)}, false))

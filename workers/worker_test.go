@@ -2,8 +2,6 @@ package workers
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -11,35 +9,6 @@ import (
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 )
-
-func testWorker(t *testing.T, rs *testredis.Server) (*Worker, *streams.Client, context.CancelFunc) {
-	t.Helper()
-	cfg := Config{
-		Config:   streams.Config{Partitions: 2, KeyPrefix: "w:", RecoveryWindow: time.Minute, InboundRetention: time.Hour, InboundMaxLen: 1000},
-		LeaseTTL: time.Second, ClaimMinIdle: 200 * time.Millisecond, MaxAttempts: 3, BatchSize: 10,
-		LockGrace: time.Second, EmptyRoomTTL: time.Hour, TrimInterval: time.Second, ReapInterval: 100 * time.Millisecond,
-		ConnectorTimeout: time.Second,
-	}
-	c := streams.New(rs.Client(), cfg.Config)
-	w := New(cfg, c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = w.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return w, c, cancel
-}
-
-// waitOutbound waits for an outbound entry to connector conn.
-func waitOutbound(t *testing.T, c *streams.Client, conn string, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for c.Redis().XLen(context.Background(), c.Keys.Outbound(conn)).Val() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing delivered to %s within %s", conn, d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // TestFencedPartitionIsRetaken: when a room holds a fence above the
 // partition's current epoch (the epoch went back in a failover), the
@@ -53,7 +22,7 @@ func TestFencedPartitionIsRetaken(t *testing.T) {
 	if err := rdb.HSet(ctx, keys.RoomApplied("r1"), "fence", 4).Err(); err != nil {
 		t.Fatal(err)
 	}
-	_, c, _ := testWorker(t, rs)
+	_, c, _ := startWorker(t, rs)
 	env := &streams.Envelope{Type: schemas.EventJoinRoom, RoomID: "r1", UserID: "u", UserName: "U", SocketID: "s", ConnectorID: "c1", At: time.Now()}
 	if _, err := c.Append(ctx, env); err != nil {
 		t.Fatal(err)
@@ -71,7 +40,7 @@ func TestWorkerAppliesAndShutsDown(t *testing.T) {
 	rs := testredis.Start(t, nil)
 	rdb := rs.Client()
 	ctx := context.Background()
-	w, c, stop := testWorker(t, rs)
+	w, c, stop := startWorker(t, rs)
 	if _, err := c.Append(ctx, &streams.Envelope{Type: schemas.EventJoinRoom, RoomID: "r2", UserID: "u", UserName: "U", SocketID: "s", ConnectorID: "c2", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/roomstream/roomstream/infra/ports"
+	"github.com/roomstream/roomstream/infra/testredis"
 )
 
 // Stack is a set of server processes started on loopback for a scenario:
@@ -34,6 +33,7 @@ type Stack struct {
 	Redis    string
 	Profiled []Profiled
 	procs    []*proc
+	redis    *testredis.Server
 	keep     bool
 }
 
@@ -244,6 +244,9 @@ func StartNode(ctx context.Context, o StackOptions) (st *Stack, err error) {
 // describe prints the stack's processes.
 func (st *Stack) describe(w io.Writer) {
 	fmt.Fprintf(w, "%s stack (logs in %s):", st.Name, st.Dir)
+	if st.redis != nil {
+		fmt.Fprintf(w, " redis pid %d %s;", st.redis.PID(), st.redis.URL())
+	}
 	for _, p := range st.procs {
 		fmt.Fprintf(w, " %s pid %d %s;", p.label, p.cmd.Process.Pid, p.addr)
 	}
@@ -289,38 +292,17 @@ func sameDeps(lock, installed []byte) bool {
 	return true
 }
 
-// startRedis starts a private redis-server on a free loopback port.
-func (st *Stack) startRedis(ctx context.Context) (string, error) {
-	bin := os.Getenv("ROOMSTREAM_TEST_REDIS_SERVER")
-	if bin == "" {
-		var err error
-		if bin, err = exec.LookPath("redis-server"); err != nil {
-			return "", errors.New("bench: redis-server is not installed (apt-get install -y redis-server)")
-		}
-	}
-	port, err := ports.Free(0)
+// startRedis starts a private redis-server on a free loopback port, its
+// data and log (redis.log) in the stack's directory; it is watched like
+// the servers and stopped after them.
+func (st *Stack) startRedis(context.Context) (string, error) {
+	srv, err := testredis.Run(&testredis.Options{Dir: st.Dir, Args: []string{"--maxclients", "10000"}})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("bench: %w", err)
 	}
-	if _, err := st.start(ctx, "redis", nil, bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", st.Dir, "--protected-mode", "no", "--maxclients", "10000"); err != nil {
-		return "", err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	st.procs[len(st.procs)-1].addr = "redis://" + addr
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond})
-		err := c.Ping(ctx).Err()
-		_ = c.Close()
-		if err == nil {
-			return "redis://" + addr, nil
-		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("redis-server on %s did not answer: %w", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	st.redis = srv
+	st.Watch = append(st.Watch, Watched{PID: srv.PID(), Label: "redis"})
+	return srv.URL(), nil
 }
 
 // start runs a process with its output in a log file.
@@ -373,6 +355,13 @@ func (st *Stack) waitHTTP(ctx context.Context, port int, path string, d time.Dur
 
 // Check reports a process of the stack that exited.
 func (st *Stack) Check() error {
+	if st.redis != nil {
+		select {
+		case <-st.redis.Exited():
+			return fmt.Errorf("redis exited during the run: %s", tail(st.redis.LogFile(), 20))
+		default:
+		}
+	}
 	for _, p := range st.procs {
 		select {
 		case <-p.exited:
@@ -397,6 +386,10 @@ func (st *Stack) Close() {
 		}
 	}
 	st.procs = nil
+	if st.redis != nil {
+		st.redis.Close()
+		st.redis = nil
+	}
 	if !st.keep {
 		_ = os.RemoveAll(st.Dir)
 	}

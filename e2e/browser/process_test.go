@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/roomstream/roomstream/e2e/harness"
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/infra/testredis"
 )
 
@@ -114,20 +114,8 @@ func waitReady(t *testing.T, url string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		res, err := http.DefaultClient.Do(req)
-		if err == nil {
-			_ = res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s not ready within 30 s (last error %v)", url, err)
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := testkit.WaitReady(ctx, url, nil); err != nil {
+		t.Fatalf("%s not ready within 30 s: %v", url, err)
 	}
 }
 

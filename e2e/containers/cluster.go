@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,7 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	tc "github.com/testcontainers/testcontainers-go"
 
-	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/infra/ports"
 )
 
@@ -251,11 +250,7 @@ func (c *Cluster) WaitPartitionsOwned() {
 
 // Token signs a token for user.
 func (c *Cluster) Token(user, name string) string {
-	tok, err := connector.Sign(Secret, user, name, time.Hour)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return tok
+	return testkit.Auth{Secret: Secret}.Token(c.t, user, name)
 }
 
 func (c *Cluster) logf(format string, args ...any) {
@@ -355,27 +350,27 @@ func (c *Cluster) waitRedis() {
 // first fails the test with its log.
 func (c *Cluster) waitReady(p *Proc) {
 	c.t.Helper()
-	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		res, err := hc.Get(p.URL() + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				c.logf("%s ready", p.Name)
-				return
-			}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var st *container.State
+	err := testkit.WaitReady(ctx, p.URL()+"/readyz", func() error {
+		if s, err := p.ctr.State(context.Background()); err == nil && !s.Running {
+			st = s
+			return errExited
 		}
-		st, serr := p.ctr.State(context.Background())
-		if serr == nil && !st.Running {
-			c.t.Fatalf("%s exited (code %d) before it was ready:\n%s", p.Name, st.ExitCode, c.tail(p, 40))
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s not ready after 60s: %v\n%s", p.Name, err, c.tail(p, 40))
-		}
-		time.Sleep(50 * time.Millisecond)
+		return nil
+	})
+	switch {
+	case err == nil:
+		c.logf("%s ready", p.Name)
+	case st != nil:
+		c.t.Fatalf("%s exited (code %d) before it was ready:\n%s", p.Name, st.ExitCode, c.tail(p, 40))
+	default:
+		c.t.Fatalf("%s not ready after 60s: %v\n%s", p.Name, err, c.tail(p, 40))
 	}
 }
+
+var errExited = errors.New("exited before it was ready")
 
 // Logs returns the container's output so far.
 func (c *Cluster) Logs(p *Proc) string {

@@ -11,6 +11,7 @@ import (
 	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/e2e/containers"
 	"github.com/roomstream/roomstream/e2e/harness"
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 )
@@ -54,7 +55,7 @@ func TestKillWorkerThenConnector(t *testing.T) {
 		return out
 	})
 	rooms := roomNames("failover", 10)
-	ctx := within(t, 3*time.Minute)
+	ctx := testkit.Within(t, 3*time.Minute)
 	var js []*jsMember
 	for i, room := range rooms[:2] {
 		user := fmt.Sprintf("js-%d", i)
@@ -67,12 +68,12 @@ func TestKillWorkerThenConnector(t *testing.T) {
 	for _, j := range js {
 		j.start(300 * time.Millisecond)
 	}
-	waitUntil(t, "every Go client has events acknowledged", time.Minute, func() bool { return tr.minAcked() >= 3 })
+	testkit.WaitUntil(t, "every Go client has events acknowledged", time.Minute, func() bool { return tr.minAcked() >= 3 })
 
 	c.Kill(ws[0])
 	// Its partitions move once their leases expire (LEASE_TTL 5 s) and
 	// the others' balancer (every third of it) takes them.
-	took := waitUntil(t, "the dead worker's partitions owned by the others", 6*defaultLeaseTTL, func() bool {
+	took := testkit.WaitUntil(t, "the dead worker's partitions owned by the others", 6*defaultLeaseTTL, func() bool {
 		held := 0
 		for w, n := range owners(c) {
 			if w != ws[0].Name {
@@ -83,10 +84,10 @@ func TestKillWorkerThenConnector(t *testing.T) {
 	})
 	t.Logf("the dead worker's partitions owned again after %s", took.Round(100*time.Millisecond))
 	before := tr.minAcked()
-	waitUntil(t, "traffic flowing after the worker's death", time.Minute, func() bool { return tr.minAcked() >= before+3 })
+	testkit.WaitUntil(t, "traffic flowing after the worker's death", time.Minute, func() bool { return tr.minAcked() >= before+3 })
 
 	c.Kill(victim)
-	took = waitUntil(t, "the victim's clients reconnected", connectorTimeout+30*time.Second, func() bool {
+	took = testkit.WaitUntil(t, "the victim's clients reconnected", connectorTimeout+30*time.Second, func() bool {
 		for _, j := range js {
 			if j.recoveredOnce() != nil {
 				return false
@@ -98,12 +99,12 @@ func TestKillWorkerThenConnector(t *testing.T) {
 	// The reaper has declared the victim dead (it is no longer a
 	// registered connector) before the check that nobody left.
 	reg := streams.NewKeys("").Connectors()
-	took = waitUntil(t, "the victim reaped", connectorTimeout+30*time.Second, func() bool {
+	took = testkit.WaitUntil(t, "the victim reaped", connectorTimeout+30*time.Second, func() bool {
 		return !c.RDB().SIsMember(context.Background(), reg, victim.Name).Val()
 	})
 	t.Logf("the victim reaped %s after its clients reconnected", took.Round(100*time.Millisecond))
 	before = tr.minAcked()
-	waitUntil(t, "traffic flowing after the connector's death", time.Minute, func() bool { return tr.minAcked() >= before+3 })
+	testkit.WaitUntil(t, "traffic flowing after the connector's death", time.Minute, func() bool { return tr.minAcked() >= before+3 })
 
 	for _, j := range js {
 		j.halt()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/roomstream/roomstream/e2e/containers"
 	"github.com/roomstream/roomstream/e2e/sioclient"
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -24,7 +25,7 @@ func TestDesignFlow(t *testing.T) {
 	c.AddWorker()
 	c.AddWorker()
 	c.WaitPartitionsOwned()
-	ctx := within(t, 2*time.Minute)
+	ctx := testkit.Within(t, 2*time.Minute)
 	const room = "design-room"
 	sent := 0
 

@@ -76,27 +76,6 @@ func need(t *testing.T) {
 	}
 }
 
-func within(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// waitUntil polls cond until it holds and returns how long that took; it
-// fails the test when it does not hold within bound (derived by the
-// caller from the configured timeouts it waits on).
-func waitUntil(t *testing.T, what string, bound time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	began := time.Now()
-	for !cond() {
-		if time.Since(began) > bound {
-			t.Fatalf("%s: not within %s", what, bound)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return time.Since(began)
-}
-
 // owners returns how many partitions each live worker holds a lease on.
 func owners(c *containers.Cluster) map[string]int {
 	out := map[string]int{}

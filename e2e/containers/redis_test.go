@@ -1,12 +1,11 @@
 package containers_test
 
 import (
-	"context"
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/roomstream/roomstream/e2e/containers"
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -23,14 +22,14 @@ func TestRedisRestart(t *testing.T) {
 	c.AddWorker()
 	c.AddWorker()
 	c.WaitPartitionsOwned()
-	ctx := within(t, 3*time.Minute)
+	ctx := testkit.Within(t, 3*time.Minute)
 	rooms := roomNames("restart", 8)
 	js := startJSMember(ctx, t, c, conns[1].URL(), "js-0", rooms[0])
 
 	tr := newTraffic(t, c, 200*time.Millisecond)
 	tr.add("go", 48, rooms, func(i int) func(string) string { return fixed(c, conns[i%2]) })
 	js.start(300 * time.Millisecond)
-	waitUntil(t, "every Go client has events acknowledged", time.Minute, func() bool { return tr.minAcked() >= 3 })
+	testkit.WaitUntil(t, "every Go client has events acknowledged", time.Minute, func() bool { return tr.minAcked() >= 3 })
 
 	c.RestartRedis(time.Second)
 	// Every process is ready again by itself.
@@ -40,7 +39,7 @@ func TestRedisRestart(t *testing.T) {
 	c.WaitPartitionsOwned()
 	// The traffic carries on: every client gets new events acknowledged.
 	before := tr.minAcked()
-	waitUntil(t, "traffic flowing after the restart", time.Minute, func() bool { return tr.minAcked() >= before+5 })
+	testkit.WaitUntil(t, "traffic flowing after the restart", time.Minute, func() bool { return tr.minAcked() >= before+5 })
 
 	js.halt()
 	tally := tr.verify(ctx, "redis-restart", began, js.receiver)
@@ -76,21 +75,7 @@ func TestRedisRestart(t *testing.T) {
 
 func waitReadyz(t *testing.T, p *containers.Proc, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL()+"/readyz", nil)
-		res, err := http.DefaultClient.Do(req)
-		cancel()
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready %s after the Redis restart: %v", p.Name, d, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := testkit.WaitReady(testkit.Within(t, d), p.URL()+"/readyz", nil); err != nil {
+		t.Fatalf("%s not ready %s after the Redis restart: %v", p.Name, d, err)
 	}
 }

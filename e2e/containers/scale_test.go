@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/roomstream/roomstream/e2e/containers"
+	"github.com/roomstream/roomstream/e2e/testkit"
 )
 
 // TestScaleOutUnderLoad starts with 1 connector and 1 worker, and while
@@ -27,7 +28,7 @@ func TestScaleOutUnderLoad(t *testing.T) {
 
 	first := tr.add("early", 120, rooms, func(int) func(string) string { return fixed(c, c1) })
 	t.Logf("120 clients on %s exchanging events", c1.Name)
-	waitUntil(t, "every early client has events acknowledged", time.Minute, func() bool { return tr.minAcked() >= 3 })
+	testkit.WaitUntil(t, "every early client has events acknowledged", time.Minute, func() bool { return tr.minAcked() >= 3 })
 
 	c2, c3 := c.AddConnector(), c.AddConnector()
 	for i := 0; i < 3; i++ {
@@ -41,12 +42,12 @@ func TestScaleOutUnderLoad(t *testing.T) {
 	// The new workers take partitions over: the balancer runs every third
 	// of a lease (LEASE_TTL 5 s) and moves a few partitions per round.
 	var owned map[string]int
-	took := waitUntil(t, "partitions spread over the new workers", 6*defaultLeaseTTL, func() bool {
+	took := testkit.WaitUntil(t, "partitions spread over the new workers", 6*defaultLeaseTTL, func() bool {
 		owned = owners(c)
 		return len(owned) >= 3 && owned[w1.Name] < c.Partitions()
 	})
 	t.Logf("partition owners after scale-out (%s): %v", took.Round(100*time.Millisecond), owned)
-	waitUntil(t, "every client has events acknowledged", time.Minute, func() bool { return tr.minAcked() >= 6 })
+	testkit.WaitUntil(t, "every client has events acknowledged", time.Minute, func() bool { return tr.minAcked() >= 6 })
 	onNew := 0
 	for _, p := range tr.ps {
 		if p.m.Base() != c1.URL() {
@@ -64,11 +65,11 @@ func TestScaleOutUnderLoad(t *testing.T) {
 	c.Stop(ws[2])
 	// The drained connector's 40 clients reconnect elsewhere (its drain
 	// lasts DRAIN_TIMEOUT, 10 s, at most).
-	waitUntil(t, "the drained connector's clients reconnected", 30*time.Second, func() bool { return tr.summary().reconnects >= 40 })
+	testkit.WaitUntil(t, "the drained connector's clients reconnected", 30*time.Second, func() bool { return tr.summary().reconnects >= 40 })
 	before := tr.minAcked()
-	waitUntil(t, "traffic flowing after the scale-in", time.Minute, func() bool { return tr.minAcked() >= before+3 })
+	testkit.WaitUntil(t, "traffic flowing after the scale-in", time.Minute, func() bool { return tr.minAcked() >= before+3 })
 
-	tally := tr.verify(within(t, 2*time.Minute), "scale-out-and-in", began)
+	tally := tr.verify(testkit.Within(t, 2*time.Minute), "scale-out-and-in", began)
 	s := tr.summary()
 	if s.reconnects < 40 {
 		t.Errorf("%d clients reconnected; the drained connector held 40", s.reconnects)

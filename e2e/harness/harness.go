@@ -8,6 +8,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/infra/testredis"
 )
 
@@ -186,22 +188,18 @@ func StartDev(tb testing.TB, name string, env Env) *Proc {
 
 // WaitReady polls /readyz until it answers 200.
 func (p *Proc) WaitReady(d time.Duration) error {
-	deadline := time.Now().Add(d)
-	client := &http.Client{Timeout: time.Second}
-	for time.Now().Before(deadline) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	err := testkit.WaitReady(ctx, p.URL()+"/readyz", func() error {
 		if !p.Running() {
-			return fmt.Errorf("exited before it was ready")
+			return errors.New("exited before it was ready")
 		}
-		res, err := client.Get(p.URL() + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+		return nil
+	})
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("not ready after %s", d)
 	}
-	return fmt.Errorf("not ready after %s", d)
+	return err
 }
 
 // take returns the running command and forgets it (nil when none).

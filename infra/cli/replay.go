@@ -16,7 +16,7 @@ import (
 
 	"github.com/roomstream/roomstream/streams"
 	"github.com/roomstream/roomstream/workers"
-	"github.com/roomstream/roomstream/workers/replay"
+	replay "github.com/roomstream/roomstream/workers/audit"
 )
 
 // replayConfig is what replay reads from the environment: the

@@ -15,7 +15,7 @@ import (
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 	"github.com/roomstream/roomstream/workers"
-	"github.com/roomstream/roomstream/workers/replay"
+	replay "github.com/roomstream/roomstream/workers/audit"
 )
 
 var spaces = regexp.MustCompile(`\s{2,}`)

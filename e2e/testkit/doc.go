@@ -1,0 +1,9 @@
+// Package testkit is what roomstream's test suites share to act as the
+// users of a deployment under test: signing test tokens, dialling a
+// connector with one, emitting with an acknowledgement, and waiting for
+// an event, a condition or a process's /readyz. It starts nothing itself
+// (package harness runs processes, containers runs containers).
+//
+// It is test tooling: no server code imports it, and the roomstream
+// binary does not link it.
+package testkit
