@@ -13,6 +13,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/infra/testredis"
 	"github.com/roomstream/roomstream/streams"
 )
@@ -65,7 +66,7 @@ func startLiveClock(tb testing.TB, tweak func(*Config), now func() time.Time) *l
 func (l *live) dial(tb testing.TB, user string) (*websocket.Conn, string) {
 	tb.Helper()
 	ctx := context.Background()
-	tok, _ := Sign(l.cfg.JWTSecret, user, user, time.Hour)
+	tok, _ := auth.Sign(l.cfg.JWTSecret, user, user, time.Hour)
 	c, _, err := websocket.Dial(ctx, l.url, nil)
 	if err != nil {
 		tb.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/connector/protocol"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
@@ -110,25 +111,25 @@ func digits(s string) bool {
 	return true
 }
 
-// recover tries to resume the socket of auth.PID on so. It returns false
+// recover tries to resume the socket of ca.PID on so. It returns false
 // when the client must get a fresh session instead.
-func (s *Server) recover(so *socket, auth connectAuth) bool {
+func (s *Server) recover(so *socket, ca connectAuth) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	res := func(r string) { s.m.recoveries.WithLabelValues(r).Inc() }
-	sid, info, why := s.findRecoverable(ctx, so, auth)
+	sid, info, why := s.findRecoverable(ctx, so, ca)
 	if why != "" {
 		res(why)
 		return false
 	}
 	old := info["connector"]
-	rooms, why := s.takeOver(ctx, so, auth, sid, info)
+	rooms, why := s.takeOver(ctx, so, ca, sid, info)
 	if why != "" {
 		res(why)
 		return false
 	}
 	base := s.startRecovering(ctx, so, sid, old, rooms)
-	s.resume(ctx, so, auth, old, rooms, base)
+	s.resume(ctx, so, ca, old, rooms, base)
 	res("recovered")
 	return true
 }
@@ -136,15 +137,15 @@ func (s *Server) recover(so *socket, auth connectAuth) bool {
 // findRecoverable finds the socket a recovering client names: its id and
 // record, or why there is none to recover (the recoveries metric's
 // result).
-func (s *Server) findRecoverable(ctx context.Context, so *socket, auth connectAuth) (sid string, info map[string]string, why string) {
-	if !validRecoveryID(auth.PID) || auth.Offset != "" && !validOffset(auth.Offset) {
+func (s *Server) findRecoverable(ctx context.Context, so *socket, ca connectAuth) (sid string, info map[string]string, why string) {
+	if !validRecoveryID(ca.PID) || ca.Offset != "" && !validOffset(ca.Offset) {
 		return "", nil, "malformed" // handleConnect refuses these; never ask Redis about them
 	}
-	sid, info, err := s.c.ResumableSocket(ctx, auth.PID)
+	sid, info, err := s.c.ResumableSocket(ctx, ca.PID)
 	if sid == "" {
 		return "", nil, "unknown_pid"
 	}
-	if err != nil || info["pid"] != auth.PID || info["connector"] == "" || info["state"] == streams.SocketClosed {
+	if err != nil || info["pid"] != ca.PID || info["connector"] == "" || info["state"] == streams.SocketClosed {
 		return "", nil, "gone"
 	}
 	if !so.authed {
@@ -163,9 +164,9 @@ func (s *Server) findRecoverable(ctx context.Context, so *socket, auth connectAu
 // is let go, the socket claimed from its connector, its rooms read.
 // Without a usable offset the missed events cannot be found: the socket
 // leaves its rooms as usual and the client starts afresh.
-func (s *Server) takeOver(ctx context.Context, so *socket, auth connectAuth, sid string, info map[string]string) (rooms []string, why string) {
+func (s *Server) takeOver(ctx context.Context, so *socket, ca connectAuth, sid string, info map[string]string) (rooms []string, why string) {
 	old := info["connector"]
-	ident := Identity{UserID: info["userId"], UserName: info["userName"]}
+	ident := auth.Identity{UserID: info["userId"], UserName: info["userName"]}
 	if old == s.id {
 		h := s.unhold(sid)
 		if h == nil && s.awaitSettled(sid) {
@@ -180,10 +181,10 @@ func (s *Server) takeOver(ctx context.Context, so *socket, auth connectAuth, sid
 			prev.supersede() // the old connection is half-open: replace it
 		}
 	}
-	if _, err := streams.ParseID(auth.Offset); err != nil {
+	if _, err := streams.ParseID(ca.Offset); err != nil {
 		if won, err := s.c.ClaimSocket(ctx, sid, old, s.id, streams.SocketLive); err == nil && won {
 			rooms, _ := s.c.SocketRooms(ctx, sid)
-			go s.close(&held{sid: sid, pid: auth.PID, session: info["sessionId"], rooms: rooms, ident: ident},
+			go s.close(&held{sid: sid, pid: ca.PID, session: info["sessionId"], rooms: rooms, ident: ident},
 				schemas.ReasonRecoveryOver)
 		}
 		return nil, "bad_offset"
@@ -196,10 +197,10 @@ func (s *Server) takeOver(ctx context.Context, so *socket, auth connectAuth, sid
 	if err != nil {
 		// We own the socket now but cannot read its rooms: close it so that
 		// nothing is left behind, and start afresh.
-		go s.close(&held{sid: sid, pid: auth.PID, session: info["sessionId"], ident: ident}, schemas.ReasonRecoveryOver)
+		go s.close(&held{sid: sid, pid: ca.PID, session: info["sessionId"], ident: ident}, schemas.ReasonRecoveryOver)
 		return nil, "error"
 	}
-	so.sid, so.pid, so.session = sid, auth.PID, info["sessionId"]
+	so.sid, so.pid, so.session = sid, ca.PID, info["sessionId"]
 	so.rooms = map[string]struct{}{}
 	for _, r := range rooms {
 		so.rooms[r] = struct{}{}
@@ -256,9 +257,9 @@ func (s *Server) startRecovering(ctx context.Context, so *socket, sid, old strin
 // resume replays what the socket missed on its old connector's stream,
 // points its keys here, answers CONNECT with the same pid, then sends
 // the replay, then what was buffered meanwhile; live traffic follows.
-func (s *Server) resume(ctx context.Context, so *socket, auth connectAuth, old string, rooms []string, base string) {
+func (s *Server) resume(ctx context.Context, so *socket, ca connectAuth, old string, rooms []string, base string) {
 	sid := so.sid
-	offset, _ := streams.ParseID(auth.Offset) // takeOver checked it
+	offset, _ := streams.ParseID(ca.Offset) // takeOver checked it
 	end := "+"
 	if old == s.id {
 		end = base
@@ -267,7 +268,7 @@ func (s *Server) resume(ctx context.Context, so *socket, auth connectAuth, old s
 	if err != nil {
 		s.log.Warn("recovery: replay", "socket", sid, "err", err)
 	}
-	if err := s.c.MoveSocket(ctx, sid, old, s.id, auth.PID, so.session, resumeTTL); err != nil {
+	if err := s.c.MoveSocket(ctx, sid, old, s.id, ca.PID, so.session, resumeTTL); err != nil {
 		s.log.Warn("recovery: update socket keys", "socket", sid, "err", err)
 	}
 

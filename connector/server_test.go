@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/e2e/sioclient"
 	"github.com/roomstream/roomstream/infra/testredis"
 	"github.com/roomstream/roomstream/schemas"
@@ -154,7 +155,7 @@ func (w *testWriter) Write(p []byte) (int, error) {
 
 func token(t *testing.T, user, name string, ttl time.Duration) string {
 	t.Helper()
-	tok, err := connector.Sign(secret, user, name, ttl)
+	tok, err := auth.Sign(secret, user, name, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,7 @@ func TestHandshakeAndAuth(t *testing.T) {
 	}{
 		{"garbage", "not.a.jwt", schemas.CodeInvalidToken},
 		{"expired", token(t, "alice", "Alice", -time.Minute), schemas.CodeExpiredToken},
-		{"wrong secret", func() string { s, _ := connector.Sign("another-secret-0123456", "alice", "A", time.Hour); return s }(), schemas.CodeInvalidToken},
+		{"wrong secret", func() string { s, _ := auth.Sign("another-secret-0123456", "alice", "A", time.Hour); return s }(), schemas.CodeInvalidToken},
 	} {
 		_, err := sioclient.Dial(context.Background(), e.base, &sioclient.Options{Token: tc.tok})
 		ce, ok := sioclient.IsConnectError(err)
@@ -579,8 +580,8 @@ func TestConnectWithJWKS(t *testing.T) {
 	defer keys.Close()
 	e := start(t, func(cc *connector.Config) { cc.JWTSecret, cc.JWKSURL, cc.JWTIssuer = "", keys.URL, "auth.example" })
 
-	sk := connector.SigningKey{Method: jwt.SigningMethodEdDSA, Key: priv, KID: "k1"}
-	tok, err := connector.SignToken(sk, connector.TokenClaims{UserID: "alice", UserName: "Alice", Issuer: "auth.example", TTL: time.Hour})
+	sk := auth.SigningKey{Method: jwt.SigningMethodEdDSA, Key: priv, KID: "k1"}
+	tok, err := auth.SignToken(sk, auth.TokenClaims{UserID: "alice", UserName: "Alice", Issuer: "auth.example", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

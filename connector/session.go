@@ -7,6 +7,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 )
@@ -22,7 +23,7 @@ const (
 // recovery window, then it leaves them unless it recovered.
 type held struct {
 	sid     string
-	ident   Identity
+	ident   auth.Identity
 	pid     string
 	session string
 	rooms   []string
@@ -203,7 +204,7 @@ func (s *Server) finish(ctx context.Context, h *held, reason string) error {
 // iatMillis is the token's iat as kept in socket:{id} ("iat", ms; 0 when
 // the token had none): a recovery by pid alone is checked against
 // revocations with it.
-func iatMillis(id Identity) int64 {
+func iatMillis(id auth.Identity) int64 {
 	if id.IssuedAt.IsZero() {
 		return 0
 	}
@@ -212,7 +213,7 @@ func iatMillis(id Identity) int64 {
 
 // checkRevoked answers whether the token of ident may be used: an error
 // for the client when it was revoked (HTTP API) or when Redis cannot tell.
-func (s *Server) checkRevoked(ident Identity) *schemas.Error {
+func (s *Server) checkRevoked(ident auth.Identity) *schemas.Error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	revoked, err := s.c.Revoked(ctx, ident.UserID, ident.IssuedAt)

@@ -9,6 +9,7 @@ import (
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/connector/protocol"
 )
 
@@ -27,7 +28,7 @@ type socket struct {
 	pid       string // private id for connection state recovery
 	connected bool
 	authed    bool
-	ident     Identity
+	ident     auth.Identity
 	session   string
 	rooms     map[string]struct{}
 	// origin and seq number the events this socket appends (see

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/streams"
 )
 
@@ -220,7 +221,7 @@ func TestSendQueueBytes(t *testing.T) {
 func TestRecoveryRightAfterDrop(t *testing.T) {
 	l := startLive(t, nil)
 	ctx := context.Background()
-	tok, _ := Sign(l.cfg.JWTSecret, "quick", "quick", time.Hour)
+	tok, _ := auth.Sign(l.cfg.JWTSecret, "quick", "quick", time.Hour)
 	connect := func(auth string) (*websocket.Conn, string) {
 		c, _, err := websocket.Dial(ctx, l.url, nil)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/e2e/harness"
 	"github.com/roomstream/roomstream/e2e/sioclient"
 	"github.com/roomstream/roomstream/schemas"
@@ -365,7 +366,7 @@ func hostileAttacks() []attack {
 		}},
 		{"token expires while live", 6 * time.Second, func(t *testing.T, a *attacker) error {
 			short := func(user string) string {
-				tok, err := connector.Sign(secret, user, user, 2*time.Second)
+				tok, err := auth.Sign(secret, user, user, 2*time.Second)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/e2e/harness"
 	"github.com/roomstream/roomstream/e2e/sioclient"
 	"github.com/roomstream/roomstream/infra/testredis"
@@ -94,7 +94,7 @@ func (d *deployment) waitPartitionsOwned() {
 
 func token(t testing.TB, user, name string) string {
 	t.Helper()
-	tok, err := connector.Sign(secret, user, name, time.Hour)
+	tok, err := auth.Sign(secret, user, name, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,13 +8,14 @@ import (
 	"sync"
 
 	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 )
 
 // App is the demo: its page, token mint and upload store.
 type App struct {
 	cfg      Config
 	secret   string
-	verifier *connector.Verifier
+	verifier *auth.Verifier
 	log      *slog.Logger
 	store    *store
 
@@ -39,7 +40,7 @@ func New(cc connector.Config, cfg Config, log *slog.Logger) (*App, error) {
 	return &App{
 		cfg:      cfg,
 		secret:   cc.JWTSecret,
-		verifier: connector.NewVerifier(cc.JWTSecret, cc.JWTIssuer, cc.JWTAudience, cc.JWTLeeway),
+		verifier: auth.NewVerifier(cc.JWTSecret, cc.JWTIssuer, cc.JWTAudience, cc.JWTLeeway),
 		log:      log.With("component", "demo"),
 		store:    newStore(dir, cfg),
 	}, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -30,7 +31,7 @@ func newTestEnv(t *testing.T, mod func(*Config)) *testEnv {
 	if mod != nil {
 		mod(&cfg)
 	}
-	cc := connector.Config{JWTSecret: testSecret}
+	cc := connector.Config{AuthConfig: auth.Config{JWTSecret: testSecret}}
 	mux := http.NewServeMux()
 	app, err := Mount(mux, cc, cfg, discardLogger())
 	if err != nil {
@@ -48,7 +49,7 @@ func newTestEnv(t *testing.T, mod func(*Config)) *testEnv {
 
 func (e *testEnv) token(user, name string) string {
 	e.t.Helper()
-	tok, err := connector.Sign(testSecret, user, name, time.Hour)
+	tok, err := auth.Sign(testSecret, user, name, time.Hour)
 	if err != nil {
 		e.t.Fatal(err)
 	}

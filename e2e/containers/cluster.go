@@ -28,7 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	tc "github.com/testcontainers/testcontainers-go"
 
-	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/infra/ports"
 )
 
@@ -251,7 +251,7 @@ func (c *Cluster) WaitPartitionsOwned() {
 
 // Token signs a token for user.
 func (c *Cluster) Token(user, name string) string {
-	tok, err := connector.Sign(Secret, user, name, time.Hour)
+	tok, err := auth.Sign(Secret, user, name, time.Hour)
 	if err != nil {
 		c.t.Fatal(err)
 	}

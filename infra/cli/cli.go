@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/streams"
 	"github.com/roomstream/roomstream/workers"
 )
@@ -363,14 +364,14 @@ func Token(args []string) error {
 	if *name == "" {
 		*name = *user
 	}
-	var key connector.SigningKey
+	var key auth.SigningKey
 	switch {
 	case *keyFile != "":
 		data, err := os.ReadFile(*keyFile)
 		if err != nil {
 			return fmt.Errorf("-key: %w", err)
 		}
-		if key, err = connector.ParseSigningKey(data); err != nil {
+		if key, err = auth.ParseSigningKey(data); err != nil {
 			return fmt.Errorf("-key %s: %w", *keyFile, err)
 		}
 		key.KID = *kid
@@ -379,9 +380,9 @@ func Token(args []string) error {
 	case len(env.JWTSecret) < 16:
 		return errors.New("ROOMSTREAM_JWT_SECRET must be set to at least 16 characters (or sign with -key private.pem)")
 	default:
-		key = connector.HS256Key(env.JWTSecret)
+		key = auth.HS256Key(env.JWTSecret)
 	}
-	tok, err := connector.SignToken(key, connector.TokenClaims{UserID: *user, UserName: *name,
+	tok, err := auth.SignToken(key, auth.TokenClaims{UserID: *user, UserName: *name,
 		Issuer: env.JWTIssuer, Audience: env.JWTAudience, TTL: *ttl})
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/connector/demo"
 	"github.com/roomstream/roomstream/streams"
 	"github.com/roomstream/roomstream/workers"
@@ -114,7 +115,7 @@ func Dev(args []string) error {
 	if err != nil {
 		return err
 	}
-	token, err := connector.SignToken(connector.HS256Key(cc.JWTSecret), connector.TokenClaims{UserID: *user, UserName: *name,
+	token, err := auth.SignToken(auth.HS256Key(cc.JWTSecret), auth.TokenClaims{UserID: *user, UserName: *name,
 		Issuer: cc.JWTIssuer, Audience: cc.JWTAudience, TTL: 24 * time.Hour})
 	if err != nil {
 		return err

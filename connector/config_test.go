@@ -1,0 +1,92 @@
+package connector
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/roomstream/roomstream/connector/auth"
+	"github.com/roomstream/roomstream/schemas"
+)
+
+// TestConfigValidatesKeys: a connector's configuration is not valid
+// without a usable source of token keys (auth.Config's checks, which
+// connector/auth tests case by case).
+func TestConfigValidatesKeys(t *testing.T) {
+	var c Config // the defaults (no variable has this prefix)
+	if err := envconfig.Process("ROOMSTREAM_KEYS_TEST_UNSET", &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "ROOMSTREAM_JWT_SECRET (HS256), ROOMSTREAM_JWT_PUBLIC_KEY_FILE or ROOMSTREAM_JWKS_URL must be set") {
+		t.Errorf("no keys: %v", err)
+	}
+	c.JWTSecret = testSecret
+	if err := c.Validate(); err != nil {
+		t.Errorf("with a secret: %v", err)
+	}
+}
+
+func TestServerUsesConfiguredKeys(t *testing.T) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pub := filepath.Join(dir, "pub.pem")
+	if err := os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sign := func(k auth.SigningKey) string {
+		t.Helper()
+		tok, err := auth.SignToken(k, auth.TokenClaims{UserID: "alice", UserName: "Alice", TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	fileKey := sign(auth.SigningKey{Method: jwt.SigningMethodRS256, Key: priv})
+	hs256 := sign(auth.HS256Key(testSecret))
+	// expect checks the outcome of verifying token: accepted as alice
+	// (code ""), or refused with code and a message containing want.
+	expect := func(v *auth.Verifier, name, token string, code schemas.Code, want string) {
+		t.Helper()
+		id, err := v.Verify(token)
+		switch {
+		case code == "" && err != nil:
+			t.Errorf("%s: refused: %v", name, err)
+		case code == "" && id.UserID != "alice":
+			t.Errorf("%s: user %q", name, id.UserID)
+		case code != "" && err == nil:
+			t.Errorf("%s: accepted as %+v", name, id)
+		case code != "" && (err.Code != code || !strings.Contains(err.Message, want)):
+			t.Errorf("%s: %s %q, want %s containing %q", name, err.Code, err.Message, code, want)
+		}
+	}
+	log := slog.New(slog.DiscardHandler)
+	s := New(Config{AuthConfig: auth.Config{JWTPublicKeys: pub}}, nil, log, nil)
+	expect(s.verifier, "file key", fileKey, "", "")
+	expect(s.verifier, "HS256", hs256, schemas.CodeInvalidToken, "not accepted")
+
+	// A file gone between Validate and New: every token is refused and
+	// Run says why.
+	s = New(Config{AuthConfig: auth.Config{JWTPublicKeys: filepath.Join(dir, "gone.pem")}}, nil, log, nil)
+	expect(s.verifier, "no keys", fileKey, schemas.CodeInvalidToken, "could not be loaded")
+	if err := s.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "ROOMSTREAM_JWT_PUBLIC_KEY_FILE") {
+		t.Errorf("Run: %v", err)
+	}
+}
