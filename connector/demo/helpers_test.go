@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/schemas"
 )
@@ -31,9 +30,9 @@ func newTestEnv(t *testing.T, mod func(*Config)) *testEnv {
 	if mod != nil {
 		mod(&cfg)
 	}
-	cc := connector.Config{AuthConfig: auth.Config{JWTSecret: testSecret}}
+	ac := auth.Config{JWTSecret: testSecret}
 	mux := http.NewServeMux()
-	app, err := Mount(mux, cc, cfg, discardLogger())
+	app, err := Mount(mux, ac, cfg, discardLogger())
 	if err != nil {
 		t.Fatalf("Mount: %v", err)
 	}

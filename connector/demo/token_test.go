@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/schemas"
 )
@@ -135,9 +134,9 @@ func FuzzMintToken(f *testing.F) {
 	for _, s := range []string{`{"name":"Alice"}`, `{"name":""}`, `{"name":"\u0000"}`, `[]`, `{"name":"日本 語"}`, "\xff"} {
 		f.Add([]byte(s))
 	}
-	cc := connector.Config{AuthConfig: auth.Config{JWTSecret: testSecret}}
+	ac := auth.Config{JWTSecret: testSecret}
 	mux := http.NewServeMux()
-	app, err := Mount(mux, cc, DefaultConfig(), discardLogger())
+	app, err := Mount(mux, ac, DefaultConfig(), discardLogger())
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func Dev(args []string) error {
 		return err
 	}
 	defer stopAPI()
-	app, err := demo.Mount(mux, cc, dc, log)
+	app, err := demo.Mount(mux, cc.AuthConfig, dc, log)
 	if err != nil {
 		return err
 	}
