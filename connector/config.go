@@ -52,9 +52,6 @@ type Config struct {
 	DrainTimeout    time.Duration `envconfig:"DRAIN_TIMEOUT" default:"10s" desc:"time a stopping connector has to flush and close its sockets"`
 	AdvertiseAddr   string        `envconfig:"ADVERTISE_ADDR" desc:"host:port at which other connectors reach this one: a polling request that reaches another connector is forwarded here (default: the listening address, with this machine's hostname when it names no host)"`
 	PollBuffer      int64         `envconfig:"POLL_BUFFER" default:"4194304" desc:"bytes queued for one HTTP long-polling session between two GETs (and at most SEND_QUEUE packets); a session that falls further behind is closed and can recover"`
-	APIKey          string        `envconfig:"API_KEY" desc:"bearer key of the server API at /api/v1/ (empty: the API is not served)"`
-	APIAddr         string        `envconfig:"API_ADDR" desc:"address of the server API when it must not share HTTP_ADDR (empty: served on HTTP_ADDR)"`
-	APIRevokeTTL    time.Duration `envconfig:"API_REVOKE_TTL" default:"720h" desc:"how long a token revocation of the server API lasts (longer than your tokens live)"`
 	AllowedOrigins  []string      `envconfig:"ALLOWED_ORIGINS" default:"*" desc:"Origin patterns browsers may connect from (comma-separated host patterns, * = any)"`
 	GCPercent       int           `envconfig:"GC_PERCENT" default:"50" desc:"Go garbage collector target (as GOGC, which wins when set): a connector's memory is mostly idle connections, and 50 holds them in about 15 KiB each instead of 18 at a little CPU"`
 }
@@ -107,12 +104,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ROOMSTREAM_CONNECTOR_TIMEOUT must be at least 1s, got %s", c.HeartbeatTTL)
 	case c.DrainTimeout < 0:
 		return fmt.Errorf("ROOMSTREAM_DRAIN_TIMEOUT must not be negative, got %s", c.DrainTimeout)
-	case c.APIKey != "" && len(c.APIKey) < 16:
-		return fmt.Errorf("ROOMSTREAM_API_KEY must be at least 16 characters when set")
-	case c.APIAddr != "" && c.APIKey == "":
-		return fmt.Errorf("ROOMSTREAM_API_ADDR is set but ROOMSTREAM_API_KEY is not: the API is served only with a key")
-	case c.APIRevokeTTL < time.Minute:
-		return fmt.Errorf("ROOMSTREAM_API_REVOKE_TTL must be at least 1m, got %s", c.APIRevokeTTL)
 	case c.GCPercent != -1 && c.GCPercent < 10:
 		return fmt.Errorf("ROOMSTREAM_GC_PERCENT must be at least 10 (or -1: collector off), got %d", c.GCPercent)
 	}

@@ -25,9 +25,8 @@ import (
 	"github.com/roomstream/roomstream/streams"
 )
 
-// Defaults of Options.
+// Defaults of Options (DefaultRevokeTTL is in config.go, from its tag).
 const (
-	DefaultRevokeTTL  = 30 * 24 * time.Hour
 	DefaultMaxData    = 64 << 10
 	DefaultPageLimit  = 50
 	MaxPageLimit      = 1000

@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/api"
 	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/streams"
 	"github.com/roomstream/roomstream/workers"
@@ -217,18 +218,21 @@ func debugRoutes(mux *http.ServeMux) {
 // Connector runs the `connector` command.
 func Connector(args []string) error {
 	var cfg connector.Config
+	var ac api.Config
 	var lc logConfig
-	fs := newFlags("connector", "connector", &cfg, &lc)
+	fs := newFlags("connector", "connector", &cfg, &ac, &lc)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := loadEnv(&cfg); err != nil {
-		return err
-	}
-	if err := loadEnv(&lc); err != nil {
-		return err
+	for _, spec := range []any{&cfg, &ac, &lc} {
+		if err := loadEnv(spec); err != nil {
+			return err
+		}
 	}
 	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := ac.Validate(); err != nil {
 		return err
 	}
 	if cfg.RedisURL == "" {
@@ -275,7 +279,7 @@ func Connector(args []string) error {
 	sc := streams.New(rdb, cfg.Config)
 	srv = connector.New(cfg, sc, log, &connector.Options{Registerer: reg})
 	mux.Handle("/socket.io/", srv.Handler())
-	stopAPI, err := mountAPI(mux, cfg, sc, log, reg)
+	stopAPI, err := mountAPI(mux, ac, sc, log, reg)
 	if err != nil {
 		return err
 	}

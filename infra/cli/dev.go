@@ -16,6 +16,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/api"
 	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/connector/demo"
 	"github.com/roomstream/roomstream/streams"
@@ -28,16 +29,17 @@ import (
 // command mounts the demo.
 func Dev(args []string) error {
 	var cc connector.Config
+	var ac api.Config
 	var wc workers.Config
 	var dc demo.Config
 	var lc logConfig
-	fs := newFlags("dev", "dev [-user ID] [-name NAME]", &cc, &wc, &dc, &lc)
+	fs := newFlags("dev", "dev [-user ID] [-name NAME]", &cc, &ac, &wc, &dc, &lc)
 	user := fs.String("user", "demo", "user id of the printed demo token")
 	name := fs.String("name", "Demo User", "user name of the printed demo token")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	for _, spec := range []any{&cc, &wc, &dc, &lc} {
+	for _, spec := range []any{&cc, &ac, &wc, &dc, &lc} {
 		if err := loadEnv(spec); err != nil {
 			return err
 		}
@@ -80,6 +82,9 @@ func Dev(args []string) error {
 	if err := cc.Validate(); err != nil {
 		return err
 	}
+	if err := ac.Validate(); err != nil {
+		return err
+	}
 	if err := wc.Validate(); err != nil {
 		return err
 	}
@@ -101,7 +106,7 @@ func Dev(args []string) error {
 	mux.HandleFunc("/healthz", connector.Healthz)
 	mux.Handle("/readyz", connector.Readyz(func() bool { return srv.Ready() && w.Ready() }))
 	mux.Handle("/metrics", metricsHandler(reg))
-	stopAPI, err := mountAPI(mux, cc, sc, log, reg)
+	stopAPI, err := mountAPI(mux, ac, sc, log, reg)
 	if err != nil {
 		return err
 	}
