@@ -7,7 +7,8 @@
 // appended to the room's partition stream as a command the workers apply
 // (ordered with client events, applied once, in the audit log). Nor does
 // it reach sockets: a disconnect goes to each connector through its
-// outbound stream. Reads come straight from the design's Redis keys.
+// outbound stream. Reads come straight from the design's Redis keys; a
+// room's state is decoded by streams, as the workers decode a join's.
 //
 //   - config.go: API_KEY, API_ADDR, API_REVOKE_TTL and their checks
 //   - handler.go: routing, the bearer key, request bodies and JSON answers

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
 )
 
 // Page sizes of Rooms.
@@ -19,7 +21,8 @@ const (
 	MaxPageLimit     = 1000
 )
 
-// Room reads the state of room: members, lock, active uploads and files.
+// Room reads the state of room: members, lock, active uploads and files,
+// decoded as the workers decode a join's snapshot.
 func (s *Service) Room(ctx context.Context, room string) (*schemas.RoomSnapshot, error) {
 	if err := checkID("roomId", room); err != nil {
 		return nil, err
@@ -38,55 +41,10 @@ func (s *Service) Room(ctx context.Context, room string) (*schemas.RoomSnapshot,
 	if len(hs[0].Val()) == 0 {
 		return nil, notFound("room %s does not exist", room)
 	}
-	return snapshot(room, hs[0].Val(), hs[1].Val(), hs[2].Val(), hs[3].Val()), nil
-}
-
-// snapshot builds the room's state from its hashes (formats in
-// workers/scripts/prelude.lua).
-func snapshot(room string, h, sockets, uploads, files map[string]string) *schemas.RoomSnapshot {
-	s := &schemas.RoomSnapshot{RoomID: room, Name: room, Members: []schemas.Member{},
-		ActiveUploads: []schemas.Upload{}, Files: []schemas.File{},
-		IsLocked: h["isLocked"] == "true", LockedBy: h["lockedBy"], LockedByName: h["lockedByName"],
-		LockedAt: h["lockedAt"], LockReason: h["lockReason"], LastActivity: h["lastActivity"]}
-	if h["name"] != "" {
-		s.Name = h["name"]
-	}
-	seen := map[string]int{}
-	for _, v := range sockets {
-		f := strings.SplitN(v, "\x1f", 4)
-		if len(f) < 4 {
-			continue
-		}
-		m := schemas.Member{UserID: f[1], JoinedAt: f[2], UserName: f[3]}
-		if i, ok := seen[m.UserID]; ok {
-			s.Members[i].JoinedAt = min(s.Members[i].JoinedAt, m.JoinedAt)
-			continue
-		}
-		seen[m.UserID] = len(s.Members)
-		s.Members = append(s.Members, m)
-	}
-	sort.Slice(s.Members, func(i, j int) bool {
-		a, b := s.Members[i], s.Members[j]
-		return a.JoinedAt < b.JoinedAt || a.JoinedAt == b.JoinedAt && a.UserID < b.UserID
-	})
-	for _, v := range uploads {
-		var u schemas.Upload
-		if json.Unmarshal([]byte(v), &u) == nil {
-			s.ActiveUploads = append(s.ActiveUploads, u)
-		}
-	}
-	sort.Slice(s.ActiveUploads, func(i, j int) bool { return s.ActiveUploads[i].UploadID < s.ActiveUploads[j].UploadID })
-	for _, v := range files {
-		var f schemas.File
-		if json.Unmarshal([]byte(v), &f) == nil {
-			s.Files = append(s.Files, f)
-		}
-	}
-	sort.Slice(s.Files, func(i, j int) bool {
-		a, b := s.Files[i], s.Files[j]
-		return a.CreatedAt < b.CreatedAt || a.CreatedAt == b.CreatedAt && a.ID < b.ID
-	})
-	return s
+	// Every entry, and no counts: the lists are whole (a join's snapshot
+	// is cut to the snapshot limit; this read is not).
+	return streams.DecodeRoomSnapshot(room, streams.RoomHashes{Room: maps.All(hs[0].Val()),
+		Sockets: maps.All(hs[1].Val()), Uploads: maps.All(hs[2].Val()), Files: maps.All(hs[3].Val())}), nil
 }
 
 // RoomSummary is one room of a listing.
