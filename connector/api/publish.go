@@ -93,12 +93,12 @@ func checkFile(room string, data []byte) (*fileData, *Error) {
 	if file.Name == "" || !schemas.ValidText(file.Name, schemas.MaxNameLen) {
 		return nil, badField("data.file.name", "is required: text of at most %d bytes without control characters", schemas.MaxNameLen)
 	}
-	if file.Size < 0 || file.Size > schemas.MaxFileSize {
-		return nil, badField("data.file.size", "must be between 0 and %d", int64(schemas.MaxFileSize))
+	if err := invalid(schemas.CheckSize("data.file.size", file.Size)); err != nil {
+		return nil, err
 	}
 	if file.MimeType == "" {
-		file.MimeType = "application/octet-stream"
-	} else if len(file.MimeType) > schemas.MaxNameLen || !printable(file.MimeType) {
+		file.MimeType = schemas.DefaultMimeType
+	} else if !schemas.ValidMimeType(file.MimeType) {
 		return nil, badField("data.file.mimeType", "must be printable ASCII of at most %d bytes", schemas.MaxNameLen)
 	}
 	if file.UploadedBy != "" && !schemas.ValidID(file.UploadedBy) {
@@ -126,15 +126,6 @@ func checkFile(room string, data []byte) (*fileData, *Error) {
 		return nil, badField("data.uploadId", "must be an upload id")
 	}
 	return &f, nil
-}
-
-func printable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // Publish appends a server event for room. With an idempotency key, a

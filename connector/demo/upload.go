@@ -86,7 +86,7 @@ func (a *App) createUpload(w http.ResponseWriter, r *http.Request, who auth.Iden
 	case *req.Size < 0:
 		fail(w, http.StatusBadRequest, schemas.CodeInvalidPayload, "size must not be negative, got %d", *req.Size)
 		return
-	case len(req.MimeType) > schemas.MaxNameLen || !printableASCII(req.MimeType):
+	case !schemas.ValidMimeType(req.MimeType):
 		fail(w, http.StatusBadRequest, schemas.CodeInvalidPayload, "mimeType must be printable ASCII of at most %d bytes", schemas.MaxNameLen)
 		return
 	}
@@ -216,13 +216,4 @@ func (a *App) download(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", cd)
 	h.Set("Cache-Control", "no-store")
 	http.ServeContent(w, r, "", st.ModTime(), f)
-}
-
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
