@@ -25,20 +25,17 @@ import (
 //  3. When it came from another connector, a socket-move goes through the
 //     partition of each of its rooms; the worker answers each with $moved.
 //     After the last one, no room sends it anything on the old stream.
-//  4. The old connector's stream is replayed from the client's offset:
-//     every event for this socket, deduplicated.
+//  4. The socket catches up: the old connector's stream is read from the
+//     client's offset for every event meant for this socket,
+//     deduplicated (catchup.go).
 //  5. CONNECT is answered with the same pid (socket.recovered === true),
-//     then the replay, then the buffer, then live traffic.
+//     then the missed events are resent, then the buffer, then live
+//     traffic.
 //
 // Room members see nothing: the socket never left its rooms.
 
 // moveTimeout bounds the wait for rooms to confirm a move.
 const moveTimeout = 5 * time.Second
-
-// dedupSeedWindow is how far before the client's offset the replay looks
-// to learn what was already delivered (redeliveries after a worker crash
-// come within the claim and lease timeouts, well under this).
-const dedupSeedWindow = 30 * time.Second
 
 type recovery struct {
 	mu      sync.Mutex
@@ -246,7 +243,7 @@ func (s *Server) startRecovering(ctx context.Context, so *socket, sid, old strin
 	select {
 	case <-rec.done:
 	case <-time.After(moveTimeout):
-		s.log.Warn("recovery: rooms did not confirm the move in time; replaying what is there", "socket", sid)
+		s.log.Warn("recovery: rooms did not confirm the move in time; catching up with what is there", "socket", sid)
 	}
 	s.mu.Lock()
 	delete(s.recoveries, sid)
@@ -254,9 +251,10 @@ func (s *Server) startRecovering(ctx context.Context, so *socket, sid, old strin
 	return base
 }
 
-// resume replays what the socket missed on its old connector's stream,
-// points its keys here, answers CONNECT with the same pid, then sends
-// the replay, then what was buffered meanwhile; live traffic follows.
+// resume reads what the socket missed on its old connector's stream,
+// points its keys here, answers CONNECT with the same pid, then resends
+// the missed events, then what was buffered meanwhile; live traffic
+// follows.
 func (s *Server) resume(ctx context.Context, so *socket, ca connectAuth, old string, rooms []string, base string) {
 	sid := so.sid
 	offset, _ := streams.ParseID(ca.Offset) // takeOver checked it
@@ -264,9 +262,9 @@ func (s *Server) resume(ctx context.Context, so *socket, ca connectAuth, old str
 	if old == s.id {
 		end = base
 	}
-	frames, last, err := s.replay(ctx, old, sid, offset, end, old == s.id, base, rooms)
+	frames, last, err := s.catchUp(ctx, old, sid, offset, end, base, rooms)
 	if err != nil {
-		s.log.Warn("recovery: replay", "socket", sid, "err", err)
+		s.log.Warn("recovery: catch up", "socket", sid, "err", err)
 	}
 	if err := s.c.MoveSocket(ctx, sid, old, s.id, ca.PID, so.session, resumeTTL); err != nil {
 		s.log.Warn("recovery: update socket keys", "socket", sid, "err", err)
@@ -289,166 +287,12 @@ func (s *Server) resume(ctx context.Context, so *socket, ca connectAuth, old str
 	}
 	so.recovering, so.buffered, so.bufferedOffset = false, nil, nil
 	so.mu.Unlock()
-	s.log.Info("socket recovered", "socket", sid, "from", old, "rooms", len(rooms), "replayed", len(frames))
-}
-
-// awaitSettled waits (a few seconds at most) for a socket whose
-// connection ended on this connector to be held or closed; false when it
-// was not settling.
-func (s *Server) awaitSettled(sid string) bool {
-	s.mu.RLock()
-	ch := s.settling[sid]
-	s.mu.RUnlock()
-	if ch == nil {
-		return false
-	}
-	select {
-	case <-ch:
-	case <-time.After(moveTimeout):
-	}
-	return true
-}
-
-// replay returns the frames socket sid missed on connector old's stream
-// after offset (up to end), and the offset the socket is at afterwards.
-// rooms are the socket's rooms now.
-//
-// Room events name their room, not their recipients, so the replay
-// follows the socket's membership through the stream: the $join and
-// $leave messages for it mark where it entered and left each room (a
-// move to this connector ends with a $leave on the old stream). Its
-// membership at the offset is what the first such message after it says
-// (a $leave: it was in; a $join: it was not), or, for a room with none,
-// whether the room is among its rooms now.
-func (s *Server) replay(ctx context.Context, old, sid string, after streams.ID, end string, same bool, base string, rooms []string) ([][]byte, string, error) {
-	want := make(map[string]bool, len(rooms))
-	for _, r := range rooms {
-		want[r] = true
-	}
-	for {
-		frames, last, more, err := s.replayPass(ctx, old, sid, after, end, same, base, want)
-		if err != nil || len(more) == 0 {
-			return frames, last, err
-		}
-		// Rooms the socket left after the offset: read again with them.
-		for _, r := range more {
-			want[r] = true
-		}
-	}
-}
-
-// replayItem is one thing the replay met for the socket: a frame (of a
-// room event when room is set, else addressed to the socket) or a
-// membership change.
-type replayItem struct {
-	room  string
-	op    string // "", streams.JoinEvent or streams.LeaveEvent
-	frame []byte
-}
-
-// replayPass reads the stream once, keeping the events of the rooms in
-// want and of rooms the socket joins on the way. more lists rooms outside
-// want that the socket was in at the offset (it left them later): the
-// caller reads again with them.
-func (s *Server) replayPass(ctx context.Context, old, sid string, after streams.ID, end string, same bool, base string, want map[string]bool) (frames [][]byte, last string, more []string, err error) {
-	d := newDedup()
-	// Learn what was delivered just before the offset.
-	seedFrom := streams.IDAt(after.Time().Add(-dedupSeedWindow))
-	seed, err := s.c.OutboundRange(ctx, old, seedFrom.String(), after.String(), 0)
-	if err != nil {
-		return nil, base, nil, err
-	}
-	for _, m := range seed {
-		if o, err := streams.DecodeOutbound(m.ID, m.Values); err == nil {
-			d.fresh(o)
-		}
-	}
-	last = base
-	if same {
-		last = after.String()
-	}
-	var items []replayItem
-	firstOp := map[string]string{}
-	start := "(" + after.String()
-	for {
-		msgs, err := s.c.OutboundRange(ctx, old, start, end, 1000)
-		if err != nil {
-			return nil, last, nil, err
-		}
-		for _, m := range msgs {
-			o, err := streams.DecodeOutbound(m.ID, m.Values)
-			if err != nil || !d.fresh(o) {
-				continue
-			}
-			off := base
-			if same {
-				off, last = m.ID, m.ID
-			}
-			for _, msg := range o.Messages {
-				switch {
-				case msg.Event == streams.JoinEvent || msg.Event == streams.LeaveEvent:
-					if !contains(msg.To, sid) {
-						continue
-					}
-					if _, seen := firstOp[msg.Room]; !seen {
-						firstOp[msg.Room] = msg.Event
-					}
-					items = append(items, replayItem{room: msg.Room, op: msg.Event})
-				case msg.Event == "" || msg.Event[0] == '$':
-				case msg.Room != "":
-					if want[msg.Room] || firstOp[msg.Room] != "" {
-						items = append(items, replayItem{room: msg.Room, frame: protocol.EventFrame(msg.Event, off, msg.Body)})
-					}
-				case contains(msg.To, sid):
-					items = append(items, replayItem{frame: protocol.EventFrame(msg.Event, off, msg.Body)})
-				}
-			}
-		}
-		if len(msgs) < 1000 {
-			break
-		}
-		start = "(" + msgs[len(msgs)-1].ID
-	}
-	in := map[string]bool{}
-	for room, op := range firstOp {
-		if op == streams.LeaveEvent && !want[room] {
-			more = append(more, room)
-		}
-		in[room] = op == streams.LeaveEvent
-	}
-	if len(more) > 0 {
-		return nil, last, more, nil
-	}
-	for room := range want {
-		if _, seen := firstOp[room]; !seen {
-			in[room] = true
-		}
-	}
-	for _, it := range items {
-		switch {
-		case it.op == streams.JoinEvent:
-			in[it.room] = true
-		case it.op == streams.LeaveEvent:
-			in[it.room] = false
-		case it.room == "" || in[it.room]:
-			frames = append(frames, it.frame)
-		}
-	}
-	return frames, last, nil, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	s.log.Info("socket recovered", "socket", sid, "from", old, "rooms", len(rooms), "resent", len(frames))
 }
 
 // supersede ends a connection that a recovery replaced, without touching
 // the socket's rooms.
 func (so *socket) supersede() {
 	so.superseded.Store(true)
-	so.fail(causeTransport, 4000, "replaced by a recovered connection")
+	so.end(causeTransport, 4000, "replaced by a recovered connection")
 }

@@ -229,7 +229,7 @@ func (s *Server) evictAll() {
 	defer s.mu.Unlock()
 	for sid, so := range s.sockets {
 		so.superseded.Store(true)
-		so.fail(causeServer, websocket.StatusServiceRestart, "connector was cut off from Redis; reconnect")
+		so.end(causeServer, websocket.StatusServiceRestart, "connector was cut off from Redis; reconnect")
 		delete(s.sockets, sid)
 	}
 	for sid, h := range s.held {

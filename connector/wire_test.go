@@ -119,21 +119,21 @@ func TestTryFramesNeverBlocks(t *testing.T) {
 	}
 	defer conn.Close()
 	defer (<-peer).Close() // never read
-	k := newCork(conn)
+	w := newWireWriter(conn)
 	frame := bytes.Repeat([]byte("x"), 64<<10)
 	finished := make(chan int, 1)
 	go func() {
 		n := 0
 		for ; n < 4096; n++ { // far more than any socket buffer
-			done, err := k.tryFrames(frame)
+			done, err := w.tryFrames(frame)
 			if err != nil || !done {
 				break
 			}
 		}
 		// The socket is full now: dropping what was left, the next try
 		// meets a kernel that takes nothing.
-		k.discard()
-		if done, err := k.tryFrames(frame); done || err != nil {
+		w.discard()
+		if done, err := w.tryFrames(frame); done || err != nil {
 			n = -1
 		}
 		finished <- n
@@ -146,7 +146,7 @@ func TestTryFramesNeverBlocks(t *testing.T) {
 		if n < 0 {
 			t.Fatal("a try on a full socket reported the frame written, or an error")
 		}
-		if !k.pending() {
+		if !w.pending() {
 			t.Error("the bytes the kernel did not take are not kept for the writer")
 		}
 	case <-time.After(10 * time.Second):
