@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/kelseyhightower/envconfig"
 
 	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/schemas"
@@ -24,10 +23,8 @@ import (
 // without a usable source of token keys (auth.Config's checks, which
 // connector/auth tests case by case).
 func TestConfigValidatesKeys(t *testing.T) {
-	var c Config // the defaults (no variable has this prefix)
-	if err := envconfig.Process("ROOMSTREAM_KEYS_TEST_UNSET", &c); err != nil {
-		t.Fatal(err)
-	}
+	var c Config
+	defaults(t, &c)
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "ROOMSTREAM_JWT_SECRET (HS256), ROOMSTREAM_JWT_PUBLIC_KEY_FILE or ROOMSTREAM_JWKS_URL must be set") {
 		t.Errorf("no keys: %v", err)
 	}

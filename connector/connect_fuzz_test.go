@@ -57,9 +57,6 @@ func connectErrorCode(t *testing.T, frames [][]byte) schemas.Code {
 	return body.Data.Code
 }
 
-// testSecret signs the tokens of the tests that build a server by hand.
-const testSecret = "0123456789abcdef-secret"
-
 const (
 	goodPID    = "AAECAwQFBgcICQoLDA0ODw" // newID's shape: 16 bytes, URL-safe base64
 	goodOffset = "1795940470000-3"

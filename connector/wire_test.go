@@ -48,10 +48,10 @@ func TestAppendFrame(t *testing.T) {
 // room mate gets every event at once, and it is dropped when its queue is
 // full (it can recover its missed events).
 func TestClientThatStopsReading(t *testing.T) {
-	l := startLive(t, func(c *Config) { c.SendQueue = 32 })
-	s := l.s
-	reader, readerSID := l.dial(t, "reader")
-	_, stuckSID := l.dial(t, "stuck") // never reads again
+	l := startConnector(t, func(c *Config) { c.SendQueue = 32 })
+	s := l.srv
+	reader, readerSID := l.dialWS(t, "reader")
+	_, stuckSID := l.dialWS(t, "stuck") // never reads again
 	s.members.add("r", readerSID)
 	s.members.add("r", stuckSID)
 	const events = 2000
@@ -158,9 +158,9 @@ func TestTryFramesNeverBlocks(t *testing.T) {
 // never reads, and returns the cause its socket was closed with and when.
 func stuckWriter(t *testing.T, tweak func(*Config)) (closeCause, time.Duration) {
 	t.Helper()
-	l := startLive(t, tweak)
-	s := l.s
-	_, sid := l.dial(t, "stuck") // never reads again
+	l := startConnector(t, tweak)
+	s := l.srv
+	_, sid := l.dialWS(t, "stuck") // never reads again
 	s.members.add("r", sid)
 	so := s.socket(sid)
 	body := []byte(`{"roomId":"r","pad":"` + strings.Repeat("x", 16<<10) + `"}`)
@@ -219,11 +219,11 @@ func TestSendQueueBytes(t *testing.T) {
 // connection broke, while the connector is still recording the socket as
 // dropped, gets its socket back (it used to find it "expired").
 func TestRecoveryRightAfterDrop(t *testing.T) {
-	l := startLive(t, nil)
+	l := startConnector(t, nil)
 	ctx := context.Background()
 	tok, _ := auth.Sign(l.cfg.JWTSecret, "quick", "quick", time.Hour)
 	connect := func(auth string) (*websocket.Conn, string) {
-		c, _, err := websocket.Dial(ctx, l.url, nil)
+		c, _, err := websocket.Dial(ctx, l.wsURL(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,11 +264,11 @@ func TestRecoveryRightAfterDrop(t *testing.T) {
 // just-dropped socket is being recorded as held still closes it (it used
 // to stay held, in its rooms, for the recovery window).
 func TestKickRightAfterDrop(t *testing.T) {
-	l := startLive(t, nil)
-	s := l.s
+	l := startConnector(t, nil)
+	s := l.srv
 	rdb := s.c.Redis()
 	for i := range 10 {
-		c, sid := l.dial(t, "kicked")
+		c, sid := l.dialWS(t, "kicked")
 		_ = c.CloseNow() // dropped, no goodbye
 		time.Sleep(time.Duration(i) * time.Millisecond)
 		s.kick(sid, "account suspended")
