@@ -53,7 +53,7 @@ type Config struct {
 	AdvertiseAddr   string        `envconfig:"ADVERTISE_ADDR" desc:"host:port at which other connectors reach this one: a polling request that reaches another connector is forwarded here (default: the listening address, with this machine's hostname when it names no host)"`
 	PollBuffer      int64         `envconfig:"POLL_BUFFER" default:"4194304" desc:"bytes queued for one HTTP long-polling session between two GETs (and at most SEND_QUEUE packets); a session that falls further behind is closed and can recover"`
 	AllowedOrigins  []string      `envconfig:"ALLOWED_ORIGINS" default:"*" desc:"Origin patterns browsers may connect from (comma-separated host patterns, * = any)"`
-	GCPercent       int           `envconfig:"GC_PERCENT" default:"50" desc:"Go garbage collector target (as GOGC, which wins when set): a connector's memory is mostly idle connections, and 50 holds them in about 15 KiB each instead of 18 at a little CPU"`
+	GCPercent       int           `envconfig:"GC_PERCENT" default:"50" desc:"Go garbage collector target (as GOGC, which wins when set): a connector's memory is mostly idle connections, which 50 holds in less memory at a little CPU"`
 }
 
 // Validate checks the configuration and names the variable at fault.

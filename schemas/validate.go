@@ -181,8 +181,8 @@ type progressWire struct {
 }
 
 // parseProgress is ParseCommand for the frequent event, in one decode
-// instead of two (profiles of the connector showed JSON decoding as a
-// fifth of its CPU). It takes the plain payloads clients send, flat
+// instead of two (JSON decoding is much of what the connector does for
+// it). It takes the plain payloads clients send, flat
 // objects whose required keys are spelled exactly, and accepts exactly
 // what the general path accepts, with the same result; anything else (a
 // refusal, or a payload it cannot judge alone) returns nil, and the
