@@ -58,31 +58,24 @@ func TestServerUsesConfiguredKeys(t *testing.T) {
 	}
 	fileKey := sign(auth.SigningKey{Method: jwt.SigningMethodRS256, Key: priv})
 	hs256 := sign(auth.HS256Key(testSecret))
-	// expect checks the outcome of verifying token: accepted as alice
-	// (code ""), or refused with code and a message containing want.
-	expect := func(v *auth.Verifier, name, token string, code schemas.Code, want string) {
+	// refused checks that v refuses token with invalid_token, saying want.
+	refused := func(v *auth.Verifier, name, token, want string) {
 		t.Helper()
-		id, err := v.Verify(token)
-		switch {
-		case code == "" && err != nil:
-			t.Errorf("%s: refused: %v", name, err)
-		case code == "" && id.UserID != "alice":
-			t.Errorf("%s: user %q", name, id.UserID)
-		case code != "" && err == nil:
-			t.Errorf("%s: accepted as %+v", name, id)
-		case code != "" && (err.Code != code || !strings.Contains(err.Message, want)):
-			t.Errorf("%s: %s %q, want %s containing %q", name, err.Code, err.Message, code, want)
+		if id, err := v.Verify(token); err == nil || err.Code != schemas.CodeInvalidToken || !strings.Contains(err.Message, want) {
+			t.Errorf("%s: %+v %v, want invalid_token containing %q", name, id, err, want)
 		}
 	}
 	log := slog.New(slog.DiscardHandler)
 	s := New(Config{AuthConfig: auth.Config{JWTPublicKeys: pub}}, nil, log, nil)
-	expect(s.verifier, "file key", fileKey, "", "")
-	expect(s.verifier, "HS256", hs256, schemas.CodeInvalidToken, "not accepted")
+	if id, err := s.verifier.Verify(fileKey); err != nil || id.UserID != "alice" {
+		t.Errorf("file key: %+v %v, want alice", id, err)
+	}
+	refused(s.verifier, "HS256", hs256, "not accepted")
 
 	// A file gone between Validate and New: every token is refused and
 	// Run says why.
 	s = New(Config{AuthConfig: auth.Config{JWTPublicKeys: filepath.Join(dir, "gone.pem")}}, nil, log, nil)
-	expect(s.verifier, "no keys", fileKey, schemas.CodeInvalidToken, "could not be loaded")
+	refused(s.verifier, "no keys", fileKey, "could not be loaded")
 	if err := s.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "ROOMSTREAM_JWT_PUBLIC_KEY_FILE") {
 		t.Errorf("Run: %v", err)
 	}
