@@ -12,9 +12,9 @@ import (
 // Options.Now.
 func TestClock(t *testing.T) {
 	at := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
-	l := startLiveClock(t, nil, func() time.Time { return at })
-	_, sid := l.dial(t, "clock-user")
-	got, err := l.s.c.Redis().HGet(context.Background(), l.s.c.Keys.Socket(sid), "connectedAt").Result()
+	l := startWith(t, harnessOptions{now: func() time.Time { return at }})
+	_, sid := l.dialWS(t, "clock-user")
+	got, err := l.srv.c.Redis().HGet(context.Background(), l.srv.c.Keys.Socket(sid), "connectedAt").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,10 @@
 package connector
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net/url"
-	"strings"
 	"time"
 
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/streams"
 )
 
@@ -20,20 +16,18 @@ import (
 // socket make the connector buffer a megabyte for nothing.
 const DefaultMaxPayload = 64 << 10
 
+// AuthConfig is auth.Config under a name of its own: Config embeds it
+// beside streams.Config (so the variables keep their names), and two
+// embedded fields cannot both be called Config.
+type AuthConfig = auth.Config
+
 // Config configures a connector process.
 type Config struct {
 	streams.Config
 
 	HTTPAddr        string        `envconfig:"HTTP_ADDR" default:":8080" desc:"address the connector listens on (/socket.io/, /healthz, /readyz, /metrics)"`
 	ConnectorID     string        `envconfig:"CONNECTOR_ID" desc:"name of this connector and its outbound stream (generated when empty)"`
-	JWTSecret       string        `envconfig:"JWT_SECRET" desc:"HS256 secret that signs client tokens (one of JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWKS_URL is required; dev makes a secret up)"`
-	JWTPublicKeys   string        `envconfig:"JWT_PUBLIC_KEY_FILE" desc:"PEM file of the public keys that verify client tokens (RSA: RS256, ECDSA: ES256/384/512, Ed25519: EdDSA; one or several PUBLIC KEY or CERTIFICATE blocks)"`
-	JWKSURL         string        `envconfig:"JWKS_URL" desc:"URL of a JSON Web Key Set that verifies client tokens (keys chosen by kid)"`
-	JWKSRefresh     time.Duration `envconfig:"JWKS_REFRESH" default:"1h" desc:"how often the JWKS is fetched again in the background"`
-	JWKSMinRefresh  time.Duration `envconfig:"JWKS_UNKNOWN_KID_REFRESH" default:"1m" desc:"least time between JWKS fetches triggered by tokens with an unknown kid"`
-	JWTIssuer       string        `envconfig:"JWT_ISSUER" desc:"required 'iss' claim (empty = not checked)"`
-	JWTAudience     string        `envconfig:"JWT_AUDIENCE" desc:"required 'aud' claim (empty = not checked)"`
-	JWTLeeway       time.Duration `envconfig:"JWT_LEEWAY" default:"5s" desc:"clock skew allowed when checking exp, nbf and iat"`
+	AuthConfig                    // JWT_* and JWKS_* (here: -h lists the variables in field order)
 	PingInterval    time.Duration `envconfig:"PING_INTERVAL" default:"25s" desc:"Engine.IO pingInterval"`
 	PingTimeout     time.Duration `envconfig:"PING_TIMEOUT" default:"20s" desc:"Engine.IO pingTimeout: a client that does not answer a ping within it is dropped"`
 	ConnectTimeout  time.Duration `envconfig:"CONNECT_TIMEOUT" default:"45s" desc:"time a client has to send its Socket.IO CONNECT"`
@@ -58,11 +52,8 @@ type Config struct {
 	DrainTimeout    time.Duration `envconfig:"DRAIN_TIMEOUT" default:"10s" desc:"time a stopping connector has to flush and close its sockets"`
 	AdvertiseAddr   string        `envconfig:"ADVERTISE_ADDR" desc:"host:port at which other connectors reach this one: a polling request that reaches another connector is forwarded here (default: the listening address, with this machine's hostname when it names no host)"`
 	PollBuffer      int64         `envconfig:"POLL_BUFFER" default:"4194304" desc:"bytes queued for one HTTP long-polling session between two GETs (and at most SEND_QUEUE packets); a session that falls further behind is closed and can recover"`
-	APIKey          string        `envconfig:"API_KEY" desc:"bearer key of the server API at /api/v1/ (empty: the API is not served)"`
-	APIAddr         string        `envconfig:"API_ADDR" desc:"address of the server API when it must not share HTTP_ADDR (empty: served on HTTP_ADDR)"`
-	APIRevokeTTL    time.Duration `envconfig:"API_REVOKE_TTL" default:"720h" desc:"how long a token revocation of the server API lasts (longer than your tokens live)"`
 	AllowedOrigins  []string      `envconfig:"ALLOWED_ORIGINS" default:"*" desc:"Origin patterns browsers may connect from (comma-separated host patterns, * = any)"`
-	GCPercent       int           `envconfig:"GC_PERCENT" default:"50" desc:"Go garbage collector target (as GOGC, which wins when set): a connector's memory is mostly idle connections, and 50 holds them in about 15 KiB each instead of 18 at a little CPU"`
+	GCPercent       int           `envconfig:"GC_PERCENT" default:"50" desc:"Go garbage collector target (as GOGC, which wins when set): a connector's memory is mostly idle connections, which 50 holds in less memory at a little CPU"`
 }
 
 // Validate checks the configuration and names the variable at fault.
@@ -70,7 +61,7 @@ func (c *Config) Validate() error {
 	if err := c.Config.Validate(); err != nil {
 		return err
 	}
-	if err := c.validateKeys(); err != nil {
+	if err := c.AuthConfig.Validate(); err != nil {
 		return err
 	}
 	switch {
@@ -113,12 +104,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ROOMSTREAM_CONNECTOR_TIMEOUT must be at least 1s, got %s", c.HeartbeatTTL)
 	case c.DrainTimeout < 0:
 		return fmt.Errorf("ROOMSTREAM_DRAIN_TIMEOUT must not be negative, got %s", c.DrainTimeout)
-	case c.APIKey != "" && len(c.APIKey) < 16:
-		return fmt.Errorf("ROOMSTREAM_API_KEY must be at least 16 characters when set")
-	case c.APIAddr != "" && c.APIKey == "":
-		return fmt.Errorf("ROOMSTREAM_API_ADDR is set but ROOMSTREAM_API_KEY is not: the API is served only with a key")
-	case c.APIRevokeTTL < time.Minute:
-		return fmt.Errorf("ROOMSTREAM_API_REVOKE_TTL must be at least 1m, got %s", c.APIRevokeTTL)
 	case c.GCPercent != -1 && c.GCPercent < 10:
 		return fmt.Errorf("ROOMSTREAM_GC_PERCENT must be at least 10 (or -1: collector off), got %d", c.GCPercent)
 	}
@@ -126,72 +111,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ROOMSTREAM_CONNECTOR_ID must be 1-64 letters, digits, '-' or '_', got %q", c.ConnectorID)
 	}
 	return nil
-}
-
-// validateKeys checks that exactly one source of token keys is set, and
-// that it can be used.
-func (c *Config) validateKeys() error {
-	var set []string
-	if c.JWTSecret != "" {
-		set = append(set, "ROOMSTREAM_JWT_SECRET")
-	}
-	if c.JWTPublicKeys != "" {
-		set = append(set, "ROOMSTREAM_JWT_PUBLIC_KEY_FILE")
-	}
-	if c.JWKSURL != "" {
-		set = append(set, "ROOMSTREAM_JWKS_URL")
-	}
-	switch {
-	case len(set) == 0:
-		return errors.New("ROOMSTREAM_JWT_SECRET (HS256), ROOMSTREAM_JWT_PUBLIC_KEY_FILE or ROOMSTREAM_JWKS_URL must be set")
-	case len(set) > 1:
-		return fmt.Errorf("%s are set: set only one of them", strings.Join(set, " and "))
-	case c.JWTSecret != "" && len(c.JWTSecret) < 16:
-		return fmt.Errorf("ROOMSTREAM_JWT_SECRET must be set to at least 16 characters")
-	case c.JWTPublicKeys != "":
-		if _, err := LoadPublicKeys(c.JWTPublicKeys); err != nil {
-			return fmt.Errorf("ROOMSTREAM_JWT_PUBLIC_KEY_FILE: %w", err)
-		}
-	case c.JWKSURL != "":
-		u, err := url.Parse(c.JWKSURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("ROOMSTREAM_JWKS_URL must be an https:// (or http://) URL, got %q", c.JWKSURL)
-		}
-		if c.JWKSRefresh < 10*time.Second {
-			return fmt.Errorf("ROOMSTREAM_JWKS_REFRESH must be at least 10s, got %s", c.JWKSRefresh)
-		}
-		if c.JWKSMinRefresh < jwksTimeout+5*time.Second {
-			// Shorter, a token with an unknown kid would wait for the
-			// rate limit instead of being refused at once.
-			return fmt.Errorf("ROOMSTREAM_JWKS_UNKNOWN_KID_REFRESH must be at least %s, got %s", jwksTimeout+5*time.Second, c.JWKSMinRefresh)
-		}
-	}
-	return nil
-}
-
-// NewVerifierFromConfig returns the verifier c asks for: HS256 with
-// JWT_SECRET, the keys of JWT_PUBLIC_KEY_FILE, or the key set at JWKS_URL
-// (fetched in the background until ctx ends).
-func NewVerifierFromConfig(ctx context.Context, c *Config, log *slog.Logger) (*Verifier, error) {
-	o := VerifierOptions{Issuer: c.JWTIssuer, Audience: c.JWTAudience, Leeway: c.JWTLeeway}
-	switch {
-	case c.JWTPublicKeys != "":
-		keys, err := LoadPublicKeys(c.JWTPublicKeys)
-		if err != nil {
-			return nil, fmt.Errorf("ROOMSTREAM_JWT_PUBLIC_KEY_FILE: %w", err)
-		}
-		return NewPublicKeyVerifier(keys, o)
-	case c.JWKSURL != "":
-		if log != nil && strings.HasPrefix(c.JWKSURL, "http:") {
-			log.Warn("ROOMSTREAM_JWKS_URL is plain http: whoever sits on the path can replace the keys; use https", "url", c.JWKSURL)
-		}
-		v, err := NewJWKSVerifier(ctx, c.JWKSURL, JWKSOptions{Refresh: c.JWKSRefresh, UnknownKIDRefresh: c.JWKSMinRefresh, Log: log}, o)
-		if err != nil {
-			return nil, fmt.Errorf("ROOMSTREAM_JWKS_URL: %w", err)
-		}
-		return v, nil
-	}
-	return NewVerifier(c.JWTSecret, c.JWTIssuer, c.JWTAudience, c.JWTLeeway), nil
 }
 
 func validName(s string) bool {

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/connector/protocol"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
@@ -19,7 +19,7 @@ import (
 
 // redislessServer is a connector without Redis (its streams client is
 // nil): whatever reaches Redis panics.
-func redislessServer(v *Verifier) *Server {
+func redislessServer(v *auth.Verifier) *Server {
 	s := &Server{cfg: Config{SendQueue: 64, RateLimit: 1, RateBurst: 1, AuthTimeout: time.Minute},
 		m: newMetrics(prometheus.NewRegistry()), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		verifier: v, sockets: map[string]*socket{}, held: map[string]*held{}, recoveries: map[string]*recovery{}}
@@ -89,7 +89,7 @@ func TestValidRecoveryFields(t *testing.T) {
 // a CONNECT_ERROR naming the field, and nothing reaches Redis (this
 // server has none: a lookup would panic).
 func TestMalformedRecoveryRefusedBeforeRedis(t *testing.T) {
-	s := redislessServer(NewVerifier(testSecret, "", "", 0))
+	s := redislessServer(auth.NewVerifier(testSecret, "", "", 0))
 	tests := []struct {
 		auth string
 		code schemas.Code
@@ -102,7 +102,7 @@ func TestMalformedRecoveryRefusedBeforeRedis(t *testing.T) {
 		{`{"pid":"` + goodPID + `","offset":1}`, schemas.CodeInvalidPayload, "auth.offset"},
 		{`{"token":5}`, schemas.CodeInvalidToken, "auth.token"},
 		{`{"token":"a.b.c","pid":"` + goodPID + `"}`, schemas.CodeInvalidToken, "malformed"},
-		{`{"token":"` + strings.Repeat("a", maxTokenLen+1) + `"}`, schemas.CodeInvalidToken, "longer"},
+		{`{"token":"` + strings.Repeat("a", auth.MaxTokenLen+1) + `"}`, schemas.CodeInvalidToken, "longer"},
 	}
 	for _, tt := range tests {
 		so, frames := connectOnce(s, []byte(tt.auth))
@@ -126,7 +126,7 @@ func TestMalformedRecoveryRefusedBeforeRedis(t *testing.T) {
 // fields, and what it refuses is answered with a CONNECT_ERROR before
 // anything reaches Redis.
 func FuzzConnectAuth(f *testing.F) {
-	tok, err := Sign(testSecret, "alice", "Alice", time.Hour)
+	tok, err := auth.Sign(testSecret, "alice", "Alice", time.Hour)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func FuzzConnectAuth(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	s := redislessServer(NewVerifier(testSecret, "", "", 0))
+	s := redislessServer(auth.NewVerifier(testSecret, "", "", 0))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		auth, aerr := parseConnectAuth(data)
 		if aerr == nil {
@@ -171,68 +171,6 @@ func FuzzConnectAuth(f *testing.F) {
 		}
 		if so.connected || so.authed {
 			t.Fatal("a refused CONNECT connected")
-		}
-	})
-}
-
-// FuzzAuthenticate feeds arbitrary `authenticate` payloads through
-// schemas.ParseAuthenticate and every kind of verifier (HS256, public
-// keys, a JWKS): no panic, and always either an identity with a valid user
-// or an error with a known code and a reason.
-func FuzzAuthenticate(f *testing.F) {
-	rsaK, ecK, edK := testKeys(f)
-	keys, err := ParsePublicKeys(publicPEM(f, rsaK[0].public(), ecK[0].public(), edK[0].public()))
-	if err != nil {
-		f.Fatal(err)
-	}
-	pemV, err := NewPublicKeyVerifier(keys, VerifierOptions{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	srv := newJWKSServer(f)
-	srv.set(f, map[string]any{"r": rsaK[0].public(), "e": ecK[0].public(), "d": edK[0].public(), "h": []byte(testSecret)})
-	jwksV, err := NewJWKSVerifier(f.Context(), srv.URL, JWKSOptions{Refresh: time.Hour, UnknownKIDRefresh: time.Hour}, VerifierOptions{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	verifiers := []*Verifier{NewVerifier(testSecret, "", "", 0), pemV, jwksV}
-
-	payload := func(tok string) []byte { b, _ := json.Marshal(map[string]string{"token": tok}); return b }
-	hs, _ := Sign(testSecret, "alice", "Alice", time.Hour)
-	f.Add(payload(hs))
-	for _, k := range []testKey{rsaK[0], ecK[0], edK[0]} {
-		f.Add(payload(signKid(f, k.method(), k.priv, "", goodClaims())))
-		f.Add(payload(signKid(f, k.method(), k.priv, string(k.alg[0]|0x20), goodClaims())))
-	}
-	f.Add(payload(signKid(f, jwt.SigningMethodHS256, publicPEM(f, rsaK[0].public()), "r", goodClaims())))
-	f.Add(payload(signKid(f, jwt.SigningMethodHS256, []byte(testSecret), "h", goodClaims())))
-	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, goodClaims()).SignedString(jwt.UnsafeAllowNoneSignatureType)
-	f.Add(payload(none))
-	for _, s := range []string{`{}`, `{"token":""}`, `{"token":null}`, `{"token":1}`, `[]`, `"x"`, `{"token":"a.b.c"}`, `{"token":"x","extra":1}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		p, perr := schemas.ParseAuthenticate(raw)
-		if perr != nil {
-			if !perr.Code.Known() || perr.Message == "" || p != nil {
-				t.Fatalf("ParseAuthenticate refusal %+v with %+v", perr, p)
-			}
-			return
-		}
-		for _, v := range verifiers {
-			for _, tok := range []string{p.Token, string(raw)} {
-				id, verr := v.Verify(tok)
-				switch {
-				case verr == nil && (!schemas.ValidID(id.UserID) || id.UserName == "" || id.Expires.IsZero()):
-					t.Fatalf("accepted without a valid identity: %+v", id)
-				case verr != nil && (id != Identity{}):
-					t.Fatalf("refused (%v) but returned %+v", verr, id)
-				case verr != nil && (!verr.Code.Known() || verr.Message == ""):
-					t.Fatalf("refusal without a known code and a reason: %+v", verr)
-				case verr != nil && verr.Code != schemas.CodeInvalidToken && verr.Code != schemas.CodeExpiredToken:
-					t.Fatalf("refusal code %s", verr.Code)
-				}
-			}
 		}
 	})
 }

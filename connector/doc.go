@@ -1,7 +1,53 @@
-// Package connector holds the WebSocket connections: it speaks Engine.IO v4
-// and Socket.IO v5 to clients, authenticates them with JWTs, validates
-// their payloads, appends every accepted event to its room's inbound
-// partition stream, and delivers what workers write to its own outbound
-// stream. It holds no room logic and no state another process needs:
-// everything shared lives in Redis.
+// Package connector holds the client connections of roomstream. It speaks
+// Engine.IO v4 and Socket.IO v5 to clients over WebSocket and over HTTP
+// long-polling (upgraded to a WebSocket when the client can), and passes a
+// polling request that reaches the wrong connector on to the one holding
+// its session, so no sticky sessions are needed. It authenticates clients
+// with JWTs (connector/auth; revoked tokens are refused), validates their
+// payloads (schemas), appends every accepted event to its room's inbound
+// partition stream, and delivers what the workers write to its own
+// outbound stream to the sockets it names. A client whose connection drops
+// can recover its socket, on this connector or another one, within the
+// recovery window: same id, same rooms, and every event it missed, once.
+// Limits bound what one client, address or user can take: connections,
+// rooms, rate, refusals, send queues, and the workers' backlog.
+//
+// It holds no room logic (that is package workers) and no state another
+// process needs: everything shared lives in Redis, read and written
+// through package streams.
+//
+// Files:
+//
+//   - server.go: Server, its loops, draining, and the health handlers
+//   - config.go: the connector's settings (auth.Config among them) and
+//     their checks
+//   - engineio.go: the Engine.IO endpoint and the WebSocket handshake
+//   - hijack.go: small buffers for accepted connections
+//   - polling.go: HTTP long-polling sessions and their upgrade
+//   - forward.go: polling requests passed on to the connector holding
+//     the session; browser origins and CORS
+//   - socket.go: one client connection, its send queue, and why it ends
+//   - reader.go: the read loop and Engine.IO packets
+//   - writer.go: the writer goroutine and the close handshake
+//   - wire.go: the bytes going out on a connection, framed and written
+//     without blocking the outbound reader
+//   - ping.go: Engine.IO pings and the ping timeout
+//   - events.go: Socket.IO packets: CONNECT, authenticate, room events,
+//     refusals, token expiry
+//   - session.go: the session and socket keys of an authenticated socket,
+//     and the revocation check
+//   - held.go: sockets held for recovery after a drop, and how a socket
+//     leaves its rooms (closed, expired, kicked)
+//   - recovery.go: connection state recovery: the socket found, taken
+//     over, its rooms moved here
+//   - catchup.go: what a recovered socket missed, read back from its old
+//     connector's outbound stream
+//   - append.go: appending inbound events, batched and retried
+//   - outbound.go: reading the outbound stream and delivering its entries
+//   - backlog.go: refusing events of partitions the workers are behind on
+//   - limits.go: connections per connector, address and user; rooms per
+//     user
+//   - heartbeat.go: the connector's heartbeat and its sockets' resume
+//     tokens
+//   - metrics.go: the connector's Prometheus metrics
 package connector

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
-
 	"github.com/roomstream/roomstream/infra/testredis"
 	"github.com/roomstream/roomstream/streams"
 )
@@ -33,12 +31,12 @@ func TestDurableWaitKeepsAcknowledgedWrites(t *testing.T) {
 	replica := testredis.StartReplica(t, master)
 	ctx := context.Background()
 
-	connectorOn := func(durable int) *Server {
+	// newServer is a connector without HTTP or outbound reader: only its
+	// append path runs.
+	newServer := func(durable int) *Server {
 		var cfg Config
-		if err := envconfig.Process("ROOMSTREAM_TEST_DEFAULTS_ONLY", &cfg); err != nil {
-			t.Fatal(err)
-		}
-		cfg.RedisURL, cfg.JWTSecret, cfg.Partitions, cfg.KeyPrefix = master.URL(), "test-secret-0123456789", 4, "t:"
+		defaults(t, &cfg)
+		cfg.RedisURL, cfg.JWTSecret, cfg.Partitions, cfg.KeyPrefix = master.URL(), testSecret, 4, "t:"
 		cfg.DurableReplicas, cfg.DurableTimeout = durable, 200*time.Millisecond
 		rdb, err := cfg.Connect(ctx)
 		if err != nil {
@@ -56,7 +54,7 @@ func TestDurableWaitKeepsAcknowledgedWrites(t *testing.T) {
 		s.appending.Store(true)
 		return s
 	}
-	async, durable := connectorOn(0), connectorOn(1)
+	async, durable := newServer(0), newServer(1)
 	var seq atomic.Uint64
 	appendEv := func(s *Server, mark string, window time.Duration) error {
 		env := &streams.Envelope{Type: "lock-room", RoomID: "r1", UserID: "alice", SessionID: "s", SocketID: "so",

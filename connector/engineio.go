@@ -62,7 +62,7 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 		defer s.release(ip)
 		so := newSocket(s, conn)
 		so.ip = ip
-		so.cork = sb.cork
+		so.wire = sb.wire
 		s.m.connections.Inc()
 		defer s.m.connections.Dec()
 		so.run()

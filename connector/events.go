@@ -17,7 +17,7 @@ import (
 func (so *socket) handlePacket(data []byte) bool {
 	p, err := protocol.Decode(data)
 	if err != nil {
-		so.fail(causeParse, websocket.StatusProtocolError, "invalid socket.io packet")
+		so.end(causeParse, websocket.StatusProtocolError, "invalid socket.io packet")
 		return false
 	}
 	switch p.Type {
@@ -25,12 +25,12 @@ func (so *socket) handlePacket(data []byte) bool {
 		so.handleConnect(p)
 	case protocol.Disconnect:
 		if p.Namespace == "/" {
-			so.fail(causeClient, websocket.StatusNormalClosure, "")
+			so.end(causeClient, websocket.StatusNormalClosure, "")
 			return false
 		}
 	case protocol.Event, protocol.BinaryEvent:
 		if !so.connected || p.Namespace != "/" {
-			so.fail(causeParse, websocket.StatusProtocolError, "event before CONNECT")
+			so.end(causeParse, websocket.StatusProtocolError, "event before CONNECT")
 			return false
 		}
 		if p.Attachments > 0 {
@@ -43,7 +43,7 @@ func (so *socket) handlePacket(data []byte) bool {
 		// roomstream never asks clients for acknowledgements.
 		so.skipBinary = p.Attachments
 	default:
-		so.fail(causeParse, websocket.StatusProtocolError, "unexpected socket.io packet")
+		so.end(causeParse, websocket.StatusProtocolError, "unexpected socket.io packet")
 		return false
 	}
 	return true
@@ -90,11 +90,11 @@ func (so *socket) handleConnect(p protocol.Packet) {
 	if p.Namespace != "/" {
 		if len(p.Namespace) > maxEventName {
 			// Not echoed: a client cannot make us send back what it sent.
-			so.fail(causeParse, websocket.StatusPolicyViolation, "namespace name too long")
+			so.end(causeParse, websocket.StatusPolicyViolation, "namespace name too long")
 			return
 		}
 		so.enqueueRaw(protocol.ConnectErrorFrame(p.Namespace, "Invalid namespace", nil))
-		so.refused()
+		so.countRefusal()
 		return
 	}
 	if so.connected {
@@ -131,9 +131,10 @@ func (so *socket) handleConnect(p protocol.Packet) {
 	}
 	so.accept()
 	if so.authed {
-		so.authenticated(false)
+		so.authenticated()
+		s.log.Debug("socket authenticated", "socket", so.sid, "user", so.ident.UserID)
 	} else {
-		so.authTimer = time.AfterFunc(s.cfg.AuthTimeout, func() { so.fail(causeServer, websocket.StatusPolicyViolation, "not authenticated in time") })
+		so.authTimer = time.AfterFunc(s.cfg.AuthTimeout, func() { so.end(causeServer, websocket.StatusPolicyViolation, "not authenticated in time") })
 	}
 }
 
@@ -155,7 +156,7 @@ func (so *socket) connectError(e *schemas.Error) {
 	so.enqueueRaw(protocol.ConnectErrorFrame("/", "authentication failed: "+e.Message,
 		map[string]any{"code": e.Code, "reason": e.Message}))
 	if e.Code != schemas.CodeUnavailable {
-		so.refused()
+		so.countRefusal()
 	}
 }
 
@@ -200,7 +201,7 @@ func (so *socket) watchToken() {
 			return
 		}
 		so.srv.m.authFailures.WithLabelValues(string(schemas.CodeExpiredToken)).Inc()
-		so.fail(causeServer, websocket.StatusPolicyViolation, "token expired")
+		so.end(causeServer, websocket.StatusPolicyViolation, "token expired")
 	}
 	so.qmu.Lock()
 	defer so.qmu.Unlock()
@@ -217,30 +218,27 @@ func (so *socket) watchToken() {
 // reads; longer ones are refused without being echoed back.
 const maxEventName = 64
 
-// refused counts a refusal; a socket refused MAX_REFUSALS times in a row
+// countRefusal counts a refusal; a socket refused MAX_REFUSALS times in a row
 // (nothing accepted in between) is disconnected: it is broken or hostile,
 // and every refusal costs an answer.
-func (so *socket) refused() {
+func (so *socket) countRefusal() {
 	so.refusals++
 	limit := so.srv.cfg.MaxRefusals
 	if limit <= 0 {
 		limit = 50
 	}
 	if so.refusals >= limit {
-		so.fail(causeServer, websocket.StatusPolicyViolation, "too many refused events")
+		so.end(causeServer, websocket.StatusPolicyViolation, "too many refused events")
 	}
 }
 
-// authenticated tells the client who it is.
-func (so *socket) authenticated(again bool) {
+// authenticated tells the client who it is, and watches its token.
+func (so *socket) authenticated() {
 	if so.authTimer != nil {
 		so.authTimer.Stop()
 	}
 	so.watchToken()
 	so.emit(schemas.EventAuthSuccessful, mustJSON(schemas.AuthSuccessPayload{UserID: so.ident.UserID, SessionID: so.session}))
-	if !again {
-		so.srv.log.Debug("socket authenticated", "socket", so.sid, "user", so.ident.UserID)
-	}
 }
 
 func (so *socket) handleEvent(p protocol.Packet) {
@@ -250,7 +248,7 @@ func (so *socket) handleEvent(p protocol.Packet) {
 		// Not from Decode (which splits every EVENT).
 		var err error
 		if name, args, err = protocol.EventArgs(p.Data); err != nil {
-			so.fail(causeParse, websocket.StatusProtocolError, "invalid event")
+			so.end(causeParse, websocket.StatusProtocolError, "invalid event")
 			return
 		}
 	}
@@ -366,7 +364,7 @@ func (so *socket) handleAuthenticate(p protocol.Packet, args []json.RawMessage) 
 			so.ack(p.ID, mustJSON(schemas.Ack{Error: e.WithEvent(schemas.EventAuthenticate, "")}))
 		}
 		if e.Code != schemas.CodeUnavailable {
-			so.refused()
+			so.countRefusal()
 		}
 	}
 	if len(args) == 0 {
@@ -408,7 +406,10 @@ func (so *socket) handleAuthenticate(p protocol.Packet, args []json.RawMessage) 
 	}
 	s.m.eventsIn.WithLabelValues(schemas.EventAuthenticate, "accepted").Inc()
 	so.refusals = 0
-	so.authenticated(again)
+	so.authenticated()
+	if !again {
+		s.log.Debug("socket authenticated", "socket", so.sid, "user", so.ident.UserID)
+	}
 	if p.HasID {
 		so.ack(p.ID, mustJSON(schemas.Ack{OK: true, Auth: &schemas.AuthSuccessPayload{UserID: ident.UserID, SessionID: so.session}}))
 	}
@@ -423,7 +424,7 @@ func (so *socket) refuse(p protocol.Packet, event, room string, e *schemas.Error
 	e = e.WithEvent(event, room)
 	so.srv.m.eventsIn.WithLabelValues(metricEvent(event), string(e.Code)).Inc()
 	if e.Code != schemas.CodeUnavailable {
-		defer so.refused()
+		defer so.countRefusal()
 	}
 	if p.HasID {
 		so.ack(p.ID, mustJSON(schemas.Ack{Error: e}))

@@ -19,15 +19,15 @@ import (
 // the entry, building the frame, queueing it to each socket and writing it
 // to ten real WebSocket connections on loopback, whose clients read it.
 func BenchmarkFanout10(b *testing.B) {
-	l := startLive(b, nil)
-	s := l.s
+	l := startConnector(b, nil)
+	s := l.srv
 
 	const members = 10
 	var got [members]atomic.Int64
 	sids := make([]string, members)
 	for i := range members {
 		var c *websocket.Conn
-		c, sids[i] = l.dial(b, "user-"+strconv.Itoa(i))
+		c, sids[i] = l.dialWS(b, "user-"+strconv.Itoa(i))
 		go func() {
 			for {
 				_, f, err := c.Read(context.Background())

@@ -1,4 +1,4 @@
-package connector_test
+package connector
 
 import (
 	"context"
@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-
-	"github.com/roomstream/roomstream/connector"
 )
 
 // TestSustainedFloodDisconnected: a client that keeps sending past its
@@ -18,7 +16,7 @@ import (
 // and, after ROOMSTREAM_MAX_REFUSALS refusals in a row, closed (1008).
 func TestSustainedFloodDisconnected(t *testing.T) {
 	const burst, maxRefusals = 2, 10
-	e := start(t, func(c *connector.Config) { c.RateLimit, c.RateBurst, c.MaxRefusals = 0.1, burst, maxRefusals })
+	e := start(t, func(c *Config) { c.RateLimit, c.RateBurst, c.MaxRefusals = 0.1, burst, maxRefusals })
 	ws, _, err := websocket.Dial(waitCtx(t), strings.Replace(e.base, "http", "ws", 1)+"/socket.io/?EIO=4&transport=websocket", nil)
 	if err != nil {
 		t.Fatal(err)

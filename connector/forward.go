@@ -52,22 +52,22 @@ func (s *Server) servePolling(w http.ResponseWriter, r *http.Request, transport,
 		return
 	}
 	if r.Method == http.MethodOptions {
-		s.corsHeaders(w, r, true)
+		s.preflightHeaders(w, r)
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	if r.URL.Query().Get("EIO") != "4" {
-		s.corsHeaders(w, r, false)
+		s.corsHeaders(w, r)
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeUnsupportedVersion, protocol.ErrorMessages[protocol.ErrCodeUnsupportedVersion])
 		return
 	}
 	if transport != "polling" && transport != "websocket" {
-		s.corsHeaders(w, r, false)
+		s.corsHeaders(w, r)
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeUnknownTransport, protocol.ErrorMessages[protocol.ErrCodeUnknownTransport])
 		return
 	}
 	if sid == "" {
-		s.corsHeaders(w, r, false)
+		s.corsHeaders(w, r)
 		if s.draining.Load() || !s.ready.Load() {
 			w.Header().Set("Retry-After", "1")
 			writeJSONError(w, http.StatusServiceUnavailable, protocol.ErrCodeBadRequest, "Server unavailable, retry")
@@ -85,11 +85,11 @@ func (s *Server) servePolling(w http.ResponseWriter, r *http.Request, transport,
 			s.forward(w, r, owner)
 			return
 		}
-		s.corsHeaders(w, r, false)
+		s.corsHeaders(w, r)
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeUnknownSID, protocol.ErrorMessages[protocol.ErrCodeUnknownSID])
 		return
 	}
-	s.corsHeaders(w, r, false)
+	s.corsHeaders(w, r)
 	so.qmu.Lock()
 	p := so.poll
 	so.qmu.Unlock()
@@ -116,7 +116,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner string) {
 		// The connector is gone (its client recovers its socket on a new
 		// session) or never existed.
 		s.m.forwarded.WithLabelValues("gone").Inc()
-		s.corsHeaders(w, r, false)
+		s.corsHeaders(w, r)
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeUnknownSID, protocol.ErrorMessages[protocol.ErrCodeUnknownSID])
 		return
 	}
@@ -141,7 +141,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner string) {
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 				s.m.forwarded.WithLabelValues("gone").Inc()
 				s.log.Debug("forward polling request", "err", err)
-				s.corsHeaders(w, r, false)
+				s.corsHeaders(w, r)
 				writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeUnknownSID, protocol.ErrorMessages[protocol.ErrCodeUnknownSID])
 			},
 		}
@@ -217,8 +217,8 @@ func (s *Server) originAllowed(r *http.Request) bool {
 }
 
 // corsHeaders lets the browser page that sent the request (an allowed
-// origin) read the answer; preflight adds what an OPTIONS request needs.
-func (s *Server) corsHeaders(w http.ResponseWriter, r *http.Request, preflight bool) {
+// origin) read the answer.
+func (s *Server) corsHeaders(w http.ResponseWriter, r *http.Request) {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return
@@ -227,11 +227,19 @@ func (s *Server) corsHeaders(w http.ResponseWriter, r *http.Request, preflight b
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Set("Access-Control-Allow-Credentials", "true")
 	h.Add("Vary", "Origin")
-	if preflight {
-		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		if hdrs := r.Header.Get("Access-Control-Request-Headers"); hdrs != "" {
-			h.Set("Access-Control-Allow-Headers", hdrs)
-		}
-		h.Set("Access-Control-Max-Age", "86400")
+}
+
+// preflightHeaders answers a CORS preflight (OPTIONS): corsHeaders, and
+// the methods and headers the page may send.
+func (s *Server) preflightHeaders(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Origin") == "" {
+		return
 	}
+	s.corsHeaders(w, r)
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	if hdrs := r.Header.Get("Access-Control-Request-Headers"); hdrs != "" {
+		h.Set("Access-Control-Allow-Headers", hdrs)
+	}
+	h.Set("Access-Control-Max-Age", "86400")
 }

@@ -23,11 +23,11 @@ const (
 )
 
 // smallBuffers wraps the ResponseWriter given to websocket.Accept so that
-// the hijacked connection comes with small buffers, and with a cork
+// the hijacked connection comes with small buffers, and with a wireWriter
 // between coder/websocket's writes and the connection.
 type smallBuffers struct {
 	http.ResponseWriter
-	cork *cork
+	wire *wireWriter
 }
 
 func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -56,6 +56,6 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	w.cork = newCork(c)
-	return c, bufio.NewReadWriter(r, bufio.NewWriterSize(w.cork, connWriteBuffer)), nil
+	w.wire = newWireWriter(c)
+	return c, bufio.NewReadWriter(r, bufio.NewWriterSize(w.wire, connWriteBuffer)), nil
 }

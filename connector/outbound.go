@@ -15,8 +15,8 @@ import (
 )
 
 // outboundStart returns where to start reading the outbound stream: after
-// its last entry (a connector that reuses its id does not replay old
-// traffic), or from the start of a new stream.
+// its last entry (a connector that reuses its id does not deliver old
+// traffic again), or from the start of a new stream.
 func (s *Server) outboundStart(ctx context.Context) (string, error) {
 	last, err := s.c.OutboundTail(ctx, s.id)
 	if err != nil {

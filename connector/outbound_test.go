@@ -18,9 +18,9 @@ import (
 // copy (same room, source not newer) is dropped and counted, and the
 // room's next entry still goes through.
 func TestOutboundDuplicatesDropped(t *testing.T) {
-	l := startLive(t, nil)
-	s := l.s
-	ws, sid := l.dial(t, "alice")
+	l := startConnector(t, nil)
+	s := l.srv
+	ws, sid := l.dialWS(t, "alice")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rdb := s.c.Redis()

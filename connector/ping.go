@@ -20,7 +20,7 @@ func (so *socket) ping() {
 	if so.awaitingPong {
 		if so.pongAt.Load() < so.pingSent {
 			so.qmu.Unlock()
-			so.fail(causePing, websocket.StatusGoingAway, "ping timeout")
+			so.end(causePing, websocket.StatusGoingAway, "ping timeout")
 			return
 		}
 		so.awaitingPong = false

@@ -159,7 +159,7 @@ func (s *Server) pollGet(w http.ResponseWriter, r *http.Request, so *socket, p *
 	if p.getting {
 		so.qmu.Unlock()
 		// The reference closes a session that overlaps its GETs.
-		so.fail(causeTransport, websocket.StatusGoingAway, "overlapping GET")
+		so.end(causeTransport, websocket.StatusGoingAway, "overlapping GET")
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeBadRequest, protocol.ErrorMessages[protocol.ErrCodeBadRequest])
 		return
 	}
@@ -189,7 +189,7 @@ func (s *Server) pollGet(w http.ResponseWriter, r *http.Request, so *socket, p *
 			so.qmu.Lock()
 			p.getting = false
 			so.qmu.Unlock()
-			so.fail(causeTransport, websocket.StatusGoingAway, "poll connection closed")
+			so.end(causeTransport, websocket.StatusGoingAway, "poll connection closed")
 			return
 		}
 		so.qmu.Lock()
@@ -245,25 +245,25 @@ func (s *Server) pollPost(w http.ResponseWriter, r *http.Request, so *socket, p 
 		return
 	}
 	if !p.posting.tryLock() {
-		so.fail(causeTransport, websocket.StatusGoingAway, "overlapping POST")
+		so.end(causeTransport, websocket.StatusGoingAway, "overlapping POST")
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeBadRequest, protocol.ErrorMessages[protocol.ErrCodeBadRequest])
 		return
 	}
 	defer p.posting.unlock()
 	max := s.cfg.MaxPayload
 	if r.ContentLength > max {
-		so.fail(causeParse, websocket.StatusMessageTooBig, "message too big")
+		so.end(causeParse, websocket.StatusMessageTooBig, "message too big")
 		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 	if err != nil {
-		so.fail(causeTransport, websocket.StatusGoingAway, "")
+		so.end(causeTransport, websocket.StatusGoingAway, "")
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeBadRequest, protocol.ErrorMessages[protocol.ErrCodeBadRequest])
 		return
 	}
 	if int64(len(body)) > max {
-		so.fail(causeParse, websocket.StatusMessageTooBig, "message too big")
+		so.end(causeParse, websocket.StatusMessageTooBig, "message too big")
 		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
 		return
 	}
@@ -305,7 +305,7 @@ func (so *socket) handlePollBody(body []byte) {
 				so.skipBinary--
 				continue
 			}
-			so.fail(causeParse, websocket.StatusProtocolError, "unexpected binary packet")
+			so.end(causeParse, websocket.StatusProtocolError, "unexpected binary packet")
 			return
 		}
 		// The WebSocket's handling, panic recovery included.
@@ -315,7 +315,7 @@ func (so *socket) handlePollBody(body []byte) {
 	}
 }
 
-// pollClose ends a failed polling session: the next GET (or the held
+// pollClose ends a polling session whose end was asked for (end): the next GET (or the held
 // one) takes what is queued and the close packet; then the session is
 // over. A client that stopped answering pings gets nothing.
 func (so *socket) pollClose(p *pollState) {
@@ -415,7 +415,7 @@ func (s *Server) pollUpgrade(w http.ResponseWriter, r *http.Request, so *socket,
 	p.upgraded = true
 	p.signal()
 	so.poll = nil
-	so.conn, so.cork = conn, sb.cork
+	so.conn, so.wire = conn, sb.wire
 	p.bytes = 0
 	pending := len(so.queue) > 0
 	if pending {
@@ -429,7 +429,7 @@ func (s *Server) pollUpgrade(w http.ResponseWriter, r *http.Request, so *socket,
 	s.mu.Unlock()
 	s.m.upgrades.Inc()
 	if pending {
-		go so.flush()
+		go so.writeLoop()
 	}
 	close(p.switched)
 }

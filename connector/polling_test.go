@@ -1,24 +1,19 @@
-package connector_test
+package connector
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/infra/testredis"
-	"github.com/roomstream/roomstream/streams"
 )
 
 // pollClient speaks Engine.IO long-polling by hand.
@@ -133,7 +128,7 @@ func connectPoll(t *testing.T, base, tok string) *pollClient {
 func TestPollingSession(t *testing.T) {
 	e := start(t, nil)
 	c := openPoll(t, e.base)
-	if !strings.HasPrefix(c.sid, e.srv.ID()+".") || fmt.Sprint(c.hs.Upgrades) != "[websocket]" || c.hs.PingInterval != 25000 || c.hs.MaxPayload != connector.DefaultMaxPayload {
+	if !strings.HasPrefix(c.sid, e.srv.ID()+".") || fmt.Sprint(c.hs.Upgrades) != "[websocket]" || c.hs.PingInterval != 25000 || c.hs.MaxPayload != DefaultMaxPayload {
 		t.Fatalf("handshake %+v", c.hs)
 	}
 	// CONNECT and an event with an ack in one body; the answers come
@@ -160,7 +155,7 @@ func TestPollingSession(t *testing.T) {
 		t.Errorf("octet-stream POST: %d, want 400", status)
 	}
 	// A body over maxPayload: 413, and the session is closed.
-	if status, _, _ := c.do("POST", "4"+strings.Repeat("x", connector.DefaultMaxPayload), nil); status != 413 {
+	if status, _, _ := c.do("POST", "4"+strings.Repeat("x", DefaultMaxPayload), nil); status != 413 {
 		t.Errorf("oversized POST: %d, want 413", status)
 	}
 	if p := c.until("1"); p != "1" {
@@ -212,7 +207,7 @@ func TestPollingOverlappingGET(t *testing.T) {
 // A GET is held at most pingInterval; the ping comes on schedule and a
 // client that does not answer it is dropped.
 func TestPollingHoldAndPingTimeout(t *testing.T) {
-	e := start(t, func(c *connector.Config) { c.PingInterval, c.PingTimeout = 400*time.Millisecond, 300*time.Millisecond })
+	e := start(t, func(c *Config) { c.PingInterval, c.PingTimeout = 400*time.Millisecond, 300*time.Millisecond })
 	c := connectPoll(t, e.base, token(t, "alice", "Alice", time.Minute))
 	begin := time.Now()
 	got := c.get()
@@ -234,7 +229,7 @@ func TestPollingHoldAndPingTimeout(t *testing.T) {
 // A session whose client does not poll is closed once its buffer is
 // full, with a close packet, and its socket can be recovered.
 func TestPollingBufferBound(t *testing.T) {
-	e := start(t, func(c *connector.Config) {
+	e := start(t, func(c *Config) {
 		c.MaxPayload, c.PollBuffer = 4096, 4096
 		c.RateLimit, c.RateBurst = 1000, 1000
 	})
@@ -320,7 +315,7 @@ func TestPollingUpgrade(t *testing.T) {
 
 // CORS: an allowed origin may read the answers; others are refused.
 func TestPollingCORS(t *testing.T) {
-	e := start(t, func(c *connector.Config) { c.AllowedOrigins = []string{"app.example.com"} })
+	e := start(t, func(c *Config) { c.AllowedOrigins = []string{"app.example.com"} })
 	c := &pollClient{t: t, base: e.base}
 	status, hdr, _ := c.do("GET", "", http.Header{"Origin": {"https://app.example.com"}})
 	if status != 200 || hdr.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
@@ -375,40 +370,4 @@ func TestPollingForwarded(t *testing.T) {
 	if n := metric(t, b, "roomstream_connector_polling_forwarded_total", "result", "ok"); n < 3 {
 		t.Errorf("b forwarded %v requests, want at least 3", n)
 	}
-}
-
-// connectorOn runs one more connector (no worker) on rs, with the key
-// prefix of startOn.
-func connectorOn(t *testing.T, rs *testredis.Server) *env {
-	t.Helper()
-	var cc connector.Config
-	defaults(t, &cc)
-	cc.RedisURL, cc.JWTSecret, cc.Partitions, cc.KeyPrefix = rs.URL(), secret, 4, "t:"
-	ctx, cancel := context.WithCancel(context.Background())
-	rdb, err := cc.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := streams.New(rdb, cc.Config)
-	mux := http.NewServeMux()
-	hs := httptest.NewUnstartedServer(mux)
-	cc.AdvertiseAddr = hs.Listener.Addr().String()
-	reg := prometheus.NewRegistry()
-	srv := connector.New(cc, c, slog.New(slog.NewTextHandler(io.Discard, nil)), &connector.Options{Registerer: reg})
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Run(ctx) }()
-	mux.Handle("/socket.io/", srv.Handler())
-	hs.Start()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		hs.Close()
-		_ = rdb.Close()
-	})
-	for deadline := time.Now().Add(10 * time.Second); !srv.Ready(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("connector not ready")
-		}
-	}
-	return &env{redis: rs, base: hs.URL, srv: srv, c: c, ctx: ctx, reg: reg}
 }

@@ -28,7 +28,7 @@ func (so *socket) handleOffStack(data []byte) bool {
 				so.srv.m.panics.Inc()
 				so.srv.log.Error("panic while handling a packet: socket closed", "socket", so.sid,
 					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				so.fail(causeServer, websocket.StatusInternalError, "internal error")
+				so.end(causeServer, websocket.StatusInternalError, "internal error")
 				done <- false
 			}
 		}()
@@ -44,12 +44,12 @@ func (so *socket) readLoop() {
 		if err != nil {
 			switch status := websocket.CloseStatus(err); {
 			case status == websocket.StatusNormalClosure || status == websocket.StatusGoingAway:
-				so.fail(causeClient, websocket.StatusNormalClosure, "")
+				so.end(causeClient, websocket.StatusNormalClosure, "")
 			case status == websocket.StatusMessageTooBig || strings.Contains(err.Error(), "read limited"):
-				so.fail(causeParse, websocket.StatusMessageTooBig, "message too big")
+				so.end(causeParse, websocket.StatusMessageTooBig, "message too big")
 			default:
 				// Also a connection we closed: the first cause recorded wins.
-				so.fail(causeTransport, websocket.StatusGoingAway, "")
+				so.end(causeTransport, websocket.StatusGoingAway, "")
 			}
 			return
 		}
@@ -58,7 +58,7 @@ func (so *socket) readLoop() {
 				so.skipBinary--
 				continue
 			}
-			so.fail(causeParse, websocket.StatusProtocolError, "unexpected binary frame")
+			so.end(causeParse, websocket.StatusProtocolError, "unexpected binary frame")
 			return
 		}
 		if !so.handleEngine(data) {
@@ -72,7 +72,7 @@ func (so *socket) readLoop() {
 func (so *socket) handleEngine(data []byte) bool {
 	et, payload, err := protocol.DecodeEngine(data)
 	if err != nil {
-		so.fail(causeParse, websocket.StatusProtocolError, "bad engine.io packet")
+		so.end(causeParse, websocket.StatusProtocolError, "bad engine.io packet")
 		return false
 	}
 	switch et {
@@ -81,12 +81,12 @@ func (so *socket) handleEngine(data []byte) bool {
 	case protocol.EngineMessage:
 		return so.handleOffStack(payload)
 	case protocol.EngineClose:
-		so.fail(causeClient, websocket.StatusNormalClosure, "")
+		so.end(causeClient, websocket.StatusNormalClosure, "")
 		return false
 	case protocol.EngineNoop:
 	default:
 		// open, upgrade, and ping (a v4 client never pings)
-		so.fail(causeParse, websocket.StatusProtocolError, "unexpected engine.io packet")
+		so.end(causeParse, websocket.StatusProtocolError, "unexpected engine.io packet")
 		return false
 	}
 	return true

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/connector/protocol"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
@@ -24,20 +25,17 @@ import (
 //  3. When it came from another connector, a socket-move goes through the
 //     partition of each of its rooms; the worker answers each with $moved.
 //     After the last one, no room sends it anything on the old stream.
-//  4. The old connector's stream is replayed from the client's offset:
-//     every event for this socket, deduplicated.
+//  4. The socket catches up: the old connector's stream is read from the
+//     client's offset for every event meant for this socket,
+//     deduplicated (catchup.go).
 //  5. CONNECT is answered with the same pid (socket.recovered === true),
-//     then the replay, then the buffer, then live traffic.
+//     then the missed events are resent, then the buffer, then live
+//     traffic.
 //
 // Room members see nothing: the socket never left its rooms.
 
 // moveTimeout bounds the wait for rooms to confirm a move.
 const moveTimeout = 5 * time.Second
-
-// dedupSeedWindow is how far before the client's offset the replay looks
-// to learn what was already delivered (redeliveries after a worker crash
-// come within the claim and lease timeouts, well under this).
-const dedupSeedWindow = 30 * time.Second
 
 type recovery struct {
 	mu      sync.Mutex
@@ -110,25 +108,25 @@ func digits(s string) bool {
 	return true
 }
 
-// recover tries to resume the socket of auth.PID on so. It returns false
+// recover tries to resume the socket of ca.PID on so. It returns false
 // when the client must get a fresh session instead.
-func (s *Server) recover(so *socket, auth connectAuth) bool {
+func (s *Server) recover(so *socket, ca connectAuth) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	res := func(r string) { s.m.recoveries.WithLabelValues(r).Inc() }
-	sid, info, why := s.findRecoverable(ctx, so, auth)
+	sid, info, why := s.findRecoverable(ctx, so, ca)
 	if why != "" {
 		res(why)
 		return false
 	}
 	old := info["connector"]
-	rooms, why := s.takeOver(ctx, so, auth, sid, info)
+	rooms, why := s.takeOver(ctx, so, ca, sid, info)
 	if why != "" {
 		res(why)
 		return false
 	}
 	base := s.startRecovering(ctx, so, sid, old, rooms)
-	s.resume(ctx, so, auth, old, rooms, base)
+	s.resume(ctx, so, ca, old, rooms, base)
 	res("recovered")
 	return true
 }
@@ -136,15 +134,15 @@ func (s *Server) recover(so *socket, auth connectAuth) bool {
 // findRecoverable finds the socket a recovering client names: its id and
 // record, or why there is none to recover (the recoveries metric's
 // result).
-func (s *Server) findRecoverable(ctx context.Context, so *socket, auth connectAuth) (sid string, info map[string]string, why string) {
-	if !validRecoveryID(auth.PID) || auth.Offset != "" && !validOffset(auth.Offset) {
+func (s *Server) findRecoverable(ctx context.Context, so *socket, ca connectAuth) (sid string, info map[string]string, why string) {
+	if !validRecoveryID(ca.PID) || ca.Offset != "" && !validOffset(ca.Offset) {
 		return "", nil, "malformed" // handleConnect refuses these; never ask Redis about them
 	}
-	sid, info, err := s.c.ResumableSocket(ctx, auth.PID)
+	sid, info, err := s.c.ResumableSocket(ctx, ca.PID)
 	if sid == "" {
 		return "", nil, "unknown_pid"
 	}
-	if err != nil || info["pid"] != auth.PID || info["connector"] == "" || info["state"] == streams.SocketClosed {
+	if err != nil || info["pid"] != ca.PID || info["connector"] == "" || info["state"] == streams.SocketClosed {
 		return "", nil, "gone"
 	}
 	if !so.authed {
@@ -163,9 +161,9 @@ func (s *Server) findRecoverable(ctx context.Context, so *socket, auth connectAu
 // is let go, the socket claimed from its connector, its rooms read.
 // Without a usable offset the missed events cannot be found: the socket
 // leaves its rooms as usual and the client starts afresh.
-func (s *Server) takeOver(ctx context.Context, so *socket, auth connectAuth, sid string, info map[string]string) (rooms []string, why string) {
+func (s *Server) takeOver(ctx context.Context, so *socket, ca connectAuth, sid string, info map[string]string) (rooms []string, why string) {
 	old := info["connector"]
-	ident := Identity{UserID: info["userId"], UserName: info["userName"]}
+	ident := auth.Identity{UserID: info["userId"], UserName: info["userName"]}
 	if old == s.id {
 		h := s.unhold(sid)
 		if h == nil && s.awaitSettled(sid) {
@@ -180,10 +178,10 @@ func (s *Server) takeOver(ctx context.Context, so *socket, auth connectAuth, sid
 			prev.supersede() // the old connection is half-open: replace it
 		}
 	}
-	if _, err := streams.ParseID(auth.Offset); err != nil {
+	if _, err := streams.ParseID(ca.Offset); err != nil {
 		if won, err := s.c.ClaimSocket(ctx, sid, old, s.id, streams.SocketLive); err == nil && won {
 			rooms, _ := s.c.SocketRooms(ctx, sid)
-			go s.close(&held{sid: sid, pid: auth.PID, session: info["sessionId"], rooms: rooms, ident: ident},
+			go s.close(&held{sid: sid, pid: ca.PID, session: info["sessionId"], rooms: rooms, ident: ident},
 				schemas.ReasonRecoveryOver)
 		}
 		return nil, "bad_offset"
@@ -196,10 +194,10 @@ func (s *Server) takeOver(ctx context.Context, so *socket, auth connectAuth, sid
 	if err != nil {
 		// We own the socket now but cannot read its rooms: close it so that
 		// nothing is left behind, and start afresh.
-		go s.close(&held{sid: sid, pid: auth.PID, session: info["sessionId"], ident: ident}, schemas.ReasonRecoveryOver)
+		go s.close(&held{sid: sid, pid: ca.PID, session: info["sessionId"], ident: ident}, schemas.ReasonRecoveryOver)
 		return nil, "error"
 	}
-	so.sid, so.pid, so.session = sid, auth.PID, info["sessionId"]
+	so.sid, so.pid, so.session = sid, ca.PID, info["sessionId"]
 	so.rooms = map[string]struct{}{}
 	for _, r := range rooms {
 		so.rooms[r] = struct{}{}
@@ -245,7 +243,7 @@ func (s *Server) startRecovering(ctx context.Context, so *socket, sid, old strin
 	select {
 	case <-rec.done:
 	case <-time.After(moveTimeout):
-		s.log.Warn("recovery: rooms did not confirm the move in time; replaying what is there", "socket", sid)
+		s.log.Warn("recovery: rooms did not confirm the move in time; catching up with what is there", "socket", sid)
 	}
 	s.mu.Lock()
 	delete(s.recoveries, sid)
@@ -253,21 +251,22 @@ func (s *Server) startRecovering(ctx context.Context, so *socket, sid, old strin
 	return base
 }
 
-// resume replays what the socket missed on its old connector's stream,
-// points its keys here, answers CONNECT with the same pid, then sends
-// the replay, then what was buffered meanwhile; live traffic follows.
-func (s *Server) resume(ctx context.Context, so *socket, auth connectAuth, old string, rooms []string, base string) {
+// resume reads what the socket missed on its old connector's stream,
+// points its keys here, answers CONNECT with the same pid, then resends
+// the missed events, then what was buffered meanwhile; live traffic
+// follows.
+func (s *Server) resume(ctx context.Context, so *socket, ca connectAuth, old string, rooms []string, base string) {
 	sid := so.sid
-	offset, _ := streams.ParseID(auth.Offset) // takeOver checked it
+	offset, _ := streams.ParseID(ca.Offset) // takeOver checked it
 	end := "+"
 	if old == s.id {
 		end = base
 	}
-	frames, last, err := s.replay(ctx, old, sid, offset, end, old == s.id, base, rooms)
+	frames, last, err := s.catchUp(ctx, old, sid, offset, end, base, rooms)
 	if err != nil {
-		s.log.Warn("recovery: replay", "socket", sid, "err", err)
+		s.log.Warn("recovery: catch up", "socket", sid, "err", err)
 	}
-	if err := s.c.MoveSocket(ctx, sid, old, s.id, auth.PID, so.session, resumeTTL); err != nil {
+	if err := s.c.MoveSocket(ctx, sid, old, s.id, ca.PID, so.session, resumeTTL); err != nil {
 		s.log.Warn("recovery: update socket keys", "socket", sid, "err", err)
 	}
 
@@ -288,166 +287,12 @@ func (s *Server) resume(ctx context.Context, so *socket, auth connectAuth, old s
 	}
 	so.recovering, so.buffered, so.bufferedOffset = false, nil, nil
 	so.mu.Unlock()
-	s.log.Info("socket recovered", "socket", sid, "from", old, "rooms", len(rooms), "replayed", len(frames))
-}
-
-// awaitSettled waits (a few seconds at most) for a socket whose
-// connection ended on this connector to be held or closed; false when it
-// was not settling.
-func (s *Server) awaitSettled(sid string) bool {
-	s.mu.RLock()
-	ch := s.settling[sid]
-	s.mu.RUnlock()
-	if ch == nil {
-		return false
-	}
-	select {
-	case <-ch:
-	case <-time.After(moveTimeout):
-	}
-	return true
-}
-
-// replay returns the frames socket sid missed on connector old's stream
-// after offset (up to end), and the offset the socket is at afterwards.
-// rooms are the socket's rooms now.
-//
-// Room events name their room, not their recipients, so the replay
-// follows the socket's membership through the stream: the $join and
-// $leave messages for it mark where it entered and left each room (a
-// move to this connector ends with a $leave on the old stream). Its
-// membership at the offset is what the first such message after it says
-// (a $leave: it was in; a $join: it was not), or, for a room with none,
-// whether the room is among its rooms now.
-func (s *Server) replay(ctx context.Context, old, sid string, after streams.ID, end string, same bool, base string, rooms []string) ([][]byte, string, error) {
-	want := make(map[string]bool, len(rooms))
-	for _, r := range rooms {
-		want[r] = true
-	}
-	for {
-		frames, last, more, err := s.replayPass(ctx, old, sid, after, end, same, base, want)
-		if err != nil || len(more) == 0 {
-			return frames, last, err
-		}
-		// Rooms the socket left after the offset: read again with them.
-		for _, r := range more {
-			want[r] = true
-		}
-	}
-}
-
-// replayItem is one thing the replay met for the socket: a frame (of a
-// room event when room is set, else addressed to the socket) or a
-// membership change.
-type replayItem struct {
-	room  string
-	op    string // "", streams.JoinEvent or streams.LeaveEvent
-	frame []byte
-}
-
-// replayPass reads the stream once, keeping the events of the rooms in
-// want and of rooms the socket joins on the way. more lists rooms outside
-// want that the socket was in at the offset (it left them later): the
-// caller reads again with them.
-func (s *Server) replayPass(ctx context.Context, old, sid string, after streams.ID, end string, same bool, base string, want map[string]bool) (frames [][]byte, last string, more []string, err error) {
-	d := newDedup()
-	// Learn what was delivered just before the offset.
-	seedFrom := streams.IDAt(after.Time().Add(-dedupSeedWindow))
-	seed, err := s.c.OutboundRange(ctx, old, seedFrom.String(), after.String(), 0)
-	if err != nil {
-		return nil, base, nil, err
-	}
-	for _, m := range seed {
-		if o, err := streams.DecodeOutbound(m.ID, m.Values); err == nil {
-			d.fresh(o)
-		}
-	}
-	last = base
-	if same {
-		last = after.String()
-	}
-	var items []replayItem
-	firstOp := map[string]string{}
-	start := "(" + after.String()
-	for {
-		msgs, err := s.c.OutboundRange(ctx, old, start, end, 1000)
-		if err != nil {
-			return nil, last, nil, err
-		}
-		for _, m := range msgs {
-			o, err := streams.DecodeOutbound(m.ID, m.Values)
-			if err != nil || !d.fresh(o) {
-				continue
-			}
-			off := base
-			if same {
-				off, last = m.ID, m.ID
-			}
-			for _, msg := range o.Messages {
-				switch {
-				case msg.Event == streams.JoinEvent || msg.Event == streams.LeaveEvent:
-					if !contains(msg.To, sid) {
-						continue
-					}
-					if _, seen := firstOp[msg.Room]; !seen {
-						firstOp[msg.Room] = msg.Event
-					}
-					items = append(items, replayItem{room: msg.Room, op: msg.Event})
-				case msg.Event == "" || msg.Event[0] == '$':
-				case msg.Room != "":
-					if want[msg.Room] || firstOp[msg.Room] != "" {
-						items = append(items, replayItem{room: msg.Room, frame: protocol.EventFrame(msg.Event, off, msg.Body)})
-					}
-				case contains(msg.To, sid):
-					items = append(items, replayItem{frame: protocol.EventFrame(msg.Event, off, msg.Body)})
-				}
-			}
-		}
-		if len(msgs) < 1000 {
-			break
-		}
-		start = "(" + msgs[len(msgs)-1].ID
-	}
-	in := map[string]bool{}
-	for room, op := range firstOp {
-		if op == streams.LeaveEvent && !want[room] {
-			more = append(more, room)
-		}
-		in[room] = op == streams.LeaveEvent
-	}
-	if len(more) > 0 {
-		return nil, last, more, nil
-	}
-	for room := range want {
-		if _, seen := firstOp[room]; !seen {
-			in[room] = true
-		}
-	}
-	for _, it := range items {
-		switch {
-		case it.op == streams.JoinEvent:
-			in[it.room] = true
-		case it.op == streams.LeaveEvent:
-			in[it.room] = false
-		case it.room == "" || in[it.room]:
-			frames = append(frames, it.frame)
-		}
-	}
-	return frames, last, nil, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	s.log.Info("socket recovered", "socket", sid, "from", old, "rooms", len(rooms), "resent", len(frames))
 }
 
 // supersede ends a connection that a recovery replaced, without touching
 // the socket's rooms.
 func (so *socket) supersede() {
 	so.superseded.Store(true)
-	so.fail(causeTransport, 4000, "replaced by a recovered connection")
+	so.end(causeTransport, 4000, "replaced by a recovered connection")
 }

@@ -1,10 +1,9 @@
-package connector_test
+package connector
 
 import (
 	"testing"
 	"time"
 
-	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -13,7 +12,7 @@ import (
 // again, so a client that errs now and then stays.
 func TestRefusalsInARowDisconnect(t *testing.T) {
 	const limit = 5
-	e := start(t, func(c *connector.Config) { c.MaxRefusals = limit; c.RateLimit, c.RateBurst = 1000, 1000 })
+	e := start(t, func(c *Config) { c.MaxRefusals = limit; c.RateLimit, c.RateBurst = 1000, 1000 })
 	c := dial(t, e, token(t, "alice", "Alice", time.Hour))
 	refuse := func(n int) {
 		t.Helper()

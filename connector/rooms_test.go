@@ -1,4 +1,4 @@
-package connector_test
+package connector
 
 import (
 	"encoding/json"
@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -14,7 +13,7 @@ import (
 // ROOMSTREAM_MAX_ROOMS_PER_USER over two sockets, get `too_many_rooms`;
 // leaving a room makes room for another.
 func TestTooManyRooms(t *testing.T) {
-	e := start(t, func(c *connector.Config) { c.MaxRooms, c.MaxRoomsPerUser = 2, 3 })
+	e := start(t, func(c *Config) { c.MaxRooms, c.MaxRoomsPerUser = 2, 3 })
 	a := dial(t, e, token(t, "alice", "Alice", time.Hour))
 	b := dial(t, e, token(t, "alice", "Alice", time.Hour))
 	expect := func(got schemas.Ack, code schemas.Code, what string) {

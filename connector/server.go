@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/streams"
 )
 
@@ -33,7 +34,7 @@ type Server struct {
 	log      *slog.Logger
 	id       string
 	now      func() time.Time
-	verifier *Verifier
+	verifier *auth.Verifier
 	// keysErr is why the configured keys could not be loaded (Run
 	// returns it); stopKeys ends the JWKS refresh.
 	keysErr  error
@@ -111,9 +112,9 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 	s.lastSeen.Store(&zero)
 	var keys context.Context
 	keys, s.stopKeys = context.WithCancel(context.Background())
-	s.verifier, s.keysErr = NewVerifierFromConfig(keys, &cfg, s.log)
+	s.verifier, s.keysErr = auth.NewVerifierFromConfig(keys, &cfg.AuthConfig, s.log)
 	if s.keysErr != nil {
-		s.verifier = failingVerifier()
+		s.verifier = auth.NewRefusingVerifier()
 	}
 	return s
 }
@@ -228,7 +229,7 @@ func (s *Server) evictAll() {
 	defer s.mu.Unlock()
 	for sid, so := range s.sockets {
 		so.superseded.Store(true)
-		so.fail(causeServer, websocket.StatusServiceRestart, "connector was cut off from Redis; reconnect")
+		so.end(causeServer, websocket.StatusServiceRestart, "connector was cut off from Redis; reconnect")
 		delete(s.sockets, sid)
 	}
 	for sid, h := range s.held {

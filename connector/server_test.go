@@ -1,4 +1,4 @@
-package connector_test
+package connector
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,179 +15,12 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/kelseyhightower/envconfig"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/e2e/sioclient"
 	"github.com/roomstream/roomstream/infra/testredis"
 	"github.com/roomstream/roomstream/schemas"
-	"github.com/roomstream/roomstream/streams"
-	"github.com/roomstream/roomstream/workers"
 )
-
-const secret = "test-secret-0123456789"
-
-// defaults fills spec with its envconfig defaults (no variable uses this
-// prefix).
-func defaults(t *testing.T, spec any) {
-	t.Helper()
-	if err := envconfig.Process("ROOMSTREAM_TEST_DEFAULTS_ONLY", spec); err != nil {
-		t.Fatal(err)
-	}
-}
-
-type env struct {
-	redis *testredis.Server
-	base  string
-	srv   *connector.Server
-	c     *streams.Client
-	ctx   context.Context
-	reg   *prometheus.Registry
-}
-
-// metric sums the connector's samples of a metric whose labels include
-// the given name=value pairs.
-func metric(t *testing.T, e *env, name string, labels ...string) float64 {
-	t.Helper()
-	fams, err := e.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	samples:
-		for _, m := range f.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
-				}
-				if !found {
-					continue samples
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				sum += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				sum += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return sum
-}
-
-// start runs a connector and a worker on a fresh redis-server.
-func start(t *testing.T, tweak func(*connector.Config)) *env {
-	t.Helper()
-	return startOn(t, testredis.Start(t, nil), tweak)
-}
-
-// startOn runs a connector and a worker on rs.
-func startOn(t *testing.T, rs *testredis.Server, tweak func(*connector.Config)) *env {
-	t.Helper()
-	var cc connector.Config
-	defaults(t, &cc)
-	cc.RedisURL, cc.JWTSecret, cc.Partitions, cc.KeyPrefix = rs.URL(), secret, 4, "t:"
-	if tweak != nil {
-		tweak(&cc)
-	}
-	var wc workers.Config
-	defaults(t, &wc)
-	wc.Config = cc.Config
-	ctx, cancel := context.WithCancel(context.Background())
-	rdb, err := cc.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := streams.New(rdb, cc.Config)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	mux := http.NewServeMux()
-	hs := httptest.NewUnstartedServer(mux)
-	cc.AdvertiseAddr = hs.Listener.Addr().String() // where the other connectors of a test forward polling requests
-	reg := prometheus.NewRegistry()
-	srv := connector.New(cc, c, log, &connector.Options{Registerer: reg})
-	w := workers.New(wc, c, log, nil)
-	srvDone, wDone := make(chan struct{}), make(chan struct{})
-	go func() { defer close(srvDone); _ = srv.Run(ctx) }()
-	go func() { defer close(wDone); _ = w.Run(ctx) }()
-	mux.Handle("/socket.io/", srv.Handler())
-	hs.Start()
-	t.Cleanup(func() {
-		cancel()
-		<-srvDone
-		<-wDone
-		hs.Close()
-		_ = rdb.Close()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !(srv.Ready() && w.Ready()) {
-		if time.Now().After(deadline) {
-			t.Fatal("connector and worker not ready")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	// Wait until every partition has an owner, so that events flow.
-	for len(w.Owned()) < cc.Partitions {
-		if time.Now().After(deadline) {
-			t.Fatalf("worker owns %d partitions", len(w.Owned()))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return &env{redis: rs, base: hs.URL, srv: srv, c: c, ctx: ctx, reg: reg}
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
-func token(t *testing.T, user, name string, ttl time.Duration) string {
-	t.Helper()
-	tok, err := connector.Sign(secret, user, name, ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-func dial(t *testing.T, e *env, tok string) *sioclient.Client {
-	t.Helper()
-	c, err := sioclient.Dial(context.Background(), e.base, &sioclient.Options{Token: tok})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-func waitCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func ack(t *testing.T, c *sioclient.Client, event string, payload any) schemas.Ack {
-	t.Helper()
-	raw, err := c.EmitAck(waitCtx(t), event, payload)
-	if err != nil {
-		t.Fatalf("%s: %v", event, err)
-	}
-	var a schemas.Ack
-	if err := json.Unmarshal(raw, &a); err != nil {
-		t.Fatalf("%s ack %s: %v", event, raw, err)
-	}
-	return a
-}
 
 func TestEngineIOErrors(t *testing.T) {
 	e := start(t, nil)
@@ -239,7 +71,7 @@ func TestHandshakeAndAuth(t *testing.T) {
 		MaxPayload   int      `json:"maxPayload"`
 	}
 	if open[0] != '0' || json.Unmarshal(open[1:], &hs) != nil || hs.SID == "" || hs.Upgrades == nil || len(hs.Upgrades) != 0 ||
-		hs.PingInterval != 25000 || hs.PingTimeout != 20000 || hs.MaxPayload != connector.DefaultMaxPayload {
+		hs.PingInterval != 25000 || hs.PingTimeout != 20000 || hs.MaxPayload != DefaultMaxPayload {
 		t.Errorf("open packet %s", open)
 	}
 	ws.CloseNow()
@@ -250,7 +82,7 @@ func TestHandshakeAndAuth(t *testing.T) {
 	}{
 		{"garbage", "not.a.jwt", schemas.CodeInvalidToken},
 		{"expired", token(t, "alice", "Alice", -time.Minute), schemas.CodeExpiredToken},
-		{"wrong secret", func() string { s, _ := connector.Sign("another-secret-0123456", "alice", "A", time.Hour); return s }(), schemas.CodeInvalidToken},
+		{"wrong secret", func() string { s, _ := auth.Sign("another-secret-0123456", "alice", "A", time.Hour); return s }(), schemas.CodeInvalidToken},
 	} {
 		_, err := sioclient.Dial(context.Background(), e.base, &sioclient.Options{Token: tc.tok})
 		ce, ok := sioclient.IsConnectError(err)
@@ -394,7 +226,7 @@ func TestAppendOutlastsRedisRestart(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	e := start(t, func(c *connector.Config) { c.RateLimit, c.RateBurst = 5, 5; c.MaxPayload = 4096 })
+	e := start(t, func(c *Config) { c.RateLimit, c.RateBurst = 5, 5; c.MaxPayload = 4096 })
 	c := dial(t, e, token(t, "alice", "Alice", time.Hour))
 	for _, tc := range []struct {
 		event   string
@@ -483,7 +315,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestPingTimeout(t *testing.T) {
-	e := start(t, func(c *connector.Config) { c.PingInterval, c.PingTimeout = 200*time.Millisecond, 150*time.Millisecond })
+	e := start(t, func(c *Config) { c.PingInterval, c.PingTimeout = 200*time.Millisecond, 150*time.Millisecond })
 	ws, _, err := websocket.Dial(waitCtx(t), strings.Replace(e.base, "http", "ws", 1)+"/socket.io/?EIO=4&transport=websocket", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -507,7 +339,7 @@ func TestPingTimeout(t *testing.T) {
 	}
 	// A client that answers stays connected across many pings. Its pongs
 	// get a roomier deadline, so a busy machine does not fail the test.
-	e = start(t, func(c *connector.Config) { c.PingInterval, c.PingTimeout = 200*time.Millisecond, 3*time.Second })
+	e = start(t, func(c *Config) { c.PingInterval, c.PingTimeout = 200*time.Millisecond, 3*time.Second })
 	c := dial(t, e, token(t, "alice", "Alice", time.Hour))
 	time.Sleep(time.Second)
 	if r := ack(t, c, schemas.EventJoinRoom, map[string]string{"roomId": "r"}); !r.OK {
@@ -563,7 +395,7 @@ func TestRecoveryFieldsChecked(t *testing.T) {
 }
 
 // TestConnectWithJWKS: a connector configured with a JWKS URL (and no
-// secret) authenticates a client whose token an Ed25519 key of the set
+// testSecret) authenticates a client whose token an Ed25519 key of the set
 // signed, and refuses one signed with the HS256 secret other tests use.
 func TestConnectWithJWKS(t *testing.T) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -577,10 +409,10 @@ func TestConnectWithJWKS(t *testing.T) {
 	set, _ := json.Marshal(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
 	keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(set) }))
 	defer keys.Close()
-	e := start(t, func(cc *connector.Config) { cc.JWTSecret, cc.JWKSURL, cc.JWTIssuer = "", keys.URL, "auth.example" })
+	e := start(t, func(cc *Config) { cc.JWTSecret, cc.JWKSURL, cc.JWTIssuer = "", keys.URL, "auth.example" })
 
-	sk := connector.SigningKey{Method: jwt.SigningMethodEdDSA, Key: priv, KID: "k1"}
-	tok, err := connector.SignToken(sk, connector.TokenClaims{UserID: "alice", UserName: "Alice", Issuer: "auth.example", TTL: time.Hour})
+	sk := auth.SigningKey{Method: jwt.SigningMethodEdDSA, Key: priv, KID: "k1"}
+	tok, err := auth.SignToken(sk, auth.TokenClaims{UserID: "alice", UserName: "Alice", Issuer: "auth.example", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

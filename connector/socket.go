@@ -9,6 +9,7 @@ import (
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/connector/protocol"
 )
 
@@ -17,7 +18,7 @@ import (
 type socket struct {
 	srv  *Server
 	conn *websocket.Conn // nil while the socket is polling (set under qmu on upgrade)
-	cork *cork           // batches the writer's frames into one write (nil in tests that build sockets by hand, and while polling)
+	wire *wireWriter     // batches the writer's frames into one write (nil in tests that build sockets by hand, and while polling)
 	// poll is the HTTP long-polling transport, nil on a WebSocket (read
 	// and written under qmu once the socket runs).
 	poll *pollState
@@ -27,7 +28,7 @@ type socket struct {
 	pid       string // private id for connection state recovery
 	connected bool
 	authed    bool
-	ident     Identity
+	ident     auth.Identity
 	session   string
 	rooms     map[string]struct{}
 	// origin and seq number the events this socket appends (see
@@ -44,13 +45,13 @@ type socket struct {
 	authTimer    *time.Timer
 
 	// Outbound frames wait in queue (at most SendQueue of them) for the
-	// writer goroutine (flush), which runs only while there is something
+	// writer goroutine (writeLoop), which runs only while there is something
 	// to write. qmu also guards the ping timer's state.
 	qmu          sync.Mutex
 	queue        [][]byte
 	qbytes       int  // bytes in queue
 	writing      bool // a writer goroutine runs
-	closeWanted  bool // the socket failed: the writer closes the connection
+	closeWanted  bool // the connection is ending (end): the writer closes it
 	closed       bool // the writer closed it: nothing more is sent
 	pingTimer    *time.Timer
 	pingSent     int64 // unix ns
@@ -71,7 +72,7 @@ type socket struct {
 	// the offset argument of events it gets.
 	offset atomic.Pointer[string]
 
-	// recovering buffers outbound packets while missed ones are replayed.
+	// recovering buffers outbound packets while missed ones are resent.
 	mu             sync.Mutex
 	recovering     bool
 	buffered       [][]byte
@@ -141,7 +142,7 @@ func (so *socket) run() {
 func (so *socket) startTimers() {
 	s := so.srv
 	so.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, func() {
-		so.fail(causeServer, websocket.StatusPolicyViolation, "no Socket.IO CONNECT in time")
+		so.end(causeServer, websocket.StatusPolicyViolation, "no Socket.IO CONNECT in time")
 	})
 	so.qmu.Lock()
 	so.pingTimer = time.AfterFunc(s.cfg.PingInterval, so.ping)
@@ -165,7 +166,7 @@ func (so *socket) cancelTimers() {
 // finishWrites makes sure the writer closes the connection and waits for
 // it (cutting a write that stays blocked).
 func (so *socket) finishWrites() {
-	so.fail(causeTransport, websocket.StatusGoingAway, "")
+	so.end(causeTransport, websocket.StatusGoingAway, "")
 	select {
 	case <-so.writerDone:
 	case <-time.After(so.srv.writeTimeout()):
@@ -184,9 +185,9 @@ func (so *socket) closeNow() {
 	}
 }
 
-// fail records why the connection ends and has the writer close it after
+// end records why the connection ends and has the writer close it after
 // the frames already queued. The first cause wins (first is true for it).
-func (so *socket) fail(cause closeCause, code websocket.StatusCode, reason string) (first bool) {
+func (so *socket) end(cause closeCause, code websocket.StatusCode, reason string) (first bool) {
 	so.closeOnce.Do(func() {
 		so.cause, so.closeCode, so.closeReason = cause, code, reason
 		so.qmu.Lock()
@@ -203,7 +204,7 @@ func (so *socket) fail(cause closeCause, code websocket.StatusCode, reason strin
 		so.writing = true
 		so.qmu.Unlock()
 		if start {
-			go so.flush()
+			go so.writeLoop()
 		}
 		first = true
 	})
@@ -214,12 +215,12 @@ func (so *socket) closeStatus() (websocket.StatusCode, string) { return so.close
 
 // shutdown asks a socket to reconnect elsewhere (connector draining).
 func (so *socket) shutdown() {
-	so.fail(causeDrain, websocket.StatusServiceRestart, "connector restarting")
+	so.end(causeDrain, websocket.StatusServiceRestart, "connector restarting")
 }
 
 // abort closes the connection at once.
 func (so *socket) abort() {
-	so.fail(causeDrain, websocket.StatusServiceRestart, "connector restarting")
+	so.end(causeDrain, websocket.StatusServiceRestart, "connector restarting")
 	so.closeNow()
 }
 
@@ -242,7 +243,7 @@ func (so *socket) enqueueRaw(b []byte) {
 		polling := so.poll != nil
 		n, bytes := len(so.queue), so.qbytes
 		so.qmu.Unlock()
-		if so.fail(causeSlow, websocket.StatusTryAgainLater, "too slow: send queue full") {
+		if so.end(causeSlow, websocket.StatusTryAgainLater, "too slow: send queue full") {
 			so.srv.m.slowDropped.Inc()
 			if polling {
 				so.srv.log.Warn("polling session closed: its client polls too slowly to keep up", "socket", so.sid,
@@ -256,10 +257,10 @@ func (so *socket) enqueueRaw(b []byte) {
 		}
 		return
 	}
-	if !so.writing && !so.closeWanted && so.cork != nil {
+	if !so.writing && !so.closeWanted && so.wire != nil {
 		so.writing = true // this goroutine is the writer for a moment
 		so.qmu.Unlock()
-		done, err := so.cork.tryFrames(b)
+		done, err := so.wire.tryFrames(b)
 		so.qmu.Lock()
 		if errors.Is(err, errNoTry) {
 			// Nothing was taken: first in line, before what others
@@ -274,9 +275,9 @@ func (so *socket) enqueueRaw(b []byte) {
 		}
 		so.qmu.Unlock()
 		if err != nil && !errors.Is(err, errNoTry) {
-			so.fail(causeTransport, websocket.StatusGoingAway, "") // the writer closes
+			so.end(causeTransport, websocket.StatusGoingAway, "") // the writer closes
 		}
-		go so.flush()
+		go so.writeLoop()
 		return
 	}
 	so.queue = append(so.queue, b)
@@ -292,11 +293,11 @@ func (so *socket) enqueueRaw(b []byte) {
 	so.writing = true
 	so.qmu.Unlock()
 	if start {
-		go so.flush()
+		go so.writeLoop()
 	}
 }
 
-// deliver queues an outbound frame, or buffers it while a recovery replays
+// deliver queues an outbound frame, or buffers it while a recovery resends
 // what the socket missed.
 func (so *socket) deliver(b []byte, offset *string) {
 	so.mu.Lock()
@@ -316,7 +317,7 @@ func (so *socket) deliver(b []byte, offset *string) {
 }
 
 // emit sends a connector-generated event to this socket only. It carries
-// the socket's current offset, so it is never replayed.
+// the socket's current offset, so a recovery never resends it.
 func (so *socket) emit(event string, body []byte) {
 	off := ""
 	if so.pid != "" {

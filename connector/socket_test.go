@@ -76,9 +76,9 @@ func TestDedupPerRoom(t *testing.T) {
 // TestPanicClosesOneSocket: a panic while handling a packet closes that
 // socket and is counted; the goroutine that read it goes on.
 func TestPanicClosesOneSocket(t *testing.T) {
-	l := startLive(t, nil)
-	s := l.s
-	ws, sid := l.dial(t, "victim")
+	l := startConnector(t, nil)
+	s := l.srv
+	ws, sid := l.dialWS(t, "victim")
 	so := s.socket(sid)
 	// A server without a verifier panics on the next token it checks.
 	v := s.verifier
@@ -99,5 +99,5 @@ func TestPanicClosesOneSocket(t *testing.T) {
 	}
 	s.verifier = v
 	// The process goes on: another client connects and authenticates.
-	l.dial(t, "other")
+	l.dialWS(t, "other")
 }

@@ -1,4 +1,4 @@
-package connector_test
+package connector
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -36,14 +35,14 @@ func closedAfter(t *testing.T, ws *websocket.Conn, began time.Time, limit time.D
 // timeoutsEnv is a connector whose CONNECT and authenticate timeouts are
 // 1 s, far shorter than its ping timeout, so only they can close a
 // client that answers pings.
-func timeoutsEnv(t *testing.T) *env {
-	return start(t, func(c *connector.Config) {
+func timeoutsEnv(t *testing.T) *harness {
+	return start(t, func(c *Config) {
 		c.ConnectTimeout, c.AuthTimeout = time.Second, time.Second
 		c.PingInterval, c.PingTimeout = 200*time.Millisecond, 5*time.Second
 	})
 }
 
-func openWS(t *testing.T, e *env) (*websocket.Conn, time.Time) {
+func openWS(t *testing.T, e *harness) (*websocket.Conn, time.Time) {
 	t.Helper()
 	ws, _, err := websocket.Dial(waitCtx(t), strings.Replace(e.base, "http", "ws", 1)+"/socket.io/?EIO=4&transport=websocket", nil)
 	if err != nil {

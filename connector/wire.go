@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// cork owns the bytes going out on one connection. The socket's frames
+// wireWriter owns the bytes going out on one connection. The socket's frames
 // are framed here (server frames: FIN, text, no mask) and written with one
 // system call per batch; coder/websocket's own writes (pongs, the close
 // frame) come through Write and go out after whatever is pending, so the
@@ -17,8 +17,8 @@ import (
 // tryFrames is the outbound reader's path: a non-blocking write, so that
 // a client that stopped reading can never hold up the reader; what the
 // kernel does not take stays pending for the socket's writer goroutine
-// (flush), which writes it blocking, watched by the write watchdog.
-type cork struct {
+// (writeLoop), which writes it blocking, watched by the write watchdog.
+type wireWriter struct {
 	mu   sync.Mutex
 	conn net.Conn
 	raw  syscall.RawConn // nil when the connection is not a socket: no non-blocking writes
@@ -27,30 +27,31 @@ type cork struct {
 	buf *[]byte
 }
 
-func newCork(c net.Conn) *cork {
-	k := &cork{conn: c}
+func newWireWriter(c net.Conn) *wireWriter {
+	w := &wireWriter{conn: c}
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
-			k.raw = raw
+			w.raw = raw
 		}
 	}
-	return k
+	return w
 }
 
-var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+var wireBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// maxCorked is the most a cork keeps in its buffer after a write.
-const maxCorked = 64 << 10
+// maxWireBuffer is the most a wireWriter keeps in its buffer after a
+// write.
+const maxWireBuffer = 64 << 10
 
 // Write takes coder/websocket's writes: straight to the connection, or
 // behind what is pending.
-func (c *cork) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.buf == nil {
-		return c.conn.Write(p)
+func (w *wireWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf == nil {
+		return w.conn.Write(p)
 	}
-	*c.buf = append(*c.buf, p...)
+	*w.buf = append(*w.buf, p...)
 	return len(p), nil
 }
 
@@ -69,45 +70,45 @@ func appendFrame(dst, payload []byte) []byte {
 	return append(dst, payload...)
 }
 
-func (c *cork) frame(payloads [][]byte) {
-	if c.buf == nil {
-		c.buf = corkBufs.Get().(*[]byte)
+func (w *wireWriter) frame(payloads [][]byte) {
+	if w.buf == nil {
+		w.buf = wireBufs.Get().(*[]byte)
 	}
 	for _, p := range payloads {
-		*c.buf = appendFrame(*c.buf, p)
+		*w.buf = appendFrame(*w.buf, p)
 	}
 }
 
-func (c *cork) release() {
-	b := c.buf
-	c.buf = nil
-	if cap(*b) <= maxCorked {
+func (w *wireWriter) release() {
+	b := w.buf
+	w.buf = nil
+	if cap(*b) <= maxWireBuffer {
 		*b = (*b)[:0]
-		corkBufs.Put(b)
+		wireBufs.Put(b)
 	}
 }
 
-// errNoTry means the cork cannot try a non-blocking write now (not a
+// errNoTry means the wireWriter cannot try a non-blocking write now (not a
 // socket, or coder/websocket is writing): the frames go to the writer.
 var errNoTry = errors.New("connector: no non-blocking write now")
 
 // tryFrames writes frames without blocking. done is false when some bytes
 // are left pending (the caller must run the writer), or, with errNoTry,
 // when nothing was taken.
-func (c *cork) tryFrames(frames ...[]byte) (done bool, err error) {
-	if c.raw == nil || !c.mu.TryLock() {
+func (w *wireWriter) tryFrames(frames ...[]byte) (done bool, err error) {
+	if w.raw == nil || !w.mu.TryLock() {
 		return false, errNoTry
 	}
-	defer c.mu.Unlock()
-	if c.buf != nil {
+	defer w.mu.Unlock()
+	if w.buf != nil {
 		// Bytes still pending: the writer writes them first.
 		return false, errNoTry
 	}
-	c.frame(frames)
+	w.frame(frames)
 	var n int
 	var werr error
-	if err := c.raw.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), *c.buf)
+	if err := w.raw.Write(func(fd uintptr) bool {
+		n, werr = syscall.Write(int(fd), *w.buf)
 		return true // never wait: what is left goes to the writer
 	}); err != nil {
 		return false, err
@@ -118,45 +119,45 @@ func (c *cork) tryFrames(frames ...[]byte) (done bool, err error) {
 	if werr != nil && !errors.Is(werr, syscall.EAGAIN) && !errors.Is(werr, syscall.EINTR) {
 		return false, werr
 	}
-	if n == len(*c.buf) {
-		c.release()
+	if n == len(*w.buf) {
+		w.release()
 		return true, nil
 	}
-	rest := copy(*c.buf, (*c.buf)[n:])
-	*c.buf = (*c.buf)[:rest]
+	rest := copy(*w.buf, (*w.buf)[n:])
+	*w.buf = (*w.buf)[:rest]
 	return false, nil
 }
 
 // writeFrames writes what is pending, then frames, blocking until the
 // kernel took it all or timeout passed (the writer goroutine's path).
-func (c *cork) writeFrames(frames [][]byte, timeout time.Duration) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.frame(frames)
+func (w *wireWriter) writeFrames(frames [][]byte, timeout time.Duration) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.frame(frames)
 	var err error
-	if len(*c.buf) > 0 {
-		_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
-		_, err = c.conn.Write(*c.buf)
+	if len(*w.buf) > 0 {
+		_ = w.conn.SetWriteDeadline(time.Now().Add(timeout))
+		_, err = w.conn.Write(*w.buf)
 		// coder/websocket's own writes (pongs, the close frame) come
 		// through Write with deadlines of their own.
-		_ = c.conn.SetWriteDeadline(time.Time{})
+		_ = w.conn.SetWriteDeadline(time.Time{})
 	}
-	c.release()
+	w.release()
 	return err
 }
 
 // pending tells whether bytes wait to be written.
-func (c *cork) pending() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf != nil
+func (w *wireWriter) pending() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf != nil
 }
 
 // discard drops what waits (the connection broke).
-func (c *cork) discard() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.buf != nil {
-		c.release()
+func (w *wireWriter) discard() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf != nil {
+		w.release()
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/streams"
 )
 
@@ -47,10 +48,10 @@ func TestAppendFrame(t *testing.T) {
 // room mate gets every event at once, and it is dropped when its queue is
 // full (it can recover its missed events).
 func TestClientThatStopsReading(t *testing.T) {
-	l := startLive(t, func(c *Config) { c.SendQueue = 32 })
-	s := l.s
-	reader, readerSID := l.dial(t, "reader")
-	_, stuckSID := l.dial(t, "stuck") // never reads again
+	l := startConnector(t, func(c *Config) { c.SendQueue = 32 })
+	s := l.srv
+	reader, readerSID := l.dialWS(t, "reader")
+	_, stuckSID := l.dialWS(t, "stuck") // never reads again
 	s.members.add("r", readerSID)
 	s.members.add("r", stuckSID)
 	const events = 2000
@@ -118,21 +119,21 @@ func TestTryFramesNeverBlocks(t *testing.T) {
 	}
 	defer conn.Close()
 	defer (<-peer).Close() // never read
-	k := newCork(conn)
+	w := newWireWriter(conn)
 	frame := bytes.Repeat([]byte("x"), 64<<10)
 	finished := make(chan int, 1)
 	go func() {
 		n := 0
 		for ; n < 4096; n++ { // far more than any socket buffer
-			done, err := k.tryFrames(frame)
+			done, err := w.tryFrames(frame)
 			if err != nil || !done {
 				break
 			}
 		}
 		// The socket is full now: dropping what was left, the next try
 		// meets a kernel that takes nothing.
-		k.discard()
-		if done, err := k.tryFrames(frame); done || err != nil {
+		w.discard()
+		if done, err := w.tryFrames(frame); done || err != nil {
 			n = -1
 		}
 		finished <- n
@@ -145,7 +146,7 @@ func TestTryFramesNeverBlocks(t *testing.T) {
 		if n < 0 {
 			t.Fatal("a try on a full socket reported the frame written, or an error")
 		}
-		if !k.pending() {
+		if !w.pending() {
 			t.Error("the bytes the kernel did not take are not kept for the writer")
 		}
 	case <-time.After(10 * time.Second):
@@ -157,9 +158,9 @@ func TestTryFramesNeverBlocks(t *testing.T) {
 // never reads, and returns the cause its socket was closed with and when.
 func stuckWriter(t *testing.T, tweak func(*Config)) (closeCause, time.Duration) {
 	t.Helper()
-	l := startLive(t, tweak)
-	s := l.s
-	_, sid := l.dial(t, "stuck") // never reads again
+	l := startConnector(t, tweak)
+	s := l.srv
+	_, sid := l.dialWS(t, "stuck") // never reads again
 	s.members.add("r", sid)
 	so := s.socket(sid)
 	body := []byte(`{"roomId":"r","pad":"` + strings.Repeat("x", 16<<10) + `"}`)
@@ -218,11 +219,11 @@ func TestSendQueueBytes(t *testing.T) {
 // connection broke, while the connector is still recording the socket as
 // dropped, gets its socket back (it used to find it "expired").
 func TestRecoveryRightAfterDrop(t *testing.T) {
-	l := startLive(t, nil)
+	l := startConnector(t, nil)
 	ctx := context.Background()
-	tok, _ := Sign(l.cfg.JWTSecret, "quick", "quick", time.Hour)
+	tok, _ := auth.Sign(l.cfg.JWTSecret, "quick", "quick", time.Hour)
 	connect := func(auth string) (*websocket.Conn, string) {
-		c, _, err := websocket.Dial(ctx, l.url, nil)
+		c, _, err := websocket.Dial(ctx, l.wsURL(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,11 +264,11 @@ func TestRecoveryRightAfterDrop(t *testing.T) {
 // just-dropped socket is being recorded as held still closes it (it used
 // to stay held, in its rooms, for the recovery window).
 func TestKickRightAfterDrop(t *testing.T) {
-	l := startLive(t, nil)
-	s := l.s
+	l := startConnector(t, nil)
+	s := l.srv
 	rdb := s.c.Redis()
 	for i := range 10 {
-		c, sid := l.dial(t, "kicked")
+		c, sid := l.dialWS(t, "kicked")
 		_ = c.CloseNow() // dropped, no goodbye
 		time.Sleep(time.Duration(i) * time.Millisecond)
 		s.kick(sid, "account suspended")

@@ -7,12 +7,12 @@ import (
 	"github.com/coder/websocket"
 )
 
-// flush is the socket's writer: it runs while frames are queued, writes
-// them in order and exits when the queue is empty, so that an idle socket
-// holds no writer goroutine. Once the socket fails, it writes what is
-// queued (nothing after a ping timeout: the client is gone) and closes the
-// connection with the failure's status.
-func (so *socket) flush() {
+// writeLoop is the socket's writer: it runs while frames are queued,
+// writes them in order and exits when the queue is empty, so that an idle
+// socket holds no writer goroutine. Once the connection is ending (end),
+// it writes what is queued (nothing after a ping timeout: the client is
+// gone) and closes the connection with the status end recorded.
+func (so *socket) writeLoop() {
 	broken := false
 	for {
 		so.qmu.Lock()
@@ -20,11 +20,11 @@ func (so *socket) flush() {
 		so.queue, so.qbytes = nil, 0
 		if so.closeWanted && so.cause == causePing {
 			batch = nil // the client is gone
-			if so.cork != nil {
-				so.cork.discard()
+			if so.wire != nil {
+				so.wire.discard()
 			}
 		}
-		pending := so.cork != nil && so.cork.pending()
+		pending := so.wire != nil && so.wire.pending()
 		if len(batch) == 0 && !pending {
 			if so.closeWanted {
 				so.closed = true
@@ -47,18 +47,18 @@ func (so *socket) flush() {
 		}
 		so.qmu.Unlock()
 		if broken {
-			if so.cork != nil {
-				so.cork.discard()
+			if so.wire != nil {
+				so.wire.discard()
 			}
 			continue
 		}
 		// Every write has a deadline: a client that stops reading is
 		// disconnected once one write has waited WriteTimeout.
 		var err error
-		if so.cork != nil {
+		if so.wire != nil {
 			// What an earlier non-blocking write left, then the batch,
 			// in one system call.
-			err = so.cork.writeFrames(batch, so.srv.writeTimeout())
+			err = so.wire.writeFrames(batch, so.srv.writeTimeout())
 		} else {
 			ctx, cancel := context.WithTimeout(context.Background(), so.srv.writeTimeout())
 			for _, b := range batch {
@@ -70,7 +70,7 @@ func (so *socket) flush() {
 		}
 		if err != nil {
 			broken = true
-			so.fail(causeTransport, websocket.StatusGoingAway, "")
+			so.end(causeTransport, websocket.StatusGoingAway, "")
 			_ = so.conn.CloseNow()
 		}
 	}

@@ -8,12 +8,12 @@ import (
 
 // The frequent event, file-upload-progress, is a flat object of strings
 // and numbers. The connector validates it and the worker reads it, each
-// once per event; encoding/json's reflection was a tenth of the worker's
-// CPU. progressFlat reads the plain form directly and says when it cannot
-// (escapes, nesting, null, booleans, repeated or unknown keys, keys in
-// another case, a number that does not fit its field); the caller then
-// decodes with encoding/json, so the result is always what encoding/json
-// gives.
+// once per event, which puts encoding/json's reflection on the busiest
+// path. progressFlat reads the plain form directly and says when it
+// cannot (escapes, nesting, null, booleans, repeated or unknown keys,
+// keys in another case, a number that does not fit its field); the
+// caller then decodes with encoding/json, so the result is always what
+// encoding/json gives.
 
 // progressField numbers the keys progressFlat knows.
 var progressField = map[string]int{

@@ -38,13 +38,13 @@ func (e *effects) send(connector string, m streams.Message) {
 }
 
 // broadcast sends event to the room's members on every connector in
-// conns (as the room scripts return them: ids joined by listSep). One
+// conns (as the room scripts return them: ids joined by streams.ListSep). One
 // message per connector names the room; each connector delivers it to
 // its own members.
 func (e *effects) broadcast(conns, room, event string, body []byte) {
 	for conns != "" {
 		var conn string
-		conn, conns, _ = strings.Cut(conns, listSep)
+		conn, conns, _ = strings.Cut(conns, streams.ListSep)
 		if conn != "" {
 			e.send(conn, streams.Message{Event: event, Body: body, Room: room})
 		}

@@ -8,12 +8,8 @@ import (
 
 // Room scripts reply with a flat array of strings: a status ('ok', 'noop'
 // or a refusal code), then the fields each script's header lists. Lists
-// inside a field are joined by the separators prelude.lua names.
-const (
-	fieldSep = "\x1f" // FS: the fields of one value (a socket's connector, user, joinedAt, name)
-	listSep  = "\x1d" // PS: the items of a list (connectors, hash entries)
-	keySep   = "\x1c" // KS: a flattened hash entry's key from its value
-)
+// inside a field are joined by the separators prelude.lua names (their Go
+// names are in streams/roomstate.go).
 
 // reply is a room script's reply. Its readers below give each script's
 // fields names; a reply shorter than its script's 'ok' form is refused
@@ -122,8 +118,8 @@ const evictFields = 6
 
 func (r reply) evict() evictReply {
 	v := evictReply{userName: r.at(1), conns: r.at(2), lockOrphaned: r.flag(3)}
-	for _, s := range split(r.at(5), listSep) {
-		sid, conn, _ := strings.Cut(s, fieldSep)
+	for _, s := range split(r.at(5), streams.ListSep) {
+		sid, conn, _ := strings.Cut(s, streams.FieldSep)
 		v.removed = append(v.removed, [2]string{sid, conn})
 	}
 	return v
@@ -148,7 +144,7 @@ func split(s, sep string) []string {
 func hasConn(conns, c string) bool {
 	for conns != "" {
 		var x string
-		x, conns, _ = strings.Cut(conns, listSep)
+		x, conns, _ = strings.Cut(conns, streams.ListSep)
 		if x == c {
 			return true
 		}
@@ -160,15 +156,5 @@ func joinConns(conns, c string) string {
 	if conns == "" {
 		return c
 	}
-	return conns + listSep + c
-}
-
-// pairs splits a flattened hash ("k KS v PS k KS v").
-func pairs(s string) [][2]string {
-	var out [][2]string
-	for _, kv := range split(s, listSep) {
-		k, v, _ := strings.Cut(kv, keySep)
-		out = append(out, [2]string{k, v})
-	}
-	return out
+	return conns + streams.ListSep + c
 }

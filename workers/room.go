@@ -2,9 +2,6 @@ package workers
 
 import (
 	"context"
-	"encoding/json"
-	"sort"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -41,7 +38,9 @@ func (a *Applier) join(env *streams.Envelope) *call {
 				// connector delivers the room's events to the socket.
 				e.member(env.ConnectorID, streams.JoinEvent, env.SocketID, env.RoomID)
 			}
-			snap := snapshot(env.RoomID, j.room, j.sockets, j.uploads, j.files, a.limits.SnapshotLimit)
+			snap := streams.DecodeRoomSnapshot(env.RoomID, streams.RoomHashes{Room: streams.FlatHash(j.room),
+				Sockets: streams.FlatHash(j.sockets), Uploads: streams.FlatHash(j.uploads), Files: streams.FlatHash(j.files)})
+			streams.LimitSnapshot(snap, a.limits.SnapshotLimit)
 			if env.HasAck {
 				e.reply(env, schemas.Ack{OK: true, Room: snap})
 			} else {
@@ -126,87 +125,6 @@ func (a *Applier) move(env *streams.Envelope) *call {
 			e.send(env.Target, streams.Message{Event: streams.MovedEvent, Body: body, To: []string{env.SocketID}})
 			return nil
 		}}
-}
-
-// snapshot builds the joiner's view of the room from its flattened hashes,
-// each list capped at limit entries: the earliest joined members, the
-// first uploads by id and the most recent files (oldest first). The
-// counts say how many there are, Truncated whether a list was cut.
-func snapshot(roomID, room, sockets, uploads, files string, limit int) *schemas.RoomSnapshot {
-	s := &schemas.RoomSnapshot{RoomID: roomID, Name: roomID, Members: []schemas.Member{},
-		ActiveUploads: []schemas.Upload{}, Files: []schemas.File{}}
-	for _, kv := range pairs(room) {
-		switch kv[0] {
-		case "name":
-			s.Name = kv[1]
-		case "isLocked":
-			s.IsLocked = kv[1] == "true"
-		case "lockedBy":
-			s.LockedBy = kv[1]
-		case "lockedByName":
-			s.LockedByName = kv[1]
-		case "lockedAt":
-			s.LockedAt = kv[1]
-		case "lockReason":
-			s.LockReason = kv[1]
-		case "lastActivity":
-			s.LastActivity = kv[1]
-		}
-	}
-	seen := map[string]int{}
-	for _, kv := range pairs(sockets) {
-		f := strings.SplitN(kv[1], fieldSep, 4)
-		if len(f) < 4 {
-			continue
-		}
-		m := schemas.Member{UserID: f[1], JoinedAt: f[2], UserName: f[3]}
-		if i, ok := seen[m.UserID]; ok {
-			if m.JoinedAt < s.Members[i].JoinedAt {
-				s.Members[i].JoinedAt = m.JoinedAt
-			}
-			continue
-		}
-		seen[m.UserID] = len(s.Members)
-		s.Members = append(s.Members, m)
-	}
-	sort.Slice(s.Members, func(i, j int) bool {
-		if s.Members[i].JoinedAt != s.Members[j].JoinedAt {
-			return s.Members[i].JoinedAt < s.Members[j].JoinedAt
-		}
-		return s.Members[i].UserID < s.Members[j].UserID
-	})
-	for _, kv := range pairs(uploads) {
-		var u schemas.Upload
-		if json.Unmarshal([]byte(kv[1]), &u) == nil {
-			s.ActiveUploads = append(s.ActiveUploads, u)
-		}
-	}
-	sort.Slice(s.ActiveUploads, func(i, j int) bool { return s.ActiveUploads[i].UploadID < s.ActiveUploads[j].UploadID })
-	for _, kv := range pairs(files) {
-		var f schemas.File
-		if json.Unmarshal([]byte(kv[1]), &f) == nil {
-			s.Files = append(s.Files, f)
-		}
-	}
-	sort.Slice(s.Files, func(i, j int) bool {
-		if s.Files[i].CreatedAt != s.Files[j].CreatedAt {
-			return s.Files[i].CreatedAt < s.Files[j].CreatedAt
-		}
-		return s.Files[i].ID < s.Files[j].ID
-	})
-	s.MemberCount, s.UploadCount, s.FileCount = len(s.Members), len(s.ActiveUploads), len(s.Files)
-	if limit > 0 {
-		if len(s.Members) > limit {
-			s.Members, s.Truncated = s.Members[:limit], true
-		}
-		if len(s.ActiveUploads) > limit {
-			s.ActiveUploads, s.Truncated = s.ActiveUploads[:limit], true
-		}
-		if len(s.Files) > limit {
-			s.Files, s.Truncated = s.Files[len(s.Files)-limit:], true
-		}
-	}
-	return s
 }
 
 // userLeft queues what follows a user's leaving the room of env: the room

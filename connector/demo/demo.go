@@ -7,14 +7,14 @@ import (
 	"os"
 	"sync"
 
-	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 )
 
 // App is the demo: its page, token mint and upload store.
 type App struct {
 	cfg      Config
 	secret   string
-	verifier *connector.Verifier
+	verifier *auth.Verifier
 	log      *slog.Logger
 	store    *store
 
@@ -22,14 +22,14 @@ type App struct {
 	closeErr  error
 }
 
-// New returns the demo for a connector configured by cc (whose JWT secret
-// signs the minted tokens). Its uploads go to a new temporary folder that
-// Close removes.
-func New(cc connector.Config, cfg Config, log *slog.Logger) (*App, error) {
+// New returns the demo for a connector whose token settings are ac (its
+// JWT secret signs the minted tokens). Its uploads go to a new temporary
+// folder that Close removes.
+func New(ac auth.Config, cfg Config, log *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if len(cc.JWTSecret) < 16 {
+	if len(ac.JWTSecret) < 16 {
 		return nil, fmt.Errorf("demo: the JWT secret must be at least 16 characters")
 	}
 	dir, err := os.MkdirTemp("", "roomstream-demo-")
@@ -38,8 +38,8 @@ func New(cc connector.Config, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	return &App{
 		cfg:      cfg,
-		secret:   cc.JWTSecret,
-		verifier: connector.NewVerifier(cc.JWTSecret, cc.JWTIssuer, cc.JWTAudience, cc.JWTLeeway),
+		secret:   ac.JWTSecret,
+		verifier: auth.NewVerifier(ac.JWTSecret, ac.JWTIssuer, ac.JWTAudience, ac.JWTLeeway),
 		log:      log.With("component", "demo"),
 		store:    newStore(dir, cfg),
 	}, nil
@@ -47,8 +47,8 @@ func New(cc connector.Config, cfg Config, log *slog.Logger) (*App, error) {
 
 // Mount creates the demo and adds its routes to mux. Only `roomstream dev`
 // calls it. The caller must Close the returned App.
-func Mount(mux *http.ServeMux, cc connector.Config, cfg Config, log *slog.Logger) (*App, error) {
-	a, err := New(cc, cfg, log)
+func Mount(mux *http.ServeMux, ac auth.Config, cfg Config, log *slog.Logger) (*App, error) {
+	a, err := New(ac, cfg, log)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -30,9 +30,9 @@ func newTestEnv(t *testing.T, mod func(*Config)) *testEnv {
 	if mod != nil {
 		mod(&cfg)
 	}
-	cc := connector.Config{JWTSecret: testSecret}
+	ac := auth.Config{JWTSecret: testSecret}
 	mux := http.NewServeMux()
-	app, err := Mount(mux, cc, cfg, discardLogger())
+	app, err := Mount(mux, ac, cfg, discardLogger())
 	if err != nil {
 		t.Fatalf("Mount: %v", err)
 	}
@@ -48,7 +48,7 @@ func newTestEnv(t *testing.T, mod func(*Config)) *testEnv {
 
 func (e *testEnv) token(user, name string) string {
 	e.t.Helper()
-	tok, err := connector.Sign(testSecret, user, name, time.Hour)
+	tok, err := auth.Sign(testSecret, user, name, time.Hour)
 	if err != nil {
 		e.t.Fatal(err)
 	}

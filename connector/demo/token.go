@@ -12,7 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -64,7 +64,7 @@ func (a *App) mintToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := UserID(name)
-	tok, err := connector.Sign(a.secret, id, name, a.cfg.TokenTTL)
+	tok, err := auth.Sign(a.secret, id, name, a.cfg.TokenTTL)
 	if err != nil {
 		a.log.Error("sign demo token", "user", id, "err", err)
 		fail(w, http.StatusInternalServerError, schemas.CodeInternal, "could not sign a token")

@@ -9,13 +9,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/schemas"
 )
 
 func TestMintToken(t *testing.T) {
 	e := newTestEnv(t, nil)
-	verifier := connector.NewVerifier(testSecret, "", "", 0)
+	verifier := auth.NewVerifier(testSecret, "", "", 0)
 	type want struct {
 		status int
 		code   schemas.Code
@@ -134,14 +134,14 @@ func FuzzMintToken(f *testing.F) {
 	for _, s := range []string{`{"name":"Alice"}`, `{"name":""}`, `{"name":"\u0000"}`, `[]`, `{"name":"日本 語"}`, "\xff"} {
 		f.Add([]byte(s))
 	}
-	cc := connector.Config{JWTSecret: testSecret}
+	ac := auth.Config{JWTSecret: testSecret}
 	mux := http.NewServeMux()
-	app, err := Mount(mux, cc, DefaultConfig(), discardLogger())
+	app, err := Mount(mux, ac, DefaultConfig(), discardLogger())
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = app.Close() })
-	verifier := connector.NewVerifier(testSecret, "", "", 0)
+	verifier := auth.NewVerifier(testSecret, "", "", 0)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rec := serve(mux, "POST", "/demo/token", body)
 		switch rec.Code {

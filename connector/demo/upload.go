@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -39,7 +39,7 @@ type ChunkResponse struct {
 }
 
 // authed passes the verified identity of the request's Bearer token to h.
-func (a *App) authed(h func(http.ResponseWriter, *http.Request, connector.Identity)) http.HandlerFunc {
+func (a *App) authed(h func(http.ResponseWriter, *http.Request, auth.Identity)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
@@ -57,7 +57,7 @@ func (a *App) authed(h func(http.ResponseWriter, *http.Request, connector.Identi
 	}
 }
 
-func (a *App) createUpload(w http.ResponseWriter, r *http.Request, who connector.Identity) {
+func (a *App) createUpload(w http.ResponseWriter, r *http.Request, who auth.Identity) {
 	body, err := readBody(w, r, 8<<10)
 	if errors.Is(err, errTooLarge) {
 		fail(w, http.StatusRequestEntityTooLarge, schemas.CodePayloadTooLarge, "the body must be at most 8 KiB: send only the file's name, size and type here")
@@ -86,7 +86,7 @@ func (a *App) createUpload(w http.ResponseWriter, r *http.Request, who connector
 	case *req.Size < 0:
 		fail(w, http.StatusBadRequest, schemas.CodeInvalidPayload, "size must not be negative, got %d", *req.Size)
 		return
-	case len(req.MimeType) > schemas.MaxNameLen || !printableASCII(req.MimeType):
+	case !schemas.ValidMimeType(req.MimeType):
 		fail(w, http.StatusBadRequest, schemas.CodeInvalidPayload, "mimeType must be printable ASCII of at most %d bytes", schemas.MaxNameLen)
 		return
 	}
@@ -101,7 +101,7 @@ func (a *App) createUpload(w http.ResponseWriter, r *http.Request, who connector
 
 // writeChunk appends the request body to an upload at ?offset=, read no
 // faster than the configured upload rate.
-func (a *App) writeChunk(w http.ResponseWriter, r *http.Request, who connector.Identity) {
+func (a *App) writeChunk(w http.ResponseWriter, r *http.Request, who auth.Identity) {
 	id := r.PathValue("id")
 	q := r.URL.Query().Get("offset")
 	offset, err := strconv.ParseInt(q, 10, 64)
@@ -179,7 +179,7 @@ func (a *App) copyChunk(ctx context.Context, u *upload, offset int64, body io.Re
 	}
 }
 
-func (a *App) deleteUpload(w http.ResponseWriter, r *http.Request, who connector.Identity) {
+func (a *App) deleteUpload(w http.ResponseWriter, r *http.Request, who auth.Identity) {
 	if serr := a.store.remove(r.PathValue("id"), who.UserID); serr != nil {
 		writeError(w, serr.status, serr.err)
 		return
@@ -216,13 +216,4 @@ func (a *App) download(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", cd)
 	h.Set("Cache-Control", "no-store")
 	http.ServeContent(w, r, "", st.ModTime(), f)
-}
-
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -119,11 +119,11 @@ func TestEmptyFileIsCompleteAtOnce(t *testing.T) {
 
 func TestUploadAuth(t *testing.T) {
 	e := newTestEnv(t, nil)
-	expired, err := connector.Sign(testSecret, "alice", "Alice", -time.Minute)
+	expired, err := auth.Sign(testSecret, "alice", "Alice", -time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged, err := connector.Sign("another-secret-0123456789abcdef", "alice", "Alice", time.Hour)
+	forged, err := auth.Sign("another-secret-0123456789abcdef", "alice", "Alice", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,11 @@ func FuzzFrame(f *testing.F) {
 			// What the server sends: 42[name,args...] or, with an ack id,
 			// 42<id>[...].
 			raw := bytesOf(args)
-			re := CloseEventBody(AppendEventBody(AppendHeader(nil, Event, p.HasID, p.ID), name, raw...), "")
+			id := NoID
+			if p.HasID {
+				id = p.ID
+			}
+			re := CloseEventBody(AppendEventBody(AppendHeader(nil, Event, id), name, raw...), "")
 			q := redecode(t, re, Event)
 			if q.HasID != p.HasID || q.ID != p.ID {
 				t.Fatalf("ack id %v/%d became %v/%d through %q", p.HasID, p.ID, q.HasID, q.ID, re)

@@ -249,11 +249,16 @@ func splitArray(arr []byte) []json.RawMessage {
 	return out
 }
 
+// NoID is AppendHeader's id for a packet without an ack id (ack ids are
+// never negative).
+const NoID int64 = -1
+
 // AppendHeader appends the Engine.IO message prefix '4', the Socket.IO type
-// and, when hasID, the ack id. Namespace "/" is implied.
-func AppendHeader(dst []byte, t PacketType, hasID bool, id int64) []byte {
+// and the ack id, unless it is NoID (or negative). Namespace "/" is
+// implied.
+func AppendHeader(dst []byte, t PacketType, id int64) []byte {
 	dst = append(dst, byte(EngineMessage), byte('0'+t))
-	if hasID {
+	if id >= 0 {
 		dst = strconv.AppendInt(dst, id, 10)
 	}
 	return dst
@@ -290,7 +295,7 @@ func ConnectErrorFrame(ns, message string, data any) []byte {
 // offset appended as last argument when non-empty (connection state
 // recovery). Args must be valid JSON.
 func EventFrame(name string, offset string, args ...[]byte) []byte {
-	dst := AppendHeader(make([]byte, 0, 64), Event, false, 0)
+	dst := AppendHeader(make([]byte, 0, 64), Event, NoID)
 	dst = AppendEventBody(dst, name, args...)
 	return CloseEventBody(dst, offset)
 }
@@ -319,7 +324,7 @@ func CloseEventBody(dst []byte, offset string) []byte {
 
 // AckFrame returns an ACK text frame: 43<id>[arg,...].
 func AckFrame(id int64, args ...[]byte) []byte {
-	dst := AppendHeader(make([]byte, 0, 64), Ack, true, id)
+	dst := AppendHeader(make([]byte, 0, 64), Ack, id)
 	dst = append(dst, '[')
 	for i, a := range args {
 		if i > 0 {

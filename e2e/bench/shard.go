@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 )
 
 // ShardConfig is the part of a run one generator process performs: a
@@ -207,7 +207,7 @@ func (sh *shard) roomID(room int) string {
 }
 
 func (sh *shard) token(idx int) (string, error) {
-	return connector.Sign(sh.cfg.Secret, sh.userID(idx), "Bench User "+strconv.Itoa(idx), 24*time.Hour)
+	return auth.Sign(sh.cfg.Secret, sh.userID(idx), "Bench User "+strconv.Itoa(idx), 24*time.Hour)
 }
 
 // noteError keeps a sample of what went wrong (first 120 characters),

@@ -385,7 +385,7 @@ func eventFrame(event string, payload any, ack int64) ([]byte, error) {
 		}
 		args = append(args, b)
 	}
-	dst := protocol.AppendHeader(nil, protocol.Event, ack >= 0, ack)
+	dst := protocol.AppendHeader(nil, protocol.Event, ack)
 	dst = protocol.AppendEventBody(dst, event, args...)
 	return protocol.CloseEventBody(dst, ""), nil
 }

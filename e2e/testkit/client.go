@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/e2e/sioclient"
 	"github.com/roomstream/roomstream/schemas"
 )
@@ -17,7 +17,7 @@ import (
 // by hand where a test needs one.
 func Token(t testing.TB, secret, user, name string, ttl time.Duration) string {
 	t.Helper()
-	tok, err := connector.Sign(secret, user, name, ttl)
+	tok, err := auth.Sign(secret, user, name, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}

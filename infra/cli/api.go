@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/connector/api"
 	"github.com/roomstream/roomstream/streams"
 )
@@ -16,20 +15,20 @@ import (
 // mountAPI serves the server API when ROOMSTREAM_API_KEY is set: on mux
 // (the connector's own address), or on its own listener at
 // ROOMSTREAM_API_ADDR. The function it returns stops that listener.
-func mountAPI(mux *http.ServeMux, cfg connector.Config, sc *streams.Client, log *slog.Logger, reg prometheus.Registerer) (func(), error) {
-	if cfg.APIKey == "" {
+func mountAPI(mux *http.ServeMux, cfg api.Config, sc *streams.Client, log *slog.Logger, reg prometheus.Registerer) (func(), error) {
+	if cfg.Key == "" {
 		return func() {}, nil
 	}
-	svc := api.NewService(sc, &api.Options{RevokeTTL: cfg.APIRevokeTTL})
-	h := api.NewHandler(svc, cfg.APIKey, log, reg)
-	if cfg.APIAddr == "" {
+	svc := api.NewService(sc, &api.Options{RevokeTTL: cfg.RevokeTTL})
+	h := api.NewHandler(svc, cfg.Key, log, reg)
+	if cfg.Addr == "" {
 		mux.Handle(api.Prefix, h)
 		log.Info("server API on the connector's address", "path", api.Prefix)
 		return func() {}, nil
 	}
 	amux := http.NewServeMux()
 	amux.Handle(api.Prefix, h)
-	hs, addr, err := listen(cfg.APIAddr, amux, log)
+	hs, addr, err := listen(cfg.Addr, amux, log)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,9 @@
 // Package cli implements the subcommands of the roomstream binary: it wires
 // configuration, logging, HTTP endpoints, signals and Redis to the
-// connector and worker packages. It holds no room or protocol logic.
+// connector, the workers, the server API (mounted beside the connector:
+// api.go) and the demo (dev only), and runs the operators' commands
+// (token, deadletters, replay, rooms, users). It holds no room or protocol
+// logic.
 package cli
 
 import (
@@ -27,6 +30,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/api"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/streams"
 	"github.com/roomstream/roomstream/workers"
 )
@@ -216,18 +221,21 @@ func debugRoutes(mux *http.ServeMux) {
 // Connector runs the `connector` command.
 func Connector(args []string) error {
 	var cfg connector.Config
+	var ac api.Config
 	var lc logConfig
-	fs := newFlags("connector", "connector", &cfg, &lc)
+	fs := newFlags("connector", "connector", &cfg, &ac, &lc)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := loadEnv(&cfg); err != nil {
-		return err
-	}
-	if err := loadEnv(&lc); err != nil {
-		return err
+	for _, spec := range []any{&cfg, &ac, &lc} {
+		if err := loadEnv(spec); err != nil {
+			return err
+		}
 	}
 	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := ac.Validate(); err != nil {
 		return err
 	}
 	if cfg.RedisURL == "" {
@@ -274,7 +282,7 @@ func Connector(args []string) error {
 	sc := streams.New(rdb, cfg.Config)
 	srv = connector.New(cfg, sc, log, &connector.Options{Registerer: reg})
 	mux.Handle("/socket.io/", srv.Handler())
-	stopAPI, err := mountAPI(mux, cfg, sc, log, reg)
+	stopAPI, err := mountAPI(mux, ac, sc, log, reg)
 	if err != nil {
 		return err
 	}
@@ -363,14 +371,14 @@ func Token(args []string) error {
 	if *name == "" {
 		*name = *user
 	}
-	var key connector.SigningKey
+	var key auth.SigningKey
 	switch {
 	case *keyFile != "":
 		data, err := os.ReadFile(*keyFile)
 		if err != nil {
 			return fmt.Errorf("-key: %w", err)
 		}
-		if key, err = connector.ParseSigningKey(data); err != nil {
+		if key, err = auth.ParseSigningKey(data); err != nil {
 			return fmt.Errorf("-key %s: %w", *keyFile, err)
 		}
 		key.KID = *kid
@@ -379,9 +387,9 @@ func Token(args []string) error {
 	case len(env.JWTSecret) < 16:
 		return errors.New("ROOMSTREAM_JWT_SECRET must be set to at least 16 characters (or sign with -key private.pem)")
 	default:
-		key = connector.HS256Key(env.JWTSecret)
+		key = auth.HS256Key(env.JWTSecret)
 	}
-	tok, err := connector.SignToken(key, connector.TokenClaims{UserID: *user, UserName: *name,
+	tok, err := auth.SignToken(key, auth.TokenClaims{UserID: *user, UserName: *name,
 		Issuer: env.JWTIssuer, Audience: env.JWTAudience, TTL: *ttl})
 	if err != nil {
 		return err

@@ -45,12 +45,15 @@ func TestDefaults(t *testing.T) {
 	var oc, oc2 opsConfig
 	streams.Defaults(&oc)
 	check("opsConfig", &oc, &oc2)
+	var ac, ac2 api.Config
+	streams.Defaults(&ac)
+	check("api.Config", &ac, &ac2)
 
 	if cc.MaxPayload != connector.DefaultMaxPayload {
 		t.Errorf("connector.DefaultMaxPayload %d, MAX_PAYLOAD's default %d", connector.DefaultMaxPayload, cc.MaxPayload)
 	}
-	if api.DefaultRevokeTTL != cc.APIRevokeTTL || oc.APIRevokeTTL != cc.APIRevokeTTL {
-		t.Errorf("API_REVOKE_TTL: api.DefaultRevokeTTL %s, connector %s, rooms/users %s", api.DefaultRevokeTTL, cc.APIRevokeTTL, oc.APIRevokeTTL)
+	if api.DefaultRevokeTTL != ac.RevokeTTL || oc.RevokeTTL != ac.RevokeTTL {
+		t.Errorf("API_REVOKE_TTL: api.DefaultRevokeTTL %s, connector %s, rooms/users %s", api.DefaultRevokeTTL, ac.RevokeTTL, oc.RevokeTTL)
 	}
 	if rc.EmptyRoomTTL != workers.DefaultEmptyRoomTTL || rc.Limits != workers.DefaultLimits() {
 		t.Errorf("replay's EMPTY_ROOM_TTL %s and limits %+v, the workers' %s and %+v", rc.EmptyRoomTTL, rc.Limits, workers.DefaultEmptyRoomTTL, workers.DefaultLimits())

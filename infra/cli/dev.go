@@ -16,6 +16,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/api"
+	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/connector/demo"
 	"github.com/roomstream/roomstream/streams"
 	"github.com/roomstream/roomstream/workers"
@@ -27,16 +29,17 @@ import (
 // command mounts the demo.
 func Dev(args []string) error {
 	var cc connector.Config
+	var ac api.Config
 	var wc workers.Config
 	var dc demo.Config
 	var lc logConfig
-	fs := newFlags("dev", "dev [-user ID] [-name NAME]", &cc, &wc, &dc, &lc)
+	fs := newFlags("dev", "dev [-user ID] [-name NAME]", &cc, &ac, &wc, &dc, &lc)
 	user := fs.String("user", "demo", "user id of the printed demo token")
 	name := fs.String("name", "Demo User", "user name of the printed demo token")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	for _, spec := range []any{&cc, &wc, &dc, &lc} {
+	for _, spec := range []any{&cc, &ac, &wc, &dc, &lc} {
 		if err := loadEnv(spec); err != nil {
 			return err
 		}
@@ -79,6 +82,9 @@ func Dev(args []string) error {
 	if err := cc.Validate(); err != nil {
 		return err
 	}
+	if err := ac.Validate(); err != nil {
+		return err
+	}
 	if err := wc.Validate(); err != nil {
 		return err
 	}
@@ -100,12 +106,12 @@ func Dev(args []string) error {
 	mux.HandleFunc("/healthz", connector.Healthz)
 	mux.Handle("/readyz", connector.Readyz(func() bool { return srv.Ready() && w.Ready() }))
 	mux.Handle("/metrics", metricsHandler(reg))
-	stopAPI, err := mountAPI(mux, cc, sc, log, reg)
+	stopAPI, err := mountAPI(mux, ac, sc, log, reg)
 	if err != nil {
 		return err
 	}
 	defer stopAPI()
-	app, err := demo.Mount(mux, cc, dc, log)
+	app, err := demo.Mount(mux, cc.AuthConfig, dc, log)
 	if err != nil {
 		return err
 	}
@@ -114,7 +120,7 @@ func Dev(args []string) error {
 	if err != nil {
 		return err
 	}
-	token, err := connector.SignToken(connector.HS256Key(cc.JWTSecret), connector.TokenClaims{UserID: *user, UserName: *name,
+	token, err := auth.SignToken(auth.HS256Key(cc.JWTSecret), auth.TokenClaims{UserID: *user, UserName: *name,
 		Issuer: cc.JWTIssuer, Audience: cc.JWTAudience, TTL: 24 * time.Hour})
 	if err != nil {
 		return err

@@ -21,10 +21,12 @@ import (
 // ROOMSTREAM_REDIS_URL, _KEY_PREFIX, _PARTITIONS) with the API's own
 // code, so they need no API key and no running connector.
 
-// opsConfig is the environment of rooms and users.
+// opsConfig is the environment of rooms and users: the deployment's Redis
+// and the API's revocation lifetime (the API's own setting, default
+// included).
 type opsConfig struct {
 	streams.Config
-	APIRevokeTTL time.Duration `envconfig:"API_REVOKE_TTL" default:"720h" desc:"how long a token revocation lasts (users disconnect -revoke)"`
+	api.RevokeConfig
 }
 
 // Rooms runs `rooms list` and `rooms show`.
@@ -183,7 +185,7 @@ func withService(fs *flag.FlagSet, args []string, cfg *opsConfig, fn func(contex
 		return err
 	}
 	defer rdb.Close()
-	err = fn(ctx, api.NewService(streams.New(rdb, cfg.Config), &api.Options{RevokeTTL: cfg.APIRevokeTTL}))
+	err = fn(ctx, api.NewService(streams.New(rdb, cfg.Config), &api.Options{RevokeTTL: cfg.RevokeTTL}))
 	var ae *api.Error
 	if errors.As(err, &ae) {
 		return errors.New(ae.Err.Message)

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/auth"
 )
 
 // tokenRun runs `roomstream token args...` and returns what it printed.
@@ -49,7 +49,7 @@ func TestTokenSignsWithPrivateKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := connector.NewPublicKeyVerifier([]crypto.PublicKey{key.Public()}, connector.VerifierOptions{Issuer: "auth.example", Audience: "rooms"})
+	v, err := auth.NewPublicKeyVerifier([]crypto.PublicKey{key.Public()}, auth.VerifierOptions{Issuer: "auth.example", Audience: "rooms"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestTokenSignsWithPrivateKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id, verr := connector.NewVerifier("0123456789abcdef-secret", "auth.example", "rooms", 0).Verify(tok); verr != nil || id.UserID != "bob" {
+	if id, verr := auth.NewVerifier("0123456789abcdef-secret", "auth.example", "rooms", 0).Verify(tok); verr != nil || id.UserID != "bob" {
 		t.Errorf("HS256 token with iss/aud: %+v %v", id, verr)
 	}
 }

@@ -14,12 +14,12 @@ import (
 	"github.com/roomstream/roomstream/streams"
 )
 
-// TestReplayFollowsMembership: room events name their room, so a
-// recovery replays the old connector's stream by the socket's membership:
+// TestCatchUpFollowsMembership: room events name their room, so a
+// recovery reads the old connector's stream by the socket's membership:
 // events of a room it was in at its offset until it left or moved, of a
 // room it joined from the join on, and what was sent to it alone (no
 // acknowledgements); nothing of other rooms.
-func TestReplayFollowsMembership(t *testing.T) {
+func TestCatchUpFollowsMembership(t *testing.T) {
 	rs := testredis.Start(t, nil)
 	rdb := rs.Client()
 	c := streams.New(rdb, streams.Config{Partitions: 4, KeyPrefix: "t:", RecoveryWindow: time.Minute})
@@ -51,7 +51,7 @@ func TestReplayFollowsMembership(t *testing.T) {
 	add("D", ev("D", "d-never-joined"))
 	add("A", op(streams.LeaveEvent, "A"), ev("A", "a-after-move"))
 
-	frames, _, err := s.replay(ctx, "old", sid, streams.MustID(offset), "+", false, "9-9", []string{"A", "B"})
+	frames, _, err := s.catchUp(ctx, "old", sid, streams.MustID(offset), "+", "9-9", []string{"A", "B"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +61,6 @@ func TestReplayFollowsMembership(t *testing.T) {
 		got = append(got, name[:strings.IndexByte(name, '"')])
 	}
 	if diff := cmp.Diff([]string{"a1", "b1", "c1", "error"}, got); diff != "" {
-		t.Errorf("replayed (-want,+got):\n%s", diff)
+		t.Errorf("resent (-want,+got):\n%s", diff)
 	}
 }

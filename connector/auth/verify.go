@@ -1,8 +1,7 @@
-package connector
+package auth
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -14,8 +13,9 @@ import (
 	"github.com/roomstream/roomstream/schemas"
 )
 
-// maxTokenLen bounds the tokens we parse at all.
-const maxTokenLen = 8 << 10
+// MaxTokenLen bounds the tokens Verify parses at all: a longer one is
+// refused before it is decoded.
+const MaxTokenLen = 8 << 10
 
 // Identity is who a verified token says the client is.
 type Identity struct {
@@ -34,7 +34,7 @@ type claims struct {
 
 // Verifier checks client tokens: exp required, sub is the user id and name
 // the user name. Algorithms are pinned: HS256 with a shared secret, or the
-// one algorithm each public key's type allows (see keys.go), so neither
+// one algorithm each public key's type allows (see publickeys.go), so neither
 // "none" nor a switch to another algorithm is accepted.
 type Verifier struct {
 	parser  *jwt.Parser
@@ -79,9 +79,10 @@ func newVerifier(algs []string, kf jwt.Keyfunc, o VerifierOptions) *Verifier {
 	return &Verifier{parser: jwt.NewParser(opts...), keyfunc: kf, algs: algs}
 }
 
-// failingVerifier refuses every token (a configuration whose keys could not
-// be loaded; the caller reports why, clients are not told).
-func failingVerifier() *Verifier {
+// NewRefusingVerifier returns a verifier that refuses every token: the
+// stand-in for a configuration whose keys could not be loaded (the caller
+// reports why; clients are not told).
+func NewRefusingVerifier() *Verifier {
 	return newVerifier(asymmetricAlgs, func(*jwt.Token) (any, error) { return nil, &keyError{"the server's token keys could not be loaded"} }, VerifierOptions{})
 }
 
@@ -91,8 +92,8 @@ func (v *Verifier) Verify(token string) (Identity, *schemas.Error) {
 	if token == "" {
 		return Identity{}, schemas.NewError(schemas.CodeInvalidToken, "no token given")
 	}
-	if len(token) > maxTokenLen {
-		return Identity{}, schemas.Errorf(schemas.CodeInvalidToken, "token longer than %d bytes", maxTokenLen)
+	if len(token) > MaxTokenLen {
+		return Identity{}, schemas.Errorf(schemas.CodeInvalidToken, "token longer than %d bytes", MaxTokenLen)
 	}
 	var c claims
 	tok, err := v.parser.ParseWithClaims(token, &c, v.keyfunc)
@@ -126,6 +127,11 @@ func (v *Verifier) Verify(token string) (Identity, *schemas.Error) {
 	return id, nil
 }
 
+// keyError is a key lookup failure with a reason a person can read.
+type keyError struct{ msg string }
+
+func (e *keyError) Error() string { return e.msg }
+
 // reason turns a jwt error into a short readable cause.
 func reason(err error) string {
 	var ke *keyError
@@ -158,39 +164,4 @@ func reason(err error) string {
 		return "wrong audience"
 	}
 	return err.Error()
-}
-
-// Sign returns an HS256 token for a user, valid for ttl (development and
-// tests; production tokens come from the application's auth service).
-func Sign(secret, userID, userName string, ttl time.Duration) (string, error) {
-	return SignToken(HS256Key(secret), TokenClaims{UserID: userID, UserName: userName, TTL: ttl})
-}
-
-// TokenClaims are what SignToken puts in a token.
-type TokenClaims struct {
-	UserID, UserName string
-	Issuer, Audience string // omitted when empty
-	TTL              time.Duration
-}
-
-// SignToken returns a token for c signed with k.
-func SignToken(k SigningKey, c TokenClaims) (string, error) {
-	if !schemas.ValidID(c.UserID) {
-		return "", fmt.Errorf("user id %q is not valid: 1-%d of letters, digits and _-.:@|/+=~", c.UserID, schemas.MaxIDLen)
-	}
-	now := time.Now()
-	rc := jwt.RegisteredClaims{
-		Subject:   c.UserID,
-		Issuer:    c.Issuer,
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(c.TTL)),
-	}
-	if c.Audience != "" {
-		rc.Audience = jwt.ClaimStrings{c.Audience}
-	}
-	t := jwt.NewWithClaims(k.Method, claims{Name: c.UserName, RegisteredClaims: rc})
-	if k.KID != "" {
-		t.Header["kid"] = k.KID
-	}
-	return t.SignedString(k.Key)
 }

@@ -1,0 +1,190 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
+)
+
+// Idempotency of Publish: how long a request's record answers its
+// repeats, and how long a pending one outlives a crashed request.
+const (
+	idempotencyTTL    = 24 * time.Hour
+	idempotencyWait   = 30 * time.Second
+	maxIdempotencyKey = 255
+)
+
+// PublishRequest is the body of POST /rooms/{roomId}/events.
+type PublishRequest struct {
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// fileData is the data of a published file-added: the design's file, and
+// the upload it completes (default: the file id).
+type fileData struct {
+	File     *schemas.File `json:"file"`
+	UploadID string        `json:"uploadId,omitempty"`
+	RoomID   string        `json:"roomId,omitempty"`
+}
+
+// prepare validates a publish and returns the envelope to append.
+func (s *Service) prepare(room string, req PublishRequest) (*streams.Envelope, *Error) {
+	if err := checkID("roomId", room); err != nil {
+		return nil, err
+	}
+	env := &streams.Envelope{Type: schemas.CmdPublish, RoomID: room, Event: req.Event, Via: schemas.ViaAPI}
+	data := req.Data
+	if len(data) == 0 || string(data) == "null" {
+		data = json.RawMessage("{}")
+	}
+	if len(data) > s.maxData {
+		return nil, badField("data", "must be at most %d bytes of JSON, got %d", s.maxData, len(data))
+	}
+	switch {
+	case req.Event == "":
+		return nil, badField("event", "is required")
+	case req.Event == schemas.EventFileAdded:
+		f, err := checkFile(room, data)
+		if err != nil {
+			return nil, err
+		}
+		env.Target = f.UploadID
+		env.Data, _ = json.Marshal(schemas.FileAddedPayload{RoomID: room, File: *f.File})
+	case schemas.ValidCustomEvent(req.Event):
+		if !json.Valid(data) {
+			return nil, badField("data", "must be JSON")
+		}
+		env.Data = data
+	default:
+		return nil, badField("event", "must be %q or a custom event: %q followed by 1-%d letters, digits and _-.:/",
+			schemas.EventFileAdded, schemas.CustomEventPrefix, schemas.MaxEventNameLen-len(schemas.CustomEventPrefix))
+	}
+	return env, nil
+}
+
+// checkFile validates the data of a file-added and fills its defaults.
+func checkFile(room string, data []byte) (*fileData, *Error) {
+	var f fileData
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, badField("data", "must be {file: {id, name, size, mimeType?, uploadedBy?, uploadedByName?, createdAt?, parentId?, isFolder?}, uploadId?}: %v", err)
+	}
+	if f.File == nil {
+		return nil, badField("data.file", "is required")
+	}
+	if f.RoomID != "" && f.RoomID != room {
+		return nil, badField("data.roomId", "must be the room of the path (%s) when given", room)
+	}
+	file := f.File
+	if err := checkID("data.file.id", file.ID); err != nil {
+		return nil, err
+	}
+	if file.Name == "" || !schemas.ValidText(file.Name, schemas.MaxNameLen) {
+		return nil, badField("data.file.name", "is required: text of at most %d bytes without control characters", schemas.MaxNameLen)
+	}
+	if err := invalid(schemas.CheckSize("data.file.size", file.Size)); err != nil {
+		return nil, err
+	}
+	if file.MimeType == "" {
+		file.MimeType = schemas.DefaultMimeType
+	} else if !schemas.ValidMimeType(file.MimeType) {
+		return nil, badField("data.file.mimeType", "must be printable ASCII of at most %d bytes", schemas.MaxNameLen)
+	}
+	if file.UploadedBy != "" && !schemas.ValidID(file.UploadedBy) {
+		return nil, badField("data.file.uploadedBy", "must be a user id")
+	}
+	if !schemas.ValidText(file.UploadedByName, schemas.MaxNameLen) {
+		return nil, badField("data.file.uploadedByName", "must be text of at most %d bytes", schemas.MaxNameLen)
+	}
+	if file.UploadedByName == "" {
+		file.UploadedByName = file.UploadedBy
+	}
+	if file.CreatedAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, file.CreatedAt)
+		if err != nil {
+			return nil, badField("data.file.createdAt", "must be an ISO-8601 time (2026-01-02T15:04:05Z)")
+		}
+		file.CreatedAt = streams.ISOTime(t)
+	}
+	if file.ParentID != "" && !schemas.ValidID(file.ParentID) {
+		return nil, badField("data.file.parentId", "must be a file id")
+	}
+	if f.UploadID == "" {
+		f.UploadID = file.ID
+	} else if !schemas.ValidID(f.UploadID) {
+		return nil, badField("data.uploadId", "must be an upload id")
+	}
+	return &f, nil
+}
+
+// Publish appends a server event for room. With an idempotency key, a
+// request repeated with the same key (and the same room, event and data)
+// answers the first one's entry and appends nothing; should the first
+// one's record be lost between its append and its answer, the entry
+// carries the key's digest as a socket event number, so the workers apply
+// a second append of it once.
+func (s *Service) Publish(ctx context.Context, room string, req PublishRequest, idemKey string) (*Accepted, error) {
+	env, verr := s.prepare(room, req)
+	if verr != nil {
+		return nil, verr
+	}
+	if len(idemKey) > maxIdempotencyKey || (idemKey != "" && !schemas.ValidText(idemKey, maxIdempotencyKey)) {
+		return nil, badField("Idempotency-Key", "must be text of at most %d bytes", maxIdempotencyKey)
+	}
+	if err := s.roomExists(ctx, room); err != nil {
+		return nil, err
+	}
+	if idemKey == "" {
+		return s.append(ctx, env)
+	}
+	sum := sha256.Sum256([]byte(room + "\x00" + idemKey))
+	digest := hex.EncodeToString(sum[:12])
+	fp := sha256.Sum256(append([]byte(env.Event+"\x00"), env.Data...))
+	fprint := hex.EncodeToString(fp[:12])
+	key := s.c.Keys.Idempotency(digest)
+	rdb := s.c.Redis()
+	won, err := rdb.SetNX(ctx, key, "pending "+fprint, idempotencyWait).Result()
+	if err != nil {
+		return nil, err
+	}
+	if !won {
+		v, err := rdb.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, conflict(schemas.CodeConflict, "a request with this Idempotency-Key was just abandoned; retry")
+		}
+		if err != nil {
+			return nil, err
+		}
+		state, rest, _ := strings.Cut(v, " ")
+		gotPrint, id, _ := strings.Cut(rest, " ")
+		if gotPrint != fprint {
+			return nil, conflict(schemas.CodeConflict, "this Idempotency-Key was used for another request to room %s", room)
+		}
+		if state == "pending" {
+			return nil, conflict(schemas.CodeConflict, "a request with this Idempotency-Key is in progress; retry")
+		}
+		return &Accepted{EntryID: id, RoomID: room, Repeated: true}, nil
+	}
+	env.SocketID, env.Origin, env.Seq = "api:"+digest, digest, 1
+	acc, err := s.append(ctx, env)
+	if err != nil {
+		_ = rdb.Del(context.WithoutCancel(ctx), key).Err()
+		return nil, err
+	}
+	// Should this fail, the answer stands all the same: a retry after the
+	// pending record expires is appended again, and applied once (see
+	// above).
+	_ = rdb.Set(ctx, key, "done "+fprint+" "+acc.EntryID, idempotencyTTL).Err()
+	return acc, nil
+}
