@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/roomstream/roomstream/infra/cli"
@@ -135,15 +136,15 @@ func sections(cmds []cli.CommandConfig) ([]*section, error) {
 			if i == 0 && primary[t] == nil {
 				primary[t] = s
 			}
-			walkStructs(t, func(t reflect.Type, isEmbedded bool) {
+			walkStructs(t, false, func(t reflect.Type, isEmbedded bool) {
 				if isEmbedded {
 					embedded[t] = true
 				}
-				if !containsType(s.types, t) {
+				if !slices.Contains(s.types, t) {
 					s.types = append(s.types, t)
 					users[t] = append(users[t], s)
 				}
-				if !containsType(order, t) {
+				if !slices.Contains(order, t) {
 					order = append(order, t)
 				}
 			})
@@ -183,14 +184,14 @@ func sections(cmds []cli.CommandConfig) ([]*section, error) {
 	for _, s := range cmdSecs {
 		s.title = "roomstream " + strings.Join(s.commands, ", roomstream ")
 		for _, t := range s.types {
-			if o := owner[t]; o != s && !containsSection(s.links, o) {
+			if o := owner[t]; o != s && !slices.Contains(s.links, o) {
 				s.links = append(s.links, o)
 			}
 		}
 	}
 	for _, s := range shared {
 		for _, c := range cmdSecs {
-			if containsSection(c.links, s) {
+			if slices.Contains(c.links, s) {
 				s.readBy = append(s.readBy, c.commands...)
 			}
 		}
@@ -200,36 +201,13 @@ func sections(cmds []cli.CommandConfig) ([]*section, error) {
 
 // walkStructs calls fn with t and every struct embedded in it, depth
 // first, in field order.
-func walkStructs(t reflect.Type, fn func(t reflect.Type, embedded bool)) {
-	var walk func(t reflect.Type, embedded bool)
-	walk = func(t reflect.Type, embedded bool) {
-		fn(t, embedded)
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if f.IsExported() && f.Anonymous && f.Type.Kind() == reflect.Struct {
-				walk(f.Type, true)
-			}
+func walkStructs(t reflect.Type, embedded bool, fn func(t reflect.Type, embedded bool)) {
+	fn(t, embedded)
+	for i := range t.NumField() {
+		if f := t.Field(i); f.IsExported() && f.Anonymous && f.Type.Kind() == reflect.Struct {
+			walkStructs(f.Type, true, fn)
 		}
 	}
-	walk(t, false)
-}
-
-func containsType(ts []reflect.Type, t reflect.Type) bool {
-	for _, x := range ts {
-		if x == t {
-			return true
-		}
-	}
-	return false
-}
-
-func containsSection(ss []*section, s *section) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // configurationDoc renders docs/configuration.md.
