@@ -75,7 +75,7 @@ func (a *Applier) upload(env *streams.Envelope) (*call, error) {
 		}
 		mime := p.MimeType
 		if mime == "" {
-			mime = "application/octet-stream"
+			mime = schemas.DefaultMimeType
 		}
 		file := schemas.File{ID: p.FileID, Name: p.FileName, Size: p.Size, MimeType: mime, UploadedBy: env.UserID,
 			UploadedByName: env.UserName, CreatedAt: at, ParentID: p.ParentID, IsFolder: p.IsFolder}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"github.com/roomstream/roomstream/connector"
+	"github.com/roomstream/roomstream/connector/api"
 	"github.com/roomstream/roomstream/connector/demo"
 	"github.com/roomstream/roomstream/streams"
 	"github.com/roomstream/roomstream/workers"
@@ -26,7 +27,7 @@ type CommandConfig struct {
 // another struct fails it until this list follows.
 func Configs() []CommandConfig {
 	return []CommandConfig{
-		{Name: "connector", Specs: []any{&connector.Config{}, &logConfig{}},
+		{Name: "connector", Specs: []any{&connector.Config{}, &api.Config{}, &logConfig{}},
 			Note: "`ROOMSTREAM_REDIS_URL` is required, and exactly one of `ROOMSTREAM_JWT_SECRET`, " +
 				"`ROOMSTREAM_JWT_PUBLIC_KEY_FILE` and `ROOMSTREAM_JWKS_URL`. `GOGC`, when set, wins over " +
 				"`ROOMSTREAM_GC_PERCENT`. `ROOMSTREAM_PPROF=true` (read directly, not listed by -h) also " +
@@ -34,7 +35,7 @@ func Configs() []CommandConfig {
 		{Name: "worker", Specs: []any{&workers.Config{}, &logConfig{}},
 			Note: "`ROOMSTREAM_REDIS_URL` is required. `ROOMSTREAM_PPROF=true` (read directly, not listed by -h) " +
 				"also serves /debug/pprof/ on the worker's address."},
-		{Name: "dev", Specs: []any{&connector.Config{}, &workers.Config{}, &demo.Config{}, &logConfig{}},
+		{Name: "dev", Specs: []any{&connector.Config{}, &api.Config{}, &workers.Config{}, &demo.Config{}, &logConfig{}},
 			Note: "dev differs from the connector's and the worker's defaults: it runs an embedded Redis when `ROOMSTREAM_REDIS_URL` " +
 				"is empty, makes up an HS256 secret when `ROOMSTREAM_JWT_SECRET` is empty (and refuses " +
 				"public keys: its demo mints tokens), listens on 127.0.0.1:8080 unless `ROOMSTREAM_HTTP_ADDR` " +
