@@ -3,7 +3,6 @@ package connector
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,8 +15,8 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/roomstream/roomstream/connector/auth"
 	"github.com/roomstream/roomstream/e2e/sioclient"
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/infra/testredis"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
@@ -206,11 +205,7 @@ func metric(tb testing.TB, h *harness, name string, labels ...string) float64 {
 // token signs a token for user with testSecret.
 func token(tb testing.TB, user, name string, ttl time.Duration) string {
 	tb.Helper()
-	tok, err := auth.Sign(testSecret, user, name, ttl)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return tok
+	return testkit.Token(tb, testSecret, user, name, ttl)
 }
 
 // dial connects a Socket.IO client with tok ("": none).
@@ -264,15 +259,7 @@ func waitCtx(tb testing.TB) context.Context {
 // decodes it.
 func ack(tb testing.TB, c *sioclient.Client, event string, payload any) schemas.Ack {
 	tb.Helper()
-	raw, err := c.EmitAck(waitCtx(tb), event, payload)
-	if err != nil {
-		tb.Fatalf("%s: %v", event, err)
-	}
-	var a schemas.Ack
-	if err := json.Unmarshal(raw, &a); err != nil {
-		tb.Fatalf("%s ack %s: %v", event, raw, err)
-	}
-	return a
+	return testkit.Ack(tb, c, event, payload)
 }
 
 // asRead returns o's stream fields as XREAD returns them (strings).
