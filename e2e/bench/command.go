@@ -438,11 +438,11 @@ func printTable(w io.Writer, reports []*Report) {
 	row("seed", "latency p50 (ms)", lat(func(q *Quantiles) float64 { return q.P50 }), "%.1f", false)
 	row("seed", "latency p99 (ms)", lat(func(q *Quantiles) float64 { return q.P99 }), "%.1f", false)
 	row("seed", "latency max (ms)", lat(func(q *Quantiles) float64 { return q.Max }), "%.1f", false)
-	row("seed", "lost / duplicated", func(r *Report) (float64, bool) {
+	row("seed", "lost / duplicated / reordered", func(r *Report) (float64, bool) {
 		if r.Messages == nil {
 			return 0, false
 		}
-		return float64(r.Messages.Lost + r.Messages.Duplicated), true
+		return float64(r.Messages.Lost + r.Messages.Duplicated + r.Messages.Reordered), true
 	}, "%.0f", false)
 	row("seed", "server CPU (% of machine)", func(r *Report) (float64, bool) { return r.ServerCPU, true }, "%.1f", false)
 	row("seed", "server peak RSS (MiB)", func(r *Report) (float64, bool) {

@@ -36,9 +36,8 @@ type conn struct {
 	wmu sync.Mutex
 	seq int64
 
-	// last is the last sequence number received from each room slot (read
-	// loop only).
-	last []int64
+	// seqs is what was received from each room slot (read loop only).
+	seqs []seqWindow
 }
 
 var errRefused = errors.New("bench: refused")
@@ -277,18 +276,23 @@ func (c *conn) progress(b []byte) {
 	i := bytes.LastIndexByte(upload, '-')
 	sender, err := strconv.Atoi(string(upload[i+1:]))
 	slot := sender - (sh.cfg.FirstConn + c.room*sh.cfg.RoomSize)
-	if err != nil || slot < 0 || slot >= len(c.last) {
+	if err != nil || slot < 0 || slot >= len(c.seqs) {
 		sh.c.Other.Add(1) // not from this room: should not happen
 		return
 	}
-	if seq <= c.last[slot] {
+	r, skipped := c.seqs[slot].receive(seq)
+	switch r {
+	case duplicate:
 		sh.c.Dups.Add(1)
 		return
+	case reordered:
+		// A first receipt all the same: it is delivered, and the step
+		// fails as if it had been lost.
+		sh.c.Reordered.Add(1)
 	}
-	if gap := seq - c.last[slot] - 1; gap > 0 {
-		sh.c.Gaps.Add(gap)
+	if skipped > 0 {
+		sh.c.Gaps.Add(skipped)
 	}
-	c.last[slot] = seq
 	if slot == c.slot {
 		sh.c.Echoes.Add(1)
 		return

@@ -91,6 +91,7 @@ type Messages struct {
 	Lost            int64   `json:"lost"`
 	Duplicated      int64   `json:"duplicated"`
 	Gaps            int64   `json:"gaps"`
+	Reordered       int64   `json:"reordered"`
 	ErrorEvents     int64   `json:"error_events"`
 	SendErrors      int64   `json:"send_errors"`
 	Disconnects     int64   `json:"disconnects"`
@@ -99,7 +100,7 @@ type Messages struct {
 func messages(st StepResult) *Messages {
 	c := st.Counters
 	return &Messages{Sent: c.Sent, SentPerSec: st.SentPerSec, Delivered: c.Delivered, DeliveredPerSec: st.DeliveredPerSec,
-		Echoes: c.Echoes, Lost: st.Lost, Duplicated: c.Dups, Gaps: c.Gaps, ErrorEvents: c.ErrorEvents,
+		Echoes: c.Echoes, Lost: st.Lost, Duplicated: c.Dups, Gaps: c.Gaps, Reordered: c.Reordered, ErrorEvents: c.ErrorEvents,
 		SendErrors: c.SendErrors, Disconnects: c.Disconnects}
 }
 
@@ -162,8 +163,8 @@ func printSummary(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "connections  %d of %d up (%d failed) in %.1fs; connect p50 %.1fms p99 %.1fms max %.1fms; join p99 %.1fms\n",
 		c.Established, c.Target, c.Failed, c.Seconds, c.ConnectMs.P50, c.ConnectMs.P99, c.ConnectMs.Max, c.JoinMs.P99)
 	if m := r.Messages; m != nil {
-		fmt.Fprintf(w, "messages     sent %d (%.0f/s), delivered %d (%.0f/s), lost %d, duplicated %d, errors %d, disconnects %d\n",
-			m.Sent, m.SentPerSec, m.Delivered, m.DeliveredPerSec, m.Lost, m.Duplicated, m.ErrorEvents+m.SendErrors, m.Disconnects)
+		fmt.Fprintf(w, "messages     sent %d (%.0f/s), delivered %d (%.0f/s), lost %d, duplicated %d, reordered %d, errors %d, disconnects %d\n",
+			m.Sent, m.SentPerSec, m.Delivered, m.DeliveredPerSec, m.Lost, m.Duplicated, m.Reordered, m.ErrorEvents+m.SendErrors, m.Disconnects)
 	}
 	if l := r.LatencyMs; l != nil {
 		fmt.Fprintf(w, "latency      p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms  (send on one client to receipt on each other member)\n",

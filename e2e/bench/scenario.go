@@ -194,6 +194,7 @@ func Seed(ctx context.Context, target string, p *Params) (*Report, error) {
 		{"p99 latency", "< 100 ms", fmt.Sprintf("%.1f ms", l.P99), l.P99 < 100},
 		{"lost deliveries", "0", fmt.Sprint(m.Lost), m.Lost == 0},
 		{"duplicated deliveries", "0", fmt.Sprint(m.Duplicated), m.Duplicated == 0},
+		{"reordered deliveries", "0", fmt.Sprint(m.Reordered), m.Reordered == 0},
 		{"server CPU (design ceiling)", "< 80% of the machine", fmt.Sprintf("%.1f%%", r.ServerCPU), r.ServerCPU < 80},
 		{"server CPU (roomstream target: half the ceiling)", "< 40% of the machine", fmt.Sprintf("%.1f%%", r.ServerCPU), r.ServerCPU < 40},
 		{"server memory (peak RSS)", "< 80% of the machine", fmt.Sprintf("%.1f%%", memPct), memPct < 80},
@@ -204,9 +205,10 @@ func Seed(ctx context.Context, target string, p *Params) (*Report, error) {
 }
 
 // Max is scenario 2: raise the inbound rate step by step until p99 passes
-// the limit or anything is lost; the result is the highest delivered
-// messages/s of a passing step. After the first failing step, Refine more
-// steps bisect between the last pass and the failure.
+// the limit or anything is lost, duplicated or reordered; the result is
+// the highest delivered messages/s of a passing step. After the first
+// failing step, Refine more steps bisect between the last pass and the
+// failure.
 func Max(ctx context.Context, target string, p *Params) (*Report, error) {
 	st, err := StartStack(ctx, target, p)
 	if err != nil {
@@ -329,6 +331,9 @@ func judge(res *StepResult, p99Limit float64, roomSize int) {
 	}
 	if c.Dups > 0 {
 		why = append(why, fmt.Sprintf("%d duplicated", c.Dups))
+	}
+	if c.Reordered > 0 {
+		why = append(why, fmt.Sprintf("%d reordered", c.Reordered))
 	}
 	if n := c.ErrorEvents + c.SendErrors + c.Disconnects; n > 0 {
 		why = append(why, fmt.Sprintf("%d errors", n))

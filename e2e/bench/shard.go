@@ -48,12 +48,15 @@ type ShardConfig struct {
 // Counters are cumulative totals of a shard (or of a step, as a
 // difference of two readings).
 type Counters struct {
-	Sent        int64 `json:"sent"`
-	SendErrors  int64 `json:"send_errors"`
-	Expected    int64 `json:"expected"`  // deliveries owed to other members for the events sent
-	Delivered   int64 `json:"delivered"` // first receipts by another member
-	Dups        int64 `json:"duplicated"`
-	Gaps        int64 `json:"gaps"`   // sequence numbers skipped at receipt
+	Sent       int64 `json:"sent"`
+	SendErrors int64 `json:"send_errors"`
+	Expected   int64 `json:"expected"`  // deliveries owed to other members for the events sent
+	Delivered  int64 `json:"delivered"` // first receipts by another member
+	Dups       int64 `json:"duplicated"`
+	Gaps       int64 `json:"gaps"` // sequence numbers skipped at receipt
+	// Reordered are first receipts that came after a higher sequence
+	// number of the same sender (per sender, per receiving member).
+	Reordered   int64 `json:"reordered"`
 	Echoes      int64 `json:"echoes"` // a sender's own events relayed back to it
 	ErrorEvents int64 `json:"error_events"`
 	Disconnects int64 `json:"disconnects"`
@@ -61,27 +64,30 @@ type Counters struct {
 }
 
 func (a Counters) sub(b Counters) Counters {
-	return Counters{a.Sent - b.Sent, a.SendErrors - b.SendErrors, a.Expected - b.Expected, a.Delivered - b.Delivered,
-		a.Dups - b.Dups, a.Gaps - b.Gaps, a.Echoes - b.Echoes, a.ErrorEvents - b.ErrorEvents,
-		a.Disconnects - b.Disconnects, a.Other - b.Other}
+	return Counters{Sent: a.Sent - b.Sent, SendErrors: a.SendErrors - b.SendErrors, Expected: a.Expected - b.Expected,
+		Delivered: a.Delivered - b.Delivered, Dups: a.Dups - b.Dups, Gaps: a.Gaps - b.Gaps, Reordered: a.Reordered - b.Reordered,
+		Echoes: a.Echoes - b.Echoes, ErrorEvents: a.ErrorEvents - b.ErrorEvents, Disconnects: a.Disconnects - b.Disconnects,
+		Other: a.Other - b.Other}
 }
 
 func (a Counters) add(b Counters) Counters {
-	return Counters{a.Sent + b.Sent, a.SendErrors + b.SendErrors, a.Expected + b.Expected, a.Delivered + b.Delivered,
-		a.Dups + b.Dups, a.Gaps + b.Gaps, a.Echoes + b.Echoes, a.ErrorEvents + b.ErrorEvents,
-		a.Disconnects + b.Disconnects, a.Other + b.Other}
+	return Counters{Sent: a.Sent + b.Sent, SendErrors: a.SendErrors + b.SendErrors, Expected: a.Expected + b.Expected,
+		Delivered: a.Delivered + b.Delivered, Dups: a.Dups + b.Dups, Gaps: a.Gaps + b.Gaps, Reordered: a.Reordered + b.Reordered,
+		Echoes: a.Echoes + b.Echoes, ErrorEvents: a.ErrorEvents + b.ErrorEvents, Disconnects: a.Disconnects + b.Disconnects,
+		Other: a.Other + b.Other}
 }
 
 // Lost is the number of deliveries owed and not made.
 func (a Counters) Lost() int64 { return max(0, a.Expected-a.Delivered) }
 
 type atomicCounters struct {
-	Sent, SendErrors, Expected, Delivered, Dups, Gaps, Echoes, ErrorEvents, Disconnects, Other atomic.Int64
+	Sent, SendErrors, Expected, Delivered, Dups, Gaps, Reordered, Echoes, ErrorEvents, Disconnects, Other atomic.Int64
 }
 
 func (a *atomicCounters) load() Counters {
-	return Counters{a.Sent.Load(), a.SendErrors.Load(), a.Expected.Load(), a.Delivered.Load(), a.Dups.Load(),
-		a.Gaps.Load(), a.Echoes.Load(), a.ErrorEvents.Load(), a.Disconnects.Load(), a.Other.Load()}
+	return Counters{Sent: a.Sent.Load(), SendErrors: a.SendErrors.Load(), Expected: a.Expected.Load(),
+		Delivered: a.Delivered.Load(), Dups: a.Dups.Load(), Gaps: a.Gaps.Load(), Reordered: a.Reordered.Load(),
+		Echoes: a.Echoes.Load(), ErrorEvents: a.ErrorEvents.Load(), Disconnects: a.Disconnects.Load(), Other: a.Other.Load()}
 }
 
 // shard runs the connections of one ShardConfig.
@@ -158,7 +164,7 @@ func newShard(cfg ShardConfig) (*shard, error) {
 	sh.conns = make([]*conn, cfg.Conns)
 	for i := range sh.conns {
 		sh.conns[i] = &conn{sh: sh, idx: cfg.FirstConn + i, room: i / cfg.RoomSize, slot: i % cfg.RoomSize,
-			last: make([]int64, cfg.RoomSize)}
+			seqs: make([]seqWindow, cfg.RoomSize)}
 	}
 	return sh, nil
 }
