@@ -3,13 +3,20 @@
 // builds it into bin/ beside the server).
 //
 // The generator behaves like real users: each connection is a Socket.IO v4
-// client over coder/websocket that authenticates with a JWT, joins a room
+// client over WebSocket that authenticates with a JWT, joins a room
 // and emits file-upload-progress events carrying a sequence number (seq)
 // and a send time (sentAt, Unix microseconds), extension fields the
 // servers relay untouched. Every member checks what it receives from the
 // others: end-to-end latency (send on one client to receipt on each other
-// member), lost and duplicated deliveries (from the sequence numbers).
-// It reads CPU time and RSS of the server processes from /proc.
+// member), lost, duplicated and reordered deliveries (from the sequence
+// numbers, per sender). It reads CPU time and RSS of the server processes
+// from /proc.
+//
+// The generator must cost far less than the servers it loads: its
+// WebSocket client is its own (websocket.go), and once a user has joined,
+// its socket is read by a reactor (reactor.go), one epoll set per core,
+// that reads each ready socket once into a reused buffer and scans
+// progress frames in place for the sender, sequence number and send time.
 //
 // One process may hold at most about 19,900 sockets on the development
 // machines (open-file limit 20,000), so a run with more connections is

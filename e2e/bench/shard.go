@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -92,13 +93,15 @@ func (a *atomicCounters) load() Counters {
 
 // shard runs the connections of one ShardConfig.
 type shard struct {
-	cfg     ShardConfig
-	clients []*http.Client // one per source address
-	conns   []*conn
-	alive   []atomic.Int32 // connected members per room
-	live    atomic.Int64   // connections up
-	failed  atomic.Int64
-	c       atomicCounters
+	cfg      ShardConfig
+	dialers  []*net.Dialer  // one per source address
+	clients  []*http.Client // the same, for long-polling
+	reactors []*reactor     // read the WebSocket connections once joined
+	conns    []*conn
+	alive    []atomic.Int32 // connected members per room
+	live     atomic.Int64   // connections up
+	failed   atomic.Int64
+	c        atomicCounters
 
 	lat     Histogram // every delivery's latency, µs
 	tickLat atomic.Pointer[Histogram]
@@ -154,11 +157,11 @@ func newShard(cfg ShardConfig) (*shard, error) {
 			d.LocalAddr = &net.TCPAddr{IP: ip}
 			d.Control = bindNoPort
 		}
+		sh.dialers = append(sh.dialers, d)
 		// Long-polling keeps two connections per user alive (the poll and
-		// the POST); a WebSocket dial needs none kept.
+		// the POST).
 		sh.clients = append(sh.clients, &http.Client{Transport: &http.Transport{
-			DialContext: d.DialContext, DisableKeepAlives: !cfg.Polling, DisableCompression: true,
-			MaxIdleConnsPerHost: 2*cfg.Conns + 16,
+			DialContext: d.DialContext, DisableCompression: true, MaxIdleConnsPerHost: 2*cfg.Conns + 16,
 		}})
 	}
 	sh.conns = make([]*conn, cfg.Conns)
@@ -188,22 +191,35 @@ func bindNoPort(_, _ string, c syscall.RawConn) error {
 // ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT (linux/in.h).
 const ipBindAddressNoPort = 24
 
-func (sh *shard) wsURL(idx int) string {
+// wsTarget is the host and the Engine.IO WebSocket path of connection
+// idx (plain ws: the servers are on loopback).
+func (sh *shard) wsTarget(idx int) (host, path string) {
 	u, _ := url.Parse(sh.cfg.URLs[idx%len(sh.cfg.URLs)])
-	if u.Scheme == "https" {
-		u.Scheme = "wss"
-	} else {
-		u.Scheme = "ws"
-	}
-	u.Path = "/socket.io/"
-	u.RawQuery = "EIO=4&transport=websocket"
-	return u.String()
+	return u.Host, "/socket.io/?EIO=4&transport=websocket"
 }
 
-// httpClient picks the source address of connection idx. Connections of
+// sourceIndex picks the source address of connection idx. Connections of
 // one target spread over every source address.
-func (sh *shard) httpClient(idx int) *http.Client {
-	return sh.clients[(idx/len(sh.cfg.URLs))%len(sh.clients)]
+func (sh *shard) sourceIndex(idx int) int { return (idx / len(sh.cfg.URLs)) % len(sh.dialers) }
+
+func (sh *shard) dialer(idx int) *net.Dialer { return sh.dialers[sh.sourceIndex(idx)] }
+
+func (sh *shard) httpClient(idx int) *http.Client { return sh.clients[sh.sourceIndex(idx)] }
+
+// startReactors starts one reactor per core the shard may use.
+func (sh *shard) startReactors() error {
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		r, err := newReactor(sh)
+		if err != nil {
+			return err
+		}
+		sh.reactors = append(sh.reactors, r)
+	}
+	return nil
+}
+
+func (sh *shard) reactorFor(c *conn) *reactor {
+	return sh.reactors[(c.idx-sh.cfg.FirstConn)%len(sh.reactors)]
 }
 
 func (sh *shard) userID(idx int) string { return sh.cfg.Run + "-u" + strconv.Itoa(idx) }
@@ -257,6 +273,13 @@ func (sh *shard) gone(c *conn) {
 
 // connectAll opens every connection, spread evenly over the ramp-up.
 func (sh *shard) connectAll(ctx context.Context) {
+	if !sh.cfg.Polling {
+		if err := sh.startReactors(); err != nil {
+			sh.failed.Add(int64(len(sh.conns)))
+			sh.noteErr("epoll: " + err.Error())
+			return
+		}
+	}
 	n := len(sh.conns)
 	sem := make(chan struct{}, sh.cfg.Dials)
 	var wg sync.WaitGroup
@@ -287,7 +310,7 @@ func (sh *shard) connectAll(ctx context.Context) {
 			if err != nil {
 				sh.failed.Add(1)
 				sh.noteErr("connect: " + err.Error())
-				c.ws = nil
+				c.ws, c.pl = nil, nil
 				return
 			}
 			sh.connect.Record(cd.Microseconds())
@@ -297,7 +320,13 @@ func (sh *shard) connectAll(ctx context.Context) {
 			c.up.Store(true)
 			sh.live.Add(1)
 			sh.alive[c.room].Add(1)
-			go c.readLoop()
+			if err := c.startReading(); err != nil {
+				sh.noteErr("read: " + err.Error())
+				c.up.Store(false)
+				sh.live.Add(-1)
+				sh.alive[c.room].Add(-1)
+				sh.failed.Add(1)
+			}
 		}()
 	}
 	wg.Wait()
@@ -413,15 +442,24 @@ func (sh *shard) sendOrder() []int {
 	return out
 }
 
-// closeAll ends every connection without waiting for the server.
+// closeAll ends every connection without waiting for the server: the
+// reactors close the sockets shut down here, then stop.
 func (sh *shard) closeAll() {
 	sh.stopping.Store(true)
 	for _, c := range sh.conns {
-		if c.ws != nil {
-			_ = c.ws.CloseNow()
-		}
 		if c.pl != nil {
 			c.pl.close()
 		}
+		if c.ws == nil {
+			continue
+		}
+		c.wmu.Lock()
+		if !c.ws.closed && c.ws.fd >= 0 {
+			_ = syscall.Shutdown(c.ws.fd, syscall.SHUT_RDWR)
+		}
+		c.wmu.Unlock()
+	}
+	for _, r := range sh.reactors {
+		r.close()
 	}
 }
