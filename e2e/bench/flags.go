@@ -30,7 +30,7 @@ func parseFlags(name string, args []string) (*Params, string, *runFlags, error) 
 	fs.StringVar(&p.Chart, "chart", "", "write an SVG chart of latency and throughput over time to this file")
 	fs.StringVar(&p.JSON, "json", "", "write the JSON report to this file (- = stdout)")
 	if name == "max" || name == "peer" {
-		fs.StringVar(&p.Profile, "profile", "", "max: capture CPU profiles of the roomstream connectors and workers and Redis's INFO commandstats during each step into this directory, and print their top entries")
+		fs.StringVar(&p.Profile, "profile", "", "max: capture CPU profiles of the roomstream connectors and workers during each step into this directory, and print their top entries with the step's Redis commandstats")
 	}
 	noJoin := fs.Bool("no-join", false, "connect only, do not join rooms")
 	transport := fs.String("transport", "websocket", "how the simulated users connect: websocket, or polling (HTTP long-polling, never upgraded)")
@@ -52,6 +52,8 @@ func parseFlags(name string, args []string) (*Params, string, *runFlags, error) 
 		fs.StringVar(&p.Server, "server", "", "the roomstream binary the connectors and workers run (default: roomstream beside this program, else on $PATH)")
 		fs.StringVar(&p.PeerDir, "peer-dir", "e2e/bench/peer", "directory of the Node peer (server.js, package-lock.json)")
 		fs.BoolVar(&p.KeepLogs, "keep-logs", false, "keep the servers' logs (their directory is printed on failure)")
+		fs.BoolVar(&p.Pin, "pin", name == "max" || name == "peer",
+			"pin every server process (Redis included, every thread) to one core and the load generator to the others, with taskset; needs 2 cores")
 		env := fs.String("env", "", "extra ROOMSTREAM_* settings for roomstream processes, comma-separated (NAME=value,...)")
 		defer func() {
 			if *env != "" {

@@ -35,6 +35,7 @@ type Stack struct {
 	procs    []*proc
 	redis    *testredis.Server
 	keep     bool
+	cpus     []int // where every process runs (nil: anywhere)
 }
 
 type proc struct {
@@ -61,6 +62,9 @@ type StackOptions struct {
 	PeerDir   string
 	// KeepLogs leaves the stack's directory in place.
 	KeepLogs bool
+	// CPUs pins every process of the stack, Redis included, to these
+	// cores (nil: not pinned).
+	CPUs []int
 	// Log receives what the stack does (nil: os.Stderr).
 	Log io.Writer
 }
@@ -77,7 +81,7 @@ func newStack(name string, o StackOptions) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stack{Name: name, Dir: dir, keep: o.KeepLogs}, nil
+	return &Stack{Name: name, Dir: dir, keep: o.KeepLogs, cpus: o.CPUs}, nil
 }
 
 // serverBinary finds the roomstream binary: path if set, else roomstream
@@ -223,6 +227,7 @@ func StartNode(ctx context.Context, o StackOptions) (st *Stack, err error) {
 	if err != nil {
 		return st, err
 	}
+	st.Redis = redisURL
 	for i := range max(1, o.NodeProcs) {
 		port, err := ports.Free(0)
 		if err != nil {
@@ -302,6 +307,13 @@ func (st *Stack) startRedis(context.Context) (string, error) {
 	}
 	st.redis = srv
 	st.Watch = append(st.Watch, Watched{PID: srv.PID(), Label: "redis"})
+	if len(st.cpus) > 0 {
+		// testredis starts redis-server itself: it is moved, every
+		// thread, once running.
+		if err := pinPID(srv.PID(), st.cpus); err != nil {
+			return "", fmt.Errorf("bench: pin redis-server: %w", err)
+		}
+	}
 	return srv.URL(), nil
 }
 
@@ -312,7 +324,7 @@ func (st *Stack) start(ctx context.Context, label string, env []string, bin stri
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := command(st.cpus, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
