@@ -25,16 +25,24 @@ Scenarios:
           for 60 s on 1 connector + 1 worker + 1 Redis: p99 < 100 ms, server
           CPU < 80% of the machine, nothing lost
   max     raise the inbound rate step by step until p99 passes 100 ms or
-          anything is lost; reports the highest sustained delivered msg/s
+          anything is lost, duplicated or reordered; reports the highest
+          rate held per server core and what each process (redis,
+          connector-0, worker-0, node-0...) cost per event and per delivery
   conns   the most idle connections held (50,000 by default, over several
           connector and load-generator processes) and RSS per connection
   peer    max against roomstream, then against the Node stack (socket.io 4.8 +
-          @socket.io/redis-streams-adapter, 2 processes, one Redis), side by side
+          @socket.io/redis-streams-adapter, 2 processes, one Redis), in rooms
+          of 10 and of 100 (--room-sizes), side by side per server core
   all     seed, max and conns against both stacks; prints the results table
   run     the load generator alone, against servers you started (--url)
 
 The roomstream servers the scenarios start are the roomstream binary beside
 roombench (else on $PATH, or --server).
+
+max and peer pin every server process (Redis included) to one core and the
+load generator to the others when the machine has two cores or more
+(--pin=false: not pinned). A step whose generator was over 80% busy has no
+result: the search stops there, and the best step is a lower bound.
 
 Run 'roombench <scenario> -h' for its flags.
 `
@@ -153,10 +161,17 @@ func finish(p *Params, reports []*Report) error {
 		}
 	}
 	if p.Chart != "" {
+		sizes := map[int]bool{}
+		for _, r := range reports {
+			sizes[r.Config.RoomSize] = true
+		}
 		for i, r := range reports {
 			path := p.Chart
 			if len(reports) > 1 {
 				path = suffixed(path, r.Target)
+				if len(sizes) > 1 {
+					path = suffixed(path, "r"+strconv.Itoa(r.Config.RoomSize))
+				}
 			} else if i > 0 {
 				continue
 			}
@@ -177,26 +192,6 @@ func suffixed(path, suffix string) string {
 		return path[:i] + "-" + suffix + path[i:]
 	}
 	return path + "-" + suffix
-}
-
-// peerCmd runs max against both stacks and prints them side by side.
-func peerCmd(ctx context.Context, p *Params) error {
-	var rs, node *Report
-	var err error
-	if rs, err = Max(ctx, "roomstream", p); rs != nil {
-		printSummary(p.Out, rs)
-	}
-	if err != nil {
-		return err
-	}
-	if node, err = Max(ctx, "node", p); node != nil {
-		printSummary(p.Out, node)
-	}
-	if err != nil {
-		return err
-	}
-	printTable(p.Out, []*Report{rs, node})
-	return finish(p, []*Report{rs, node})
 }
 
 // allCmd runs every scenario against both stacks and prints the table.

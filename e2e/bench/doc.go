@@ -21,14 +21,25 @@
 // One process may hold at most about 19,900 sockets on the development
 // machines (open-file limit 20,000), so a run with more connections is
 // split into shards of whole rooms, each in its own `roombench shard`
-// process (the program re-executes itself), driven by JSON lines over stdin and stdout. Connections
-// can dial from several loopback source addresses (127.0.0.2, ...) so that
-// more than the ~28,000 ephemeral ports of one address fit.
+// process (the program re-executes itself), driven by JSON lines over
+// stdin and stdout. Connections can dial from several loopback source
+// addresses (127.0.0.2, ...) so that more than the ~28,000 ephemeral ports
+// of one address fit.
 //
 // The scenarios (seed, max, conns, peer, all) start their own redis-server
-// and servers on loopback: roomstream connectors and workers (the roomstream binary),
-// or the Node stack it is compared with (peer/: socket.io 4.8 with
-// @socket.io/redis-streams-adapter, installed with npm ci).
+// and servers on loopback: roomstream connectors and workers (the
+// roomstream binary), or the Node stack it is compared with (peer/:
+// socket.io 4.8 with @socket.io/redis-streams-adapter, installed with npm
+// ci).
+//
+// Max and peer measure what the servers hold per server core: with --pin
+// (pin.go, the default on two cores or more) every server process, Redis
+// included, runs on one core and the generator on the others. Each step
+// records, per process role, CPU per inbound event and per delivery from
+// /proc, Redis's INFO commandstats per event, and the generator's own CPU
+// (cost.go); a step whose generator was too busy has no result and ends
+// the search. Peer runs max for each room size (--room-sizes) against both
+// stacks and prints one Markdown table per size (peer.go).
 //
 // This package is test tooling: no server code depends on it, and the
 // roomstream binary does not link it.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,6 +32,11 @@ func parseFlags(name string, args []string) (*Params, string, *runFlags, error) 
 	fs.StringVar(&p.JSON, "json", "", "write the JSON report to this file (- = stdout)")
 	if name == "max" || name == "peer" {
 		fs.StringVar(&p.Profile, "profile", "", "max: capture CPU profiles of the roomstream connectors and workers during each step into this directory, and print their top entries with the step's Redis commandstats")
+	}
+	roomSizes := ""
+	if name == "peer" {
+		fs.StringVar(&roomSizes, "room-sizes", "10,100", "peer: room sizes, comma-separated, each measured against both stacks; "+
+			"the step rates are for the first size and scaled for the others to the same deliveries/s")
 	}
 	noJoin := fs.Bool("no-join", false, "connect only, do not join rooms")
 	transport := fs.String("transport", "websocket", "how the simulated users connect: websocket, or polling (HTTP long-polling, never upgraded)")
@@ -79,6 +85,21 @@ func parseFlags(name string, args []string) (*Params, string, *runFlags, error) 
 		return nil, "", nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	p.Join = !*noJoin
+	if name == "peer" {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["room-size"] && !set["room-sizes"] {
+			roomSizes = strconv.Itoa(p.RoomSize)
+		}
+		for _, f := range strings.Split(roomSizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 2 {
+				return nil, "", nil, fmt.Errorf("--room-sizes: %q is not a room size of 2 or more", f)
+			}
+			p.RoomSizes = append(p.RoomSizes, n)
+		}
+		p.RoomSize = p.RoomSizes[0]
+	}
 	switch *transport {
 	case "websocket":
 	case "polling":

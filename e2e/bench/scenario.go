@@ -13,8 +13,10 @@ import (
 
 // Params are a scenario's parameters (flags of roombench).
 type Params struct {
-	Conns       int
-	RoomSize    int
+	Conns    int
+	RoomSize int
+	// RoomSizes are peer's room sizes, each measured against both stacks.
+	RoomSizes   []int
 	Rate        float64
 	Duration    time.Duration
 	RampUp      time.Duration

@@ -19,26 +19,7 @@ func printTable(w io.Writer, reports []*Report) {
 		}
 		return nil
 	}
-	cores := 0
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, r := range reports {
-		if r == nil {
-			continue
-		}
-		cores = r.Machine.Cores
-		for _, l := range []string{r.Machine.LoadBefore, r.Machine.LoadAfter} {
-			if f := strings.Fields(l); len(f) > 0 {
-				if v, err := strconv.ParseFloat(f[0], 64); err == nil {
-					lo, hi = math.Min(lo, v), math.Max(hi, v)
-				}
-			}
-		}
-	}
-	load := "not read"
-	if lo <= hi {
-		load = fmt.Sprintf("%.1f to %.1f", lo, hi)
-	}
-	fmt.Fprintf(w, "\nResults on this machine: %d cores, every process on it over loopback (1-minute load average during the runs: %s).\n\n", cores, load)
+	fmt.Fprintf(w, "\n%s\n\n", machineLine(reports))
 	fmt.Fprintln(w, "| scenario | figure | roomstream | Node stack | ratio roomstream ÷ Node |")
 	fmt.Fprintln(w, "|---|---|---|---|---|")
 	row := func(scenario, figure string, get func(*Report) (float64, bool), format string, higherBetter bool) {
@@ -146,4 +127,29 @@ func printTable(w io.Writer, reports []*Report) {
 	}, "%.0f", true)
 	row("conns", "connect p99 (ms)", func(r *Report) (float64, bool) { return r.Connections.ConnectMs.P99, true }, "%.1f", false)
 	fmt.Fprintln(w)
+}
+
+// machineLine says where the results were taken: cores, and the load
+// average during the runs.
+func machineLine(reports []*Report) string {
+	cores := 0
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, r := range reports {
+		if r == nil {
+			continue
+		}
+		cores = r.Machine.Cores
+		for _, l := range []string{r.Machine.LoadBefore, r.Machine.LoadAfter} {
+			if f := strings.Fields(l); len(f) > 0 {
+				if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+					lo, hi = math.Min(lo, v), math.Max(hi, v)
+				}
+			}
+		}
+	}
+	load := "not read"
+	if lo <= hi {
+		load = fmt.Sprintf("%.1f to %.1f", lo, hi)
+	}
+	return fmt.Sprintf("Results on this machine: %d cores, every process on it over loopback (1-minute load average during the runs: %s).", cores, load)
 }
