@@ -140,8 +140,9 @@ func startRelay(t *testing.T, core int) (string, int) {
 // in order, and the generator's own CPU per delivery is printed (not
 // asserted: the machine is shared). Run it with -cpuprofile to see where
 // the generator's time goes; BENCH_RELAY_RATE sets the events/s (300:
-// 29,700 deliveries/s), and under `taskset -c 0` with BENCH_RELAY_CORE=1
-// the generator and the relay run pinned, as roombench --pin runs them.
+// 29,700 deliveries/s), BENCH_RELAY_ROOM the room size, and under
+// `taskset -c 0` with BENCH_RELAY_CORE=1 the generator and the relay run
+// pinned, as roombench --pin runs them.
 func TestGeneratorAgainstRelay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a few seconds of load")
@@ -150,6 +151,9 @@ func TestGeneratorAgainstRelay(t *testing.T) {
 	conns, roomSize, rate := 500, 100, 300
 	if v, err := strconv.Atoi(os.Getenv("BENCH_RELAY_RATE")); err == nil {
 		rate = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("BENCH_RELAY_ROOM")); err == nil {
+		roomSize = v
 	}
 	sh, err := newShard(ShardConfig{URLs: []string{url}, Conns: conns, RoomSize: roomSize, RampUp: time.Second,
 		Secret: secret, Run: "bt", Join: true, Drain: 10 * time.Second})

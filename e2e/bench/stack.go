@@ -133,7 +133,11 @@ func StartRoomstream(ctx context.Context, o StackOptions) (st *Stack, err error)
 		// The load comes from a few loopback addresses at load-test
 		// rates, and bench users open many sockets.
 		"ROOMSTREAM_MAX_CONNS_PER_IP=0", "ROOMSTREAM_CONNECT_RATE=0", "ROOMSTREAM_MAX_CONNS_PER_USER=0",
-		"ROOMSTREAM_MAX_ROOMS_PER_USER=0"}, o.Env...)
+		"ROOMSTREAM_MAX_ROOMS_PER_USER=0",
+		// Every member of a bench room uploads at once (the Node stack
+		// has no such limit): a room may hold as many uploads as members
+		// (ROOMSTREAM_ROOM_MAX_MEMBERS' default).
+		"ROOMSTREAM_ROOM_MAX_UPLOADS=500"}, o.Env...)
 	var workerPorts []int
 	for i := range max(1, o.Workers) {
 		port, err := ports.Free(0)
