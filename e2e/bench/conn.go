@@ -146,7 +146,10 @@ func (c *conn) startReading() error {
 		return err
 	}
 	if err := c.sh.reactorFor(c).add(c); err != nil {
+		c.wmu.Lock()
 		_ = syscall.Close(c.ws.fd)
+		c.ws.fd, c.ws.closed = -1, true
+		c.wmu.Unlock()
 		return err
 	}
 	return nil
@@ -246,6 +249,9 @@ func (c *conn) writeLocked(ctx context.Context, frame []byte) error {
 	case c.ws.closed:
 		return errClosed
 	case c.ws.fd < 0:
+		if dl, ok := ctx.Deadline(); ok {
+			_ = c.ws.nc.SetWriteDeadline(dl)
+		}
 		_, err := c.ws.nc.Write(frame)
 		return err
 	}

@@ -2,6 +2,9 @@ package bench
 
 import (
 	"bytes"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -93,6 +96,23 @@ func TestPeerTable(t *testing.T) {
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("table lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+// TestFinishNamesCharts: with several room sizes, each stack's chart of
+// each size has a file of its own.
+func TestFinishNamesCharts(t *testing.T) {
+	dir := t.TempDir()
+	p := &Params{Chart: filepath.Join(dir, "peer.svg"), JSON: filepath.Join(dir, "peer.json"), Out: io.Discard}
+	reports := []*Report{peerReport("roomstream", 10, 1000), peerReport("node", 10, 1000),
+		peerReport("roomstream", 100, 100), peerReport("node", 100, 100)}
+	if err := finish(p, reports); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"peer-roomstream-r10.svg", "peer-node-r10.svg", "peer-roomstream-r100.svg", "peer-node-r100.svg", "peer.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("no %s: %v", f, err)
 		}
 	}
 }

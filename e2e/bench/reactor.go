@@ -20,7 +20,6 @@ type reactor struct {
 	epfd   int
 	buf    []byte
 	events []syscall.EpollEvent
-	open   atomic.Int64 // connections added and not ended
 	mu     sync.Mutex
 	conns  []*conn // every connection added
 	stop   atomic.Bool
@@ -43,9 +42,7 @@ func newReactor(sh *shard) (*reactor, error) {
 func (r *reactor) add(c *conn) error {
 	c.reactor.Store(r) // publishes c to the reactor's goroutine
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(c.idx - r.sh.cfg.FirstConn)}
-	r.open.Add(1)
 	if err := syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_ADD, c.ws.fd, &ev); err != nil {
-		r.open.Add(-1)
 		return err
 	}
 	r.mu.Lock()
@@ -128,7 +125,6 @@ func (r *reactor) end(c *conn) {
 	_ = syscall.Close(fd)
 	c.ws.fd = -1
 	c.wmu.Unlock()
-	r.open.Add(-1)
 	c.sh.gone(c)
 }
 
@@ -154,10 +150,10 @@ func (r *reactor) close() {
 	}
 }
 
-// rawRead reads a socket without the scheduler's system-call hand-off:
-// the socket is non-blocking (the descriptor is a duplicate of one Go's
-// net opened, and O_NONBLOCK belongs to the socket, not the descriptor),
-// so the read never blocks.
+// rawRead reads a socket without the scheduler's system-call hand-off.
+// It never blocks: the descriptor duplicates one Go's net opened
+// non-blocking, and duplicates share that flag (it belongs to the open
+// file, not to the descriptor).
 func rawRead(fd int, b []byte) (int, error) {
 	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	if e != 0 {

@@ -128,9 +128,9 @@ func (w *wsConn) bound(ctx context.Context) func() {
 	}
 }
 
-// readMessage returns the next text message during the handshake, while
-// nc is still read directly (answering pings). The message is valid until
-// the next call.
+// readMessage returns (a copy of) the next text message during the
+// handshake and the join, while nc is still read directly (answering
+// pings).
 func (w *wsConn) readMessage(ctx context.Context) ([]byte, error) {
 	stop := w.bound(ctx)
 	defer stop()
