@@ -20,7 +20,7 @@ func mountAPI(mux *http.ServeMux, cfg api.Config, sc *streams.Client, log *slog.
 		return func() {}, nil
 	}
 	svc := api.NewService(sc, &api.Options{RevokeTTL: cfg.RevokeTTL})
-	h := api.NewHandler(svc, cfg.Key, log, reg)
+	h := api.NewHandler(svc, cfg.Key, log, reg, nil)
 	if cfg.Addr == "" {
 		mux.Handle(api.Prefix, h)
 		log.Info("server API on the connector's address", "path", api.Prefix)
