@@ -104,8 +104,8 @@ func (s *Server) pollHandshake(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeBadRequest, protocol.ErrorMessages[protocol.ErrCodeBadRequest])
 		return
 	}
-	ip := clientIP(r)
-	if !s.admitRequest(w, ip) {
+	addr := s.clientAddr(r)
+	if !s.admitRequest(w, addr) {
 		return
 	}
 	p := &pollState{
@@ -119,7 +119,7 @@ func (s *Server) pollHandshake(w http.ResponseWriter, r *http.Request) {
 	}
 	so := newSocket(s, nil)
 	so.poll = p
-	so.ip = ip
+	so.ip = addr
 	so.startTimers()
 	s.mu.Lock()
 	s.polls[p.eid] = so
@@ -127,7 +127,7 @@ func (s *Server) pollHandshake(w http.ResponseWriter, r *http.Request) {
 	s.conns.Add(1)
 	go func() {
 		defer s.conns.Done()
-		defer s.release(ip)
+		defer s.release()
 		s.m.connections.Inc()
 		defer s.m.connections.Dec()
 		so.run()
@@ -258,8 +258,9 @@ func (s *Server) pollPost(w http.ResponseWriter, r *http.Request, so *socket, p 
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 	if err != nil {
+		// A client too slow to send its body (READ_TIMEOUT) is gone.
 		so.end(causeTransport, websocket.StatusGoingAway, "")
-		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeBadRequest, protocol.ErrorMessages[protocol.ErrCodeBadRequest])
+		writeBodyError(w, err)
 		return
 	}
 	if int64(len(body)) > max {
