@@ -6,6 +6,44 @@ import (
 	"time"
 )
 
+// TestPollingBlindPongs: a polling client that stops polling but POSTs
+// pongs without having seen a ping is closed within pingInterval +
+// pingTimeout, as one that sends nothing is.
+func TestPollingBlindPongs(t *testing.T) {
+	e := start(t, func(c *Config) { c.PingInterval, c.PingTimeout = 300*time.Millisecond, 200*time.Millisecond })
+	c := connectPoll(t, e.base, token(t, "alice", "Alice", time.Minute))
+	began := time.Now()
+	for time.Since(began) < 3*time.Second {
+		if status, _, _ := c.do("POST", "3", nil); status == http.StatusBadRequest {
+			if took := time.Since(began); took > 1500*time.Millisecond {
+				t.Errorf("closed after %s; want within pingInterval + pingTimeout (500ms) and a ping's period", took)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("a polling session that never polls is kept alive by blind pongs")
+}
+
+// TestWebSocketEarlyPong: a pong sent before any ping answers none: the
+// client that sends one and nothing more is closed at the ping timeout.
+func TestWebSocketEarlyPong(t *testing.T) {
+	e := start(t, func(c *Config) { c.PingInterval, c.PingTimeout = 300*time.Millisecond, 200*time.Millisecond })
+	ws, began := openWS(t, e)
+	if err := ws.Write(waitCtx(t), 1, []byte("3")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := waitCtx(t)
+	for {
+		if _, _, err := ws.Read(ctx); err != nil {
+			break
+		}
+	}
+	if took := time.Since(began); took > 2*time.Second {
+		t.Errorf("closed after %s; want at the first ping's timeout (500ms)", took)
+	}
+}
+
 // TestHandshakeRateBehindTrustedProxy: behind a trusted proxy, each
 // client has its own handshake budget (CONNECT_RATE), named by
 // X-Forwarded-For; the addresses of one IPv6 /64 share one.

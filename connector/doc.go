@@ -37,7 +37,7 @@
 //   - writer.go: the writer goroutine and the close handshake
 //   - wire.go: the bytes going out on a connection, framed and written
 //     without blocking the outbound reader
-//   - ping.go: Engine.IO pings and the ping timeout
+//   - ping.go: Engine.IO pings, the ping timeout, and which pongs count
 //   - events.go: Socket.IO packets: CONNECT, authenticate, room events,
 //     refusals, token expiry
 //   - session.go: the session and socket keys of an authenticated socket,

@@ -51,6 +51,7 @@ type pollState struct {
 	noopNow   bool // release the held GET with a noop at once
 	upgraded  bool // the WebSocket took over: a GET still held gets a noop
 	closeSent bool
+	pingTaken int64 // unix ns: when a GET last took a ping (pong)
 
 	wake     chan struct{} // a held GET has something to look at (capacity 1)
 	closed   chan struct{} // the close packet went out (closed once, under qmu)
@@ -210,6 +211,9 @@ func (s *Server) pollGet(w http.ResponseWriter, r *http.Request, so *socket, p *
 				body = append(body, recordSeparator)
 			}
 			body = append(body, b...)
+			if len(b) == 1 && b[0] == byte(protocol.EnginePing) {
+				p.pingTaken = time.Now().UnixNano()
+			}
 		}
 		clear(so.queue)
 		so.queue = so.queue[:0]
