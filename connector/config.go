@@ -44,7 +44,7 @@ type Config struct {
 	IdleTimeout     time.Duration `envconfig:"IDLE_TIMEOUT" default:"2m" desc:"how long a kept-alive HTTP connection may wait for its next request (keep it longer than the idle timeout of a load balancer in front)"`
 	MaxRefusals     int           `envconfig:"MAX_REFUSALS" default:"50" desc:"events refused in a row (invalid, unknown, unauthorized, rate limited) after which the socket is disconnected"`
 	TokenGrace      time.Duration `envconfig:"TOKEN_GRACE" default:"30s" desc:"time a live socket whose token expired has to send 'authenticate' with a fresh token before it is disconnected"`
-	MaxConns        int           `envconfig:"MAX_CONNS" default:"50000" desc:"connections this connector holds at most (WebSocket handshakes past it get 503; 0 = no limit)"`
+	MaxConns        int           `envconfig:"MAX_CONNS" default:"50000" desc:"Engine.IO sessions (WebSocket or polling) this connector holds at most (handshakes past it get 503; 0 = no limit)"`
 	MaxConnsPerIP   int           `envconfig:"MAX_CONNS_PER_IP" default:"1000" desc:"open HTTP connections of one client address (IPv6: one /64) this connector holds at most, whatever they carry: a WebSocket is one, a polling client two (429 past it; 0 = no limit)"`
 	MaxConnsPerUser int           `envconfig:"MAX_CONNS_PER_USER" default:"20" desc:"sockets one user may have across all connectors, held ones included (0 = no limit)"`
 	MaxRoomsPerUser int           `envconfig:"MAX_ROOMS_PER_USER" default:"200" desc:"rooms one user may be in across all its sockets (0 = no limit)"`

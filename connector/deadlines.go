@@ -62,8 +62,10 @@ func (s *Server) holdDeadlines(w http.ResponseWriter) {
 
 // writeBodyError answers a request whose body could not be read, in the
 // Engine.IO error shape: 408 when it did not arrive within READ_TIMEOUT,
-// 400 otherwise.
-func writeBodyError(w http.ResponseWriter, err error) {
+// 400 otherwise. The answer gets a write timeout of its own: the
+// request's ends about when its read deadline did.
+func (s *Server) writeBodyError(w http.ResponseWriter, err error) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.writeTimeout()))
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		writeJSONError(w, http.StatusRequestTimeout, protocol.ErrCodeBadRequest, "Request body not received in time")
 		return

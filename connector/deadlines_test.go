@@ -42,14 +42,22 @@ func readResponse(t *testing.T, c net.Conn, d time.Duration) (*http.Response, st
 	return res, string(b), nil
 }
 
-// stallPost sends the headers of a POST announcing a 60000-byte body and
-// 10 bytes of it.
-func stallPost(t *testing.T, c net.Conn, path string) {
+// stallPost sends on c the headers of a POST of session sid announcing a
+// 60000-byte body, and 10 bytes of it, then reads the answer: its status
+// and body, and how long it took.
+func stallPost(t *testing.T, c net.Conn, sid string) (int, string, time.Duration) {
 	t.Helper()
-	_, err := io.WriteString(c, "POST "+path+" HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: 60000\r\n\r\n42[\"file-u")
+	began := time.Now()
+	_, err := io.WriteString(c, "POST /socket.io/?EIO=4&transport=polling&sid="+sid+" HTTP/1.1\r\nHost: x\r\n"+
+		"Content-Type: text/plain;charset=UTF-8\r\nContent-Length: 60000\r\n\r\n42[\"file-u")
 	if err != nil {
 		t.Fatal(err)
 	}
+	res, body, err := readResponse(t, c, 5*time.Second)
+	if err != nil {
+		t.Fatalf("stalled POST unanswered after %s: %v", time.Since(began), err)
+	}
+	return res.StatusCode, body, time.Since(began)
 }
 
 // TestSlowPollBody: a POST whose body stalls is answered 408, in the
@@ -58,14 +66,9 @@ func TestSlowPollBody(t *testing.T) {
 	e := start(t, func(c *Config) { c.ReadTimeout = 500 * time.Millisecond })
 	p := openPoll(t, e.base)
 	c := e.rawConn(t, "")
-	began := time.Now()
-	stallPost(t, c, "/socket.io/?EIO=4&transport=polling&sid="+p.sid)
-	res, body, err := readResponse(t, c, 5*time.Second)
-	if err != nil {
-		t.Fatalf("stalled POST unanswered after %s: %v", time.Since(began), err)
-	}
-	if took := time.Since(began); res.StatusCode != http.StatusRequestTimeout || !strings.Contains(body, `"code":3`) || took > 2*time.Second {
-		t.Errorf("stalled POST: %d %s after %s; want 408 within the 500ms read timeout", res.StatusCode, body, took)
+	status, body, took := stallPost(t, c, p.sid)
+	if status != http.StatusRequestTimeout || !strings.Contains(body, `"code":3`) || took > 2*time.Second {
+		t.Errorf("stalled POST: %d %s after %s; want 408 within the 500ms read timeout", status, body, took)
 	}
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Error("the stalled POST's connection stays open")

@@ -140,7 +140,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner string) {
 		if err != nil {
 			s.m.forwarded.WithLabelValues("slow_body").Inc()
 			s.corsHeaders(w, r)
-			writeBodyError(w, err)
+			s.writeBodyError(w, err)
 			return
 		}
 		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))

@@ -264,7 +264,7 @@ func (s *Server) pollPost(w http.ResponseWriter, r *http.Request, so *socket, p 
 	if err != nil {
 		// A client too slow to send its body (READ_TIMEOUT) is gone.
 		so.end(causeTransport, websocket.StatusGoingAway, "")
-		writeBodyError(w, err)
+		s.writeBodyError(w, err)
 		return
 	}
 	if int64(len(body)) > max {
