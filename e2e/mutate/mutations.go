@@ -227,7 +227,7 @@ var mutations = []mutation{
 		Guarantee: "a forward to a peer that does not answer is answered 502 within pingInterval + WRITE_TIMEOUT/2",
 		File:      "connector/forward.go",
 		From:      "time.AfterFunc(s.answerTimeout(), func() { cancel(errPeerSilent) })",
-		To:        "time.AfterFunc(1000*time.Hour, func() { cancel(errPeerSilent) }) // mutated: no bound",
+		To:        "time.AfterFunc(1000*time.Hour /* mutated: no bound */, func() { cancel(errPeerSilent) })",
 		Checks: []check{
 			{"./connector/", []string{"TestForwardToSilentPeer"}},
 		},
