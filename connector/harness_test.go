@@ -61,6 +61,8 @@ type harnessOptions struct {
 	worker bool
 	// now is the connector's clock (nil: time.Now).
 	now func() time.Time
+	// workerTweak changes the worker's default configuration.
+	workerTweak func(*workers.Config)
 }
 
 // start runs a connector and a worker on a fresh redis-server.
@@ -124,6 +126,9 @@ func startWith(tb testing.TB, o harnessOptions) *harness {
 		var wc workers.Config
 		defaults(tb, &wc)
 		wc.Config = cc.Config
+		if o.workerTweak != nil {
+			o.workerTweak(&wc)
+		}
 		w = workers.New(wc, c, log, nil)
 		go func() { defer close(wDone); _ = w.Run(ctx) }()
 	} else {

@@ -111,7 +111,7 @@ func (s *Server) userRoomsFull(ctx context.Context, so *socket, room string) (bo
 	if limit <= 0 {
 		return false, nil
 	}
-	if len(so.rooms) >= limit {
+	if so.rooms.count() >= limit {
 		return true, nil
 	}
 	n, in, err := s.c.UserRoomCount(ctx, so.ident.UserID, room)

@@ -138,11 +138,18 @@ func (s *Server) dispatch(m redis.XMessage, d *dedup, offset *string) {
 		case streams.JoinEvent:
 			for _, sid := range msg.To {
 				s.members.add(msg.Room, sid)
+				s.roomJoined(sid, msg.Room)
 			}
 			continue
 		case streams.LeaveEvent:
 			for _, sid := range msg.To {
 				s.members.remove(msg.Room, sid)
+				s.roomLeft(sid, msg.Room)
+			}
+			continue
+		case streams.JoinRefusedEvent:
+			for _, sid := range msg.To {
+				s.joinRefused(sid, msg.Room)
 			}
 			continue
 		case streams.MovedEvent:

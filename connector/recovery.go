@@ -198,10 +198,7 @@ func (s *Server) takeOver(ctx context.Context, so *socket, ca connectAuth, sid s
 		return nil, "error"
 	}
 	so.sid, so.pid, so.session = sid, ca.PID, info["sessionId"]
-	so.rooms = map[string]struct{}{}
-	for _, r := range rooms {
-		so.rooms[r] = struct{}{}
-	}
+	so.rooms.reset(rooms)
 	return rooms, ""
 }
 

@@ -12,6 +12,9 @@ var (
 	//go:embed scripts/socket_claim.lua
 	socketClaimSrc string
 	socketClaim    = redis.NewScript(socketClaimSrc)
+	//go:embed scripts/socket_forget_room.lua
+	socketForgetRoomSrc string
+	socketForgetRoom    = redis.NewScript(socketForgetRoomSrc)
 )
 
 // Socket states kept in socket:{socketId}.
@@ -174,6 +177,13 @@ func (c *Client) AddSocketRoom(ctx context.Context, sid, room string) error {
 // RemoveSocketRoom forgets that socket sid is in room.
 func (c *Client) RemoveSocketRoom(ctx context.Context, sid, room string) error {
 	return c.rdb.SRem(ctx, c.Keys.SocketRooms(sid), room).Err()
+}
+
+// ForgetSocketRoom forgets that socket sid is in room, as RemoveSocketRoom
+// does, only while connector owns the socket (its join was refused, or
+// the room removed it: a recovery elsewhere may own it by now).
+func (c *Client) ForgetSocketRoom(ctx context.Context, sid, room, connector string) error {
+	return socketForgetRoom.Run(ctx, c.rdb, []string{c.Keys.Socket(sid), c.Keys.SocketRooms(sid)}, room, connector).Err()
 }
 
 // SocketRooms returns the rooms socket sid is in.

@@ -11,7 +11,8 @@ import (
 
 // join: the socket joins; the room hears user-joined when the user was not
 // there yet; the joiner gets the room's snapshot (ack, or room-state),
-// with its lists capped at the snapshot limit. A socket that joins a room
+// with its lists capped at the snapshot limit. A refused join tells its
+// connector ($refused) before the refusal. A socket that joins a room
 // it is in already (on the same connector) gets {ok, alreadyJoined} when
 // it asked for an ack and nothing otherwise: it has had the snapshot and
 // every event since, and repeating the room in the outbound stream on
@@ -26,6 +27,11 @@ func (a *Applier) join(env *streams.Envelope) *call {
 					e.reply(env, schemas.Ack{OK: true, AlreadyJoined: true})
 				}
 				return nil
+			}
+			if r.status() != "ok" || len(r) < joinFields {
+				// Before the refusal: by the time the client reads it, its
+				// connector no longer counts the room among the socket's.
+				e.member(env.ConnectorID, streams.JoinRefusedEvent, env.SocketID, env.RoomID)
 			}
 			if !e.applied(env, r, joinFields) {
 				return nil
