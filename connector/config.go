@@ -44,7 +44,8 @@ type Config struct {
 	MaxConns        int           `envconfig:"MAX_CONNS" default:"50000" desc:"connections this connector holds at most (WebSocket handshakes past it get 503; 0 = no limit)"`
 	MaxConnsPerIP   int           `envconfig:"MAX_CONNS_PER_IP" default:"1000" desc:"connections from one source address this connector holds at most (429 past it; 0 = no limit)"`
 	MaxConnsPerUser int           `envconfig:"MAX_CONNS_PER_USER" default:"20" desc:"sockets one user may have across all connectors, held ones included (0 = no limit)"`
-	MaxRoomsPerUser int           `envconfig:"MAX_ROOMS_PER_USER" default:"200" desc:"rooms one user may be in across all its sockets (0 = no limit)"`
+	MaxRoomsPerUser int           `envconfig:"MAX_ROOMS_PER_USER" default:"200" desc:"rooms one user may be in across all its sockets, joins not applied yet included (0 = no limit)"`
+	RoomCreateRate  int           `envconfig:"ROOM_CREATE_RATE" default:"30" desc:"rooms one user's joins may create per minute (a join of a room id that has no state); past it: too_many_new_rooms (0 = no limit). An empty room lives 7 days"`
 	ConnectRate     float64       `envconfig:"CONNECT_RATE" default:"50" desc:"WebSocket handshakes per second one source address may open on average (burst: 2x; 429 past it; 0 = no limit)"`
 	MaxBacklog      int64         `envconfig:"MAX_BACKLOG" default:"100000" desc:"inbound entries a partition may have waiting for workers; past it new events are refused with 'unavailable' (0 = no limit)"`
 	AdminAddr       string        `envconfig:"ADMIN_ADDR" default:"127.0.0.1:9464" desc:"address of /metrics and (with ROOMSTREAM_PPROF=true) /debug/pprof/, kept off the public port; 'off' = not served"`
@@ -96,6 +97,8 @@ func (c *Config) Validate() error {
 	case c.MaxConns < 0 || c.MaxConnsPerIP < 0 || c.MaxConnsPerUser < 0 || c.MaxRoomsPerUser < 0:
 		return fmt.Errorf("ROOMSTREAM_MAX_CONNS, MAX_CONNS_PER_IP, MAX_CONNS_PER_USER and MAX_ROOMS_PER_USER must not be negative (0 = no limit), got %d, %d, %d, %d",
 			c.MaxConns, c.MaxConnsPerIP, c.MaxConnsPerUser, c.MaxRoomsPerUser)
+	case c.RoomCreateRate < 0:
+		return fmt.Errorf("ROOMSTREAM_ROOM_CREATE_RATE must not be negative (0 = no limit), got %d", c.RoomCreateRate)
 	case c.ConnectRate < 0:
 		return fmt.Errorf("ROOMSTREAM_CONNECT_RATE must not be negative (0 = no limit), got %g", c.ConnectRate)
 	case c.MaxBacklog < 0:

@@ -34,8 +34,11 @@
 //   - ping.go: Engine.IO pings and the ping timeout
 //   - events.go: Socket.IO packets: CONNECT, authenticate, room events,
 //     refusals, token expiry
-//   - session.go: the session and socket keys of an authenticated socket,
-//     and the revocation check
+//   - session.go: the session and socket keys of an authenticated socket
+//     (within the user's MAX_CONNS_PER_USER), and the revocation check
+//   - rooms.go: a socket's rooms, following the workers' answers to its
+//     joins; a join admitted against MAX_ROOMS, MAX_ROOMS_PER_USER and
+//     ROOM_CREATE_RATE
 //   - held.go: sockets held for recovery after a drop, and how a socket
 //     leaves its rooms (closed, expired, kicked)
 //   - recovery.go: connection state recovery: the socket found, taken
@@ -45,8 +48,7 @@
 //   - append.go: appending inbound events, batched and retried
 //   - outbound.go: reading the outbound stream and delivering its entries
 //   - backlog.go: refusing events of partitions the workers are behind on
-//   - limits.go: connections per connector, address and user; rooms per
-//     user
+//   - limits.go: connections per connector and per address
 //   - heartbeat.go: the connector's heartbeat and its sockets' resume
 //     tokens
 //   - metrics.go: the connector's Prometheus metrics

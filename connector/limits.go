@@ -1,7 +1,6 @@
 package connector
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"sync"
@@ -99,26 +98,6 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// userRoomsFull tells whether the socket's user is in MAX_ROOMS_PER_USER
-// rooms already, across all its sockets, not counting room. It reads the
-// user's room set the workers keep (user:{id}:rooms), at joins only: a
-// join not applied yet is not counted, so a burst of joins can pass the
-// limit by at most what the per-socket limit allows.
-func (s *Server) userRoomsFull(ctx context.Context, so *socket, room string) (bool, error) {
-	limit := s.cfg.MaxRoomsPerUser
-	if limit <= 0 {
-		return false, nil
-	}
-	if so.rooms.count() >= limit {
-		return true, nil
-	}
-	n, in, err := s.c.UserRoomCount(ctx, so.ident.UserID, room)
-	if err != nil {
-		return false, err
-	}
-	return !in && n >= int64(limit), nil
 }
 
 // admitRequest takes a connection slot for a new Engine.IO session

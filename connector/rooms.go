@@ -2,11 +2,13 @@ package connector
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/roomstream/roomstream/connector/protocol"
 	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
 )
 
 // A socket's rooms: the rooms it asked to join and has not left. They
@@ -29,8 +31,9 @@ const (
 // socketRooms is a socket's rooms. The read loop adds and leaves rooms;
 // the outbound reader learns the outcomes.
 type socketRooms struct {
-	mu sync.Mutex
-	m  map[string]roomState
+	mu   sync.Mutex
+	m    map[string]roomState
+	user string
 	// wmu orders the writes of the socket's room set in Redis
 	// (socket:{id}:rooms): the read loop records a room before its join
 	// is appended and forgets it after a leave; a refusal or a removal
@@ -74,14 +77,24 @@ func (r *socketRooms) reset(rooms []string) {
 	}
 }
 
-// joining notes a join about to be appended.
-func (r *socketRooms) joining(room string) {
+// joining notes a join of user's about to be appended.
+func (r *socketRooms) joining(room, user string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
 		r.m = map[string]roomState{}
 	}
 	r.m[room] |= roomJoining
+	r.user = user
+}
+
+// userID is the user whose joins the socket made ("" before any): what
+// the background removals give back places of (the socket's identity
+// belongs to its read loop).
+func (r *socketRooms) userID() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.user
 }
 
 // left drops a room the socket asked to leave.
@@ -138,25 +151,87 @@ func (so *socket) admitJoin(ctx context.Context, p protocol.Packet, room string)
 		so.refuse(p, schemas.EventJoinRoom, room, schemas.Errorf(schemas.CodeTooManyRooms, "a socket may be in %d rooms at most", s.cfg.MaxRooms))
 		return false
 	}
-	if full, err := s.userRoomsFull(ctx, so, room); err != nil {
+	held, refusal, err := s.admitUserRoom(ctx, so.ident.UserID, room)
+	if err != nil {
 		so.unavailable(p, schemas.EventJoinRoom, room, err)
 		return false
-	} else if full {
-		s.m.limited.WithLabelValues(string(limitRoomsUser)).Inc()
-		so.refuse(p, schemas.EventJoinRoom, room, schemas.Errorf(schemas.CodeTooManyRooms, "a user may be in %d rooms at most", s.cfg.MaxRoomsPerUser))
+	}
+	if refusal != nil {
+		so.refuse(p, schemas.EventJoinRoom, room, refusal)
 		return false
 	}
 	// Recorded before the join is queued, so that whoever cleans up
 	// after this socket knows to look in this room.
 	if err := s.c.AddSocketRoom(ctx, so.sid, room); err != nil {
+		if held {
+			s.releaseUserRoom(so.ident.UserID, room)
+		}
 		so.unavailable(p, schemas.EventJoinRoom, room, err)
 		return false
 	}
-	so.rooms.joining(room)
+	so.rooms.joining(room, so.ident.UserID)
 	return true
 }
 
-// leftRoom forgets a room whose leave-room was appended.
+// limitRoomCreate names ROOM_CREATE_RATE in the limited metric.
+const limitRoomCreate limitCode = "room_create_rate"
+
+// joinHold is how long a join admitted against its user's bounds holds
+// its place among the user's rooms: far longer than the workers take to
+// apply it (then the room is in user:{id}:rooms), short enough that a
+// join lost on the way does not hold it for long.
+const joinHold = time.Minute
+
+// admitUserRoom checks a join of room by user against the user's bounds
+// across connectors: MAX_ROOMS_PER_USER and, when the join would create
+// the room, ROOM_CREATE_RATE. The check and the join's place among the
+// user's rooms are one step in Redis, so simultaneous joins of one user
+// count each other. held says that the join holds a place (given back
+// should it not be appended); refusal is for the client.
+func (s *Server) admitUserRoom(ctx context.Context, user, room string) (held bool, refusal *schemas.Error, err error) {
+	a := streams.RoomAdmission{User: user, Room: room, Now: s.now(), Hold: joinHold,
+		MaxRooms: s.cfg.MaxRoomsPerUser, MaxCreated: s.cfg.RoomCreateRate, Window: time.Minute}
+	if a.MaxCreated > 0 {
+		exists, err := s.c.RoomExists(ctx, room)
+		if err != nil {
+			return false, nil, err
+		}
+		a.Creates = !exists
+	}
+	if a.MaxRooms <= 0 && !a.Creates {
+		return false, nil, nil
+	}
+	why, err := s.c.AdmitUserRoom(ctx, a)
+	switch {
+	case err != nil:
+		return false, nil, err
+	case why == streams.RefusedTooManyRooms:
+		s.m.limited.WithLabelValues(string(limitRoomsUser)).Inc()
+		return false, schemas.Errorf(schemas.CodeTooManyRooms, "a user may be in %d rooms at most", s.cfg.MaxRoomsPerUser), nil
+	case why == streams.RefusedTooManyNewRooms:
+		s.m.limited.WithLabelValues(string(limitRoomCreate)).Inc()
+		return false, schemas.Errorf(schemas.CodeTooManyNewRooms, "a user may create %d rooms per minute; join an existing room, or wait", s.cfg.RoomCreateRate), nil
+	case why != "":
+		return false, nil, fmt.Errorf("admit join of room %s: unexpected refusal %q", room, why)
+	}
+	return a.MaxRooms > 0, nil, nil
+}
+
+// releaseUserRoom gives up the place a join held among its user's rooms
+// (it was refused, or not appended).
+func (s *Server) releaseUserRoom(user, room string) {
+	if s.cfg.MaxRoomsPerUser <= 0 || user == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.c.ReleaseUserRoom(ctx, user, room); err != nil {
+		s.log.Warn("give back a user's room place", "user", user, "room", room, "err", err)
+	}
+}
+
+// leftRoom forgets a room whose leave-room was appended, and gives back
+// the place its join may still hold among its user's rooms.
 func (so *socket) leftRoom(ctx context.Context, room string) {
 	s := so.srv
 	so.rooms.wmu.Lock()
@@ -165,6 +240,7 @@ func (so *socket) leftRoom(ctx context.Context, room string) {
 	if err := s.c.RemoveSocketRoom(ctx, so.sid, room); err != nil {
 		s.log.Warn("forget room of socket", "socket", so.sid, "room", room, "err", err)
 	}
+	s.releaseUserRoom(so.ident.UserID, room)
 }
 
 // joinNotAppended stops counting a join that was admitted but could not
@@ -198,7 +274,8 @@ func (s *Server) roomLeft(sid, room string) {
 	}
 }
 
-// forgetRoom removes room from the socket's room set in Redis, unless the
+// forgetRoom removes room from the socket's room set in Redis, and gives
+// back the place its join may hold among its user's rooms, unless the
 // socket joined it again meanwhile.
 func (so *socket) forgetRoom(room string) {
 	s := so.srv
@@ -212,6 +289,7 @@ func (so *socket) forgetRoom(room string) {
 	if err := s.c.ForgetSocketRoom(ctx, so.sid, room, s.id); err != nil {
 		s.log.Warn("forget room of socket", "socket", so.sid, "room", room, "err", err)
 	}
+	s.releaseUserRoom(so.rooms.userID(), room)
 }
 
 // rememberRoom records room in the socket's room set in Redis again (the

@@ -70,12 +70,6 @@ func (c *Client) OpenSocket(ctx context.Context, s NewSocket) error {
 	return err
 }
 
-// UserSocketCount is how many sockets a user has open, on every
-// connector.
-func (c *Client) UserSocketCount(ctx context.Context, user string) (int64, error) {
-	return c.rdb.SCard(ctx, c.Keys.UserSockets(user)).Result()
-}
-
 // HoldSocket notes when a socket (claimed held, see ClaimSocket) dropped
 // and keeps its resume token for the recovery window.
 func (c *Client) HoldSocket(ctx context.Context, sid, pid string, at time.Time, window time.Duration) error {
@@ -150,21 +144,6 @@ func (c *Client) DeleteSocket(ctx context.Context, s ClosedSocket) error {
 		return nil
 	})
 	return err
-}
-
-// UserRoomCount reads the user's room set the workers keep
-// (user:{id}:rooms): how many rooms it holds, and whether room is one.
-func (c *Client) UserRoomCount(ctx context.Context, user, room string) (n int64, in bool, err error) {
-	key := c.Keys.UserRooms(user)
-	var card *redis.IntCmd
-	var member *redis.BoolCmd
-	if _, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		card, member = p.SCard(ctx, key), p.SIsMember(ctx, key, room)
-		return nil
-	}); err != nil {
-		return 0, false, err
-	}
-	return card.Val(), member.Val(), nil
 }
 
 // AddSocketRoom records that socket sid is in room (socket:{id}:rooms),
