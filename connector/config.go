@@ -1,7 +1,9 @@
 package connector
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/roomstream/roomstream/connector/auth"
@@ -55,6 +57,14 @@ type Config struct {
 	PollBuffer      int64         `envconfig:"POLL_BUFFER" default:"4194304" desc:"bytes queued for one HTTP long-polling session between two GETs (and at most SEND_QUEUE packets); a session that falls further behind is closed and can recover"`
 	AllowedOrigins  []string      `envconfig:"ALLOWED_ORIGINS" default:"*" desc:"Origin patterns browsers may connect from (comma-separated host patterns, * = any)"`
 	GCPercent       int           `envconfig:"GC_PERCENT" default:"50" desc:"Go garbage collector target (as GOGC, which wins when set): a connector's memory is mostly idle connections, which 50 holds in less memory at a little CPU"`
+
+	// Room access: who may join which room (access.go).
+	RoomAccess            string        `envconfig:"ROOM_ACCESS" default:"open" desc:"who may join which room: open (any authenticated user, any room), claims (the rooms the token's rooms claim lists: ids, or prefixes ending in *), proxy (ROOM_ACCESS_URL decides); refused joins get forbidden"`
+	RoomAccessURL         string        `envconfig:"ROOM_ACCESS_URL" desc:"with ROOM_ACCESS=proxy: URL a connector POSTs {userId, roomId, claims} to before a join; 200 with {\"allow\": true} admits, any other answer refuses (forbidden), no answer or a 5xx gives unavailable"`
+	RoomAccessTimeout     time.Duration `envconfig:"ROOM_ACCESS_TIMEOUT" default:"1s" desc:"with ROOM_ACCESS=proxy: how long a join waits for ROOM_ACCESS_URL (then unavailable)"`
+	RoomAccessCache       time.Duration `envconfig:"ROOM_ACCESS_CACHE" default:"10s" desc:"with ROOM_ACCESS=proxy: how long an answer is reused for the same user and room (0 = not cached)"`
+	RoomAccessCacheSize   int           `envconfig:"ROOM_ACCESS_CACHE_SIZE" default:"10000" desc:"with ROOM_ACCESS=proxy: answers a connector keeps at most"`
+	RoomAccessConcurrency int           `envconfig:"ROOM_ACCESS_CONCURRENCY" default:"64" desc:"with ROOM_ACCESS=proxy: requests to ROOM_ACCESS_URL one connector has in flight at most; a join finding none free within ROOM_ACCESS_TIMEOUT gets unavailable"`
 }
 
 // Validate checks the configuration and names the variable at fault.
@@ -110,8 +120,41 @@ func (c *Config) Validate() error {
 	case c.GCPercent != -1 && c.GCPercent < 10:
 		return fmt.Errorf("ROOMSTREAM_GC_PERCENT must be at least 10 (or -1: collector off), got %d", c.GCPercent)
 	}
+	if err := c.validateAccess(); err != nil {
+		return err
+	}
 	if c.ConnectorID != "" && !validName(c.ConnectorID) {
 		return fmt.Errorf("ROOMSTREAM_CONNECTOR_ID must be 1-64 letters, digits, '-' or '_', got %q", c.ConnectorID)
+	}
+	return nil
+}
+
+// validateAccess checks the ROOM_ACCESS settings.
+func (c *Config) validateAccess() error {
+	switch c.RoomAccess {
+	case AccessOpen, AccessClaims, "": // "": a Config built in code, open
+		if c.RoomAccessURL != "" {
+			return fmt.Errorf("ROOMSTREAM_ROOM_ACCESS_URL is set but ROOMSTREAM_ROOM_ACCESS is %q: set it to proxy, or unset the URL", c.RoomAccess)
+		}
+		return nil
+	case AccessProxy:
+	default:
+		return fmt.Errorf("ROOMSTREAM_ROOM_ACCESS must be open, claims or proxy, got %q", c.RoomAccess)
+	}
+	u, err := url.Parse(c.RoomAccessURL)
+	switch {
+	case c.RoomAccessURL == "":
+		return errors.New("ROOMSTREAM_ROOM_ACCESS=proxy needs ROOMSTREAM_ROOM_ACCESS_URL")
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+		return fmt.Errorf("ROOMSTREAM_ROOM_ACCESS_URL must be an https:// (or http://) URL, got %q", c.RoomAccessURL)
+	case c.RoomAccessTimeout < 10*time.Millisecond || c.RoomAccessTimeout > time.Minute:
+		return fmt.Errorf("ROOMSTREAM_ROOM_ACCESS_TIMEOUT must be between 10ms and 1m, got %s", c.RoomAccessTimeout)
+	case c.RoomAccessCache < 0:
+		return fmt.Errorf("ROOMSTREAM_ROOM_ACCESS_CACHE must not be negative (0 = not cached), got %s", c.RoomAccessCache)
+	case c.RoomAccessCacheSize < 1:
+		return fmt.Errorf("ROOMSTREAM_ROOM_ACCESS_CACHE_SIZE must be at least 1, got %d", c.RoomAccessCacheSize)
+	case c.RoomAccessConcurrency < 1:
+		return fmt.Errorf("ROOMSTREAM_ROOM_ACCESS_CONCURRENCY must be at least 1, got %d", c.RoomAccessConcurrency)
 	}
 	return nil
 }

@@ -39,6 +39,9 @@
 //   - rooms.go: a socket's rooms, following the workers' answers to its
 //     joins; a join admitted against MAX_ROOMS, MAX_ROOMS_PER_USER and
 //     ROOM_CREATE_RATE
+//   - access.go: who may join which room (ROOM_ACCESS: open, the
+//     token's rooms claim, or the application's backend), and the rooms
+//     a fresh token no longer allows
 //   - held.go: sockets held for recovery after a drop, and how a socket
 //     leaves its rooms (closed, expired, kicked)
 //   - recovery.go: connection state recovery: the socket found, taken

@@ -107,7 +107,7 @@ func (so *socket) handleConnect(p protocol.Packet) {
 		return
 	}
 	if auth.Token != "" {
-		ident, verr := s.verifier.Verify(auth.Token)
+		ident, verr := s.verify(auth.Token)
 		if verr != nil {
 			s.m.authFailures.WithLabelValues(string(verr.Code)).Inc()
 			so.connectError(verr)
@@ -356,7 +356,7 @@ func (so *socket) handleAuthenticate(p protocol.Packet, args []json.RawMessage) 
 		fail(schemas.NewError(schemas.CodeInvalidToken, verr.Message))
 		return
 	}
-	ident, verr := s.verifier.Verify(payload.Token)
+	ident, verr := s.verify(payload.Token)
 	if verr != nil {
 		fail(verr)
 		return
@@ -392,6 +392,10 @@ func (so *socket) handleAuthenticate(p protocol.Packet, args []json.RawMessage) 
 	}
 	if p.HasID {
 		so.ack(p.ID, mustJSON(schemas.Ack{OK: true, Auth: &schemas.AuthSuccessPayload{UserID: ident.UserID, SessionID: so.session}}))
+	}
+	if again {
+		// New claims: the rooms they no longer allow are left.
+		so.recheckRooms(false)
 	}
 }
 

@@ -128,6 +128,8 @@ func (s *Server) recover(so *socket, ca connectAuth) bool {
 	base := s.startRecovering(ctx, so, sid, old, rooms)
 	s.resume(ctx, so, ca, old, rooms, base)
 	res("recovered")
+	// The token it came back with may allow fewer rooms.
+	so.recheckRooms(true)
 	return true
 }
 

@@ -138,8 +138,10 @@ func (r *socketRooms) drop(room string, flag roomState) bool {
 }
 
 // admitJoin records room among the socket's rooms before its join is
-// appended, unless a limit refuses it (answered here: false). A room the
-// socket is in or joining already is the workers' to answer.
+// appended, unless a limit or room access refuses it (answered here:
+// false). A room the socket is in or joining already is the workers' to
+// answer: access to it was decided when the socket joined, and is
+// decided again when its token changes (recheckRooms).
 func (so *socket) admitJoin(ctx context.Context, p protocol.Packet, room string) bool {
 	s := so.srv
 	if so.rooms.has(room) {
@@ -149,6 +151,10 @@ func (so *socket) admitJoin(ctx context.Context, p protocol.Packet, room string)
 	defer so.rooms.wmu.Unlock()
 	if so.rooms.count() >= s.cfg.MaxRooms {
 		so.refuse(p, schemas.EventJoinRoom, room, schemas.Errorf(schemas.CodeTooManyRooms, "a socket may be in %d rooms at most", s.cfg.MaxRooms))
+		return false
+	}
+	if e := s.mayJoin(ctx, so.ident, room, true); e != nil {
+		so.refuse(p, schemas.EventJoinRoom, room, e)
 		return false
 	}
 	held, refusal, err := s.admitUserRoom(ctx, so.ident.UserID, room)

@@ -14,7 +14,8 @@ const (
 	// CodeTooManyConnections refuses a CONNECT past MAX_CONNS_PER_USER.
 	CodeTooManyConnections Code = "too_many_connections"
 
-	// Command refusals (ack or error event).
+	// Command refusals (ack or error event). Forbidden also refuses a
+	// join-room the room access policy (ROOM_ACCESS) does not allow.
 	CodeForbidden       Code = "forbidden"
 	CodeInvalidPayload  Code = "invalid_payload"
 	CodeUnknownEvent    Code = "unknown_event"

@@ -65,9 +65,10 @@ func (a *Applier) join(env *streams.Envelope) *call {
 		}}
 }
 
-// leave handles leave-room (asked by the client) and socket-disconnect
-// (its socket went away): user-left goes to the room when the user has no
-// socket left in it, and a lock the user held starts its grace period.
+// leave handles leave-room (asked by the client, or by its connector with
+// a reason: access_revoked) and socket-disconnect (its socket went away):
+// user-left goes to the room when the user has no socket left in it, and
+// a lock the user held starts its grace period.
 func (a *Applier) leave(env *streams.Envelope) *call {
 	mode, conn, reason := "leave", "", schemas.ReasonLeft
 	if env.Type == schemas.CmdDisconnect {
@@ -75,6 +76,10 @@ func (a *Applier) leave(env *streams.Envelope) *call {
 		if reason == "" {
 			reason = schemas.ReasonDisconnected
 		}
+	} else if env.Reason != "" {
+		// The connector made the socket leave (its new token no longer
+		// allows the room).
+		reason = env.Reason
 	}
 	return &call{script: a.scripts.leave, args: []any{env.SocketID, conn, mode},
 		done: func(r reply, e *effects) error {
