@@ -58,6 +58,9 @@ type Config struct {
 	AllowedOrigins  []string      `envconfig:"ALLOWED_ORIGINS" default:"*" desc:"Origin patterns browsers may connect from (comma-separated host patterns, * = any)"`
 	GCPercent       int           `envconfig:"GC_PERCENT" default:"50" desc:"Go garbage collector target (as GOGC, which wins when set): a connector's memory is mostly idle connections, which 50 holds in less memory at a little CPU"`
 
+	// Recovery reads.
+	RecoveryMaxEntries int `envconfig:"RECOVERY_MAX_ENTRIES" default:"20000" desc:"outbound entries one recovery reads at most to find what its socket missed; a socket that missed more gets a fresh session (not recovered), as when its recovery window passed"`
+
 	// Room access: who may join which room (access.go).
 	RoomAccess            string        `envconfig:"ROOM_ACCESS" default:"open" desc:"who may join which room: open (any authenticated user, any room), claims (the rooms the token's rooms claim lists: ids, or prefixes ending in *), proxy (ROOM_ACCESS_URL decides); refused joins get forbidden"`
 	RoomAccessURL         string        `envconfig:"ROOM_ACCESS_URL" desc:"with ROOM_ACCESS=proxy: URL a connector POSTs {userId, roomId, claims} to before a join; 200 with {\"allow\": true} admits, any other answer refuses (forbidden), no answer or a 5xx gives unavailable"`
@@ -117,6 +120,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ROOMSTREAM_CONNECTOR_TIMEOUT must be at least 1s, got %s", c.HeartbeatTTL)
 	case c.DrainTimeout < 0:
 		return fmt.Errorf("ROOMSTREAM_DRAIN_TIMEOUT must not be negative, got %s", c.DrainTimeout)
+	case c.RecoveryMaxEntries < 100:
+		return fmt.Errorf("ROOMSTREAM_RECOVERY_MAX_ENTRIES must be at least 100, got %d", c.RecoveryMaxEntries)
 	case c.GCPercent != -1 && c.GCPercent < 10:
 		return fmt.Errorf("ROOMSTREAM_GC_PERCENT must be at least 10 (or -1: collector off), got %d", c.GCPercent)
 	}
