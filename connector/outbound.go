@@ -133,6 +133,17 @@ func (s *Server) dispatch(m redis.XMessage, d *dedup, offset *string) {
 		s.m.duplicates.Inc()
 		return
 	}
+	if len(o.Messages) > 1 {
+		// A removal's $leave comes after the user-left its socket must
+		// hear: the room stops counting before the socket can answer it.
+		for _, msg := range o.Messages {
+			if msg.Event == streams.LeaveEvent {
+				for _, sid := range msg.To {
+					s.roomLeft(sid, msg.Room)
+				}
+			}
+		}
+	}
 	for _, msg := range o.Messages {
 		switch msg.Event {
 		case streams.JoinEvent:
@@ -144,7 +155,9 @@ func (s *Server) dispatch(m redis.XMessage, d *dedup, offset *string) {
 		case streams.LeaveEvent:
 			for _, sid := range msg.To {
 				s.members.remove(msg.Room, sid)
-				s.roomLeft(sid, msg.Room)
+				if len(o.Messages) == 1 {
+					s.roomLeft(sid, msg.Room)
+				}
 			}
 			continue
 		case streams.JoinRefusedEvent:
