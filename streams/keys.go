@@ -23,10 +23,10 @@ import "strconv"
 //	room:{roomId}:uploads      hash    as the room (uploadId -> upload JSON)
 //	room:{roomId}:files        hash    as the room (fileId -> file JSON)
 //	room:{roomId}:conns        hash    as the room (connectorId -> number of the room's sockets on it)
-//	room:{roomId}:applied      hash    as the room (last applied entry, fence, socket event numbers)
+//	room:{roomId}:applied      hash    26 h, refreshed hourly (last applied entry, fence, socket event numbers: 10 min, API publishes 25 h)
 //	upload:{uploadId}:progress hash    24 h, deleted on completion
 //	resume:{pid}               string  temporary token: 15 min, refreshed while connected
-//	api:idem:{key}             string  entry id of a publish with that Idempotency-Key; 24 h (30 s while pending)
+//	api:idem:{key}             string  a publish with that Idempotency-Key: pending or done, its generation (seq), entry id; 24 h
 //	in:{p}                     stream  trimmed by retention and length
 //	in:{p}:lease, in:{p}:epoch string  lease TTL / none
 //	in:{p}:dead                stream  dead letters, trimmed by retention
