@@ -292,13 +292,7 @@ func TestRecoveryLeavesRevokedRooms(t *testing.T) {
 	}
 	sid, pid, offset := alice.SID, alice.PID, alice.Offset()
 	alice.Drop()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if n, _ := e.c.Redis().HExists(e.ctx, e.c.Keys.Socket(sid), "droppedAt").Result(); n {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatal("the dropped socket was not held")
-		}
-	}
+	e.awaitHeld(t, sid)
 	r, err := sioclient.Dial(context.Background(), e.base, &sioclient.Options{Token: roomsToken(t, "alice", "b"), PID: pid, Offset: offset})
 	if err != nil {
 		t.Fatal(err)

@@ -99,13 +99,7 @@ func TestRecoveryPastTheReadBound(t *testing.T) {
 		}
 		sid, pid, offset := c.SID, c.PID, c.Offset()
 		c.Drop()
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			if n, _ := e.c.Redis().HExists(e.ctx, e.c.Keys.Socket(sid), "droppedAt").Result(); n {
-				break
-			} else if time.Now().After(deadline) {
-				t.Fatal("the dropped socket was not held")
-			}
-		}
+		e.awaitHeld(t, sid)
 		missed(n)
 		r, err := sioclient.Dial(context.Background(), e.base, &sioclient.Options{Token: tok, PID: pid, Offset: offset})
 		if err != nil {

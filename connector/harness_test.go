@@ -165,6 +165,19 @@ func (h *harness) wsURL() string {
 	return strings.Replace(h.base, "http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
 }
 
+// awaitHeld waits until the connector holds dropped socket sid for
+// recovery (its record says when it dropped).
+func (h *harness) awaitHeld(tb testing.TB, sid string) {
+	tb.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if n, _ := h.c.Redis().HExists(h.ctx, h.c.Keys.Socket(sid), "droppedAt").Result(); n {
+			return
+		} else if time.Now().After(deadline) {
+			tb.Fatal("the dropped socket was not held")
+		}
+	}
+}
+
 type testWriter struct{ tb testing.TB }
 
 func (w *testWriter) Write(p []byte) (int, error) {

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomstream/roomstream/infra/testredis"
 	"github.com/roomstream/roomstream/streams"
 )
 
@@ -15,8 +14,7 @@ import (
 // for joins that create a room.
 func TestAdmitUserRoom(t *testing.T) {
 	ctx := context.Background()
-	rdb := testredis.Start(t, nil).Client()
-	c := streams.New(rdb, streams.Config{Partitions: 1, KeyPrefix: "t:"})
+	rdb, c := newClient(t)
 	now := time.Now()
 	admit := func(room string, at time.Time, creates bool) string {
 		t.Helper()
@@ -65,8 +63,7 @@ func TestAdmitUserRoom(t *testing.T) {
 // further; a socket already in it stays admitted.
 func TestAddUserSocket(t *testing.T) {
 	ctx := context.Background()
-	rdb := testredis.Start(t, nil).Client()
-	c := streams.New(rdb, streams.Config{Partitions: 1, KeyPrefix: "t:"})
+	rdb, c := newClient(t)
 	for i, tc := range []struct {
 		sid   string
 		added bool
