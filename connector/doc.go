@@ -40,8 +40,14 @@
 //   - ping.go: Engine.IO pings, the ping timeout, and which pongs count
 //   - events.go: Socket.IO packets: CONNECT, authenticate, room events,
 //     refusals, token expiry
-//   - session.go: the session and socket keys of an authenticated socket,
-//     and the revocation check
+//   - session.go: the session and socket keys of an authenticated socket
+//     (within the user's MAX_CONNS_PER_USER), and the revocation check
+//   - rooms.go: a socket's rooms, following the workers' answers to its
+//     joins; a join admitted against MAX_ROOMS, MAX_ROOMS_PER_USER and
+//     ROOM_CREATE_RATE
+//   - access.go: who may join which room (ROOM_ACCESS: open, the
+//     token's rooms claim, or the application's backend), and the rooms
+//     a fresh token no longer allows
 //   - held.go: sockets held for recovery after a drop, and how a socket
 //     leaves its rooms (closed, expired, kicked)
 //   - recovery.go: connection state recovery: the socket found, taken
@@ -51,8 +57,8 @@
 //   - append.go: appending inbound events, batched and retried
 //   - outbound.go: reading the outbound stream and delivering its entries
 //   - backlog.go: refusing events of partitions the workers are behind on
-//   - limits.go: sessions per connector and user, handshakes per client
-//     address, rooms per user
+//   - limits.go: sessions per connector, connections and handshakes per
+//     client address
 //   - heartbeat.go: the connector's heartbeat and its sockets' resume
 //     tokens
 //   - metrics.go: the connector's Prometheus metrics

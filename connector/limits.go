@@ -1,7 +1,6 @@
 package connector
 
 import (
-	"context"
 	"net/http"
 	"sync"
 
@@ -56,26 +55,6 @@ func (s *Server) release() {
 // limits count by: its peer's, or the one a trusted proxy names (an IPv6
 // address's /64), as the guard and the server API key it.
 func (s *Server) clientAddr(r *http.Request) string { return s.guard.ClientKey(r) }
-
-// userRoomsFull tells whether the socket's user is in MAX_ROOMS_PER_USER
-// rooms already, across all its sockets, not counting room. It reads the
-// user's room set the workers keep (user:{id}:rooms), at joins only: a
-// join not applied yet is not counted, so a burst of joins can pass the
-// limit by at most what the per-socket limit allows.
-func (s *Server) userRoomsFull(ctx context.Context, so *socket, room string) (bool, error) {
-	limit := s.cfg.MaxRoomsPerUser
-	if limit <= 0 {
-		return false, nil
-	}
-	if len(so.rooms) >= limit {
-		return true, nil
-	}
-	n, in, err := s.c.UserRoomCount(ctx, so.ident.UserID, room)
-	if err != nil {
-		return false, err
-	}
-	return !in && n >= int64(limit), nil
-}
 
 // admitRequest takes a session slot for a new Engine.IO session
 // (WebSocket or polling handshake), or answers the refusal: 503 when the

@@ -32,6 +32,9 @@ type metrics struct {
 	// connector holding their session.
 	upgrades  prometheus.Counter
 	forwarded *prometheus.CounterVec
+	// access counts the room access decisions (ROOM_ACCESS claims or
+	// proxy), by result.
+	access *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -82,7 +85,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roomstream_connector_limited_total",
-			Help: "Handshakes, CONNECTs and joins refused by a limit, by limit (conns, connect_rate, conns_per_user, rooms_per_user); connections past MAX_CONNS_PER_IP are roomstream_connector_connections_refused_total.",
+			Help: "Handshakes, CONNECTs and joins refused by a limit, by limit (conns, connect_rate, conns_per_user, rooms_per_user, room_create_rate); connections past MAX_CONNS_PER_IP are roomstream_connector_connections_refused_total.",
 		}, []string{"limit"}),
 		backlogged: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "roomstream_connector_backlogged_partitions",
@@ -100,11 +103,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "roomstream_connector_polling_forwarded_total",
 			Help: "Polling requests of sessions held by another connector, passed on to it, by result (ok, gone).",
 		}, []string{"result"}),
+		access: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomstream_connector_room_access_total",
+			Help: "Room access decisions where ROOMSTREAM_ROOM_ACCESS is claims or proxy, by result (allowed, forbidden, unavailable).",
+		}, []string{"result"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.eventsIn, m.eventsOut, m.authFailures, m.rateLimited,
 			m.slowDropped, m.duplicates, m.appendRetries, m.recoveries, m.closes, m.panics,
-			m.limited, m.backlogged, m.backlogRefused, m.upgrades, m.forwarded)
+			m.limited, m.backlogged, m.backlogRefused, m.upgrades, m.forwarded, m.access)
 	}
 	return m
 }

@@ -40,6 +40,7 @@ type Server struct {
 	id       string
 	now      func() time.Time
 	verifier *auth.Verifier
+	access   *roomAccess // ROOM_ACCESS=proxy's backend (nil otherwise)
 	// keysErr is why the configured keys could not be loaded (Run
 	// returns it); stopKeys ends the JWKS refresh.
 	keysErr  error
@@ -124,6 +125,7 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 	s.lastSeen.Store(&zero)
 	var keys context.Context
 	keys, s.stopKeys = context.WithCancel(context.Background())
+	s.access = newRoomAccess(cfg)
 	s.verifier, s.keysErr = auth.NewVerifierFromConfig(keys, &cfg.AuthConfig, s.log)
 	if s.keysErr != nil {
 		s.verifier = auth.NewRefusingVerifier()

@@ -30,7 +30,7 @@ type socket struct {
 	authed    bool
 	ident     auth.Identity
 	session   string
-	rooms     map[string]struct{}
+	rooms     socketRooms // guarded by its own mutexes (rooms.go)
 	// origin and seq number the events this socket appends (see
 	// streams.Envelope), so that an append repeated by the Redis client
 	// is applied once. origin is new for every socket, recovered or not.
@@ -94,7 +94,6 @@ type socket struct {
 func newSocket(s *Server, conn *websocket.Conn) *socket {
 	so := &socket{
 		srv: s, conn: conn,
-		rooms:      map[string]struct{}{},
 		origin:     newOrigin(),
 		writerDone: make(chan struct{}),
 		limiter:    rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst),

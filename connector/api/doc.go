@@ -16,6 +16,7 @@
 //   - errors.go: refusals with their HTTP status
 //   - service.go: Service, and the commands that remove a member or unlock
 //   - publish.go: a published event's validation and its idempotency
+//     (scripts/idempotency.lua: the key's record and its generation)
 //   - rooms.go: a room's state, and the listing of rooms across a cluster
 //   - users.go: a user's sockets and rooms, disconnect and revocation
 package api

@@ -170,6 +170,28 @@ var mutations = []mutation{
 		},
 	},
 	{
+		Name:      "room-access-claims-skipped",
+		Guarantee: "room access: with ROOM_ACCESS=claims a socket joins only the rooms its token's rooms claim allows",
+		File:      "connector/access.go",
+		From:      "\t\tcase !ident.Rooms.Allows(room):\n",
+		To:        "\t\tcase false && !ident.Rooms.Allows(room): // mutated: the rooms claim not checked\n",
+		Checks: []check{
+			{"./connector/", []string{"TestRoomAccessClaims"}},
+			{"./e2e/", []string{"TestRoomAccessByClaims"}},
+		},
+	},
+	{
+		Name:      "idempotency-key-expiry-dropped",
+		Guarantee: "an Idempotency-Key whose record expired is a new publish, delivered (a new generation, not a duplicate)",
+		File:      "connector/api/scripts/idempotency.lua",
+		From:      "local gen = t[1] .. string.format('%06d', tonumber(t[2]))\n",
+		To:        "local gen = '1' -- mutated: every record of a key numbers its publish alike\n",
+		Checks: []check{
+			{"./connector/api/", []string{"TestPublishAfterIdempotencyExpired"}},
+			{"./e2e/", []string{"TestPublishAfterIdempotencyKeyExpired"}},
+		},
+	},
+	{
 		Name:      "poison-never-dead-lettered",
 		Guarantee: "entries failing MAX_ATTEMPTS times go to a dead-letter stream and the partition moves on",
 		File:      "workers/partition.go",

@@ -252,6 +252,9 @@ func Connector(args []string) error {
 	if err := ac.Validate(); err != nil {
 		return err
 	}
+	// A token that outlives its revocation would be accepted again once
+	// the mark expires: refuse tokens that live longer than it lasts.
+	cfg.MaxLifetime = ac.RevokeTTL
 	if cfg.RedisURL == "" {
 		return errors.New("ROOMSTREAM_REDIS_URL is required (redis://host:port)")
 	}
@@ -365,12 +368,13 @@ func Token(args []string) error {
 		JWTIssuer   string `envconfig:"JWT_ISSUER" desc:"iss claim of the token (empty = none)"`
 		JWTAudience string `envconfig:"JWT_AUDIENCE" desc:"aud claim of the token (empty = none)"`
 	}
-	fs := newFlags("token", "token -user ID [-name NAME] [-ttl 1h] [-key private.pem [-kid ID]]", &env)
+	fs := newFlags("token", "token -user ID [-name NAME] [-ttl 1h] [-rooms ID,PREFIX*] [-key private.pem [-kid ID]]", &env)
 	user := fs.String("user", "", "user id (the token's sub)")
 	name := fs.String("name", "", "user name (defaults to the id)")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token")
 	keyFile := fs.String("key", "", "sign with this private key PEM (RSA: RS256, ECDSA: ES256/384/512, Ed25519: EdDSA) instead of ROOMSTREAM_JWT_SECRET")
 	kid := fs.String("kid", "", "key id to put in the token's header (with -key; what a JWKS names the key)")
+	rooms := fs.String("rooms", "", "comma-separated `rooms` claim: room ids and prefixes ending in * the user may join where ROOMSTREAM_ROOM_ACCESS=claims (empty: no claim)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -404,8 +408,11 @@ func Token(args []string) error {
 	default:
 		key = auth.HS256Key(env.JWTSecret)
 	}
-	tok, err := auth.SignToken(key, auth.TokenClaims{UserID: *user, UserName: *name,
-		Issuer: env.JWTIssuer, Audience: env.JWTAudience, TTL: *ttl})
+	claims := auth.TokenClaims{UserID: *user, UserName: *name, Issuer: env.JWTIssuer, Audience: env.JWTAudience, TTL: *ttl}
+	if *rooms != "" {
+		claims.Rooms = strings.Split(*rooms, ",")
+	}
+	tok, err := auth.SignToken(key, claims)
 	if err != nil {
 		return err
 	}

@@ -85,6 +85,10 @@ func Dev(args []string) error {
 	if err := ac.Validate(); err != nil {
 		return err
 	}
+	cc.MaxLifetime = ac.RevokeTTL // as the connector command does
+	if dc.TokenTTL > ac.RevokeTTL {
+		return fmt.Errorf("ROOMSTREAM_DEMO_TOKEN_TTL (%s) must not exceed ROOMSTREAM_API_REVOKE_TTL (%s): the connector refuses tokens that outlive a revocation", dc.TokenTTL, ac.RevokeTTL)
+	}
 	if err := wc.Validate(); err != nil {
 		return err
 	}
@@ -122,7 +126,7 @@ func Dev(args []string) error {
 		return err
 	}
 	token, err := auth.SignToken(auth.HS256Key(cc.JWTSecret), auth.TokenClaims{UserID: *user, UserName: *name,
-		Issuer: cc.JWTIssuer, Audience: cc.JWTAudience, TTL: 24 * time.Hour})
+		Issuer: cc.JWTIssuer, Audience: cc.JWTAudience, TTL: min(24*time.Hour, ac.RevokeTTL)})
 	if err != nil {
 		return err
 	}
