@@ -11,64 +11,125 @@ import (
 	"github.com/roomstream/roomstream/streams"
 )
 
-// ApplyBatch applies entries of partition p read together, in as few round
-// trips as their rooms allow: entries are grouped in waves, each holding at
-// most one entry of a room (the first wave holds the first entry of each
-// room, the next the second, and so on); a wave's scripts go to Redis in
-// one pipeline, then its outbound entries and side effects in another. A
-// room's events are thus applied in order, and at any moment at most one
-// entry per room is applied without its events written: the room's last
-// one, whose result the room caches, so a crash between the two round
-// trips loses nothing (the entry is redelivered and re-sent).
+// BatchEntry is one inbound entry of a batch: the partition it was read
+// from, the lease token of that partition, and the envelope.
+type BatchEntry struct {
+	Partition int
+	Token     int64
+	Env       *streams.Envelope
+}
+
+// BatchOptions tune ApplyBatch.
+type BatchOptions struct {
+	// Proceed is asked before each wave, for each partition that has
+	// entries in it (its lease is still valid); false stops that
+	// partition with ErrStopped. Nil: always.
+	Proceed func(partition int) bool
+	// DeferLastWrites returns the last wave's writes instead of writing
+	// them, when every entry of the batch was applied (see ApplyBatch).
+	DeferLastWrites bool
+}
+
+// BatchResult says what ApplyBatch did.
+type BatchResult struct {
+	// Applied and Outcomes follow the batch's entries.
+	Applied  []bool
+	Outcomes []Outcome
+	// Stopped holds the partitions that stopped early and why (ErrFenced,
+	// ErrStopped, an entry's error): of each of their rooms, the entries
+	// applied are a prefix; the caller applies the rest one at a time,
+	// in order. Partitions absent from it had every entry applied.
+	Stopped map[int]error
+	// Deferred are the last wave's writes, not written yet
+	// (DeferLastWrites, and nothing stopped): the caller writes them
+	// before applying anything else (Writes.Queue in its next round
+	// trip) and acknowledges their entries only once they are written.
+	Deferred *Writes
+}
+
+// ApplyBatch applies entries read together, from one or several
+// partitions, in as few round trips as their rooms allow: entries are
+// grouped in waves, each holding at most one entry of a room (the first
+// wave holds the first entry of each room, the next the second, and so
+// on); a wave's scripts go to Redis in one pipeline, then its outbound
+// entries and side effects in another. A room's events are thus applied
+// in order, and at any moment at most one entry per room is applied
+// without its events written: the room's last one, whose result the room
+// caches, so a crash between the two round trips loses nothing (the entry
+// is redelivered and re-sent). A room's entries all come from one
+// partition, so a partition that stops (a failed entry, a lost lease,
+// fencing) leaves the others applying.
 //
-// proceed is asked before each wave (the lease is still valid). ApplyBatch
-// returns which entries were applied and their outcomes; when err is not
-// nil it stopped early (a failed entry, ErrFenced, ErrStopped): the entries
-// of each room that were applied are a prefix of that room's entries, and
-// the caller applies the others one at a time, in order. Durable mode
-// (DurableReplicas > 0) applies nothing here: every write waits for
-// replicas, entry by entry, through Apply.
+// Durable mode (DurableReplicas > 0) applies nothing here: every write
+// waits for replicas, entry by entry, through Apply; every partition of
+// the batch is Stopped with ErrStopped.
 //
-// With later set, when every entry was applied, the last wave's writes
-// are returned instead of written: the caller writes them in its next
-// round trip (Writes.Queue) and acknowledges those entries only once they
-// are written. Until then each of its entries is its room's last applied
-// one, so a crash in between loses nothing; the caller must write them
-// before applying anything else.
-func (a *Applier) ApplyBatch(ctx context.Context, p int, token int64, envs []*streams.Envelope, proceed func() bool, later bool) (applied []bool, outs []Outcome, pending *Writes, err error) {
-	applied, outs = make([]bool, len(envs)), make([]Outcome, len(envs))
-	if a.c.Config().DurableReplicas > 0 {
-		return applied, outs, nil, ErrStopped
+// With DeferLastWrites, when every entry was applied, the last wave's
+// writes are returned (Deferred) instead of written. Until they are
+// written each of their entries is its room's last applied one, so a
+// crash in between loses nothing.
+func (a *Applier) ApplyBatch(ctx context.Context, entries []BatchEntry, opts BatchOptions) BatchResult {
+	res := BatchResult{Applied: make([]bool, len(entries)), Outcomes: make([]Outcome, len(entries))}
+	stop := func(p int, err error) {
+		if res.Stopped == nil {
+			res.Stopped = map[int]error{}
+		}
+		// The first error of a partition stands, except that being
+		// fenced wins: the caller must give the partition up.
+		if prev, ok := res.Stopped[p]; !ok || errors.Is(err, ErrFenced) && !errors.Is(prev, ErrFenced) {
+			res.Stopped[p] = err
+		}
 	}
-	wave := make([]int, len(envs))
-	seen := make(map[string]int, len(envs))
+	if a.c.Config().DurableReplicas > 0 {
+		for _, e := range entries {
+			stop(e.Partition, ErrStopped)
+		}
+		return res
+	}
+	wave := make([]int, len(entries))
+	seen := make(map[string]int, len(entries))
 	waves := 0
-	for i, env := range envs {
-		wave[i] = seen[env.RoomID]
-		seen[env.RoomID]++
+	for i, e := range entries {
+		wave[i] = seen[e.Env.RoomID]
+		seen[e.Env.RoomID]++
 		waves = max(waves, wave[i]+1)
 	}
-	idx := make([]int, 0, len(envs))
-	calls := make([]*call, 0, len(envs))
-	cmds := make([]*redis.Cmd, 0, len(envs))
-	es := make([]*effects, 0, len(envs))
-	done := make([]int, 0, len(envs))
+	idx := make([]int, 0, len(entries))
+	calls := make([]*call, 0, len(entries))
+	cmds := make([]*redis.Cmd, 0, len(entries))
+	es := make([]*effects, 0, len(entries))
+	done := make([]int, 0, len(entries))
+	asked := map[int]bool{}
 	for w := 0; w < waves; w++ {
-		if proceed != nil && !proceed() {
-			return applied, outs, nil, ErrStopped
-		}
 		idx, calls, cmds, es, done = idx[:0], calls[:0], cmds[:0], es[:0], done[:0]
-		var first error
-		for i, env := range envs {
+		clear(asked)
+		for i, e := range entries {
 			if wave[i] != w {
 				continue
 			}
-			c, err := a.plan(token, env)
+			if _, stopped := res.Stopped[e.Partition]; stopped {
+				continue
+			}
+			if opts.Proceed != nil {
+				ok, was := asked[e.Partition]
+				if !was {
+					ok = opts.Proceed(e.Partition)
+					asked[e.Partition] = ok
+				}
+				if !ok {
+					stop(e.Partition, ErrStopped)
+					continue
+				}
+			}
+			c, err := a.plan(e.Token, e.Env)
 			if err != nil {
-				first = keepFirst(first, err)
+				stop(e.Partition, err)
 				continue
 			}
 			idx, calls = append(idx, i), append(calls, c)
+		}
+		if len(calls) == 0 {
+			continue
 		}
 		for attempt := 0; ; attempt++ {
 			cmds = cmds[:0]
@@ -89,39 +150,44 @@ func (a *Applier) ApplyBatch(ctx context.Context, p int, token int64, envs []*st
 			}
 		}
 		for j, c := range calls {
-			res, err := cmds[j].StringSlice()
+			p := entries[idx[j]].Partition
+			reply, err := cmds[j].StringSlice()
 			if err != nil {
-				first = keepFirst(first, fmt.Errorf("apply %s %s to room %s: %w", c.env.Type, c.env.ID, c.env.RoomID, err))
+				stop(p, fmt.Errorf("apply %s %s to room %s: %w", c.env.Type, c.env.ID, c.env.RoomID, err))
 				continue
 			}
 			e := newEffects(p, c.env)
-			if err := a.interpret(c, res, e); err != nil {
-				first = keepFirst(first, err)
+			if err := a.interpret(c, reply, e); err != nil {
+				stop(p, err)
 				continue
 			}
 			es, done = append(es, e), append(done, idx[j])
 		}
-		if later && first == nil && w == waves-1 && !a.roomsOnly {
+		if opts.DeferLastWrites && len(res.Stopped) == 0 && w == waves-1 && !a.roomsOnly {
 			for j, i := range done {
-				applied[i], outs[i] = true, es[j].outcome
+				res.Applied[i], res.Outcomes[i] = true, es[j].outcome
 			}
-			return applied, outs, &Writes{a: a, es: slices.Clone(es)}, nil
+			res.Deferred = &Writes{a: a, es: slices.Clone(es)}
+			return res
 		}
 		if err := a.commit(ctx, es); err != nil {
-			return applied, outs, nil, err
+			// Their scripts ran, their events are not written: the
+			// entries count as not applied; applied again, each returns
+			// its room's cached result and is written then.
+			for _, i := range done {
+				stop(entries[i].Partition, err)
+			}
+			continue
 		}
 		for j, i := range done {
-			applied[i], outs[i] = true, es[j].outcome
-		}
-		if first != nil {
-			return applied, outs, nil, first
+			res.Applied[i], res.Outcomes[i] = true, es[j].outcome
 		}
 	}
-	return applied, outs, nil, nil
+	return res
 }
 
 // Writes are the outbound entries and side effects of applied entries,
-// not written yet (ApplyBatch with later set).
+// not written yet (ApplyBatch with DeferLastWrites).
 type Writes struct {
 	a  *Applier
 	es []*effects
@@ -168,15 +234,6 @@ func noScript(cmds []*redis.Cmd) bool {
 		}
 	}
 	return false
-}
-
-// keepFirst keeps the first error, except that being fenced wins: the caller
-// must stop at once.
-func keepFirst(first, err error) error {
-	if first == nil || errors.Is(err, ErrFenced) {
-		return err
-	}
-	return first
 }
 
 // commit writes the side effects and the outbound entries of es in one

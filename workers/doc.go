@@ -10,7 +10,8 @@
 //	worker.go     Worker: New, Run, shutdown, the partitions it owns
 //	config.go     Config and its validation
 //	balancer.go   lease renewal and the fair share of partitions per worker
-//	partition.go  one partition's loop: read, apply, acknowledge, dead letters
+//	shared.go     the shared read: every owned partition read, applied and acknowledged together
+//	partition.go  one partition alone: claims, retries, dead letters, durable mode
 //	janitor.go    the deployment-wide chores of the janitor lease's holder
 //	reaper.go     a dead connector's sockets leave their rooms
 //	apply.go      Applier: one entry planned as a room script call, Apply

@@ -89,13 +89,43 @@ var mutations = []mutation{
 	{
 		Name:      "ack-before-apply",
 		Guarantee: "entries are acknowledged only after their state change and outbound events are written",
-		File:      "workers/partition.go",
-		From:      "\t\tbo.Reset()\n\t\tids, later, laterIDs, ok := w.process(",
-		To: "\t\tbo.Reset()\n\t\tearly := make([]string, 0, len(msgs)) // mutated: acknowledged on reading\n" +
-			"\t\tfor _, m := range msgs {\n\t\t\tearly = append(early, m.ID)\n\t\t}\n\t\tw.ack(ctx, run, r, early)\n" +
-			"\t\tids, later, laterIDs, ok := w.process(",
+		File:      "workers/shared.go",
+		From:      "\t\tif len(got.Entries) > 0 {\n\t\t\tdeferred = g.apply(ctx, parts, got.Entries)",
+		To: "\t\tfor p, msgs := range got.Entries { // mutated: acknowledged on reading\n" +
+			"\t\t\tfor _, m := range msgs {\n\t\t\t\tparts[p].unacked = append(parts[p].unacked, m.ID)\n\t\t\t}\n\t\t}\n" +
+			"\t\tif len(got.Entries) > 0 {\n\t\t\tdeferred = g.apply(ctx, parts, got.Entries)",
 		Checks: []check{
-			{"./workers/", []string{"TestFencedPartitionIsRetaken"}},
+			{"./workers/", []string{"TestFencedPartitionIsRetaken", "TestFailingEntryHoldsUpItsPartitionOnly"}},
+		},
+	},
+	{
+		Name:      "read-retried",
+		Guarantee: "a read whose reply was lost is not sent again behind the worker's back (it would skip the entries it delivered): the worker reads its own pending entries instead",
+		File:      "streams/round.go",
+		From:      "func (noRetry) NoRetry() bool { return true }",
+		To:        "func (noRetry) NoRetry() bool { return false } // mutated: the read retried by the client",
+		Checks: []check{
+			{"./streams/", []string{"TestReadRoundAfterALostReply"}},
+		},
+	},
+	{
+		Name:      "shared-read-not-woken",
+		Guarantee: "a partition joining or leaving the worker's shared read takes effect at once, not after the read's wait",
+		File:      "workers/shared.go",
+		From:      "\t\t_ = g.w.c.UnblockClient(ctx, id)\n",
+		To:        "\t\t_, _ = ctx, id // mutated: the waiting read is not woken\n",
+		Checks: []check{
+			{"./workers/", []string{"TestStoppedPartitionLeavesAtOnce"}},
+		},
+	},
+	{
+		Name:      "failing-partition-holds-all",
+		Guarantee: "an entry retried or dead-lettered holds up its own partition only",
+		File:      "workers/shared.go",
+		From:      "\t\tgo func() { defer w.wg.Done(); w.runAlone(pt.run, unacked, left) }()\n",
+		To:        "\t\tfunc() { defer w.wg.Done(); w.runAlone(pt.run, unacked, left) }() // mutated: the shared read waits for it\n",
+		Checks: []check{
+			{"./workers/", []string{"TestFailingEntryHoldsUpItsPartitionOnly"}},
 		},
 	},
 	{
