@@ -207,16 +207,7 @@ func (wr *Writes) Queue(ctx context.Context, p redis.Pipeliner) func() error {
 	if wr == nil {
 		return func() error { return nil }
 	}
-	var cmds []redis.Cmder
-	now := wr.a.now()
-	for _, e := range wr.es {
-		for _, f := range e.side {
-			cmds = append(cmds, f(ctx, p)...)
-		}
-		for _, conn := range e.order {
-			cmds = append(cmds, p.XAdd(ctx, wr.a.c.OutboundArgs(conn, e.out[conn], now)))
-		}
-	}
+	cmds := wr.a.queueWrites(ctx, p, wr.es)
 	return func() error {
 		for _, c := range cmds {
 			if err := c.Err(); err != nil {
@@ -252,14 +243,13 @@ func (a *Applier) commit(ctx context.Context, es []*effects) error {
 	now := a.now()
 	durable := a.c.Config().DurableReplicas > 0
 	_, err := a.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
+		if !durable {
+			a.queueWrites(ctx, p, es)
+			return nil
+		}
 		for _, e := range es {
 			for _, f := range e.side {
 				f(ctx, p)
-			}
-			if !durable {
-				for _, conn := range e.order {
-					p.XAdd(ctx, a.c.OutboundArgs(conn, e.out[conn], now))
-				}
 			}
 		}
 		return nil
@@ -278,4 +268,28 @@ func (a *Applier) commit(ctx context.Context, es []*effects) error {
 		}
 	}
 	return nil
+}
+
+// queueWrites queues the side effects and the outbound entries of es on
+// p. Only the first entry to each connector trims that connector's
+// stream to the recovery window: trimming costs Redis about as much as
+// the append, and once per round trip keeps the stream as short.
+func (a *Applier) queueWrites(ctx context.Context, p redis.Pipeliner, es []*effects) []redis.Cmder {
+	var cmds []redis.Cmder
+	now := a.now()
+	trimmed := make(map[string]bool, 2)
+	for _, e := range es {
+		for _, f := range e.side {
+			cmds = append(cmds, f(ctx, p)...)
+		}
+		for _, conn := range e.order {
+			args := a.c.OutboundArgs(conn, e.out[conn], now)
+			if trimmed[conn] {
+				args.MinID, args.Approx = "", false
+			}
+			trimmed[conn] = true
+			cmds = append(cmds, p.XAdd(ctx, args))
+		}
+	}
+	return cmds
 }
