@@ -69,121 +69,180 @@ type BatchResult struct {
 // written each of their entries is its room's last applied one, so a
 // crash in between loses nothing.
 func (a *Applier) ApplyBatch(ctx context.Context, entries []BatchEntry, opts BatchOptions) BatchResult {
-	res := BatchResult{Applied: make([]bool, len(entries)), Outcomes: make([]Outcome, len(entries))}
-	stop := func(p int, err error) {
-		if res.Stopped == nil {
-			res.Stopped = map[int]error{}
-		}
-		// The first error of a partition stands, except that being
-		// fenced wins: the caller must give the partition up.
-		if prev, ok := res.Stopped[p]; !ok || errors.Is(err, ErrFenced) && !errors.Is(prev, ErrFenced) {
-			res.Stopped[p] = err
-		}
-	}
-	if a.c.Config().DurableReplicas > 0 {
-		for _, e := range entries {
-			stop(e.Partition, ErrStopped)
-		}
-		return res
-	}
-	wave := make([]int, len(entries))
-	seen := make(map[string]int, len(entries))
-	waves := 0
-	for i, e := range entries {
-		wave[i] = seen[e.Env.RoomID]
-		seen[e.Env.RoomID]++
-		waves = max(waves, wave[i]+1)
-	}
-	idx := make([]int, 0, len(entries))
-	calls := make([]*call, 0, len(entries))
-	cmds := make([]*redis.Cmd, 0, len(entries))
-	es := make([]*effects, 0, len(entries))
-	done := make([]int, 0, len(entries))
-	asked := map[int]bool{}
-	for w := 0; w < waves; w++ {
-		idx, calls, cmds, es, done = idx[:0], calls[:0], cmds[:0], es[:0], done[:0]
-		clear(asked)
-		for i, e := range entries {
-			if wave[i] != w {
-				continue
-			}
-			if _, stopped := res.Stopped[e.Partition]; stopped {
-				continue
-			}
-			if opts.Proceed != nil {
-				ok, was := asked[e.Partition]
-				if !was {
-					ok = opts.Proceed(e.Partition)
-					asked[e.Partition] = ok
-				}
-				if !ok {
-					stop(e.Partition, ErrStopped)
+	b := a.newBatch(entries, opts)
+	reloaded := false
+	for b.more() {
+		_, _ = a.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
+			b.queue(ctx, p)
+			return nil
+		})
+		es, done, missingCode := b.finish()
+		if missingCode {
+			// Redis does not know the scripts (first use, or a
+			// restart): load them and run the wave again. Entries whose
+			// script ran return their cached result, the same as the
+			// first time.
+			err := errors.New("workers: Redis lacks the room scripts")
+			if !reloaded {
+				reloaded = true
+				if err = a.scripts.load(ctx, a.c.Redis()); err == nil {
+					b.retry()
 					continue
 				}
 			}
-			c, err := a.plan(e.Token, e.Env)
-			if err != nil {
-				stop(e.Partition, err)
-				continue
-			}
-			idx, calls = append(idx, i), append(calls, c)
-		}
-		if len(calls) == 0 {
+			b.stopWave(err)
 			continue
 		}
-		for attempt := 0; ; attempt++ {
-			cmds = cmds[:0]
-			_, _ = a.c.Redis().Pipelined(ctx, func(pl redis.Pipeliner) error {
-				for _, c := range calls {
-					cmds = append(cmds, a.scripts.run(ctx, pl, c.script, c.keys, c.args...))
-				}
-				return nil
-			})
-			if attempt > 0 || !noScript(cmds) {
-				break
-			}
-			// Redis does not know the scripts (first use, or a restart):
-			// load them and run the wave again. Entries whose script ran
-			// return their cached result, the same as the first time.
-			if err := a.scripts.load(ctx, a.c.Redis()); err != nil {
-				break
-			}
-		}
-		for j, c := range calls {
-			p := entries[idx[j]].Partition
-			reply, err := cmds[j].StringSlice()
-			if err != nil {
-				stop(p, fmt.Errorf("apply %s %s to room %s: %w", c.env.Type, c.env.ID, c.env.RoomID, err))
-				continue
-			}
-			e := newEffects(p, c.env)
-			if err := a.interpret(c, reply, e); err != nil {
-				stop(p, err)
-				continue
-			}
-			es, done = append(es, e), append(done, idx[j])
-		}
-		if opts.DeferLastWrites && len(res.Stopped) == 0 && w == waves-1 && !a.roomsOnly {
-			for j, i := range done {
-				res.Applied[i], res.Outcomes[i] = true, es[j].outcome
-			}
-			res.Deferred = &Writes{a: a, es: slices.Clone(es)}
-			return res
+		if opts.DeferLastWrites && len(b.res.Stopped) == 0 && !b.more() && !a.roomsOnly {
+			b.applied(es, done)
+			b.res.Deferred = &Writes{a: a, es: slices.Clone(es)}
+			return b.res
 		}
 		if err := a.commit(ctx, es); err != nil {
 			// Their scripts ran, their events are not written: the
 			// entries count as not applied; applied again, each returns
 			// its room's cached result and is written then.
 			for _, i := range done {
-				stop(entries[i].Partition, err)
+				b.stop(entries[i].Partition, err)
 			}
 			continue
 		}
-		for j, i := range done {
-			res.Applied[i], res.Outcomes[i] = true, es[j].outcome
-		}
+		b.applied(es, done)
 	}
-	return res
+	return b.res
+}
+
+// batch applies entries in waves, one wave per round trip (see
+// ApplyBatch); the worker's shared read drives one wave at a time,
+// sending its scripts in the same round trip as the previous wave's
+// writes and the next read.
+type batch struct {
+	a       *Applier
+	entries []BatchEntry
+	opts    BatchOptions
+	res     BatchResult
+	wave    []int // each entry's wave
+	waves   int
+	next    int // the next wave to queue
+	// The wave queued, not finished: its entries (indexes), their calls
+	// and the script commands.
+	idx   []int
+	calls []*call
+	cmds  []*redis.Cmd
+	asked map[int]bool
+}
+
+func (a *Applier) newBatch(entries []BatchEntry, opts BatchOptions) *batch {
+	b := &batch{a: a, entries: entries, opts: opts, wave: make([]int, len(entries)), asked: map[int]bool{},
+		res: BatchResult{Applied: make([]bool, len(entries)), Outcomes: make([]Outcome, len(entries))}}
+	if a.c.Config().DurableReplicas > 0 {
+		for _, e := range entries {
+			b.stop(e.Partition, ErrStopped)
+		}
+		return b
+	}
+	seen := make(map[string]int, len(entries))
+	for i, e := range entries {
+		b.wave[i] = seen[e.Env.RoomID]
+		seen[e.Env.RoomID]++
+		b.waves = max(b.waves, b.wave[i]+1)
+	}
+	return b
+}
+
+// stop stops partition p: its entries of later waves are left unapplied.
+// The first error of a partition stands, except that being fenced wins:
+// the caller must give the partition up.
+func (b *batch) stop(p int, err error) {
+	if b.res.Stopped == nil {
+		b.res.Stopped = map[int]error{}
+	}
+	if prev, ok := b.res.Stopped[p]; !ok || errors.Is(err, ErrFenced) && !errors.Is(prev, ErrFenced) {
+		b.res.Stopped[p] = err
+	}
+}
+
+// more tells whether waves remain to queue.
+func (b *batch) more() bool { return b.next < b.waves }
+
+// queue plans the next wave and queues its scripts on p (none when every
+// partition of the wave stopped).
+func (b *batch) queue(ctx context.Context, p redis.Pipeliner) {
+	w := b.next
+	b.next++
+	b.idx, b.calls, b.cmds = b.idx[:0], b.calls[:0], b.cmds[:0]
+	clear(b.asked)
+	for i, e := range b.entries {
+		if b.wave[i] != w {
+			continue
+		}
+		if _, stopped := b.res.Stopped[e.Partition]; stopped {
+			continue
+		}
+		if b.opts.Proceed != nil {
+			ok, was := b.asked[e.Partition]
+			if !was {
+				ok = b.opts.Proceed(e.Partition)
+				b.asked[e.Partition] = ok
+			}
+			if !ok {
+				b.stop(e.Partition, ErrStopped)
+				continue
+			}
+		}
+		c, err := b.a.plan(e.Token, e.Env)
+		if err != nil {
+			b.stop(e.Partition, err)
+			continue
+		}
+		b.idx, b.calls = append(b.idx, i), append(b.calls, c)
+	}
+	for _, c := range b.calls {
+		b.cmds = append(b.cmds, b.a.scripts.run(ctx, p, c.script, c.keys, c.args...))
+	}
+}
+
+// retry queues the last wave again next time: its results were lost
+// (the round trip failed) or Redis lacked the scripts. Applied again, an
+// entry returns its room's cached result.
+func (b *batch) retry() { b.next-- }
+
+// finish reads the results of the queued wave: the effects of the
+// entries it applied (done: their indexes) whose writes are the
+// caller's to make. missingCode: Redis did not know the scripts.
+func (b *batch) finish() (es []*effects, done []int, missingCode bool) {
+	if noScript(b.cmds) {
+		return nil, nil, true
+	}
+	for j, c := range b.calls {
+		p := b.entries[b.idx[j]].Partition
+		reply, err := b.cmds[j].StringSlice()
+		if err != nil {
+			b.stop(p, fmt.Errorf("apply %s %s to room %s: %w", c.env.Type, c.env.ID, c.env.RoomID, err))
+			continue
+		}
+		e := newEffects(p, c.env)
+		if err := b.a.interpret(c, reply, e); err != nil {
+			b.stop(p, err)
+			continue
+		}
+		es, done = append(es, e), append(done, b.idx[j])
+	}
+	return es, done, false
+}
+
+// stopWave stops the partitions of the queued wave's entries.
+func (b *batch) stopWave(err error) {
+	for _, i := range b.idx {
+		b.stop(b.entries[i].Partition, err)
+	}
+}
+
+// applied records entries done as applied, with their outcomes.
+func (b *batch) applied(es []*effects, done []int) {
+	for j, i := range done {
+		b.res.Applied[i], b.res.Outcomes[i] = true, es[j].outcome
+	}
 }
 
 // Writes are the outbound entries and side effects of applied entries,

@@ -57,12 +57,18 @@ type shared struct {
 type part struct {
 	run *partitionRun
 	// unacked are entries applied and written, acknowledged in the next
-	// round trip; deferred are entries whose writes wait in the loop's
-	// deferred writes.
-	unacked, deferred []string
+	// round trip; written are entries whose writes go in the next round
+	// trip, acknowledged after it.
+	unacked, written []string
 	// own: the last round's reply was lost; read this consumer's pending
 	// entries first.
 	own bool
+	// stopped holds, once the partition stopped in a batch, the entries
+	// it did not apply (in stream order): they go back to runAlone once
+	// what it applied is written. fenced: it is given up instead.
+	stopped []redis.XMessage
+	leaving bool
+	fenced  bool
 }
 
 // sharedRead returns the shared read partition p belongs to, started on
@@ -112,59 +118,38 @@ func (g *shared) nudge() {
 }
 
 func (g *shared) loop(ctx context.Context) {
-	w := g.w
-	parts := map[int]*part{}
-	var deferred *Writes
+	l := &loopState{g: g, w: g.w, parts: map[int]*part{}}
 	// On a Redis server the loop reads on a connection of its own, which
 	// another can wake from a blocking read (CLIENT UNBLOCK with its
 	// CLIENT ID); a connection that failed once stays failed (go-redis),
-	// so a new one replaces it.
-	var via redis.Cmdable = w.c.Redis()
-	client, canUnblock := w.c.Redis().(*redis.Client)
-	var conn *redis.Conn
-	clientID := int64(0) // conn's CLIENT ID, 0: unknown
-	renew := func() {
-		if conn != nil {
-			_ = conn.Close()
-		}
-		conn, clientID = client.Conn(), 0
-		via = conn
-	}
-	if canUnblock {
-		renew()
-		defer func() { _ = conn.Close() }()
+	// so a new one replaces it. There the scripts of a wave also ride in
+	// the round trip that writes the previous wave: one connection runs
+	// commands in order. On Redis Cluster a round trip spans nodes, which
+	// keep no order between them: a wave's scripts wait for the previous
+	// wave's writes.
+	l.via = g.w.c.Redis()
+	client, standalone := g.w.c.Redis().(*redis.Client)
+	l.chained, l.canUnblock = standalone, standalone
+	if standalone {
+		l.client = client
+		l.renew()
+		defer func() { _ = l.conn.Close() }()
 	}
 	bo := newBackoff()
 	for {
-		// Take in the partitions that joined.
 		g.mu.Lock()
 		for p, run := range g.runs {
-			parts[p] = &part{run: run}
+			l.parts[p] = &part{run: run}
 			delete(g.runs, p)
 		}
 		g.mu.Unlock()
 		closing := ctx.Err() != nil
-		var reading, own []int
-		acks := map[int][]string{}
-		var leaving []int
-		for p, pt := range parts {
-			if len(pt.unacked) > 0 {
-				acks[p] = pt.unacked
-			}
-			if closing || pt.run.stopped() {
-				leaving = append(leaving, p)
-				continue
-			}
-			if pt.own {
-				own = append(own, p)
-			} else {
-				reading = append(reading, p)
-			}
+		if closing && l.cur == nil {
+			// What is in hand is written and acknowledged first.
+			l.next = nil
 		}
-		if len(reading)+len(own) == 0 && deferred == nil && len(acks) == 0 {
-			for _, p := range leaving {
-				g.leave(parts, p)
-			}
+		l.retire(closing)
+		if len(l.parts) == 0 && l.cur == nil && len(l.next) == 0 {
 			if closing {
 				return
 			}
@@ -174,250 +159,426 @@ func (g *shared) loop(ctx context.Context) {
 			}
 			continue
 		}
-		slices.Sort(reading)
-		slices.Sort(own)
-		block := time.Duration(0)
-		if len(leaving) == 0 {
-			block = sharedBlockPolled
-			if canUnblock && clientID == 0 {
-				id, err := conn.ClientID(context.WithoutCancel(ctx)).Result()
-				if err != nil {
-					canUnblock = false
-				} else {
-					clientID = id
+		ok := l.round(ctx, closing)
+		if closing {
+			if !ok {
+				// Redis away while stopping: what is not written stays
+				// pending; the partitions' next owners apply it again.
+				for p := range l.parts {
+					l.drop(p)
 				}
-			}
-			if canUnblock {
-				block = sharedBlock
-				// Published before the wake-up is looked at: a join
-				// after this point unblocks the read.
-				g.blocked.Store(clientID)
-			}
-			select {
-			case <-g.wake:
-				block = 0 // a change waits: take it in after this round
-			default:
-			}
-		}
-		round := streams.Round{Consumer: w.id, Acks: acks, New: reading, Own: own, Count: w.cfg.BatchSize, Block: block}
-		if deferred != nil {
-			round.Writes = func(p redis.Pipeliner) func() error { return deferred.Queue(ctx, p) }
-		}
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), block+5*time.Second)
-		got, err := w.c.ReadRound(rctx, via, round)
-		cancel()
-		g.blocked.Store(0)
-		if err == nil && got.WritesErr == nil {
-			// Written and acknowledged.
-			for _, pt := range parts {
-				pt.unacked = append(pt.unacked[:0], pt.deferred...)
-				pt.deferred = nil
-			}
-			deferred = nil
-		} else {
-			if err != nil {
-				if conn != nil {
-					renew()
-				}
-				if ctx.Err() == nil && !closing {
-					w.log.Warn("read partitions", "err", err)
-				}
-			}
-			// Whether anything of the round happened is unknown: the
-			// deferred writes go first, before anything else is applied
-			// (acknowledgements are idempotent: sent again next round).
-			if !g.flush(ctx, &deferred, parts) {
-				for _, p := range leaving {
-					g.leave(parts, p)
-				}
-				if ctx.Err() != nil {
-					closing = true
-				}
-			}
-			if err != nil {
-				// The read may have been delivered: those partitions
-				// read their own pending entries first.
-				for _, p := range append(reading, own...) {
-					parts[p].own = true
-				}
-			}
-		}
-		for _, p := range leaving {
-			if err == nil && got.WritesErr == nil || closing {
-				g.leave(parts, p)
-			}
-		}
-		if err != nil || closing {
-			if !closing {
-				bo.Sleep(ctx)
+				return
 			}
 			continue
 		}
-		bo.Reset()
-		for _, p := range own {
-			parts[p].own = false
-		}
-		for p, ids := range got.Gone {
-			if pt := parts[p]; pt != nil {
-				pt.unacked = append(pt.unacked, ids...)
-			}
-		}
-		if len(got.Entries) > 0 {
-			deferred = g.apply(ctx, parts, got.Entries)
+		if ok {
+			bo.Reset()
+		} else {
+			bo.Sleep(ctx)
 		}
 	}
 }
 
-// flush writes the deferred writes with retries until they are written
-// (their entries are then acknowledged with the next round) or ctx ends;
-// false when it ended first.
-func (g *shared) flush(ctx context.Context, deferred **Writes, parts map[int]*part) bool {
-	if *deferred == nil {
+// loopState is what the shared read's loop keeps between round trips.
+type loopState struct {
+	g     *shared
+	w     *Worker
+	parts map[int]*part
+	// cur is the batch being applied, a wave per round trip; curMsgs are
+	// its entries as read (same order).
+	cur     *batch
+	curMsgs []redis.XMessage
+	// queued: cur's scripts ride in the round trip under way.
+	queued bool
+	// next are entries read, not applied yet (the batch after cur).
+	next map[int][]redis.XMessage
+	// writes are the effects of the wave applied last, written in the
+	// next round trip (each partition's written holds their entries).
+	writes []*effects
+	start  time.Time // when cur started, for the apply time metric
+
+	via        redis.Cmdable
+	client     *redis.Client
+	conn       *redis.Conn
+	clientID   int64 // conn's CLIENT ID, 0: unknown
+	chained    bool  // a wave's scripts go with the previous wave's writes
+	canUnblock bool
+}
+
+func (l *loopState) renew() {
+	if l.conn != nil {
+		_ = l.conn.Close()
+	}
+	l.conn, l.clientID = l.client.Conn(), 0
+	l.via = l.conn
+}
+
+// busy tells whether partition p has entries or writes in hand.
+func (l *loopState) busy(p int) bool {
+	pt := l.parts[p]
+	if len(pt.written) > 0 || len(l.next[p]) > 0 {
+		return true
+	}
+	if l.cur != nil {
+		for _, e := range l.cur.entries {
+			if e.Partition == p {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// retire hands partitions that stopped in a batch back to runAlone (or
+// gives up fenced ones), and lets partitions whose run stopped leave,
+// once what they applied is written.
+func (l *loopState) retire(closing bool) {
+	for p, pt := range l.parts {
+		switch {
+		case pt.leaving && len(pt.written) == 0:
+			delete(l.parts, p)
+			run, unacked, rest := pt.run, pt.unacked, pt.stopped
+			w := l.w
+			if pt.fenced {
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					_ = w.c.Reader(p, w.id).Ack(ctx, unacked...)
+					cancel()
+					w.abandon(run)
+					close(run.done)
+				}()
+				continue
+			}
+			w.wg.Add(1)
+			go func() { defer w.wg.Done(); w.runAlone(run, unacked, rest) }()
+		case (closing || pt.run.stopped()) && !pt.leaving:
+			// Entries read and not applied stay pending: the partition's
+			// next owner claims them.
+			delete(l.next, p)
+			if !l.busy(p) && len(pt.unacked) == 0 {
+				delete(l.parts, p)
+				close(pt.run.done)
+			}
+		}
+	}
+}
+
+// leaving tells whether a partition waits to be handed back or to leave:
+// the loop must not wait in a read then.
+func (l *loopState) leaving() bool {
+	for _, pt := range l.parts {
+		if pt.leaving || pt.run.stopped() {
+			return true
+		}
+	}
+	return false
+}
+
+// drop lets partition p go without writing what it has in hand.
+func (l *loopState) drop(p int) {
+	if pt := l.parts[p]; pt != nil {
+		delete(l.parts, p)
+		close(pt.run.done)
+	}
+}
+
+// round runs one round trip: the writes of the wave applied last, the
+// acknowledgements of what is written, the scripts of cur's next wave,
+// and a read of every partition (while no batch is in hand, or with its
+// last wave). false when it failed.
+func (l *loopState) round(ctx context.Context, closing bool) bool {
+	w, g := l.w, l.g
+	if l.cur == nil && len(l.next) > 0 {
+		l.begin()
+	}
+	queue := l.cur != nil && l.cur.more() && (l.chained || len(l.writes) == 0)
+	read := !closing && (l.cur == nil || queue && l.cur.next == l.cur.waves-1)
+	r := streams.Round{Consumer: w.id, Acks: map[int][]string{}, Count: w.cfg.BatchSize}
+	for p, pt := range l.parts {
+		if len(pt.unacked) > 0 {
+			r.Acks[p] = pt.unacked
+		}
+		if !read || pt.leaving || pt.run.stopped() || len(l.next[p]) > 0 {
+			continue
+		}
+		if pt.own {
+			r.Own = append(r.Own, p)
+		} else {
+			r.New = append(r.New, p)
+		}
+	}
+	slices.Sort(r.New)
+	slices.Sort(r.Own)
+	if read && !queue && len(r.Own) == 0 && !l.leaving() {
+		r.Block = l.block()
+	}
+	writes := l.writes
+	if len(writes) > 0 || queue {
+		r.Writes = func(p redis.Pipeliner) func() error {
+			var cmds []redis.Cmder
+			if len(writes) > 0 {
+				cmds = w.applier.queueWrites(ctx, p, writes)
+			}
+			if queue {
+				l.cur.queue(ctx, p)
+			}
+			return func() error {
+				for _, c := range cmds {
+					if err := c.Err(); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+		}
+	}
+	if len(r.New)+len(r.Own)+len(r.Acks) == 0 && r.Writes == nil {
+		// Nothing to send (partitions on their way out): wait a moment.
+		select {
+		case <-ctx.Done():
+		case <-g.wake:
+		case <-time.After(50 * time.Millisecond):
+		}
+		return true
+	}
+	if r.Block > 0 && l.clientID != 0 {
+		// Published before the wake-up is looked at: a join after this
+		// point unblocks the read.
+		g.blocked.Store(l.clientID)
+		select {
+		case <-g.wake:
+			r.Block = 0 // a change waits: take it in after this round
+		default:
+		}
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Block+5*time.Second)
+	got, err := w.c.ReadRound(rctx, l.via, r)
+	cancel()
+	g.blocked.Store(0)
+	if err != nil || got.WritesErr != nil {
+		if err != nil {
+			if l.conn != nil {
+				l.renew()
+			}
+			if !closing {
+				w.log.Warn("read partitions", "err", err)
+			}
+		}
+		// The read may have been delivered, or was and is not taken:
+		// those partitions read their own pending entries next.
+		for _, p := range append(r.New, r.Own...) {
+			l.parts[p].own = true
+		}
+		if queue {
+			l.cur.retry() // its results are unknown: applied again, each returns its room's cached result
+		}
+		// Whether the writes happened is unknown: they go first,
+		// before anything else is applied (acknowledgements are
+		// idempotent: sent again next round).
+		return l.flush(ctx) && false
+	}
+	for p, ids := range r.Acks {
+		pt := l.parts[p]
+		pt.unacked = pt.unacked[len(ids):]
+	}
+	if len(writes) > 0 {
+		l.written()
+	}
+	for _, p := range r.Own {
+		l.parts[p].own = false
+	}
+	for p, ids := range got.Gone {
+		if pt := l.parts[p]; pt != nil {
+			pt.unacked = append(pt.unacked, ids...)
+		}
+	}
+	if queue {
+		l.finishWave(ctx)
+	}
+	if len(got.Entries) > 0 {
+		l.take(got.Entries, len(r.Own) > 0)
+	}
+	return true
+}
+
+// block is how long the read may wait for entries: long where another
+// connection can wake it, short where it cannot (the embedded Redis of
+// dev).
+func (l *loopState) block() time.Duration {
+	if l.canUnblock && l.clientID == 0 {
+		id, err := l.conn.ClientID(context.Background()).Result()
+		if err != nil {
+			l.canUnblock = false
+		} else {
+			l.clientID = id
+		}
+	}
+	if l.canUnblock {
+		return sharedBlock
+	}
+	return sharedBlockPolled
+}
+
+// written moves the entries whose writes went through to the
+// acknowledgements of the next round.
+func (l *loopState) written() {
+	for _, pt := range l.parts {
+		pt.unacked = append(pt.unacked, pt.written...)
+		pt.written = nil
+	}
+	l.writes = nil
+}
+
+// flush writes the pending writes with retries until they are written
+// or ctx ends; false when it ended first.
+func (l *loopState) flush(ctx context.Context) bool {
+	if len(l.writes) == 0 {
 		return true
 	}
 	bo := newBackoff()
 	for {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		err := (*deferred).Write(wctx)
+		err := l.w.applier.commit(wctx, l.writes)
 		cancel()
 		if err == nil {
-			for _, pt := range parts {
-				pt.unacked = append(pt.unacked, pt.deferred...)
-				pt.deferred = nil
-			}
-			*deferred = nil
+			l.written()
 			return true
 		}
-		g.w.log.Warn("write applied entries' events", "err", err)
+		l.w.log.Warn("write applied entries' events", "err", err)
 		if !bo.Sleep(ctx) {
 			return false
 		}
 	}
 }
 
-// leave takes partition p out of the shared read for good: its run
-// stopped, and what it applied is written and acknowledged (or the
-// worker is stopping and gives up on it: the entries stay pending and
-// their next owner applies them again, which changes nothing twice).
-func (g *shared) leave(parts map[int]*part, p int) {
-	pt := parts[p]
-	if pt == nil {
-		return
-	}
-	delete(parts, p)
-	if len(pt.unacked) > 0 || len(pt.deferred) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if len(pt.deferred) == 0 {
-			_ = g.w.c.Reader(p, g.w.id).Ack(ctx, pt.unacked...)
+// take keeps entries read for the next batch. After a lost reply (own),
+// the entries read again that are in hand already are skipped (entry ids
+// are those of their partition's stream).
+func (l *loopState) take(got map[int][]redis.XMessage, own bool) {
+	var inHand map[int]map[string]bool
+	if own {
+		inHand = map[int]map[string]bool{}
+		add := func(p int, id string) {
+			if inHand[p] == nil {
+				inHand[p] = map[string]bool{}
+			}
+			inHand[p][id] = true
 		}
-		cancel()
+		for p, pt := range l.parts {
+			for _, id := range pt.unacked {
+				add(p, id)
+			}
+			for _, id := range pt.written {
+				add(p, id)
+			}
+		}
+		if l.cur != nil {
+			for i, e := range l.cur.entries {
+				add(e.Partition, l.curMsgs[i].ID)
+			}
+		}
 	}
-	close(pt.run.done)
+	if l.next == nil {
+		l.next = map[int][]redis.XMessage{}
+	}
+	for p, msgs := range got {
+		pt := l.parts[p]
+		if pt == nil || pt.leaving {
+			continue
+		}
+		for _, m := range msgs {
+			if !inHand[p][m.ID] {
+				l.next[p] = append(l.next[p], m)
+			}
+		}
+	}
 }
 
-// apply applies the entries one round read, as one batch, and returns
-// the writes it deferred to the next round trip. A partition whose
-// entries were not all applied goes back to runAlone with the rest, in
-// order; a fenced one is given up.
-func (g *shared) apply(ctx context.Context, parts map[int]*part, got map[int][]redis.XMessage) *Writes {
-	w := g.w
-	var entries []BatchEntry
-	var ids []string
-	rest := map[int][]redis.XMessage{}
-	order := make([]int, 0, len(got))
-	for p := range got {
+// begin starts the next batch with the entries read.
+func (l *loopState) begin() {
+	w := l.w
+	order := make([]int, 0, len(l.next))
+	for p := range l.next {
 		order = append(order, p)
 	}
 	slices.Sort(order)
+	var entries []BatchEntry
+	var msgs []redis.XMessage
 	for _, p := range order {
-		pt := parts[p]
-		if pt == nil {
-			continue
-		}
-		for i, m := range got[p] {
-			if slices.Contains(pt.unacked, m.ID) {
-				continue // applied and written already (read again after a lost reply)
-			}
+		pt := l.parts[p]
+		for i, m := range l.next[p] {
 			env, err := streams.DecodeEnvelope(m.ID, m.Values)
 			if err != nil {
 				// runAlone dead-letters it, and applies what follows.
-				rest[p] = got[p][i:]
+				pt.stopped, pt.leaving = l.next[p][i:], true
 				break
 			}
 			entries = append(entries, BatchEntry{Partition: p, Token: pt.run.token, Env: env})
-			ids = append(ids, m.ID)
+			msgs = append(msgs, m)
 		}
 	}
-	var res BatchResult
-	if len(entries) > 0 {
-		start := time.Now()
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		res = w.safeApplyBatch(actx, entries, BatchOptions{
-			Proceed:         func(p int) bool { return w.leaseValidNow(parts[p].run) },
-			DeferLastWrites: len(rest) == 0,
-		})
-		cancel()
-		elapsed := time.Since(start).Seconds()
-		for i, e := range entries {
-			if !res.Applied[i] {
-				continue
-			}
-			w.observe(e.Env, res.Outcomes[i], elapsed)
-			pt := parts[e.Partition]
-			if res.Deferred != nil {
-				pt.deferred = append(pt.deferred, ids[i])
-			} else {
-				pt.unacked = append(pt.unacked, ids[i])
-			}
-		}
+	l.next = nil
+	if len(entries) == 0 {
+		return
 	}
-	// Partitions that stopped: the entries not applied, then those of the
-	// read the batch never saw, in stream order.
-	for p, err := range res.Stopped {
-		pt := parts[p]
-		if errors.Is(err, ErrFenced) {
-			w.log.Warn("fenced: a newer lease token wrote to this room; giving the partition up", "partition", p)
-			pt.run.fenced.Store(true)
-			delete(parts, p)
-			unacked := pt.unacked
-			go func() {
-				actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_ = w.c.Reader(p, w.id).Ack(actx, unacked...)
-				cancel()
-				w.abandon(pt.run)
-				close(pt.run.done)
-			}()
-			continue
-		}
-		if !errors.Is(err, ErrStopped) {
-			w.log.Debug("batch stopped early; applying the rest alone", "partition", p, "err", err)
-		}
-		var left []redis.XMessage
-		for i, e := range entries {
-			if e.Partition == p && !res.Applied[i] {
-				left = append(left, got[p][indexOf(got[p], ids[i])])
-			}
-		}
-		rest[p] = append(left, rest[p]...)
+	l.cur = w.applier.newBatch(entries, BatchOptions{Proceed: func(p int) bool { return w.leaseValidNow(l.parts[p].run) }})
+	l.curMsgs, l.start = msgs, time.Now()
+	l.stopped() // durable mode stops every partition at once
+	if !l.cur.more() {
+		l.cur, l.curMsgs = nil, nil
 	}
-	for p, left := range rest {
-		pt := parts[p]
-		if pt == nil {
-			continue
-		}
-		delete(parts, p)
-		unacked := pt.unacked
-		w.wg.Add(1)
-		go func() { defer w.wg.Done(); w.runAlone(pt.run, unacked, left) }()
-	}
-	return res.Deferred
 }
 
-func indexOf(msgs []redis.XMessage, id string) int {
-	for i, m := range msgs {
-		if m.ID == id {
-			return i
+// finishWave reads the results of the wave cur queued.
+func (l *loopState) finishWave(ctx context.Context) {
+	w, b := l.w, l.cur
+	es, done, missingCode := b.finish()
+	if missingCode {
+		if err := w.applier.scripts.load(ctx, w.c.Redis()); err != nil {
+			w.log.Warn("load the room scripts", "err", err)
 		}
+		b.retry()
+		return
 	}
-	return -1
+	b.applied(es, done)
+	elapsed := time.Since(l.start).Seconds()
+	for j, i := range done {
+		e := b.entries[i]
+		w.observe(e.Env, es[j].outcome, elapsed)
+		pt := l.parts[e.Partition]
+		pt.written = append(pt.written, l.curMsgs[i].ID)
+	}
+	l.writes = es
+	l.stopped()
+	if !b.more() {
+		l.cur, l.curMsgs = nil, nil
+	}
+}
+
+// stopped marks the partitions cur stopped as leaving, with the entries
+// they did not apply, then those read after them.
+func (l *loopState) stopped() {
+	b := l.cur
+	for p, err := range b.res.Stopped {
+		pt := l.parts[p]
+		if pt == nil || pt.leaving {
+			continue
+		}
+		pt.leaving = true
+		if errors.Is(err, ErrFenced) {
+			l.w.log.Warn("fenced: a newer lease token wrote to this room; giving the partition up", "partition", p)
+			pt.run.fenced.Store(true)
+			pt.fenced = true
+		} else if !errors.Is(err, ErrStopped) {
+			l.w.log.Debug("batch stopped early; applying the rest alone", "partition", p, "err", err)
+		}
+		var rest []redis.XMessage
+		for i, e := range b.entries {
+			if e.Partition == p && !b.res.Applied[i] {
+				rest = append(rest, l.curMsgs[i])
+			}
+		}
+		pt.stopped = append(rest, l.next[p]...)
+		delete(l.next, p)
+	}
 }

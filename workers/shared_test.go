@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ func sharedConfig(n int) Config {
 func runWorker(t *testing.T, rdb redis.UniversalClient, cfg Config) (*Worker, *streams.Client) {
 	t.Helper()
 	c := streams.New(rdb, cfg.Config)
-	w := New(cfg, c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	w := New(cfg, c, slog.New(slog.NewTextHandler(testLogOut(), &slog.HandlerOptions{Level: slog.LevelDebug})), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(ctx) }()
@@ -263,4 +264,11 @@ func TestFailingEntryHoldsUpItsPartitionOnly(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func testLogOut() io.Writer {
+	if os.Getenv("WORKER_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
 }

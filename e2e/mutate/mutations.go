@@ -39,7 +39,7 @@ var mutations = []mutation{
 		Name:      "skip-seq-dup",
 		Guarantee: "a client event appended twice (lost XADD reply) is applied once: (origin, seq) check in the room scripts",
 		File:      "workers/scripts/prelude.lua",
-		From:      "if seq and tonumber(ARGV[8]) <= seq then",
+		From:      "if not numlt(string.sub(a[3], i + 1, (j or 0) - 1), ARGV[8]) then",
 		To:        "if false then -- mutated: (origin, seq) duplicates applied again",
 		Checks: []check{
 			{"./workers/", []string{"TestRepeatedAppend"}},
@@ -60,7 +60,7 @@ var mutations = []mutation{
 		Name:      "skip-fence",
 		Guarantee: "per-room order: a worker that lost its lease is refused by the room scripts (lease token checked)",
 		File:      "workers/scripts/prelude.lua",
-		From:      "if tonumber(ARGV[2]) < tonumber(a[2] or '0') then",
+		From:      "if a[2] and a[2] ~= ARGV[2] and numlt(ARGV[2], a[2]) then",
 		To:        "if false then -- mutated: stale lease tokens accepted",
 		Checks: []check{
 			{"./workers/", []string{"TestFencing", "TestApplyBatchStopsWhenFenced", "TestFencedPartitionIsRetaken"}},
@@ -90,10 +90,10 @@ var mutations = []mutation{
 		Name:      "ack-before-apply",
 		Guarantee: "entries are acknowledged only after their state change and outbound events are written",
 		File:      "workers/shared.go",
-		From:      "\t\tif len(got.Entries) > 0 {\n\t\t\tdeferred = g.apply(ctx, parts, got.Entries)",
-		To: "\t\tfor p, msgs := range got.Entries { // mutated: acknowledged on reading\n" +
-			"\t\t\tfor _, m := range msgs {\n\t\t\t\tparts[p].unacked = append(parts[p].unacked, m.ID)\n\t\t\t}\n\t\t}\n" +
-			"\t\tif len(got.Entries) > 0 {\n\t\t\tdeferred = g.apply(ctx, parts, got.Entries)",
+		From:      "\tif len(got.Entries) > 0 {\n\t\tl.take(got.Entries, len(r.Own) > 0)",
+		To: "\tfor p, msgs := range got.Entries { // mutated: acknowledged on reading\n" +
+			"\t\tfor _, m := range msgs {\n\t\t\tl.parts[p].unacked = append(l.parts[p].unacked, m.ID)\n\t\t}\n\t}\n" +
+			"\tif len(got.Entries) > 0 {\n\t\tl.take(got.Entries, len(r.Own) > 0)",
 		Checks: []check{
 			{"./workers/", []string{"TestFencedPartitionIsRetaken", "TestFailingEntryHoldsUpItsPartitionOnly"}},
 		},
@@ -122,8 +122,8 @@ var mutations = []mutation{
 		Name:      "failing-partition-holds-all",
 		Guarantee: "an entry retried or dead-lettered holds up its own partition only",
 		File:      "workers/shared.go",
-		From:      "\t\tgo func() { defer w.wg.Done(); w.runAlone(pt.run, unacked, left) }()\n",
-		To:        "\t\tfunc() { defer w.wg.Done(); w.runAlone(pt.run, unacked, left) }() // mutated: the shared read waits for it\n",
+		From:      "\t\t\tgo func() { defer w.wg.Done(); w.runAlone(run, unacked, rest) }()\n",
+		To:        "\t\t\tfunc() { defer w.wg.Done(); w.runAlone(run, unacked, rest) }() // mutated: the shared read waits for it\n",
 		Checks: []check{
 			{"./workers/", []string{"TestFailingEntryHoldsUpItsPartitionOnly"}},
 		},
