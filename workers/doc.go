@@ -11,6 +11,7 @@
 //	config.go     Config and its validation
 //	balancer.go   lease renewal and the fair share of partitions per worker
 //	shared.go     the shared read: every owned partition read, applied and acknowledged together
+//	shared_round.go  one round trip of it: writes, scripts of a wave, the next read
 //	partition.go  one partition alone: claims, retries, dead letters, durable mode
 //	janitor.go    the deployment-wide chores of the janitor lease's holder
 //	reaper.go     a dead connector's sockets leave their rooms
