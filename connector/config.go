@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/roomstream/roomstream/connector/auth"
+	"github.com/roomstream/roomstream/connector/netguard"
 	"github.com/roomstream/roomstream/streams"
 )
 
@@ -38,14 +39,17 @@ type Config struct {
 	MaxRooms        int           `envconfig:"MAX_ROOMS" default:"100" desc:"rooms one socket may be in"`
 	SendQueue       int           `envconfig:"SEND_QUEUE" default:"512" desc:"packets queued for one socket; a socket that falls further behind is disconnected"`
 	SendQueueBytes  int           `envconfig:"SEND_QUEUE_BYTES" default:"1048576" desc:"bytes queued for one socket (frames not yet taken by the kernel); a socket past it is disconnected"`
-	WriteTimeout    time.Duration `envconfig:"WRITE_TIMEOUT" default:"10s" desc:"longest one write to a client may block; a client that stops reading is disconnected after it"`
+	WriteTimeout    time.Duration `envconfig:"WRITE_TIMEOUT" default:"10s" desc:"longest one write to a client may block, and longest an HTTP response may take (a held poll: PING_INTERVAL more); a client that stops reading is disconnected after it"`
+	ReadTimeout     time.Duration `envconfig:"READ_TIMEOUT" default:"10s" desc:"longest a client may take to send one HTTP request, headers and body (a polling POST, a handshake); a slower one is answered 408 or its connection closed"`
+	IdleTimeout     time.Duration `envconfig:"IDLE_TIMEOUT" default:"2m" desc:"how long a kept-alive HTTP connection may wait for its next request (keep it longer than the idle timeout of a load balancer in front)"`
 	MaxRefusals     int           `envconfig:"MAX_REFUSALS" default:"50" desc:"events refused in a row (invalid, unknown, unauthorized, rate limited) after which the socket is disconnected"`
 	TokenGrace      time.Duration `envconfig:"TOKEN_GRACE" default:"30s" desc:"time a live socket whose token expired has to send 'authenticate' with a fresh token before it is disconnected"`
-	MaxConns        int           `envconfig:"MAX_CONNS" default:"50000" desc:"connections this connector holds at most (WebSocket handshakes past it get 503; 0 = no limit)"`
-	MaxConnsPerIP   int           `envconfig:"MAX_CONNS_PER_IP" default:"1000" desc:"connections from one source address this connector holds at most (429 past it; 0 = no limit)"`
+	MaxConns        int           `envconfig:"MAX_CONNS" default:"50000" desc:"Engine.IO sessions (WebSocket or polling) this connector holds at most (handshakes past it get 503; 0 = no limit)"`
+	MaxConnsPerIP   int           `envconfig:"MAX_CONNS_PER_IP" default:"1000" desc:"open HTTP connections of one client address (IPv6: one /64) this connector holds at most, whatever they carry: a WebSocket is one, a polling client two (429 past it; 0 = no limit)"`
 	MaxConnsPerUser int           `envconfig:"MAX_CONNS_PER_USER" default:"20" desc:"sockets one user may have across all connectors, held ones included (0 = no limit)"`
 	MaxRoomsPerUser int           `envconfig:"MAX_ROOMS_PER_USER" default:"200" desc:"rooms one user may be in across all its sockets (0 = no limit)"`
-	ConnectRate     float64       `envconfig:"CONNECT_RATE" default:"50" desc:"WebSocket handshakes per second one source address may open on average (burst: 2x; 429 past it; 0 = no limit)"`
+	ConnectRate     float64       `envconfig:"CONNECT_RATE" default:"50" desc:"Engine.IO handshakes (WebSocket or polling) per second one client address (IPv6: one /64) may open on average (burst: 2x; 429 past it; 0 = no limit)"`
+	TrustedProxies  []string      `envconfig:"TRUSTED_PROXIES" desc:"comma-separated CIDRs or addresses of the load balancers whose X-Forwarded-For or PROXY protocol header names the client (empty: none; every client is its peer address, and PROXY headers are refused)"`
 	MaxBacklog      int64         `envconfig:"MAX_BACKLOG" default:"100000" desc:"inbound entries a partition may have waiting for workers; past it new events are refused with 'unavailable' (0 = no limit)"`
 	AdminAddr       string        `envconfig:"ADMIN_ADDR" default:"127.0.0.1:9464" desc:"address of /metrics and (with ROOMSTREAM_PPROF=true) /debug/pprof/, kept off the public port; 'off' = not served"`
 	HeartbeatTTL    time.Duration `envconfig:"CONNECTOR_TIMEOUT" default:"10s" desc:"lifetime of the connector's heartbeat key: workers declare it dead this long after its last beat"`
@@ -89,6 +93,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ROOMSTREAM_SEND_QUEUE_BYTES must be at least 4096, got %d", c.SendQueueBytes)
 	case c.WriteTimeout < 100*time.Millisecond:
 		return fmt.Errorf("ROOMSTREAM_WRITE_TIMEOUT must be at least 100ms, got %s", c.WriteTimeout)
+	case c.ReadTimeout < 100*time.Millisecond:
+		return fmt.Errorf("ROOMSTREAM_READ_TIMEOUT must be at least 100ms, got %s", c.ReadTimeout)
+	case c.IdleTimeout < 100*time.Millisecond:
+		return fmt.Errorf("ROOMSTREAM_IDLE_TIMEOUT must be at least 100ms, got %s", c.IdleTimeout)
 	case c.MaxRefusals < 1:
 		return fmt.Errorf("ROOMSTREAM_MAX_REFUSALS must be at least 1, got %d", c.MaxRefusals)
 	case c.TokenGrace < 0:
@@ -106,6 +114,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ROOMSTREAM_DRAIN_TIMEOUT must not be negative, got %s", c.DrainTimeout)
 	case c.GCPercent != -1 && c.GCPercent < 10:
 		return fmt.Errorf("ROOMSTREAM_GC_PERCENT must be at least 10 (or -1: collector off), got %d", c.GCPercent)
+	}
+	if _, err := netguard.ParseTrust(c.TrustedProxies); err != nil {
+		return fmt.Errorf("ROOMSTREAM_TRUSTED_PROXIES: %w", err)
 	}
 	if c.ConnectorID != "" && !validName(c.ConnectorID) {
 		return fmt.Errorf("ROOMSTREAM_CONNECTOR_ID must be 1-64 letters, digits, '-' or '_', got %q", c.ConnectorID)

@@ -130,6 +130,10 @@ func startWith(tb testing.TB, o harnessOptions) *harness {
 		close(wDone)
 	}
 	mux.Handle("/socket.io/", srv.Handler())
+	// Served as a connector process serves it: its deadlines, and its
+	// connections counted per address.
+	hs.Config = HTTPServer(cc, srv.guard, mux)
+	hs.Listener = srv.guard.Listen(hs.Listener)
 	hs.Start()
 	tb.Cleanup(func() {
 		cancel()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"github.com/coder/websocket"
 
@@ -77,7 +76,7 @@ func (so *socket) handleEngine(data []byte) bool {
 	}
 	switch et {
 	case protocol.EnginePong:
-		so.pongAt.Store(time.Now().UnixNano())
+		so.pong()
 	case protocol.EngineMessage:
 		return so.handleOffStack(payload)
 	case protocol.EngineClose:

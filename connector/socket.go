@@ -63,7 +63,7 @@ type socket struct {
 	// expiry timer acts only for the token it was set for.
 	tokenGen   atomic.Uint64
 	tokenTimer *time.Timer // guarded by qmu
-	// ip is the client's address (connection limits per address).
+	// ip is the key of the client's address (per-address limits).
 	ip string
 	// pendingAcks counts accepted events whose acknowledgement has not
 	// reached the socket yet; a draining connector waits for them.

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/roomstream/roomstream/connector/netguard"
 	"github.com/roomstream/roomstream/infra/testredis"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
@@ -48,7 +49,10 @@ func newFixture(t *testing.T) *fixture {
 	c := streams.New(rdb, streams.Config{Partitions: 4, RecoveryWindow: time.Minute, KeyPrefix: "t:", InboundRetention: time.Hour, InboundMaxLen: 1000})
 	f := &fixture{t: t, ctx: context.Background(), rdb: rdb, c: c, a: workers.NewApplier(c, time.Second, time.Hour, nil)}
 	f.reg = prometheus.NewRegistry()
-	h := NewHandler(NewService(c, nil), key, slog.New(slog.NewTextHandler(io.Discard, nil)), f.reg)
+	// Failed authentications unlimited: TestUnauthorized fails many;
+	// TestFailedAuthLimited checks the limit.
+	h := NewHandler(NewService(c, nil), key, slog.New(slog.NewTextHandler(io.Discard, nil)), f.reg,
+		&HandlerOptions{FailedAuths: netguard.NewLimiter(0, 0)})
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
 	return f

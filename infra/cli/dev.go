@@ -98,7 +98,8 @@ func Dev(args []string) error {
 	defer rdb.Close()
 	sc := streams.New(rdb, cc.Config)
 	reg := newRegistry()
-	srv := connector.New(cc, sc, log, &connector.Options{Registerer: reg})
+	guard := connector.NewGuard(cc)
+	srv := connector.New(cc, sc, log, &connector.Options{Registerer: reg, Guard: guard})
 	w := workers.New(wc, sc, log, &workers.Options{Registerer: reg})
 
 	mux := http.NewServeMux()
@@ -106,7 +107,7 @@ func Dev(args []string) error {
 	mux.HandleFunc("/healthz", connector.Healthz)
 	mux.Handle("/readyz", connector.Readyz(func() bool { return srv.Ready() && w.Ready() }))
 	mux.Handle("/metrics", metricsHandler(reg))
-	stopAPI, err := mountAPI(mux, ac, sc, log, reg)
+	stopAPI, err := mountAPI(mux, ac, cc, guard, sc, log, reg)
 	if err != nil {
 		return err
 	}
@@ -116,7 +117,7 @@ func Dev(args []string) error {
 		return err
 	}
 	defer app.Close()
-	hs, addr, err := listen(cc.HTTPAddr, mux, log)
+	hs, addr, err := listenClients(cc.HTTPAddr, cc, guard, mux, log)
 	if err != nil {
 		return err
 	}
