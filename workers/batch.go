@@ -218,6 +218,9 @@ func (b *batch) finish() (es []*effects, done []int, missingCode bool) {
 		p := b.entries[b.idx[j]].Partition
 		reply, err := b.cmds[j].StringSlice()
 		if err != nil {
+			// A script that failed may have changed some of the room:
+			// its view is not to be trusted.
+			b.a.views.drop(c.env.RoomID)
 			b.stop(p, fmt.Errorf("apply %s %s to room %s: %w", c.env.Type, c.env.ID, c.env.RoomID, err))
 			continue
 		}

@@ -184,8 +184,9 @@ type loopState struct {
 	// its entries as read (same order).
 	cur     *batch
 	curMsgs []redis.XMessage
-	// queued: cur's scripts ride in the round trip under way.
-	queued bool
+	// flowing: the last read found entries without waiting for them, or
+	// more than one (see round).
+	flowing bool
 	// next are entries read, not applied yet (the batch after cur).
 	next map[int][]redis.XMessage
 	// writes are the effects of the wave applied last, written in the

@@ -21,7 +21,10 @@ func (l *loopState) round(ctx context.Context, closing bool) bool {
 		l.begin()
 	}
 	queue := l.cur != nil && l.cur.more() && (l.chained || len(l.writes) == 0)
-	read := !closing && (l.cur == nil || queue && l.cur.next == l.cur.waves-1)
+	// The next read rides with a batch's last wave while entries flow
+	// (the last read found more than one, or found some without
+	// waiting); otherwise it waits for the wave's writes, and blocks.
+	read := !closing && (l.cur == nil || queue && l.cur.next == l.cur.waves-1 && l.flowing)
 	r := streams.Round{Consumer: w.id, Acks: map[int][]string{}, Count: w.cfg.BatchSize}
 	for p, pt := range l.parts {
 		if len(pt.unacked) > 0 {
@@ -123,6 +126,13 @@ func (l *loopState) round(ctx context.Context, closing bool) bool {
 	}
 	if queue {
 		l.finishWave(ctx)
+	}
+	if read {
+		n := 0
+		for _, msgs := range got.Entries {
+			n += len(msgs)
+		}
+		l.flowing = n > 1 || n > 0 && r.Block == 0
 	}
 	if len(got.Entries) > 0 {
 		l.take(got.Entries, len(r.Own) > 0)

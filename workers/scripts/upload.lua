@@ -5,7 +5,11 @@
 --          file JSON to add to room:{R}:files (complete)
 -- ARGV[14] most uploads in progress in the room (0 = no limit)
 -- ARGV[15] most files in the room (0 = no limit)
--- Returns {'ok', conns, dropped...}, {'not_member'}, {'room_locked',
+-- ARGV[16] progress: the room's last applied entry as of which the
+--          worker knows this user's progress on this upload passes every
+--          check ('' when it does not know)
+-- Returns {'ok', conns, dropped...} ({'ok', conns, prev} for progress:
+-- prev is the room's last applied entry before this one), {'not_member'}, {'room_locked',
 -- lockedBy, lockedByName, lockedAt} (the room is locked by someone else; a
 -- failure report is still accepted), {'forbidden', owner} (the upload id
 -- belongs to another user), {'not_owner', fileId, owner} (the file belongs
@@ -26,6 +30,14 @@
 local r = begin()
 if r then return r end
 local mode, uid, upid, fid = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+if mode == 'progress' and ARGV[16] ~= '' and lastID == ARGV[16] then
+  -- The room applied nothing but progress reports since the worker saw
+  -- this user's report on this upload pass every check: a report changes
+  -- no membership, lock or other user's upload, so this one passes too.
+  redis.call('HSET', KEYS[4], upid, ARGV[13])
+  redis.call('HSET', KEYS[1], 'lastActivity', ARGV[3])
+  return finish({'ok', conns(), lastID})
+end
 if not member(uid) then
   return finish({'not_member'})
 end
@@ -53,7 +65,7 @@ if mode == 'progress' then
   end
   redis.call('HSET', KEYS[4], upid, ARGV[13])
   redis.call('HSET', KEYS[1], 'lastActivity', ARGV[3])
-  return finish({'ok', conns()})
+  return finish({'ok', conns(), lastID or ''})
 end
 local maxFiles = tonumber(ARGV[15])
 maxUploads = tonumber(maxUploads)
