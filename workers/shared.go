@@ -16,6 +16,9 @@ import (
 const (
 	sharedBlock       = 2 * time.Second
 	sharedBlockPolled = 250 * time.Millisecond
+	// sharedLinger is how long the loop waits before polling again when
+	// a poll found nothing while entries were flowing.
+	sharedLinger = 250 * time.Microsecond
 )
 
 // shared reads the partitions this worker owns together: one round trip
@@ -185,8 +188,9 @@ type loopState struct {
 	cur     *batch
 	curMsgs []redis.XMessage
 	// flowing: the last read found entries without waiting for them, or
-	// more than one (see round).
-	flowing bool
+	// more than one (see round); lingered: a poll found nothing and the
+	// loop waited sharedLinger once.
+	flowing, lingered bool
 	// next are entries read, not applied yet (the batch after cur).
 	next map[int][]redis.XMessage
 	// writes are the effects of the wave applied last, written in the

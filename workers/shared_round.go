@@ -41,7 +41,12 @@ func (l *loopState) round(ctx context.Context, closing bool) bool {
 	}
 	slices.Sort(r.New)
 	slices.Sort(r.Own)
-	if read && !queue && len(r.Own) == 0 && !l.leaving() {
+	if read && !queue && len(r.Own) == 0 && !l.leaving() && !l.flowing {
+		// A blocking read costs Redis far more than one that does not
+		// wait (it registers on every partition's stream, and is run
+		// again when an entry arrives): while entries flow the loop
+		// polls instead, and blocks once a poll and a short linger found
+		// nothing.
 		r.Block = l.block()
 	}
 	writes := l.writes
@@ -132,7 +137,23 @@ func (l *loopState) round(ctx context.Context, closing bool) bool {
 		for _, msgs := range got.Entries {
 			n += len(msgs)
 		}
-		l.flowing = n > 1 || n > 0 && r.Block == 0
+		switch {
+		case n > 1 || n > 0 && r.Block == 0:
+			l.flowing, l.lingered = true, false
+		case n == 0 && l.flowing && !l.lingered && l.cur == nil && len(l.writes) == 0:
+			// Nothing yet while entries were flowing: wait a moment and
+			// poll again before blocking.
+			l.lingered = true
+			lingerTimer := time.NewTimer(sharedLinger)
+			select {
+			case <-ctx.Done():
+			case <-g.wake:
+			case <-lingerTimer.C:
+			}
+			lingerTimer.Stop()
+		case n == 0 && l.flowing && l.lingered, n == 1 && r.Block > 0:
+			l.flowing, l.lingered = false, false
+		}
 	}
 	if len(got.Entries) > 0 {
 		l.take(got.Entries, len(r.Own) > 0)
