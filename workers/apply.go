@@ -45,6 +45,8 @@ type Applier struct {
 	// views lets progress reports skip the checks their room already
 	// passed (see views.go).
 	views *views
+	// roomKeys keeps the key lists of rooms applied lately.
+	roomKeys *keyCache
 }
 
 // NewApplier returns an applier writing through c.
@@ -53,7 +55,7 @@ func NewApplier(c *streams.Client, lockGrace, emptyRoomTTL time.Duration, now fu
 		now = time.Now
 	}
 	return &Applier{c: c, keys: c.Keys, scripts: loadScripts(), lockGrace: lockGrace, emptyRoomTTL: emptyRoomTTL,
-		limits: DefaultLimits(), now: now, views: &views{}}
+		limits: DefaultLimits(), now: now, views: &views{}, roomKeys: &keyCache{}}
 }
 
 // WithLimits returns a copy of a that keeps rooms within l (its zero
@@ -139,7 +141,7 @@ func (a *Applier) plan(token int64, env *streams.Envelope) (*call, error) {
 		sock, origin = env.SocketID, env.Origin
 	}
 	c.env = env
-	c.keys = a.keys.RoomKeys(env.RoomID)
+	c.keys = a.roomKeys.get(a.keys, env.RoomID)
 	c.args = append([]any{env.ID, token, streams.ISOTime(env.At), int64(a.emptyRoomTTL / time.Second), env.RoomID,
 		sock, origin, env.Seq}, c.args...)
 	return c, nil

@@ -337,20 +337,20 @@ func (a *Applier) commit(ctx context.Context, es []*effects) error {
 // stream to the recovery window: trimming costs Redis about as much as
 // the append, and once per round trip keeps the stream as short.
 func (a *Applier) queueWrites(ctx context.Context, p redis.Pipeliner, es []*effects) []redis.Cmder {
-	var cmds []redis.Cmder
-	now := a.now()
+	cmds := make([]redis.Cmder, 0, 2*len(es))
+	minID := a.c.OutboundMinID(a.now())
 	trimmed := make(map[string]bool, 2)
 	for _, e := range es {
 		for _, f := range e.side {
 			cmds = append(cmds, f(ctx, p)...)
 		}
 		for _, conn := range e.order {
-			args := a.c.OutboundArgs(conn, e.out[conn], now)
+			trim := minID
 			if trimmed[conn] {
-				args.MinID, args.Approx = "", false
+				trim = ""
 			}
 			trimmed[conn] = true
-			cmds = append(cmds, p.XAdd(ctx, args))
+			cmds = append(cmds, p.XAdd(ctx, a.c.OutboundAppend(conn, e.out[conn], trim)))
 		}
 	}
 	return cmds

@@ -23,6 +23,7 @@
 //	lock.go       lock and unlock
 //	upload.go     file upload started, progress, completed, failed
 //	views.go      what progress reports of a room passed, so the next ones skip the checks
+//	roomkeys.go   the keys of rooms applied lately, built once per room
 //	server.go     commands of the server API: publish, remove a member
 //	limits.go     Limits of a room (members, uploads, files, snapshot)
 //	expiry.go     the room keys that expire once a room is empty
