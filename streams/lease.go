@@ -66,9 +66,44 @@ func (c *Client) ReleaseJanitor(ctx context.Context, owner string, token int64) 
 	return leaseRelease.Run(ctx, c.rdb, []string{c.Keys.Janitor()}, owner, token).Err()
 }
 
-// RenewLease extends a held lease; ErrLeaseLost when it is no longer held.
-func (c *Client) RenewLease(ctx context.Context, p int, owner string, token int64, ttl time.Duration) error {
-	return c.renew(ctx, c.Keys.Lease(p), owner, token, ttl)
+// RenewLeases extends the leases of several partitions held by owner
+// (partition -> token) in one round trip. The result holds, for each
+// partition, nil (renewed), ErrLeaseLost or the error of the call.
+func (c *Client) RenewLeases(ctx context.Context, owner string, tokens map[int]int64, ttl time.Duration) map[int]error {
+	out := make(map[int]error, len(tokens))
+	for attempt := 0; attempt < 2; attempt++ {
+		cmds := make(map[int]*redis.Cmd, len(tokens))
+		_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for part, token := range tokens {
+				cmds[part] = leaseRenew.EvalSha(ctx, p, []string{c.Keys.Lease(part)}, owner, token, ttl.Milliseconds())
+			}
+			return nil
+		})
+		missing := false
+		for part, cmd := range cmds {
+			n, err := cmd.Int64()
+			switch {
+			case err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT"):
+				missing = true
+				out[part] = err
+			case err != nil:
+				out[part] = err
+			case n == 0:
+				out[part] = ErrLeaseLost
+			default:
+				out[part] = nil
+			}
+		}
+		if !missing || attempt > 0 {
+			break
+		}
+		// First use, or a Redis that lost its scripts: load and renew
+		// again (renewing twice is harmless).
+		if err := leaseRenew.Load(ctx, c.rdb).Err(); err != nil {
+			break
+		}
+	}
+	return out
 }
 
 // ReleaseLease gives a held lease up at once.

@@ -81,7 +81,7 @@ func (w *Worker) start(n int) int {
 
 func (w *Worker) startRun(ctx context.Context, p int, token int64, now time.Time) {
 	rctx, cancel := context.WithCancel(ctx)
-	run := &partitionRun{p: p, token: token, cancel: cancel, done: make(chan struct{})}
+	run := &partitionRun{p: p, token: token, ctx: rctx, cancel: cancel, done: make(chan struct{}), onStop: w.nudgeReads}
 	run.validUntil.Store(now.Add(w.cfg.LeaseTTL).UnixMilli())
 	w.mu.Lock()
 	w.held[p] = run
@@ -90,19 +90,24 @@ func (w *Worker) startRun(ctx context.Context, p int, token int64, now time.Time
 	w.m.leaseChanges.WithLabelValues("acquired").Inc()
 	w.log.Info("partition acquired", "partition", p, "token", token)
 	w.wg.Add(1)
-	go func() { defer w.wg.Done(); w.runPartition(rctx, run) }()
+	go func() { defer w.wg.Done(); w.runAlone(run, nil, nil) }()
 }
 
+// renewAll renews every lease this worker holds, in one round trip.
 func (w *Worker) renewAll(ctx context.Context) {
 	w.mu.Lock()
-	runs := make([]*partitionRun, 0, len(w.held))
-	for _, r := range w.held {
-		runs = append(runs, r)
+	runs := make(map[int]*partitionRun, len(w.held))
+	tokens := make(map[int]int64, len(w.held))
+	for p, r := range w.held {
+		runs[p], tokens[p] = r, r.token
 	}
 	w.mu.Unlock()
-	for _, r := range runs {
-		start := w.now()
-		err := w.c.RenewLease(ctx, r.p, w.id, r.token, w.cfg.LeaseTTL)
+	if len(runs) == 0 {
+		return
+	}
+	start := w.now()
+	for p, err := range w.c.RenewLeases(ctx, w.id, tokens, w.cfg.LeaseTTL) {
+		r := runs[p]
 		switch {
 		case err == nil:
 			r.validUntil.Store(start.Add(w.cfg.LeaseTTL).UnixMilli())

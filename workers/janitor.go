@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 )
@@ -118,14 +120,26 @@ func (w *Worker) dropGoneConnectors(ctx context.Context, now time.Time) {
 const gaugeInterval = 5 * time.Second
 
 func (w *Worker) refreshGauges(ctx context.Context) {
-	for p := 0; p < w.c.Partitions(); p++ {
-		w.refreshGauge(ctx, p)
+	n := w.c.Partitions()
+	cmds := make([]*redis.XInfoGroupsCmd, n)
+	_, _ = w.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range n {
+			cmds[i] = p.XInfoGroups(ctx, w.c.Keys.Inbound(i))
+		}
+		return nil
+	})
+	for i, cmd := range cmds {
+		w.setGauges(i, cmd)
 	}
 }
 
 // refreshGauge sets partition p's pending and lag gauges from XINFO GROUPS.
 func (w *Worker) refreshGauge(ctx context.Context, p int) {
-	groups, err := w.c.Redis().XInfoGroups(ctx, w.c.Keys.Inbound(p)).Result()
+	w.setGauges(p, w.c.Redis().XInfoGroups(ctx, w.c.Keys.Inbound(p)))
+}
+
+func (w *Worker) setGauges(p int, cmd *redis.XInfoGroupsCmd) {
+	groups, err := cmd.Result()
 	if err != nil {
 		return
 	}

@@ -94,7 +94,7 @@ func (a *Applier) upload(env *streams.Envelope) (*call, error) {
 		mode, uploadID, fileID, event = "fail", p.UploadID, p.FileID, schemas.EventFileUploadFailed
 		relay = mustJSON(p)
 	}
-	return &call{script: a.scripts.upload, args: []any{mode, env.UserID, uploadID, fileID, stored, a.limits.RoomMaxUploads, a.limits.RoomMaxFiles},
+	c := &call{script: a.scripts.upload, args: []any{mode, env.UserID, uploadID, fileID, stored, a.limits.RoomMaxUploads, a.limits.RoomMaxFiles, ""},
 		done: func(r reply, e *effects) error {
 			if !e.applied(env, r, uploadFields) {
 				return nil
@@ -105,7 +105,10 @@ func (a *Applier) upload(env *streams.Envelope) (*call, error) {
 			// Uploads dropped to make room for this one (their users
 			// left the room): the room hears they failed, before it hears
 			// of the new one.
-			dropped := r.dropped()
+			var dropped []string
+			if mode == "start" {
+				dropped = r.dropped()
+			}
 			gone := make([]string, 0, len(dropped))
 			for _, js := range dropped {
 				var u schemas.Upload
@@ -131,7 +134,14 @@ func (a *Applier) upload(env *streams.Envelope) (*call, error) {
 				return append(cmds, p.HSet(ctx, key, progress...), p.Expire(ctx, key, uploadTTL))
 			})
 			return nil
-		}}, nil
+		}}
+	if mode == "progress" {
+		// The room's view (views.go) may vouch for the checks: the
+		// script then only verifies that nothing else happened since.
+		c.args[len(c.args)-1] = a.views.version(env.RoomID, env.UserID, uploadID)
+		c.progress = func(r reply) { a.views.progressed(env.RoomID, env.ID, r.at(2), env.UserID, uploadID) }
+	}
+	return c, nil
 }
 
 // ReasonUploaderLeft is the reason of the file-upload-failed the room
