@@ -159,6 +159,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.advertise(ctx)
+	s.c.FollowFormat(ctx, s.log)
 	start, err := s.outboundStart(ctx)
 	if err != nil {
 		return err

@@ -9,13 +9,14 @@ import (
 )
 
 // Heartbeat marks a connector alive for ttl and registers it, so that
-// workers can find it, and notice when it is gone. registered is true when
+// workers can find it, and notice when it is gone; the heartbeat holds the
+// newest stream format it reads (format.go). registered is true when
 // the connector was not registered before: on any beat but the first, that
 // means a worker declared it dead and removed its sockets.
 func (c *Client) Heartbeat(ctx context.Context, connector string, ttl time.Duration) (registered bool, err error) {
 	var add *redis.IntCmd
 	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, c.Keys.Connector(connector), time.Now().UTC().Format(time.RFC3339Nano), ttl)
+		p.Set(ctx, c.Keys.Connector(connector), registration(time.Now()), ttl)
 		add = p.SAdd(ctx, c.Keys.Connectors(), connector)
 		return nil
 	})
@@ -49,8 +50,13 @@ func (c *Client) ConnectorAlive(ctx context.Context, connector string) (bool, er
 }
 
 // WorkerHeartbeat records that worker is alive now and returns the workers
-// seen alive within ttl (itself included), dropping the others.
+// seen alive within ttl (itself included), dropping the others. Its
+// worker key, written first, holds the newest stream format it reads
+// (format.go), for as long.
 func (c *Client) WorkerHeartbeat(ctx context.Context, worker string, now time.Time, ttl time.Duration) ([]string, error) {
+	if err := c.rdb.Set(ctx, c.Keys.Worker(worker), registration(now), ttl).Err(); err != nil {
+		return nil, err
+	}
 	key := c.Keys.Workers()
 	var live *redis.StringSliceCmd
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -67,5 +73,10 @@ func (c *Client) WorkerHeartbeat(ctx context.Context, worker string, now time.Ti
 
 // WorkerGone removes a worker from the registry (graceful shutdown).
 func (c *Client) WorkerGone(ctx context.Context, worker string) error {
-	return c.rdb.ZRem(ctx, c.Keys.Workers(), worker).Err()
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, c.Keys.Workers(), worker)
+		p.Del(ctx, c.Keys.Worker(worker))
+		return nil
+	})
+	return err
 }
