@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/roomstream/roomstream/connector/netguard"
+	"github.com/roomstream/roomstream/streams"
 )
 
 // metrics of a connector process.
@@ -35,6 +36,9 @@ type metrics struct {
 	// access counts the room access decisions (ROOM_ACCESS claims or
 	// proxy), by result.
 	access *prometheus.CounterVec
+	// latency: the delivered hop of events (the workers observe queued
+	// and applied).
+	latency *streams.Latency
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -108,6 +112,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Room access decisions where ROOMSTREAM_ROOM_ACCESS is claims or proxy, by result (allowed, forbidden, unavailable).",
 		}, []string{"result"}),
 	}
+	m.latency = streams.NewLatency(reg)
 	if reg != nil {
 		reg.MustRegister(m.connections, m.eventsIn, m.eventsOut, m.authFailures, m.rateLimited,
 			m.slowDropped, m.duplicates, m.appendRetries, m.recoveries, m.closes, m.panics,

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/roomstream/roomstream/streams"
@@ -54,5 +55,42 @@ func TestOutboundDuplicatesDropped(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(s.m.duplicates); n != 2 {
 		t.Errorf("duplicates metric %v, want 2", n)
+	}
+}
+
+// TestDeliveredLatency: an outbound entry carrying its event's accept
+// time is timed once per socket a frame of it is handed to; an entry
+// without one (the previous release's workers) is not timed.
+func TestDeliveredLatency(t *testing.T) {
+	l := startConnector(t, nil)
+	s := l.srv
+	wsA, sidA := l.dialWS(t, "alice")
+	wsB, sidB := l.dialWS(t, "bob")
+	ctx := waitCtx(t)
+	add := func(src string, accepted time.Time) {
+		t.Helper()
+		o := &streams.Outbound{Partition: 1, Room: "r1", Source: src, Accepted: accepted, Messages: []streams.Message{
+			{Event: "timed", To: []string{sidA, sidB}, Body: []byte(`{"roomId":"r1"}`)},
+		}}
+		if err := s.c.Redis().XAdd(ctx, s.c.OutboundArgs(s.id, o, time.Now())).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("1000-1", time.Now().Add(-50*time.Millisecond))
+	add("1000-2", time.Time{})
+	for _, ws := range []*websocket.Conn{wsA, wsB} {
+		for n := 0; n < 2; {
+			_, f, err := ws.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.HasPrefix(f, []byte(`42["timed"`)) {
+				n++
+			}
+		}
+	}
+	count, sum := histogram(t, l, "roomstream_event_latency_seconds", "hop", "delivered")
+	if count != 2 || sum < 2*0.05 || sum > 2*5 {
+		t.Errorf("delivered hop: %d observations summing to %.3f s; want 2 of at least 50 ms", count, sum)
 	}
 }

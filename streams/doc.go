@@ -11,7 +11,9 @@
 // keys of a socket's lifetime that it keeps for the connector (open,
 // hold, claim on recovery, close), a user's bounds taken in one step
 // (userlimits.go: sockets, rooms, rooms created), outbound reads and the
-// partitions' backlog, and the Redis client itself.
+// partitions' backlog, the Redis client itself, and the histogram of an
+// event's latency per hop that workers and connectors both observe
+// (latency.go).
 //
 // It decides nothing about rooms (the room rules are package workers'
 // scripts, which change room state) and speaks no client protocol

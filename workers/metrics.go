@@ -1,6 +1,12 @@
 package workers
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/roomstream/roomstream/streams"
+)
 
 // metrics of a worker process.
 type metrics struct {
@@ -15,6 +21,9 @@ type metrics struct {
 	pending      *prometheus.GaugeVec
 	lag          *prometheus.GaugeVec
 	reaped       prometheus.Counter
+	// latency: the queued and applied hops of events (the connectors
+	// observe delivered).
+	latency *streams.Latency
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -65,9 +74,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Dead connectors whose sockets were removed from their rooms.",
 		}),
 	}
+	m.latency = streams.NewLatency(reg)
 	if reg != nil {
 		reg.MustRegister(m.applied, m.applySeconds, m.eventsOut, m.claimed, m.deadLetters, m.retries,
 			m.leaseChanges, m.owned, m.pending, m.lag, m.reaped)
 	}
 	return m
+}
+
+// written observes the applied hop of entries whose effects were written
+// at now.
+func (m *metrics) written(es []*effects, now time.Time) {
+	for _, e := range es {
+		m.latency.Applied.Since(e.accepted, now)
+	}
 }

@@ -114,11 +114,15 @@ func (l *loopState) round(ctx context.Context, closing bool) bool {
 		// idempotent: sent again next round).
 		return l.flush(ctx) && false
 	}
+	// One clock read times what the round trip completed: the writes of
+	// the last wave (applied) and the entries read (queued).
+	now := time.Now()
 	for p, ids := range r.Acks {
 		pt := l.parts[p]
 		pt.unacked = pt.unacked[len(ids):]
 	}
 	if len(writes) > 0 {
+		w.m.written(writes, now)
 		l.written()
 	}
 	for _, p := range r.Own {
@@ -157,6 +161,7 @@ func (l *loopState) round(ctx context.Context, closing bool) bool {
 	}
 	if len(got.Entries) > 0 {
 		l.take(got.Entries, len(r.Own) > 0)
+		l.readAt = now
 	}
 	return true
 }
@@ -201,6 +206,7 @@ func (l *loopState) flush(ctx context.Context) bool {
 		err := l.w.applier.commit(wctx, l.writes)
 		cancel()
 		if err == nil {
+			l.w.m.written(l.writes, time.Now())
 			l.written()
 			return true
 		}
@@ -273,6 +279,7 @@ func (l *loopState) begin() {
 				pt.stopped, pt.leaving = l.next[p][i:], true
 				break
 			}
+			w.m.latency.Queued.Since(env.Accepted, l.readAt)
 			entries = append(entries, BatchEntry{Partition: p, Token: pt.run.token, Env: env})
 			msgs = append(msgs, m)
 		}
