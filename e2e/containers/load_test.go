@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/roomstream/roomstream/e2e/containers"
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/schemas"
 )
 
@@ -21,15 +22,15 @@ import (
 // did not come may or may not have been accepted, and the inbound streams
 // tell which.
 type participant struct {
-	m      *containers.Member
+	m      *testkit.Member
 	room   string
 	upload string
 
 	mu      sync.Mutex
 	seq     int64
-	acked   []containers.Key
+	acked   []testkit.Key
 	refused map[schemas.Code]int
-	unknown []containers.Key
+	unknown []testkit.Key
 	errs    []string
 }
 
@@ -70,7 +71,7 @@ func (tr *traffic) add(prefix string, n int, rooms []string, next func(i int) fu
 			user := fmt.Sprintf("%s-%03d", prefix, i)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			m, err := containers.Dial(ctx, user, strings.ToUpper(user[:1])+user[1:], tr.c.Token(user, user), next(i))
+			m, err := testkit.DialMember(ctx, user, strings.ToUpper(user[:1])+user[1:], tr.c.Token(user, user), next(i))
 			if err != nil {
 				errs <- err
 				return
@@ -143,7 +144,7 @@ func (p *participant) run(stop <-chan struct{}, interval time.Duration) {
 		p.seq++
 		seq := p.seq
 		p.mu.Unlock()
-		k := containers.Key{User: p.m.User, Upload: p.upload, Bytes: seq}
+		k := testkit.Key{User: p.m.User, Upload: p.upload, Bytes: seq}
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		a, err := p.m.Ack(ctx, schemas.EventFileUploadProgress, map[string]any{"fileId": p.upload, "uploadId": p.upload,
 			"fileName": p.upload + ".bin", "roomId": p.room, "userId": p.m.User, "bytesUploaded": seq, "totalBytes": 1 << 30,
@@ -153,7 +154,7 @@ func (p *participant) run(stop <-chan struct{}, interval time.Duration) {
 		switch {
 		case err != nil:
 			p.unknown = append(p.unknown, k)
-			if !errors.Is(err, containers.ErrUnknown) {
+			if !errors.Is(err, testkit.ErrUnknown) {
 				p.errs = append(p.errs, fmt.Sprintf("seq %d: %v", seq, err))
 			}
 		case a.OK:
@@ -219,13 +220,13 @@ func (tr *traffic) summary() summary {
 }
 
 // extra is another receiver to check (the design JS client).
-type extra func() containers.Receiver
+type extra func() testkit.Receiver
 
 // verify waits until the streams are drained and every receiver has what
 // the streams say it must have, then checks: every acknowledged event was
 // accepted, every accepted event reached every member of its room exactly
 // once and in the room's order, nothing was dead-lettered.
-func (tr *traffic) verify(ctx context.Context, name string, began time.Time, extras ...extra) containers.Tally {
+func (tr *traffic) verify(ctx context.Context, name string, began time.Time, extras ...extra) testkit.Tally {
 	t := tr.t
 	t.Helper()
 	tr.halt()
@@ -236,10 +237,10 @@ func (tr *traffic) verify(ctx context.Context, name string, began time.Time, ext
 	if err != nil {
 		t.Fatal(err)
 	}
-	receivers := func() []containers.Receiver {
-		var rs []containers.Receiver
+	receivers := func() []testkit.Receiver {
+		var rs []testkit.Receiver
 		for _, p := range tr.ps {
-			rs = append(rs, containers.Receiver{Label: p.m.User, SID: p.m.SID(), Room: p.room, Got: containers.ProgressOf(p.m.Events(), p.room)})
+			rs = append(rs, testkit.Receiver{Label: p.m.User, SID: p.m.SID(), Room: p.room, Got: testkit.ProgressOf(p.m.Events(), p.room)})
 		}
 		for _, x := range extras {
 			rs = append(rs, x())
@@ -247,7 +248,7 @@ func (tr *traffic) verify(ctx context.Context, name string, began time.Time, ext
 		return rs
 	}
 	// Deliveries trail the application by the outbound hop; wait for them.
-	var tally containers.Tally
+	var tally testkit.Tally
 	for {
 		tally = truth.Check(receivers())
 		if tally.OK() || ctx.Err() != nil {
