@@ -128,9 +128,9 @@ func TestKillWorkerThenConnector(t *testing.T) {
 	// Nobody left: every socket recovered before the reaper declared the
 	// victim dead.
 	for _, p := range tr.ps {
-		for _, ev := range p.m.Events() {
+		for _, ev := range p.M.Events() {
 			if ev.Name == schemas.EventUserLeft {
-				t.Errorf("%s got user-left %s", p.m.User, ev.Args[0])
+				t.Errorf("%s got user-left %s", p.M.User, ev.Args[0])
 			}
 		}
 	}

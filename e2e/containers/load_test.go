@@ -2,7 +2,6 @@ package containers_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -13,26 +12,7 @@ import (
 
 	"github.com/roomstream/roomstream/e2e/containers"
 	"github.com/roomstream/roomstream/e2e/testkit"
-	"github.com/roomstream/roomstream/schemas"
 )
-
-// participant is one Go client in a room: it joins, starts an upload and
-// then reports progress (bytesUploaded = seq, strictly increasing) until
-// told to stop, waiting for each ack. It never retries: an event whose ack
-// did not come may or may not have been accepted, and the inbound streams
-// tell which.
-type participant struct {
-	m      *testkit.Member
-	room   string
-	upload string
-
-	mu      sync.Mutex
-	seq     int64
-	acked   []testkit.Key
-	refused map[schemas.Code]int
-	unknown []testkit.Key
-	errs    []string
-}
 
 // traffic drives participants and adds up what they sent.
 type traffic struct {
@@ -42,7 +22,7 @@ type traffic struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	mu       sync.Mutex
-	ps       []*participant
+	ps       []*testkit.Participant
 	joins    atomic.Int64
 }
 
@@ -55,10 +35,10 @@ func newTraffic(t *testing.T, c *containers.Cluster, interval time.Duration) *tr
 // add connects n clients named prefix-i to the connectors next(i) gives,
 // puts client i in room rooms[i%len(rooms)] and starts its traffic. The
 // connections are made concurrently.
-func (tr *traffic) add(prefix string, n int, rooms []string, next func(i int) func(failed string) string) []*participant {
+func (tr *traffic) add(prefix string, n int, rooms []string, next func(i int) func(failed string) string) []*testkit.Participant {
 	t := tr.t
 	t.Helper()
-	ps := make([]*participant, n)
+	ps := make([]*testkit.Participant, n)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 20)
@@ -76,8 +56,8 @@ func (tr *traffic) add(prefix string, n int, rooms []string, next func(i int) fu
 				errs <- err
 				return
 			}
-			p := &participant{m: m, room: rooms[i%len(rooms)], upload: "up-" + user, refused: map[schemas.Code]int{}}
-			if err := p.setup(ctx); err != nil {
+			p := testkit.NewParticipant(m, rooms[i%len(rooms)])
+			if err := p.Setup(ctx); err != nil {
 				m.Close()
 				errs <- err
 				return
@@ -98,74 +78,10 @@ func (tr *traffic) add(prefix string, n int, rooms []string, next func(i int) fu
 		tr.wg.Add(1)
 		go func() {
 			defer tr.wg.Done()
-			p.run(tr.stop, tr.interval)
+			p.Run(tr.stop, tr.interval)
 		}()
 	}
 	return ps
-}
-
-// setup joins the room and starts the upload, retrying what the server
-// refused as temporary.
-func (p *participant) setup(ctx context.Context) error {
-	steps := []struct {
-		event   string
-		payload any
-	}{
-		{schemas.EventJoinRoom, map[string]string{"roomId": p.room, "userId": p.m.User}},
-		{schemas.EventFileUploadStarted, map[string]any{"fileId": p.upload, "uploadId": p.upload, "fileName": p.upload + ".bin",
-			"roomId": p.room, "userId": p.m.User, "size": 1 << 30}},
-	}
-	for _, s := range steps {
-		for {
-			a, err := p.m.Ack(ctx, s.event, s.payload)
-			if err == nil && a.OK {
-				break
-			}
-			if err == nil && a.Error != nil && a.Error.Temporary {
-				time.Sleep(200 * time.Millisecond)
-				continue
-			}
-			return fmt.Errorf("%s %s: %+v %v", p.m.User, s.event, a.Error, err)
-		}
-	}
-	return nil
-}
-
-func (p *participant) run(stop <-chan struct{}, interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-		p.mu.Lock()
-		p.seq++
-		seq := p.seq
-		p.mu.Unlock()
-		k := testkit.Key{User: p.m.User, Upload: p.upload, Bytes: seq}
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		a, err := p.m.Ack(ctx, schemas.EventFileUploadProgress, map[string]any{"fileId": p.upload, "uploadId": p.upload,
-			"fileName": p.upload + ".bin", "roomId": p.room, "userId": p.m.User, "bytesUploaded": seq, "totalBytes": 1 << 30,
-			"percentage": float64(seq) * 100 / (1 << 30), "seq": seq, "sentAt": time.Now().UnixMilli()})
-		cancel()
-		p.mu.Lock()
-		switch {
-		case err != nil:
-			p.unknown = append(p.unknown, k)
-			if !errors.Is(err, testkit.ErrUnknown) {
-				p.errs = append(p.errs, fmt.Sprintf("seq %d: %v", seq, err))
-			}
-		case a.OK:
-			p.acked = append(p.acked, k)
-		case a.Error != nil && a.Error.Temporary:
-			p.refused[a.Error.Code]++
-		default:
-			p.errs = append(p.errs, fmt.Sprintf("seq %d refused: %+v", seq, a.Error))
-		}
-		p.mu.Unlock()
-	}
 }
 
 // halt stops the traffic and waits for the last acks.
@@ -182,7 +98,7 @@ func (tr *traffic) close() {
 	tr.halt()
 	for _, p := range tr.ps {
 		if p != nil {
-			p.m.Close()
+			p.M.Close()
 		}
 	}
 }
@@ -198,22 +114,19 @@ type summary struct {
 func (tr *traffic) summary() summary {
 	var s summary
 	for _, p := range tr.ps {
-		p.mu.Lock()
+		r := p.Report()
 		s.clients++
-		s.sent += int(p.seq)
-		s.acked += len(p.acked)
-		s.unknown += len(p.unknown)
-		for _, n := range p.refused {
-			s.refused += n
+		s.sent += int(r.Sent)
+		s.acked += len(r.Acked)
+		s.unknown += len(r.Unknown)
+		s.refused += r.Refused
+		for _, e := range r.Errs {
+			s.errs = append(s.errs, p.M.User+": "+e)
 		}
-		for _, e := range p.errs {
-			s.errs = append(s.errs, p.m.User+": "+e)
-		}
-		p.mu.Unlock()
-		n, lost := p.m.Reconnects()
+		n, lost := p.M.Reconnects()
 		s.reconnects += n
 		for _, l := range lost {
-			s.lostState = append(s.lostState, p.m.User+": "+l)
+			s.lostState = append(s.lostState, p.M.User+": "+l)
 		}
 	}
 	return s
@@ -240,7 +153,7 @@ func (tr *traffic) verify(ctx context.Context, name string, began time.Time, ext
 	receivers := func() []testkit.Receiver {
 		var rs []testkit.Receiver
 		for _, p := range tr.ps {
-			rs = append(rs, testkit.Receiver{Label: p.m.User, SID: p.m.SID(), Room: p.room, Got: testkit.ProgressOf(p.m.Events(), p.room)})
+			rs = append(rs, testkit.Receiver{Label: p.M.User, SID: p.M.SID(), Room: p.Room, Got: testkit.ProgressOf(p.M.Events(), p.Room)})
 		}
 		for _, x := range extras {
 			rs = append(rs, x())
@@ -262,11 +175,11 @@ func (tr *traffic) verify(ctx context.Context, name string, began time.Time, ext
 	s := tr.summary()
 	ackedLost := 0
 	for _, p := range tr.ps {
-		for _, k := range p.acked {
-			if !truth.Accepted(p.room, k) {
+		for _, k := range p.Report().Acked {
+			if !truth.Accepted(p.Room, k) {
 				ackedLost++
 				if ackedLost <= 10 {
-					t.Errorf("%s: %s was acknowledged but is not in the inbound stream", p.m.User, k)
+					t.Errorf("%s: %s was acknowledged but is not in the inbound stream", p.M.User, k)
 				}
 			}
 		}
