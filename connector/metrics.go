@@ -133,3 +133,20 @@ func (m *metrics) registerGuard(reg prometheus.Registerer, g *netguard.Guard) {
 		Help: "HTTP connections and proxied requests refused (429) because their client address holds ROOMSTREAM_MAX_CONNS_PER_IP connections already.",
 	}, func() float64 { return float64(g.Refused()) }))
 }
+
+// registerReady exports whether the connector is ready (reaches Redis,
+// runs its loops, is not draining), for an alert.
+func (m *metrics) registerReady(reg prometheus.Registerer, ready func() bool) {
+	if reg == nil {
+		return
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "roomstream_connector_ready",
+		Help: "1 while the connector reaches Redis, runs its loops and is not draining (its /readyz), else 0.",
+	}, func() float64 {
+		if ready() {
+			return 1
+		}
+		return 0
+	}))
+}

@@ -121,6 +121,7 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 	}
 	s.limits.connect = netguard.NewLimiter(cfg.ConnectRate, int(2*cfg.ConnectRate))
 	s.m.registerGuard(opts.Registerer, s.guard)
+	s.m.registerReady(opts.Registerer, s.Ready)
 	zero := "0-0"
 	s.lastSeen.Store(&zero)
 	var keys context.Context

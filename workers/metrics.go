@@ -89,3 +89,26 @@ func (m *metrics) written(es []*effects, now time.Time) {
 		m.latency.Applied.Since(e.accepted, now)
 	}
 }
+
+// registerState exports what an alert compares with: the deployment's
+// partition count (the owned partitions of all workers should add up to
+// it) and whether the worker is ready (reaches Redis, runs its loops).
+func (m *metrics) registerState(reg prometheus.Registerer, partitions int, ready func() bool) {
+	if reg == nil {
+		return
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "roomstream_partitions",
+		Help: "Inbound partitions of the deployment (ROOMSTREAM_PARTITIONS); the workers' roomstream_worker_partitions_owned add up to it when every partition has an owner.",
+	}, func() float64 { return float64(partitions) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "roomstream_worker_ready",
+		Help: "1 while the worker reaches Redis and runs its loops (its /readyz), else 0.",
+	}, func() float64 { return boolGauge(ready()) }))
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
