@@ -88,6 +88,13 @@ func (l *loopState) round(ctx context.Context, closing bool) bool {
 		default:
 		}
 	}
+	// Redis runs the writes before the read: when the read may wait for
+	// entries, they are written when the round trip leaves, not when it
+	// returns.
+	var sent time.Time
+	if r.Block > 0 && len(writes) > 0 {
+		sent = time.Now()
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Block+5*time.Second)
 	got, err := w.c.ReadRound(rctx, l.via, r)
 	cancel()
@@ -115,14 +122,18 @@ func (l *loopState) round(ctx context.Context, closing bool) bool {
 		return l.flush(ctx) && false
 	}
 	// One clock read times what the round trip completed: the writes of
-	// the last wave (applied) and the entries read (queued).
+	// the last wave (applied, unless the read waited) and the entries
+	// read (queued).
 	now := time.Now()
 	for p, ids := range r.Acks {
 		pt := l.parts[p]
 		pt.unacked = pt.unacked[len(ids):]
 	}
 	if len(writes) > 0 {
-		w.m.written(writes, now)
+		if sent.IsZero() {
+			sent = now
+		}
+		w.m.written(writes, sent)
 		l.written()
 	}
 	for _, p := range r.Own {
