@@ -30,10 +30,11 @@ type Participant struct {
 }
 
 // Wait is how long one progress report waited for its ack (or for the
-// connection to fail), from when it was sent.
+// connection to fail), from when it was sent; OK: it was acknowledged.
 type Wait struct {
 	Sent time.Time
 	Took time.Duration
+	OK   bool
 }
 
 // NewParticipant returns a participant of m in room; Setup joins it.
@@ -91,7 +92,7 @@ func (p *Participant) Run(stop <-chan struct{}, interval time.Duration) {
 		took := time.Since(sent)
 		cancel()
 		p.mu.Lock()
-		p.waits = append(p.waits, Wait{Sent: sent, Took: took})
+		p.waits = append(p.waits, Wait{Sent: sent, Took: took, OK: err == nil && a.OK})
 		switch {
 		case err != nil:
 			p.unknown = append(p.unknown, k)
