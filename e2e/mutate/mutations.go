@@ -139,6 +139,16 @@ var mutations = []mutation{
 		},
 	},
 	{
+		Name:      "progress-ttl-skipped",
+		Guarantee: "upload:{uploadId}:progress lives 24 hours from its last report: a report skips setting its TTL only when its room's view saw it set less than a minute before",
+		File:      "workers/views.go",
+		From:      "\tif v == nil || version == \"\" {\n\t\treturn true\n\t}\n\tv.mu.Lock()\n\tdefer v.mu.Unlock()\n\trv := v.rooms[room]\n\tif rv == nil || rv.version != version {",
+		To:        "\tif v == nil || version == \"\" {\n\t\treturn false // mutated: the TTL of a report without a view not set\n\t}\n\tv.mu.Lock()\n\tdefer v.mu.Unlock()\n\trv := v.rooms[room]\n\tif rv == nil || rv.version != version {",
+		Checks: []check{
+			{"./workers/", []string{"TestProgressHashTTLUnderAView"}},
+		},
+	},
+	{
 		Name:      "trim-no-pending-guard",
 		Guarantee: "inbound streams are trimmed, never past unapplied (pending) entries",
 		File:      "streams/trim.go",
