@@ -51,10 +51,15 @@ func (c *Client) ConnectorAlive(ctx context.Context, connector string) (bool, er
 // WorkerHeartbeat records that worker is alive now and returns the workers
 // seen alive within ttl (itself included), dropping the others.
 func (c *Client) WorkerHeartbeat(ctx context.Context, worker string, now time.Time, ttl time.Duration) ([]string, error) {
-	key := c.Keys.Workers()
+	return c.heartbeat(ctx, c.Keys.Workers(), worker, now, ttl)
+}
+
+// heartbeat records member alive now in the registry key and returns the
+// members seen alive within ttl, dropping the others.
+func (c *Client) heartbeat(ctx context.Context, key, member string, now time.Time, ttl time.Duration) ([]string, error) {
 	var live *redis.StringSliceCmd
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli()), Member: worker})
+		p.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli()), Member: member})
 		p.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatInt(now.Add(-ttl).UnixMilli(), 10))
 		live = p.ZRange(ctx, key, 0, -1)
 		return nil
