@@ -32,6 +32,14 @@ type partition struct {
 	mu     sync.Mutex
 	rooms  map[string][]item
 	queued int
+	// inHand holds the entries queued or being delivered (stream entry
+	// ids; a requeued letter's prefixed with "r"), so that reading the
+	// pending entries again skips them.
+	inHand map[string]bool
+	// rescan: an entry was done but its acknowledgement failed; it is
+	// still pending, and the next read starts over from the pending
+	// entries to deliver it again.
+	rescan bool
 	space  chan struct{} // a queued event is done
 	wg     sync.WaitGroup
 }
@@ -52,7 +60,7 @@ func (h *Hooks) deliverPartition(r *run) {
 		}
 		break
 	}
-	pt := &partition{h: h, r: r, rooms: map[string][]item{}, space: make(chan struct{}, 1)}
+	pt := &partition{h: h, r: r, rooms: map[string][]item{}, inHand: map[string]bool{}, space: make(chan struct{}, 1)}
 	defer pt.wg.Wait()
 	// One consumer name per partition: the lease lets one process read it
 	// at a time, and the next holder's first reads (from "0") return what
@@ -68,6 +76,11 @@ func (h *Hooks) deliverPartition(r *run) {
 			continue
 		}
 		read.Count = min(h.cfg.BatchSize, int64(free))
+		pt.mu.Lock()
+		if pt.rescan {
+			read.FeedID, read.RedoID, pt.rescan = "0", "0", false
+		}
+		pt.mu.Unlock()
 		if err := h.c.ReadHooks(r.ctx, r.p, read); err != nil {
 			if r.ctx.Err() == nil {
 				log.Warn("read the feed", "err", err)
@@ -115,6 +128,13 @@ func (pt *partition) take(m redis.XMessage, redo bool) bool {
 	if len(m.Values) == 0 {
 		return false
 	}
+	key := handKey(m.ID, redo)
+	pt.mu.Lock()
+	held := pt.inHand[key]
+	pt.mu.Unlock()
+	if held {
+		return true // read again from the pending entries: queued already
+	}
 	var ev *streams.FeedEvent
 	var err error
 	if redo {
@@ -124,7 +144,7 @@ func (pt *partition) take(m redis.XMessage, redo bool) bool {
 	}
 	if err != nil {
 		// Not an event: nothing to deliver, kept among the dead letters.
-		pt.h.deadLetter(pt.r, item{msg: m, redo: redo}, err, 0)
+		pt.deadLetter(item{msg: m, redo: redo}, err, 0)
 		return true
 	}
 	if !pt.h.filter.wants(ev.Type) {
@@ -134,6 +154,7 @@ func (pt *partition) take(m redis.XMessage, redo bool) bool {
 	q, busy := pt.rooms[ev.RoomID]
 	pt.rooms[ev.RoomID] = append(q, item{msg: m, redo: redo, ev: ev})
 	pt.queued++
+	pt.inHand[key] = true
 	pt.mu.Unlock()
 	if !busy {
 		pt.wg.Add(1)
@@ -149,8 +170,10 @@ func (pt *partition) skip(redo bool, ids []string) {
 	}
 	pt.h.m.skipped.Add(float64(len(ids)))
 	if err := pt.h.c.AckHooks(pt.r.ctx, pt.r.p, redo, ids...); err != nil {
-		// Left pending: the partition's next reader skips them again.
+		// Left pending: skipped again after the next read of the
+		// pending entries.
 		pt.h.log.Debug("acknowledge skipped events", "partition", pt.r.p, "err", err)
+		pt.again()
 	}
 }
 
@@ -167,16 +190,14 @@ func (pt *partition) drain(room string) {
 		}
 		it := q[0]
 		pt.mu.Unlock()
-		if !pt.h.deliver(pt.r, it) {
-			pt.mu.Lock()
-			pt.queued -= len(pt.rooms[room])
-			delete(pt.rooms, room)
-			pt.mu.Unlock()
+		if !pt.deliver(it) {
+			// The partition stopped: what is left stays pending.
 			return
 		}
 		pt.mu.Lock()
 		pt.rooms[room] = pt.rooms[room][1:]
 		pt.queued--
+		delete(pt.inHand, handKey(it.msg.ID, it.redo))
 		pt.mu.Unlock()
 		select {
 		case pt.space <- struct{}{}:
@@ -185,34 +206,51 @@ func (pt *partition) drain(room string) {
 	}
 }
 
+// handKey names an entry in partition.inHand.
+func handKey(id string, redo bool) string {
+	if redo {
+		return "r" + id
+	}
+	return id
+}
+
 // deliver posts it until the webhook URL accepts it or it has failed
 // ROOMSTREAM_WEBHOOK_MAX_ATTEMPTS times (then it goes to the dead
 // letters); each failure waits a backoff that doubles. False when the
-// partition stopped first: the event stays pending.
-func (h *Hooks) deliver(r *run, it item) bool {
+// partition stopped before it was accepted: the event stays pending.
+func (pt *partition) deliver(it item) bool {
+	h, r := pt.h, pt.r
 	bo := streams.NewBackoff(h.cfg.Backoff, h.cfg.BackoffMax)
 	b := body(it.ev)
 	for attempt := 1; ; attempt++ {
-		if !r.valid(h.now()) {
-			return false
+		// Only while the lease is surely held; a renewal late by a
+		// moment is waited for (a lost lease stops the partition).
+		for !r.valid(h.now()) {
+			if !streams.SleepCtx(r.ctx, 20*time.Millisecond) {
+				return false
+			}
 		}
 		select {
 		case h.slots <- struct{}{}:
 		case <-r.ctx.Done():
 			return false
 		}
-		err := h.post(r.ctx, it.ev.EventID(), b)
+		// A partition that stops (released to another process, or a
+		// shutdown) lets the delivery in flight finish: cut short, it
+		// would be delivered again by the next holder. The timeout
+		// bounds it.
+		err := h.post(context.WithoutCancel(r.ctx), it.ev.EventID(), b)
 		<-h.slots
 		if err == nil {
 			h.m.delivered.WithLabelValues(it.ev.Type).Inc()
-			h.ack(r, it)
+			pt.ack(it)
 			return true
 		}
 		if r.ctx.Err() != nil {
 			return false
 		}
 		if attempt >= h.cfg.MaxAttempts {
-			h.deadLetter(r, it, err, attempt)
+			pt.deadLetter(it, err, attempt)
 			return true
 		}
 		h.m.retried.Inc()
@@ -250,24 +288,36 @@ func (h *Hooks) post(ctx context.Context, id string, body []byte) error {
 
 // ack acknowledges a delivered event, retrying a while when Redis is
 // away; if it never goes through, the event stays pending and is
-// delivered again by the partition's next reader (at least once).
-func (h *Hooks) ack(r *run, it item) {
+// delivered again (at least once) after the next read of the pending
+// entries.
+func (pt *partition) ack(it item) {
 	bo := streams.NewBackoff(50*time.Millisecond, time.Second)
 	for range 5 {
-		if err := h.c.AckHooks(context.WithoutCancel(r.ctx), r.p, it.redo, it.msg.ID); err == nil {
+		if err := pt.h.c.AckHooks(context.WithoutCancel(pt.r.ctx), pt.r.p, it.redo, it.msg.ID); err == nil {
 			return
-		} else if !bo.Sleep(r.ctx) {
-			return
+		} else if !bo.Sleep(pt.r.ctx) {
+			break
 		}
 	}
+	pt.again()
+}
+
+// again has the next read start over from the pending entries.
+func (pt *partition) again() {
+	pt.mu.Lock()
+	pt.rescan = true
+	pt.mu.Unlock()
 }
 
 // deadLetter moves an event that could not be delivered to the webhook
 // dead letters (roomstream deadletters list -webhooks).
-func (h *Hooks) deadLetter(r *run, it item, cause error, attempts int) {
+func (pt *partition) deadLetter(it item, cause error, attempts int) {
+	h, r := pt.h, pt.r
 	if err := h.c.WebhookDeadLetter(context.WithoutCancel(r.ctx), r.p, it.msg, it.redo, cause, int64(attempts), h.now()); err != nil {
-		// Left pending: delivered again by the partition's next reader.
+		// Left pending: tried again after the next read of the pending
+		// entries.
 		h.log.Warn("move an event to the webhook dead letters", "partition", r.p, "id", it.msg.ID, "err", err)
+		pt.again()
 		return
 	}
 	h.m.deadLetters.Inc()

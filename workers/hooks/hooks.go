@@ -117,9 +117,9 @@ func (r *run) valid(now time.Time) bool {
 	return r.ctx.Err() == nil && now.UnixMilli() < r.validUntil.Load()
 }
 
-// Run runs the process until ctx ends, then stops its deliveries (an
-// event cut short is delivered again by the partition's next holder) and
-// gives its leases up at once.
+// Run runs the process until ctx ends, then stops its deliveries (those
+// in flight finish, within ROOMSTREAM_WEBHOOK_TIMEOUT; retries wait for
+// the partition's next holder) and gives its leases up at once.
 func (h *Hooks) Run(ctx context.Context) error {
 	defer close(h.closed)
 	if err := h.c.EnsureMeta(ctx); err != nil {
