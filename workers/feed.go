@@ -110,15 +110,14 @@ func (e *effects) keep(event string, body []byte) {
 
 // queueFeed queues on p the feed appends of the entries of es that
 // applied with events to feed: one script call per partition. Refused
-// entries have none (only applied ones broadcast), and are skipped all
-// the same.
+// entries have none: only an applied entry broadcasts to its room.
 func (a *Applier) queueFeed(ctx context.Context, p redis.Pipeliner, es []*effects, now time.Time) []redis.Cmder {
 	if a.feed == nil {
 		return nil
 	}
 	var byPart map[int][]streams.FeedEntry
 	for _, e := range es {
-		if len(e.fed) == 0 || e.outcome.Status != "ok" {
+		if len(e.fed) == 0 {
 			continue
 		}
 		if byPart == nil {
