@@ -30,9 +30,12 @@ const (
 )
 
 // Validate checks the configuration and names the variable at fault.
+// The zero value is valid: the feed off.
 func (c *FeedConfig) Validate() error {
 	switch c.EventsFeed {
-	case FeedOff, FeedChanges, FeedAll:
+	case "", FeedOff:
+		return nil
+	case FeedChanges, FeedAll:
 	default:
 		return fmt.Errorf("ROOMSTREAM_EVENTS_FEED must be off, changes or all, got %q", c.EventsFeed)
 	}

@@ -225,6 +225,7 @@ func TestFeedConfig(t *testing.T) {
 		{FeedConfig{EventsFeed: FeedAll, EventsFeedRetention: time.Second, EventsFeedMaxLen: 1000}, "ROOMSTREAM_EVENTS_FEED_RETENTION"},
 		{FeedConfig{EventsFeed: FeedAll, EventsFeedRetention: time.Hour, EventsFeedMaxLen: 10}, "ROOMSTREAM_EVENTS_FEED_MAXLEN"},
 		{FeedConfig{EventsFeed: FeedChanges, EventsFeedRetention: time.Hour, EventsFeedMaxLen: 1000}, ""},
+		{FeedConfig{}, ""},
 	} {
 		err := tc.cfg.Validate()
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
