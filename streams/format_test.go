@@ -134,7 +134,7 @@ func TestRefreshFormat(t *testing.T) {
 	if _, err := c.Heartbeat(ctx, "c1", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.WorkerHeartbeat(ctx, "w1", time.Now(), time.Minute); err != nil {
+	if _, _, err := c.Beat(ctx, "w1", time.Now(), time.Minute, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !refresh(FormatCurrent, "") || refresh(FormatCurrent, "") {

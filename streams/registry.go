@@ -43,32 +43,53 @@ func (c *Client) ConnectorAddr(ctx context.Context, connector string) (string, e
 	return addr, err
 }
 
-// ConnectorAlive reports whether a connector's heartbeat key exists.
-func (c *Client) ConnectorAlive(ctx context.Context, connector string) (bool, error) {
-	n, err := c.rdb.Exists(ctx, c.Keys.Connector(connector)).Result()
-	return n == 1, err
+// Beat records that worker is alive now and returns the workers seen
+// alive within ttl (itself included), dropping the others; in the same
+// round trip it renews the leases the worker holds (see RenewLeases), and
+// writes its worker key, which holds the newest stream format it reads
+// (format.go), for as long.
+func (c *Client) Beat(ctx context.Context, worker string, now time.Time, ttl time.Duration, tokens map[int]int64) (live []string, renewed map[int]error, err error) {
+	return c.beat(ctx, c.Keys.Workers(), c.Keys.Worker(worker), worker, now, ttl, tokens)
 }
 
-// WorkerHeartbeat records that worker is alive now and returns the workers
-// seen alive within ttl (itself included), dropping the others. Its
-// worker key, written first, holds the newest stream format it reads
-// (format.go), for as long.
-func (c *Client) WorkerHeartbeat(ctx context.Context, worker string, now time.Time, ttl time.Duration) ([]string, error) {
-	if err := c.rdb.Set(ctx, c.Keys.Worker(worker), registration(now), ttl).Err(); err != nil {
-		return nil, err
-	}
-	key := c.Keys.Workers()
-	var live *redis.StringSliceCmd
-	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli()), Member: worker})
+// heartbeat records member alive now in the registry key and returns the
+// members seen alive within ttl, dropping the others.
+func (c *Client) heartbeat(ctx context.Context, key, member string, now time.Time, ttl time.Duration) ([]string, error) {
+	live, _, err := c.beat(ctx, key, "", member, now, ttl, nil)
+	return live, err
+}
+
+// beat is heartbeat, with the renewal of member's leases (partition ->
+// token) in the same round trip, and, when reg is not "", member's
+// registration (the newest stream format it reads) written first in reg
+// for as long.
+func (c *Client) beat(ctx context.Context, key, reg, member string, now time.Time, ttl time.Duration, tokens map[int]int64) (live []string, renewed map[int]error, err error) {
+	var list *redis.StringSliceCmd
+	var add *redis.IntCmd
+	var set *redis.StatusCmd
+	var results func() (map[int]error, bool)
+	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if reg != "" {
+			set = p.Set(ctx, reg, registration(now), ttl)
+		}
+		add = p.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli()), Member: member})
 		p.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatInt(now.Add(-ttl).UnixMilli(), 10))
-		live = p.ZRange(ctx, key, 0, -1)
+		list = p.ZRange(ctx, key, 0, -1)
+		if len(tokens) > 0 {
+			results = c.queueRenewals(ctx, p, member, tokens, ttl)
+		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if results != nil {
+		renewed = c.renewed(ctx, results, member, tokens, ttl)
 	}
-	return live.Val(), nil
+	if err = add.Err(); err == nil {
+		err = list.Err()
+	}
+	if err == nil && set != nil {
+		err = set.Err()
+	}
+	return list.Val(), renewed, err
 }
 
 // WorkerGone removes a worker from the registry (graceful shutdown).

@@ -21,18 +21,18 @@ func (w *Worker) balance(ctx context.Context) {
 		return
 	}
 	now := w.now()
-	live, err := w.c.WorkerHeartbeat(ctx, w.id, now, w.cfg.LeaseTTL)
+	runs, tokens := w.holding()
+	live, renewed, err := w.c.Beat(ctx, w.id, now, w.cfg.LeaseTTL, tokens)
+	w.applyRenewals(now, runs, renewed) // keep what we have if Redis answers that
 	if err != nil {
 		w.log.Warn("worker heartbeat", "err", err)
 		w.ready.Store(false)
-		w.renewAll(ctx) // keep what we have if Redis answers that
 		return
 	}
 	w.ready.Store(true)
 	w.c.FollowFormat(ctx, w.log)
 	n := w.c.Partitions()
 	share := (n + len(live) - 1) / len(live)
-	w.renewAll(ctx)
 
 	w.mu.Lock()
 	held := make([]int, 0, len(w.held))
@@ -95,20 +95,23 @@ func (w *Worker) startRun(ctx context.Context, p int, token int64, now time.Time
 	go func() { defer w.wg.Done(); w.runAlone(run, nil, nil) }()
 }
 
-// renewAll renews every lease this worker holds, in one round trip.
-func (w *Worker) renewAll(ctx context.Context) {
+// holding returns the runs this worker holds and their lease tokens.
+func (w *Worker) holding() (map[int]*partitionRun, map[int]int64) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	runs := make(map[int]*partitionRun, len(w.held))
 	tokens := make(map[int]int64, len(w.held))
 	for p, r := range w.held {
 		runs[p], tokens[p] = r, r.token
 	}
-	w.mu.Unlock()
-	if len(runs) == 0 {
-		return
-	}
-	start := w.now()
-	for p, err := range w.c.RenewLeases(ctx, w.id, tokens, w.cfg.LeaseTTL) {
+	return runs, tokens
+}
+
+// applyRenewals takes in the outcome of renewing the leases of runs,
+// sent at start: a renewed lease is valid a lease TTL from then, a lost
+// one stops its run.
+func (w *Worker) applyRenewals(start time.Time, runs map[int]*partitionRun, renewed map[int]error) {
+	for p, err := range renewed {
 		r := runs[p]
 		switch {
 		case err == nil:

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -142,5 +145,39 @@ func TestProgressViewsAgreeWithFullChecks(t *testing.T) {
 	}
 	if ok < 100 {
 		t.Errorf("only %d of 400 events applied: the mix tests little", ok)
+	}
+}
+
+// Reports under their room's view set the progress hash's TTL once a
+// minute (of entry time), not every time; the hash keeps its TTL.
+func TestProgressHashTTLUnderAView(t *testing.T) {
+	h := newHarness(t)
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", nil, false))
+	expires := func() int64 {
+		for _, line := range strings.Split(h.rdb.Info(h.ctx, "commandstats").Val(), "\n") {
+			if strings.HasPrefix(line, "cmdstat_expire:") {
+				n, _ := strconv.ParseInt(strings.TrimPrefix(strings.Split(line, ",")[0], "cmdstat_expire:calls="), 10, 64)
+				return n
+			}
+		}
+		return 0
+	}
+	before := expires()
+	for n := int64(1); n <= 20; n++ { // the harness's clock moves a second per entry
+		if out := h.apply(h.env(alice, schemas.EventFileUploadProgress, "r1", progressOf(alice, "r1", "u1", n), false)); out.Status != "ok" {
+			t.Fatalf("progress %d: %+v", n, out)
+		}
+		if ttl := h.rdb.TTL(h.ctx, "t:upload:{u1}:progress").Val(); ttl < 23*time.Hour {
+			t.Fatalf("after report %d the progress hash's TTL is %s", n, ttl)
+		}
+	}
+	if n := expires() - before; n != 1 {
+		t.Errorf("20 reports within a minute set the TTL %d times, want once", n)
+	}
+	// A minute of entry time later, once more.
+	h.now = h.now.Add(time.Minute)
+	h.apply(h.env(alice, schemas.EventFileUploadProgress, "r1", progressOf(alice, "r1", "u1", 21), false))
+	if n := expires() - before; n != 2 {
+		t.Errorf("a report a minute later: %d TTLs set, want 2", n)
 	}
 }

@@ -139,6 +139,16 @@ var mutations = []mutation{
 		},
 	},
 	{
+		Name:      "progress-ttl-skipped",
+		Guarantee: "upload:{uploadId}:progress lives 24 hours from its last report: a report skips setting its TTL only when its room's view saw it set less than a minute before",
+		File:      "workers/views.go",
+		From:      "\tif v == nil || version == \"\" {\n\t\treturn true\n\t}\n\tv.mu.Lock()\n\tdefer v.mu.Unlock()\n\trv := v.rooms[room]\n\tif rv == nil || rv.version != version {",
+		To:        "\tif v == nil || version == \"\" {\n\t\treturn false // mutated: the TTL of a report without a view not set\n\t}\n\tv.mu.Lock()\n\tdefer v.mu.Unlock()\n\trv := v.rooms[room]\n\tif rv == nil || rv.version != version {",
+		Checks: []check{
+			{"./workers/", []string{"TestProgressHashTTLUnderAView"}},
+		},
+	},
+	{
 		Name:      "trim-no-pending-guard",
 		Guarantee: "inbound streams are trimmed, never past unapplied (pending) entries",
 		File:      "streams/trim.go",
@@ -398,6 +408,49 @@ var mutations = []mutation{
 		To:        "\t\tif err := error(nil); err != nil { // mutated: leases kept until they expire\n",
 		Checks: []check{
 			{"./e2e/", []string{"TestGracefulShutdown"}},
+		},
+	},
+	{
+		Name:      "feed-refusal",
+		Guarantee: "the applied-events feed holds what rooms heard: a refused event never reaches it",
+		File:      "workers/effects.go",
+		From:      "\te.outcome.Status, e.outcome.Message = string(err.Code), err.Message\n",
+		To:        "\te.outcome.Status, e.outcome.Message = string(err.Code), err.Message\n\te.keep(env.Type, env.Data) // mutated: the refused event is fed\n",
+		Checks: []check{
+			{"./workers/", []string{"TestFeedSkipsRefusals"}},
+			{"./e2e/", []string{"TestFeedSkipsRefusedEvents"}},
+		},
+	},
+	{
+		Name:      "feed-no-dedup",
+		Guarantee: "an event applied twice (a redelivered entry) appears once in the feed",
+		File:      "streams/scripts/feed_append.lua",
+		From:      "if not last or idlt(last, id) then",
+		To:        "if true then -- mutated: every write of an entry is fed",
+		Checks: []check{
+			{"./workers/", []string{"TestFeedOnceUnderRepeatedApply"}},
+		},
+	},
+	{
+		Name:      "webhook-signature",
+		Guarantee: "webhooks are signed by the Standard Webhooks convention (HMAC-SHA256 of id.timestamp.body)",
+		File:      "workers/hooks/sign.go",
+		From:      "strconv.FormatInt(t.Unix(), 10))",
+		To:        "strconv.FormatInt(t.Unix()+1, 10)) // mutated: a timestamp other than the signed one",
+		Checks: []check{
+			{"./workers/hooks/", []string{"TestSignatureMatchesTheSpec"}},
+			{"./e2e/", []string{"TestWebhooksDeliverEveryEvent"}},
+		},
+	},
+	{
+		Name:      "webhook-id-per-attempt",
+		Guarantee: "a retried webhook keeps its webhook-id, so that receivers can drop repeats",
+		File:      "workers/hooks/deliver.go",
+		From:      "err := h.post(context.WithoutCancel(r.ctx), it.ev.EventID(), b)",
+		To:        "err := h.post(context.WithoutCancel(r.ctx), it.ev.EventID()+\"-\"+strconv.Itoa(attempt), b) // mutated: an id per attempt",
+		Checks: []check{
+			{"./workers/hooks/", []string{"TestDeliversEveryEventInRoomOrder", "TestDeadLetterAndRequeue"}},
+			{"./e2e/", []string{"TestWebhooksDeliverEveryEvent"}},
 		},
 	},
 }

@@ -170,6 +170,15 @@ local function pruneSeqs()
   redis.call('HSET', KEYS[6], 'pruned', n - #gone)
 end
 
+-- ttlPeriod is the TTL period of an entry's ms: its digits but the last
+-- seven (units of about 2.8 hours).
+local function ttlPeriod(ms)
+  if #ms <= 7 then
+    return ''
+  end
+  return string.sub(ms, 1, #ms - 7)
+end
+
 -- finish records the entry as applied, with its outcome, and returns it.
 -- The hash's TTL is set again by the first entry of each TTL period (an
 -- entry's ms with its last 7 digits dropped: about 2.8 hours, well within
@@ -180,7 +189,7 @@ local function finish(res)
   if ARGV[6] ~= '' then
     f[#f + 1], f[#f + 2] = SEQ_FIELD, ARGV[7] .. FS .. ARGV[8] .. FS .. ms
   end
-  local refresh = not lastID or string.sub(ms, 1, -8) ~= string.sub(lastID, 1, #ms - 7)
+  local refresh = not lastID or ttlPeriod(ms) ~= ttlPeriod((idparts(lastID)))
   if connsChanged then
     f[#f + 1], f[#f + 2] = 'conns', table.concat(redis.call('HKEYS', KEYS[7]), PS)
   end
