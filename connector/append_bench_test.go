@@ -4,10 +4,15 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/kelseyhightower/envconfig"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/roomstream/roomstream/infra/testredis"
 	"github.com/roomstream/roomstream/streams"
@@ -54,3 +59,47 @@ func benchAppend(b *testing.B, batched bool) {
 
 func BenchmarkAppendDirect(b *testing.B)  { benchAppend(b, false) }
 func BenchmarkAppendBatched(b *testing.B) { benchAppend(b, true) }
+
+// BenchmarkInbound measures the connector's inbound path per event: 50
+// WebSocket clients on loopback send file-upload-progress events as fast
+// as they are taken, and the connector reads, decodes, validates and
+// appends each to a real redis-server (no worker: nothing comes back).
+// The clients run in the same process, so allocs/op includes their share.
+func BenchmarkInbound(b *testing.B) {
+	l := startConnector(b, func(c *Config) { c.RateLimit, c.RateBurst = 1e9, 1<<30 })
+	s := l.srv
+	const clients = 50
+	conns := make([]*websocket.Conn, clients)
+	for i := range clients {
+		conns[i], _ = l.dialWS(b, "user-"+strconv.Itoa(i))
+		go func() { // answers nothing; reads until the connection ends
+			for {
+				if _, _, err := conns[i].Read(context.Background()); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	frame := []byte(`42["file-upload-progress",{"fileId":"f-12","uploadId":"u-12","fileName":"holiday.mov","roomId":"room-42","bytesUploaded":5242880,"totalBytes":104857600,"percentage":5,"seq":17,"sentAt":1767225600000000}]`)
+	accepted := s.m.eventsIn.WithLabelValues("file-upload-progress", "accepted")
+	b.ReportAllocs()
+	b.ResetTimer()
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for sent.Add(1) <= int64(b.N) {
+				if err := conns[i].Write(context.Background(), websocket.MessageText, frame); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for testutil.ToFloat64(accepted) < float64(b.N) {
+		time.Sleep(100 * time.Microsecond)
+	}
+}
