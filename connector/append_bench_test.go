@@ -64,7 +64,8 @@ func BenchmarkAppendBatched(b *testing.B) { benchAppend(b, true) }
 // WebSocket clients on loopback send file-upload-progress events as fast
 // as they are taken, and the connector reads, decodes, validates and
 // appends each to a real redis-server (no worker: nothing comes back).
-// The clients run in the same process, so allocs/op includes their share.
+// The clients run in the same process, so allocs/op and cpu-ns/event (all
+// the process's CPU time per event) include their share.
 func BenchmarkInbound(b *testing.B) {
 	l := startConnector(b, func(c *Config) { c.RateLimit, c.RateBurst = 1e9, 1<<30 })
 	s := l.srv
@@ -84,6 +85,7 @@ func BenchmarkInbound(b *testing.B) {
 	accepted := s.m.eventsIn.WithLabelValues("file-upload-progress", "accepted")
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
 	var sent atomic.Int64
 	var wg sync.WaitGroup
 	for i := range clients {
@@ -101,5 +103,9 @@ func BenchmarkInbound(b *testing.B) {
 	wg.Wait()
 	for testutil.ToFloat64(accepted) < float64(b.N) {
 		time.Sleep(100 * time.Microsecond)
+	}
+	b.StopTimer()
+	if cpu := processCPU() - cpu0; cpu0 > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/event")
 	}
 }
