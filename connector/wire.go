@@ -25,6 +25,13 @@ type wireWriter struct {
 	// buf holds bytes not written yet, in order; while it is not empty
 	// the socket's writer goroutine runs and will write it.
 	buf *[]byte
+	// tryFn is tryWrite as a function value, made once: the non-blocking
+	// write passes it to the connection, and a closure made per write
+	// would cost allocations per delivery. tried and tryErr are its
+	// result (guarded by mu).
+	tryFn  func(fd uintptr) bool
+	tried  int
+	tryErr error
 }
 
 func newWireWriter(c net.Conn) *wireWriter {
@@ -32,6 +39,7 @@ func newWireWriter(c net.Conn) *wireWriter {
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			w.raw = raw
+			w.tryFn = w.tryWrite
 		}
 	}
 	return w
@@ -105,17 +113,12 @@ func (w *wireWriter) tryFrames(frames ...[]byte) (done bool, err error) {
 		return false, errNoTry
 	}
 	w.frame(frames)
-	var n int
-	var werr error
-	if err := w.raw.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), *w.buf)
-		return true // never wait: what is left goes to the writer
-	}); err != nil {
+	w.tried, w.tryErr = 0, nil
+	if err := w.raw.Write(w.tryFn); err != nil {
 		return false, err
 	}
-	if n < 0 {
-		n = 0
-	}
+	n, werr := max(w.tried, 0), w.tryErr
+	w.tryErr = nil
 	if werr != nil && !errors.Is(werr, syscall.EAGAIN) && !errors.Is(werr, syscall.EINTR) {
 		return false, werr
 	}
@@ -126,6 +129,12 @@ func (w *wireWriter) tryFrames(frames ...[]byte) (done bool, err error) {
 	rest := copy(*w.buf, (*w.buf)[n:])
 	*w.buf = (*w.buf)[:rest]
 	return false, nil
+}
+
+// tryWrite is the non-blocking write of what buf holds (tryFrames).
+func (w *wireWriter) tryWrite(fd uintptr) bool {
+	w.tried, w.tryErr = syscall.Write(int(fd), *w.buf)
+	return true // never wait: what is left goes to the writer
 }
 
 // writeFrames writes what is pending, then frames, blocking until the
