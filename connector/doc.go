@@ -44,6 +44,9 @@
 //     connector's outbound stream
 //   - append.go: appending inbound events, batched and retried
 //   - outbound.go: reading the outbound stream and delivering its entries
+//   - batch.go: the frames of one outbound read, gathered per socket and
+//     written once
+//   - members.go: which local sockets are in which room
 //   - backlog.go: refusing events of partitions the workers are behind on
 //   - limits.go: connections per connector, address and user; rooms per
 //     user

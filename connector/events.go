@@ -143,7 +143,7 @@ func (so *socket) accept() {
 	s := so.srv
 	so.connectTimer.Stop()
 	s.mu.Lock()
-	s.sockets[so.sid] = so
+	s.putSocket(so)
 	s.mu.Unlock()
 	so.connected = true
 	so.refusals = 0

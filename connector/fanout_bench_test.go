@@ -67,7 +67,7 @@ func BenchmarkFanout10(b *testing.B) {
 	r := newFanoutRig(b, 10)
 	o := &streams.Outbound{Partition: 1, Room: "room-42", Messages: []streams.Message{{Event: "file-upload-progress", Room: "room-42", Body: progressBody}}}
 	values := asRead(o)
-	d := newDedup()
+	d, bt := newDedup(), newBatch()
 	base := time.Now().UnixMilli()
 	var cpu time.Duration
 	runtime.LockOSThread()
@@ -78,7 +78,7 @@ func BenchmarkFanout10(b *testing.B) {
 		id := strconv.FormatInt(base, 10) + "-" + strconv.Itoa(i)
 		values["src"] = id
 		t0 := threadCPU()
-		r.s.dispatch(redis.XMessage{ID: id, Values: values}, d, &id)
+		r.s.dispatch([]redis.XMessage{{ID: id, Values: values}}, d, bt)
 		cpu += threadCPU() - t0
 		if i%128 == 127 {
 			r.wait(int64(i) - 256) // keep the send queues short of their limit
@@ -106,7 +106,7 @@ func reportCPU(b *testing.B, cpu time.Duration, deliveries float64) {
 func BenchmarkFanoutBatch(b *testing.B) {
 	const members, entries = 10, 8
 	r := newFanoutRig(b, members)
-	d := newDedup()
+	d, bt := newDedup(), newBatch()
 	base := time.Now().UnixMilli()
 	batch := make([]redis.XMessage, entries)
 	vals := make([]map[string]any, entries)
@@ -129,7 +129,7 @@ func BenchmarkFanoutBatch(b *testing.B) {
 			batch[j] = redis.XMessage{ID: id, Values: vals[j]}
 		}
 		t0 := threadCPU()
-		dispatchAll(r.s, batch, d)
+		r.s.dispatch(batch, d, bt)
 		cpu += threadCPU() - t0
 		if i%16 == 15 {
 			r.wait(int64(i-32) * entries) // keep the send queues short of their limit
@@ -140,13 +140,4 @@ func BenchmarkFanoutBatch(b *testing.B) {
 	deliveries := float64(b.N) * entries * (members + 1)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
 	reportCPU(b, cpu, deliveries)
-}
-
-// dispatchAll delivers one outbound read batch, as readOutbound does.
-func dispatchAll(s *Server, msgs []redis.XMessage, d *dedup) {
-	for _, m := range msgs {
-		id := m.ID
-		s.dispatch(m, d, &id)
-		s.lastSeen.Store(&id)
-	}
 }

@@ -54,7 +54,7 @@ type Server struct {
 	recoveries map[string]*recovery
 
 	// members: which local sockets are in which room (outbound reader
-	// only).
+	// only, holding mu for reading).
 	members members
 
 	// lastSeen is the id of the last outbound entry read (the offset of a
@@ -227,10 +227,10 @@ func (s *Server) inFlightAcks() int64 {
 func (s *Server) evictAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for sid, so := range s.sockets {
+	for _, so := range s.sockets {
 		so.superseded.Store(true)
 		so.end(causeServer, websocket.StatusServiceRestart, "connector was cut off from Redis; reconnect")
-		delete(s.sockets, sid)
+		s.dropSocket(so)
 	}
 	for sid, h := range s.held {
 		h.timer.Stop()

@@ -133,8 +133,8 @@ var mutations = []mutation{
 		Name:      "send-queue-unbounded",
 		Guarantee: "bounded per client: a socket past its send queue (packets or bytes) is disconnected",
 		File:      "connector/socket.go",
-		From:      "\tif len(so.queue) >= so.srv.cfg.SendQueue || overBytes {",
-		To:        "\tif false && (len(so.queue) >= so.srv.cfg.SendQueue || overBytes) { // mutated: queues grow without bound",
+		From:      "\treturn len(so.queue)+so.qwire+n > cfg.SendQueue || overBytes\n",
+		To:        "\treturn false && (len(so.queue)+so.qwire+n > cfg.SendQueue || overBytes) // mutated: queues grow without bound\n",
 		Checks: []check{
 			{"./connector/", []string{"TestSendQueueBytes", "TestSlowSocketIsDropped"}},
 		},
