@@ -19,8 +19,9 @@ import (
 )
 
 // benchAppend measures appending inbound events from 100 concurrent
-// sockets to a real redis-server, one XADD each (direct) or through the
-// append loops that pipeline what is waiting (batched).
+// sockets to a real redis-server, each waiting for its event before the
+// next: one XADD each (direct: no append loop runs, as in durable mode) or
+// through the append loops that pipeline what is waiting (batched).
 func benchAppend(b *testing.B, batched bool) {
 	rs := testredis.Start(b, nil)
 	var cfg Config
@@ -37,19 +38,17 @@ func benchAppend(b *testing.B, batched bool) {
 	defer rdb.Close()
 	s := New(cfg, streams.New(rdb, cfg.Config), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if batched {
-		for range appenders {
-			go s.appendLoop(ctx)
-		}
-		s.appending.Store(true)
+		runAppendLoops(b, ctx, s)
 	}
-	env := &streams.Envelope{Type: "file-upload-progress", RoomID: "room-42", UserID: "alice", At: time.Now(),
+	env := streams.Envelope{Type: "file-upload-progress", RoomID: "room-42", UserID: "alice", At: time.Now(),
 		Data: []byte(`{"fileId":"f-12","uploadId":"u-12","fileName":"holiday.mov","roomId":"room-42","bytesUploaded":5242880,"totalBytes":104857600,"percentage":5}`)}
 	b.SetParallelism(50)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
+		so := appendSocket(s)
 		for pb.Next() {
-			if _, err := s.appendEvent(ctx, env); err != nil {
+			if err := appendVia(so, env, appendTimeout); err != nil {
 				b.Error(err)
 				return
 			}

@@ -43,6 +43,7 @@
 //   - catchup.go: what a recovered socket missed, read back from its old
 //     connector's outbound stream
 //   - append.go: appending inbound events, batched and retried
+//   - appendq.go: a socket's events waiting to be appended, in order
 //   - outbound.go: reading the outbound stream and delivering its entries
 //   - batch.go: the frames of one outbound read, gathered per socket and
 //     written once

@@ -146,7 +146,7 @@ func (so *socket) accept() {
 	s.putSocket(so)
 	s.mu.Unlock()
 	so.connected = true
-	so.refusals = 0
+	so.acceptedOne()
 	so.enqueueRaw(protocol.ConnectFrame(so.sid, so.pid))
 }
 
@@ -222,14 +222,28 @@ const maxEventName = 64
 // (nothing accepted in between) is disconnected: it is broken or hostile,
 // and every refusal costs an answer.
 func (so *socket) countRefusal() {
+	so.amu.Lock()
 	so.refusals++
-	limit := so.srv.cfg.MaxRefusals
-	if limit <= 0 {
-		limit = 50
-	}
-	if so.refusals >= limit {
+	tooMany := so.refusals >= so.refusalLimit()
+	so.amu.Unlock()
+	if tooMany {
 		so.end(causeServer, websocket.StatusPolicyViolation, "too many refused events")
 	}
+}
+
+// refusalLimit is MAX_REFUSALS.
+func (so *socket) refusalLimit() int {
+	if limit := so.srv.cfg.MaxRefusals; limit > 0 {
+		return limit
+	}
+	return 50
+}
+
+// acceptedOne starts the count of refusals in a row again.
+func (so *socket) acceptedOne() {
+	so.amu.Lock()
+	so.refusals = 0
+	so.amu.Unlock()
 }
 
 // authenticated tells the client who it is, and watches its token.
@@ -288,10 +302,19 @@ func (so *socket) handleEvent(p protocol.Packet) {
 		so.refuse(p, name, cmd.RoomID, schemas.NewError(schemas.CodeUnavailable, "the service is behind; retry in a moment"))
 		return
 	}
-	// Not tied to the connection: an event being appended when its socket
-	// closes is appended all the same.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	// Joins and leaves wait for the socket's earlier events and for their
+	// own append: the socket's rooms (so.rooms, and the socket's rooms in
+	// Redis) follow what was appended, in order. Other events are queued
+	// and the read loop goes on.
+	roomChange := name == schemas.EventJoinRoom || name == schemas.EventLeaveRoom
+	var ctx context.Context
+	if roomChange {
+		// Not tied to the connection: a join or leave being appended
+		// when its socket closes is appended all the same.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), appendTimeout)
+		defer cancel()
+	}
 	if name == schemas.EventJoinRoom {
 		if _, in := so.rooms[cmd.RoomID]; !in {
 			if len(so.rooms) >= s.cfg.MaxRooms {
@@ -315,30 +338,25 @@ func (so *socket) handleEvent(p protocol.Packet) {
 			so.rooms[cmd.RoomID] = struct{}{}
 		}
 	}
-	env := &streams.Envelope{
-		Type: name, RoomID: cmd.RoomID, UserID: so.ident.UserID, UserName: so.ident.UserName,
-		SessionID: so.session, SocketID: so.sid, ConnectorID: s.id,
-		AckID: p.ID, HasAck: p.HasID, Data: cmd.Data, At: s.now(),
-	}
 	if s.draining.Load() {
 		so.refuse(p, name, cmd.RoomID, schemas.NewError(schemas.CodeUnavailable, "this connector is restarting; send again after reconnecting"))
 		return
 	}
 	so.seq++
-	env.Origin, env.Seq = so.origin, so.seq
+	r := so.newAppendReq(p, streams.Envelope{
+		Type: name, RoomID: cmd.RoomID, UserID: so.ident.UserID, UserName: so.ident.UserName,
+		SessionID: so.session, SocketID: so.sid, ConnectorID: s.id,
+		AckID: p.ID, HasAck: p.HasID, Data: cmd.Data, At: s.now(),
+		Origin: so.origin, Seq: so.seq,
+	}, name, cmd.RoomID)
+	r.wait = roomChange
 	if p.HasID {
 		so.pendingAcks.Add(1)
 	}
-	if _, err := s.appendRetrying(ctx, env); err != nil {
-		if p.HasID {
-			so.pendingAcks.Add(-1)
-		}
-		so.unavailable(p, name, cmd.RoomID, err)
-		return
-	}
-	s.m.eventsIn.WithLabelValues(name, "accepted").Inc()
-	so.refusals = 0
-	if name == schemas.EventLeaveRoom {
+	// Accepted or refused (unavailable) once appended or out of time:
+	// appendDone answers.
+	so.queueAppend(r)
+	if name == schemas.EventLeaveRoom && r.err == nil {
 		delete(so.rooms, cmd.RoomID)
 		if err := s.c.RemoveSocketRoom(ctx, so.sid, cmd.RoomID); err != nil {
 			s.log.Warn("forget room of socket", "socket", so.sid, "room", cmd.RoomID, "err", err)
@@ -405,7 +423,7 @@ func (so *socket) handleAuthenticate(p protocol.Packet, args []json.RawMessage) 
 		}
 	}
 	s.m.eventsIn.WithLabelValues(schemas.EventAuthenticate, "accepted").Inc()
-	so.refusals = 0
+	so.acceptedOne()
 	so.authenticated()
 	if !again {
 		s.log.Debug("socket authenticated", "socket", so.sid, "user", so.ident.UserID)

@@ -61,10 +61,8 @@ type Server struct {
 	// socket that has received nothing yet).
 	lastSeen atomic.Pointer[string]
 
-	// appends carries inbound events to the append loops (appending is
-	// set while they run).
-	appends   chan *appendReq
-	appending atomic.Bool
+	// appends hands the sockets' inbound events to the append loops.
+	appends appendQueue
 
 	// backlogged marks the partitions whose workers are too far behind
 	// (watchBacklog).
@@ -105,7 +103,7 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 		polls:      map[string]*socket{},
 		recoveries: map[string]*recovery{},
 		members:    members{},
-		appends:    make(chan *appendReq, appendBatch),
+		appends:    appendQueue{wake: make(chan struct{}, 1)},
 		done:       make(chan struct{}),
 	}
 	zero := "0-0"
@@ -157,12 +155,10 @@ func (s *Server) Run(ctx context.Context) error {
 	for range appenders {
 		go func() { defer s.loops.Done(); s.appendLoop(loops) }()
 	}
-	s.appending.Store(true)
 	s.ready.Store(true)
 	s.log.Info("connector started", "partitions", s.c.Partitions())
 	<-ctx.Done()
 	s.drain()
-	s.appending.Store(false)
 	stop()
 	s.loops.Wait()
 	return nil

@@ -38,7 +38,6 @@ type socket struct {
 	origin     string
 	seq        uint64
 	skipBinary int
-	refusals   int // refused events in a row
 	limiter    *rate.Limiter
 	// connectTimer closes a connection that sends no CONNECT in time;
 	// authTimer one that connected without a token and never authenticates.
@@ -73,6 +72,14 @@ type socket struct {
 	// offset is the id of the last outbound entry delivered to the socket:
 	// the offset argument of events it gets.
 	offset atomic.Pointer[string]
+
+	// Accepted events waiting to be appended, in the order the socket
+	// sent them; the first is being appended (appendq.go). amu guards
+	// them and refusals; appendedOne is signalled as each is done.
+	amu         sync.Mutex
+	appendedOne sync.Cond
+	appendq     []*appendReq
+	refusals    int // refused events in a row
 
 	// recovering buffers outbound packets while missed ones are resent.
 	mu             sync.Mutex
@@ -112,6 +119,7 @@ func newSocket(s *Server, conn *websocket.Conn) *socket {
 		writerDone: make(chan struct{}),
 		limiter:    rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst),
 	}
+	so.appendedOne.L = &so.amu
 	so.pongAt.Store(time.Now().UnixNano())
 	so.offset.Store(s.lastSeen.Load())
 	return so
@@ -145,6 +153,7 @@ func (so *socket) run() {
 	so.finishWrites()
 	so.closeNow()
 	s.m.closes.WithLabelValues(causeNames[so.cause]).Inc()
+	so.awaitAppends()
 	s.settle(so)
 }
 

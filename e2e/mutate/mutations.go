@@ -143,8 +143,8 @@ var mutations = []mutation{
 		Name:      "refusals-unbounded",
 		Guarantee: "bounded per client: a socket refused MAX_REFUSALS times in a row is dropped",
 		File:      "connector/events.go",
-		From:      "\tif so.refusals >= limit {",
-		To:        "\tif false && so.refusals >= limit { // mutated: refused forever",
+		From:      "\ttooMany := so.refusals >= so.refusalLimit()\n",
+		To:        "\ttooMany := false && so.refusals >= so.refusalLimit() // mutated: refused forever\n",
 		Checks: []check{
 			{"./connector/", []string{"TestRefusalsInARowDisconnect"}},
 		},
