@@ -295,9 +295,19 @@ func ConnectErrorFrame(ns, message string, data any) []byte {
 // offset appended as last argument when non-empty (connection state
 // recovery). Args must be valid JSON.
 func EventFrame(name string, offset string, args ...[]byte) []byte {
-	dst := AppendHeader(make([]byte, 0, 64), Event, NoID)
+	dst := AppendHeader(make([]byte, 0, frameCap(len(name)+len(offset), args)), Event, NoID)
 	dst = AppendEventBody(dst, name, args...)
 	return CloseEventBody(dst, offset)
+}
+
+// frameCap is room for a frame of strings of n bytes and args: one
+// allocation for the usual frame (names that need no escaping).
+func frameCap(n int, args [][]byte) int {
+	n += 16
+	for _, a := range args {
+		n += len(a) + 1
+	}
+	return n
 }
 
 // AppendEventBody appends `["name",arg,...` without the closing bracket so
@@ -324,7 +334,7 @@ func CloseEventBody(dst []byte, offset string) []byte {
 
 // AckFrame returns an ACK text frame: 43<id>[arg,...].
 func AckFrame(id int64, args ...[]byte) []byte {
-	dst := AppendHeader(make([]byte, 0, 64), Ack, id)
+	dst := AppendHeader(make([]byte, 0, frameCap(20, args)), Ack, id)
 	dst = append(dst, '[')
 	for i, a := range args {
 		if i > 0 {
