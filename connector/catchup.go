@@ -2,7 +2,10 @@ package connector
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/roomstream/roomstream/connector/protocol"
 	"github.com/roomstream/roomstream/streams"
@@ -13,8 +16,25 @@ import (
 
 // dedupSeedWindow is how far before the client's offset catching up looks
 // to learn what was already delivered (redeliveries after a worker crash
-// come within the claim and lease timeouts, well under this).
-const dedupSeedWindow = 30 * time.Second
+// come within the claim and lease timeouts, well under this), and
+// dedupSeedCount how many entries it reads there at most: the latest
+// ones, which are those a redelivery repeats.
+const (
+	dedupSeedWindow = 30 * time.Second
+	dedupSeedCount  = 1000
+)
+
+// catchUpPage is how many entries one read of the old stream returns.
+const catchUpPage = 1000
+
+// DefaultRecoveryMaxEntries is RECOVERY_MAX_ENTRIES's default (and the
+// bound of a Config built in code without it).
+const DefaultRecoveryMaxEntries = 20000
+
+// errTooMuchMissed: the socket missed more than a recovery reads
+// (RECOVERY_MAX_ENTRIES); it gets a fresh session, as when its recovery
+// window has passed.
+var errTooMuchMissed = errors.New("connector: too much missed to recover")
 
 // catchUp returns the frames socket sid missed on connector old's stream
 // after offset (up to end), and the offset the socket is at afterwards.
@@ -27,13 +47,27 @@ const dedupSeedWindow = 30 * time.Second
 // membership at the offset is what the first such message after it says
 // (a $leave: it was in; a $join: it was not), or, for a room with none,
 // whether the room is among its rooms now.
+//
+// It reads at most RECOVERY_MAX_ENTRIES entries after the offset, in
+// pages, over all its passes: past that it returns errTooMuchMissed
+// rather than hold the stream's whole window for one socket.
 func (s *Server) catchUp(ctx context.Context, old, sid string, after streams.ID, end, base string, rooms []string) ([][]byte, string, error) {
 	want := make(map[string]bool, len(rooms))
 	for _, r := range rooms {
 		want[r] = true
 	}
+	// Learn what was delivered just before the offset.
+	seedFrom := streams.IDAt(after.Time().Add(-dedupSeedWindow))
+	seed, err := s.c.OutboundRevRange(ctx, old, after.String(), seedFrom.String(), dedupSeedCount)
+	if err != nil {
+		return nil, base, err
+	}
+	budget := s.cfg.RecoveryMaxEntries
+	if budget <= 0 {
+		budget = DefaultRecoveryMaxEntries
+	}
 	for {
-		frames, last, more, err := s.catchUpPass(ctx, old, sid, after, end, base, want)
+		frames, last, more, err := s.catchUpPass(ctx, old, sid, after, end, base, want, seed, &budget)
 		if err != nil || len(more) == 0 {
 			return frames, last, err
 		}
@@ -57,19 +91,16 @@ type catchUpItem struct {
 // want and of rooms the socket joins on the way. more lists rooms outside
 // want that the socket was in at the offset (it left them later): the
 // caller reads again with them.
-func (s *Server) catchUpPass(ctx context.Context, old, sid string, after streams.ID, end, base string, want map[string]bool) (frames [][]byte, last string, more []string, err error) {
+// seed holds the entries before the offset, newest first; budget is what
+// is left of RECOVERY_MAX_ENTRIES.
+func (s *Server) catchUpPass(ctx context.Context, old, sid string, after streams.ID, end, base string, want map[string]bool,
+	seed []redis.XMessage, budget *int) (frames [][]byte, last string, more []string, err error) {
 	// On its own stream the socket's offsets are the entries' ids; from
 	// another connector's, they are this stream's position (base).
 	same := old == s.id
 	d := newDedup()
-	// Learn what was delivered just before the offset.
-	seedFrom := streams.IDAt(after.Time().Add(-dedupSeedWindow))
-	seed, err := s.c.OutboundRange(ctx, old, seedFrom.String(), after.String(), 0)
-	if err != nil {
-		return nil, base, nil, err
-	}
-	for _, m := range seed {
-		if o, err := streams.DecodeOutbound(m.ID, m.Values); err == nil {
+	for i := len(seed) - 1; i >= 0; i-- {
+		if o, err := streams.DecodeOutbound(seed[i].ID, seed[i].Values); err == nil {
 			d.fresh(o)
 		}
 	}
@@ -81,9 +112,17 @@ func (s *Server) catchUpPass(ctx context.Context, old, sid string, after streams
 	firstOp := map[string]string{}
 	start := "(" + after.String()
 	for {
-		msgs, err := s.c.OutboundRange(ctx, old, start, end, 1000)
+		if *budget <= 0 {
+			return nil, last, nil, errTooMuchMissed
+		}
+		page := min(catchUpPage, *budget+1) // one more: is there more than the budget?
+		msgs, err := s.c.OutboundRange(ctx, old, start, end, int64(page))
 		if err != nil {
 			return nil, last, nil, err
+		}
+		*budget -= len(msgs)
+		if *budget < 0 {
+			return nil, last, nil, errTooMuchMissed
 		}
 		for _, m := range msgs {
 			o, err := streams.DecodeOutbound(m.ID, m.Values)
@@ -114,7 +153,7 @@ func (s *Server) catchUpPass(ctx context.Context, old, sid string, after streams
 				}
 			}
 		}
-		if len(msgs) < 1000 {
+		if len(msgs) < page {
 			break
 		}
 		start = "(" + msgs[len(msgs)-1].ID

@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -10,7 +11,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/roomstream/roomstream/e2e/sioclient"
+	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/infra/testredis"
+	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 )
 
@@ -62,5 +66,61 @@ func TestCatchUpFollowsMembership(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"a1", "b1", "c1", "error"}, got); diff != "" {
 		t.Errorf("resent (-want,+got):\n%s", diff)
+	}
+}
+
+// TestRecoveryPastTheReadBound: a socket that missed more outbound
+// entries than a recovery reads (RECOVERY_MAX_ENTRIES) is not recovered:
+// the client gets a fresh session, as when the window has passed, and
+// its rooms hear it left (recovery_expired). One that missed fewer is
+// recovered.
+func TestRecoveryPastTheReadBound(t *testing.T) {
+	e := start(t, func(c *Config) { c.RecoveryMaxEntries = 100 })
+	bob := dial(t, e, token(t, "bob", "Bob", time.Hour))
+	if a := ack(t, bob, schemas.EventJoinRoom, map[string]string{"roomId": "r"}); !a.OK {
+		t.Fatalf("bob joins: %+v", a.Error)
+	}
+	missed := func(n int) {
+		t.Helper()
+		for i := range n {
+			o := &streams.Outbound{Partition: 1, Room: "r", Source: fmt.Sprintf("%d-%d", time.Now().UnixMilli(), i),
+				Messages: []streams.Message{{Event: "app:tick", Room: "r", Body: []byte(`{}`)}}}
+			if err := e.c.Redis().XAdd(e.ctx, e.c.OutboundArgs(e.srv.ID(), o, time.Now())).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	recoverAfter := func(user string, n int) *sioclient.Client {
+		t.Helper()
+		tok := token(t, user, user, time.Hour)
+		c := dial(t, e, tok)
+		if a := ack(t, c, schemas.EventJoinRoom, map[string]string{"roomId": "r"}); !a.OK {
+			t.Fatalf("%s joins: %+v", user, a.Error)
+		}
+		sid, pid, offset := c.SID, c.PID, c.Offset()
+		c.Drop()
+		e.awaitHeld(t, sid)
+		missed(n)
+		r, err := sioclient.Dial(context.Background(), e.base, &sioclient.Options{Token: tok, PID: pid, Offset: offset})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		return r
+	}
+	if r := recoverAfter("carol", 50); !r.Recovered {
+		t.Error("50 missed entries (bound 100): not recovered")
+	}
+	r := recoverAfter("alice", 150)
+	if r.Recovered {
+		t.Fatal("150 missed entries (bound 100): recovered")
+	}
+	testkit.WaitFor(t, bob, schemas.EventUserLeft, `"userId":"alice"`, `"reason":"recovery_expired"`)
+	if n := metric(t, e, "roomstream_connector_recoveries_total", "result", "too_much_missed"); n != 1 {
+		t.Errorf("recoveries too_much_missed: %v", n)
+	}
+	// The fresh session works.
+	if a := ack(t, r, schemas.EventJoinRoom, map[string]string{"roomId": "r"}); !a.OK {
+		t.Errorf("the fresh session joins: %+v", a.Error)
 	}
 }

@@ -10,7 +10,8 @@
 // can recover its socket, on this connector or another one, within the
 // recovery window: same id, same rooms, and every event it missed, once.
 // Limits bound what one client, address or user can take: connections,
-// rooms, rate, refusals, send queues, and the workers' backlog.
+// the time a request may take, rooms, rate, refusals, send queues, and
+// the workers' backlog.
 //
 // It holds no room logic (that is package workers) and no state another
 // process needs: everything shared lives in Redis, read and written
@@ -23,19 +24,30 @@
 //     their checks
 //   - engineio.go: the Engine.IO endpoint and the WebSocket handshake
 //   - hijack.go: small buffers for accepted connections
+//   - deadlines.go: the HTTP server clients reach: request deadlines
+//     (a held poll's longer), and the guard (connector/netguard) that
+//     names clients and counts their connections
 //   - polling.go: HTTP long-polling sessions and their upgrade
 //   - forward.go: polling requests passed on to the connector holding
 //     the session; browser origins and CORS
+//   - relay.go: the forwarding client: connections per peer, a silent
+//     peer answered 502, deadlines on what is copied either way
 //   - socket.go: one client connection, its send queue, and why it ends
 //   - reader.go: the read loop and Engine.IO packets
 //   - writer.go: the writer goroutine and the close handshake
 //   - wire.go: the bytes going out on a connection, framed and written
 //     without blocking the outbound reader
-//   - ping.go: Engine.IO pings and the ping timeout
+//   - ping.go: Engine.IO pings, the ping timeout, and which pongs count
 //   - events.go: Socket.IO packets: CONNECT, authenticate, room events,
 //     refusals, token expiry
-//   - session.go: the session and socket keys of an authenticated socket,
-//     and the revocation check
+//   - session.go: the session and socket keys of an authenticated socket
+//     (within the user's MAX_CONNS_PER_USER), and the revocation check
+//   - rooms.go: a socket's rooms, following the workers' answers to its
+//     joins; a join admitted against MAX_ROOMS, MAX_ROOMS_PER_USER and
+//     ROOM_CREATE_RATE
+//   - access.go: who may join which room (ROOM_ACCESS: open, the
+//     token's rooms claim, or the application's backend), and the rooms
+//     a fresh token no longer allows
 //   - held.go: sockets held for recovery after a drop, and how a socket
 //     leaves its rooms (closed, expired, kicked)
 //   - recovery.go: connection state recovery: the socket found, taken
@@ -49,8 +61,8 @@
 //     written once
 //   - members.go: which local sockets are in which room
 //   - backlog.go: refusing events of partitions the workers are behind on
-//   - limits.go: connections per connector, address and user; rooms per
-//     user
+//   - limits.go: sessions per connector, connections and handshakes per
+//     client address
 //   - heartbeat.go: the connector's heartbeat and its sockets' resume
 //     tokens
 //   - metrics.go: the connector's Prometheus metrics

@@ -41,14 +41,14 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusServiceUnavailable, protocol.ErrCodeBadRequest, "Server unavailable, retry")
 		return
 	}
-	ip := clientIP(r)
-	if !s.admitRequest(w, ip) {
+	addr := s.clientAddr(r)
+	if !s.admitRequest(w, addr) {
 		return
 	}
 	sb := &smallBuffers{ResponseWriter: w}
 	conn, err := websocket.Accept(sb, r, s.acceptOptions())
 	if err != nil {
-		s.release(ip)
+		s.release()
 		s.log.Debug("websocket accept", "err", err, "remote", r.RemoteAddr)
 		return
 	}
@@ -59,9 +59,9 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 	// idle connections would otherwise keep.
 	go func() {
 		defer s.conns.Done()
-		defer s.release(ip)
+		defer s.release()
 		so := newSocket(s, conn)
-		so.ip = ip
+		so.ip = addr
 		so.wire = sb.wire
 		s.m.connections.Inc()
 		defer s.m.connections.Dec()
@@ -71,7 +71,6 @@ func (s *Server) serveEngine(w http.ResponseWriter, r *http.Request) {
 
 var limitMessages = map[limitCode]string{
 	limitConns:       "Server full, retry later",
-	limitConnsPerIP:  "Too many connections from this address",
 	limitConnectRate: "Too many connection attempts from this address, slow down",
 }
 

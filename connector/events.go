@@ -107,7 +107,7 @@ func (so *socket) handleConnect(p protocol.Packet) {
 		return
 	}
 	if auth.Token != "" {
-		ident, verr := s.verifier.Verify(auth.Token)
+		ident, verr := s.verify(auth.Token)
 		if verr != nil {
 			s.m.authFailures.WithLabelValues(string(verr.Code)).Inc()
 			so.connectError(verr)
@@ -315,28 +315,8 @@ func (so *socket) handleEvent(p protocol.Packet) {
 		ctx, cancel = context.WithTimeout(context.Background(), appendTimeout)
 		defer cancel()
 	}
-	if name == schemas.EventJoinRoom {
-		if _, in := so.rooms[cmd.RoomID]; !in {
-			if len(so.rooms) >= s.cfg.MaxRooms {
-				so.refuse(p, name, cmd.RoomID, schemas.Errorf(schemas.CodeTooManyRooms, "a socket may be in %d rooms at most", s.cfg.MaxRooms))
-				return
-			}
-			if full, err := s.userRoomsFull(ctx, so, cmd.RoomID); err != nil {
-				so.unavailable(p, name, cmd.RoomID, err)
-				return
-			} else if full {
-				s.m.limited.WithLabelValues(string(limitRoomsUser)).Inc()
-				so.refuse(p, name, cmd.RoomID, schemas.Errorf(schemas.CodeTooManyRooms, "a user may be in %d rooms at most", s.cfg.MaxRoomsPerUser))
-				return
-			}
-			// Recorded before the join is queued, so that whoever cleans up
-			// after this socket knows to look in this room.
-			if err := s.c.AddSocketRoom(ctx, so.sid, cmd.RoomID); err != nil {
-				so.unavailable(p, name, cmd.RoomID, err)
-				return
-			}
-			so.rooms[cmd.RoomID] = struct{}{}
-		}
+	if name == schemas.EventJoinRoom && !so.admitJoin(ctx, p, cmd.RoomID) {
+		return
 	}
 	if s.draining.Load() {
 		so.refuse(p, name, cmd.RoomID, schemas.NewError(schemas.CodeUnavailable, "this connector is restarting; send again after reconnecting"))
@@ -357,15 +337,15 @@ func (so *socket) handleEvent(p protocol.Packet) {
 	// appendDone answers.
 	so.queueAppend(r)
 	if name == schemas.EventLeaveRoom && r.err == nil {
-		delete(so.rooms, cmd.RoomID)
-		if err := s.c.RemoveSocketRoom(ctx, so.sid, cmd.RoomID); err != nil {
-			s.log.Warn("forget room of socket", "socket", so.sid, "room", cmd.RoomID, "err", err)
-		}
+		so.leftRoom(ctx, cmd.RoomID)
 	}
 }
 
 func (so *socket) unavailable(p protocol.Packet, event, room string, err error) {
 	so.srv.log.Warn("event not accepted: Redis unavailable", "event", event, "socket", so.sid, "err", err)
+	if event == schemas.EventJoinRoom {
+		so.joinNotAppended(room)
+	}
 	so.refuse(p, event, room, schemas.NewError(schemas.CodeUnavailable, "the event was not accepted, retry"))
 }
 
@@ -394,7 +374,7 @@ func (so *socket) handleAuthenticate(p protocol.Packet, args []json.RawMessage) 
 		fail(schemas.NewError(schemas.CodeInvalidToken, verr.Message))
 		return
 	}
-	ident, verr := s.verifier.Verify(payload.Token)
+	ident, verr := s.verify(payload.Token)
 	if verr != nil {
 		fail(verr)
 		return
@@ -430,6 +410,10 @@ func (so *socket) handleAuthenticate(p protocol.Packet, args []json.RawMessage) 
 	}
 	if p.HasID {
 		so.ack(p.ID, mustJSON(schemas.Ack{OK: true, Auth: &schemas.AuthSuccessPayload{UserID: ident.UserID, SessionID: so.session}}))
+	}
+	if again {
+		// New claims: the rooms they no longer allow are left.
+		so.recheckRooms(false)
 	}
 }
 

@@ -1,8 +1,9 @@
 package connector
 
 import (
+	"bytes"
 	"context"
-	"net"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -26,20 +27,26 @@ import (
 const forwardHeader = "X-Roomstream-Forwarded-By"
 
 // peerCacheTTL is how long a connector's advertised address is reused
-// before it is read again.
-const peerCacheTTL = 2 * time.Second
+// before it is read again; peerMissTTL how long the absence of one is:
+// the requests of a dead connector's sessions (until their clients
+// notice) then cost no Redis read each.
+const (
+	peerCacheTTL = 2 * time.Second
+	peerMissTTL  = 3 * time.Second
+	// peerCacheMax bounds the cache: a session id can name any connector,
+	// so the misses of made-up ones must not pile up.
+	peerCacheMax = 1024
+)
 
 type peerAddr struct {
-	addr  string
+	addr  string // "" for a connector that advertises none
 	until time.Time
 }
-
-type ctxKeyPeer struct{}
 
 // forwarder passes requests on to the connector that holds their session.
 type forwarder struct {
 	once  sync.Once
-	proxy *httputil.ReverseProxy
+	proxy *httputil.ReverseProxy // forwardProxy (relay.go)
 	mu    sync.Mutex
 	peers map[string]peerAddr
 }
@@ -76,6 +83,9 @@ func (s *Server) servePolling(w http.ResponseWriter, r *http.Request, transport,
 		s.pollHandshake(w, r)
 		return
 	}
+	if r.Method == http.MethodGet && transport == "polling" {
+		s.holdDeadlines(w) // here or on the connector it is passed on to
+	}
 	s.mu.RLock()
 	so := s.polls[sid]
 	s.mu.RUnlock()
@@ -109,7 +119,10 @@ func (s *Server) servePolling(w http.ResponseWriter, r *http.Request, transport,
 	s.pollSession(w, r, so, p)
 }
 
-// forward passes the request on to connector owner.
+// forward passes the request on to connector owner. The request was
+// admitted here, where the client reached; a POST's body is read here
+// too, within this connector's read deadline, so that a client that
+// stalls it holds nothing on the peer.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner string) {
 	addr := s.peer(r.Context(), owner)
 	if addr == "" {
@@ -120,33 +133,24 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner string) {
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeUnknownSID, protocol.ErrorMessages[protocol.ErrCodeUnknownSID])
 		return
 	}
-	s.fwd.once.Do(func() {
-		s.fwd.proxy = &httputil.ReverseProxy{
-			Rewrite: func(pr *httputil.ProxyRequest) {
-				pr.Out.URL.Scheme = "http"
-				pr.Out.URL.Host = pr.In.Context().Value(ctxKeyPeer{}).(string)
-				pr.Out.Host = pr.In.Host // the origin check compares with the Host the client used
-				pr.Out.Header.Set(forwardHeader, s.id)
-				pr.SetXForwarded()
-			},
-			Transport: &http.Transport{
-				DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-				MaxIdleConnsPerHost: 256,
-				IdleConnTimeout:     90 * time.Second,
-			},
-			ModifyResponse: func(*http.Response) error {
-				s.m.forwarded.WithLabelValues("ok").Inc()
-				return nil
-			},
-			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-				s.m.forwarded.WithLabelValues("gone").Inc()
-				s.log.Debug("forward polling request", "err", err)
-				s.corsHeaders(w, r)
-				writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeUnknownSID, protocol.ErrorMessages[protocol.ErrCodeUnknownSID])
-			},
+	if r.Method == http.MethodPost {
+		// One byte more than the peer accepts: it refuses the body as
+		// too large itself, and ends the session as it would.
+		body, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.MaxPayload+1))
+		if err != nil {
+			s.m.forwarded.WithLabelValues("slow_body").Inc()
+			s.corsHeaders(w, r)
+			s.writeBodyError(w, err)
+			return
 		}
-	})
-	s.fwd.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKeyPeer{}, addr)))
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	}
+	s.fwd.once.Do(func() { s.fwd.proxy = s.forwardProxy() })
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	f := &forwardReq{peer: addr, answered: time.AfterFunc(s.answerTimeout(), func() { cancel(errPeerSilent) })}
+	defer f.answered.Stop()
+	s.fwd.proxy.ServeHTTP(&relayWriter{ResponseWriter: w, s: s}, r.WithContext(context.WithValue(ctx, ctxKeyForward{}, f)))
 }
 
 // peer returns the address connector id advertised ("" when none).
@@ -161,15 +165,29 @@ func (s *Server) peer(ctx context.Context, id string) string {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	addr, err := s.c.ConnectorAddr(ctx, id)
-	if err != nil || addr == "" {
-		return ""
+	if err != nil {
+		return "" // not cached: Redis may answer the next request
+	}
+	ttl := peerCacheTTL
+	if addr == "" {
+		ttl = peerMissTTL
 	}
 	s.fwd.mu.Lock()
+	defer s.fwd.mu.Unlock()
 	if s.fwd.peers == nil {
 		s.fwd.peers = map[string]peerAddr{}
 	}
-	s.fwd.peers[id] = peerAddr{addr: addr, until: now.Add(peerCacheTTL)}
-	s.fwd.mu.Unlock()
+	if len(s.fwd.peers) >= peerCacheMax {
+		for k, p := range s.fwd.peers {
+			if !now.Before(p.until) {
+				delete(s.fwd.peers, k)
+			}
+		}
+		if len(s.fwd.peers) >= peerCacheMax {
+			return addr
+		}
+	}
+	s.fwd.peers[id] = peerAddr{addr: addr, until: now.Add(ttl)}
 	return addr
 }
 

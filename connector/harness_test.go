@@ -62,6 +62,8 @@ type harnessOptions struct {
 	worker bool
 	// now is the connector's clock (nil: time.Now).
 	now func() time.Time
+	// workerTweak changes the worker's default configuration.
+	workerTweak func(*workers.Config)
 }
 
 // start runs a connector and a worker on a fresh redis-server.
@@ -125,12 +127,19 @@ func startWith(tb testing.TB, o harnessOptions) *harness {
 		var wc workers.Config
 		defaults(tb, &wc)
 		wc.Config = cc.Config
+		if o.workerTweak != nil {
+			o.workerTweak(&wc)
+		}
 		w = workers.New(wc, c, log, nil)
 		go func() { defer close(wDone); _ = w.Run(ctx) }()
 	} else {
 		close(wDone)
 	}
 	mux.Handle("/socket.io/", srv.Handler())
+	// Served as a connector process serves it: its deadlines, and its
+	// connections counted per address.
+	hs.Config = HTTPServer(cc, srv.guard, mux)
+	hs.Listener = srv.guard.Listen(hs.Listener)
 	hs.Start()
 	tb.Cleanup(func() {
 		cancel()
@@ -159,6 +168,19 @@ func startWith(tb testing.TB, o harnessOptions) *harness {
 // wsURL is where a WebSocket client opens an Engine.IO session.
 func (h *harness) wsURL() string {
 	return strings.Replace(h.base, "http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+}
+
+// awaitHeld waits until the connector holds dropped socket sid for
+// recovery (its record says when it dropped).
+func (h *harness) awaitHeld(tb testing.TB, sid string) {
+	tb.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if n, _ := h.c.Redis().HExists(h.ctx, h.c.Keys.Socket(sid), "droppedAt").Result(); n {
+			return
+		} else if time.Now().After(deadline) {
+			tb.Fatal("the dropped socket was not held")
+		}
+	}
 }
 
 type testWriter struct{ tb testing.TB }

@@ -46,7 +46,7 @@ func (s *Server) settle(so *socket) {
 	if !so.authed {
 		return
 	}
-	h := &held{sid: so.sid, ident: so.ident, pid: so.pid, session: so.session, rooms: keys(so.rooms)}
+	h := &held{sid: so.sid, ident: so.ident, pid: so.pid, session: so.session, rooms: so.rooms.list()}
 	if so.kicked.Load() {
 		// Kicked as its connection dropped (the drop was recorded
 		// first): it is not kept for recovery.
@@ -211,12 +211,4 @@ func (s *Server) kickSocket(sid string, so *socket, reason string) {
 			s.close(h, schemas.ReasonServerDisconnect)
 		}
 	}()
-}
-
-func keys(m map[string]struct{}) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

@@ -1,29 +1,20 @@
 package connector
 
 import (
-	"context"
-	"net"
 	"net/http"
 	"sync"
-	"time"
 
-	"golang.org/x/time/rate"
-
+	"github.com/roomstream/roomstream/connector/netguard"
 	"github.com/roomstream/roomstream/connector/protocol"
 )
 
-// limits counts this connector's connections in total and per source
-// address, and rate-limits handshakes per source address.
+// limits counts this connector's Engine.IO sessions, and rate-limits
+// handshakes per client address. Open connections per address are
+// counted by the guard (netguard), in front of every handler.
 type limits struct {
-	mu    sync.Mutex
-	total int
-	addrs map[string]*addrLimit
-	swept time.Time
-}
-
-type addrLimit struct {
-	conns   int
-	connect *rate.Limiter
+	mu      sync.Mutex
+	total   int
+	connect *netguard.Limiter // handshakes per address key
 }
 
 // limitCode names the limit that refused a connection (the metric label).
@@ -31,101 +22,45 @@ type limitCode string
 
 const (
 	limitConns       limitCode = "conns"
-	limitConnsPerIP  limitCode = "conns_per_ip"
 	limitConnectRate limitCode = "connect_rate"
 	limitConnsUser   limitCode = "conns_per_user"
 	limitRoomsUser   limitCode = "rooms_per_user"
 )
 
-// admit takes a connection slot for ip, or says which limit refuses it.
-func (s *Server) admit(ip string) (limitCode, bool) {
+// admit takes a session slot for a handshake from the client address key
+// addr, or says which limit refuses it.
+func (s *Server) admit(addr string) (limitCode, bool) {
 	l := &s.limits
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.addrs == nil {
-		l.addrs = map[string]*addrLimit{}
-	}
-	now := time.Now()
-	if now.Sub(l.swept) > time.Minute {
-		// Forget addresses with no connection whose handshake budget is
-		// full again: the map holds only addresses that matter.
-		for a, al := range l.addrs {
-			if al.conns == 0 && al.connect.TokensAt(now) >= float64(al.connect.Burst()) {
-				delete(l.addrs, a)
-			}
-		}
-		l.swept = now
-	}
 	if s.cfg.MaxConns > 0 && l.total >= s.cfg.MaxConns {
 		return limitConns, false
 	}
-	al := l.addrs[ip]
-	if al == nil {
-		r, burst := rate.Limit(s.cfg.ConnectRate), max(1, int(2*s.cfg.ConnectRate))
-		if s.cfg.ConnectRate <= 0 {
-			r = rate.Inf
-		}
-		al = &addrLimit{connect: rate.NewLimiter(r, burst)}
-		l.addrs[ip] = al
-	}
-	if s.cfg.MaxConnsPerIP > 0 && al.conns >= s.cfg.MaxConnsPerIP {
-		return limitConnsPerIP, false
-	}
-	if !al.connect.AllowN(now, 1) {
+	if !l.connect.Allow(addr) {
 		return limitConnectRate, false
 	}
-	al.conns++
 	l.total++
 	return "", true
 }
 
 // release gives back the slot admit took.
-func (s *Server) release(ip string) {
+func (s *Server) release() {
 	l := &s.limits
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.total--
-	if al := l.addrs[ip]; al != nil {
-		al.conns--
-	}
 }
 
-// clientIP is the source address of a request (the peer's; a proxy in
-// front counts as one address, so size MAX_CONNS_PER_IP for it or put the
-// limit on the proxy).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// clientAddr is the key of the client's address that the per-address
+// limits count by: its peer's, or the one a trusted proxy names (an IPv6
+// address's /64), as the guard and the server API key it.
+func (s *Server) clientAddr(r *http.Request) string { return s.guard.ClientKey(r) }
 
-// userRoomsFull tells whether the socket's user is in MAX_ROOMS_PER_USER
-// rooms already, across all its sockets, not counting room. It reads the
-// user's room set the workers keep (user:{id}:rooms), at joins only: a
-// join not applied yet is not counted, so a burst of joins can pass the
-// limit by at most what the per-socket limit allows.
-func (s *Server) userRoomsFull(ctx context.Context, so *socket, room string) (bool, error) {
-	limit := s.cfg.MaxRoomsPerUser
-	if limit <= 0 {
-		return false, nil
-	}
-	if len(so.rooms) >= limit {
-		return true, nil
-	}
-	n, in, err := s.c.UserRoomCount(ctx, so.ident.UserID, room)
-	if err != nil {
-		return false, err
-	}
-	return !in && n >= int64(limit), nil
-}
-
-// admitRequest takes a connection slot for a new Engine.IO session
+// admitRequest takes a session slot for a new Engine.IO session
 // (WebSocket or polling handshake), or answers the refusal: 503 when the
-// connector is full, 429 for the per-address limits.
-func (s *Server) admitRequest(w http.ResponseWriter, ip string) bool {
-	code, ok := s.admit(ip)
+// connector is full, 429 for the handshake rate of the address.
+func (s *Server) admitRequest(w http.ResponseWriter, addr string) bool {
+	code, ok := s.admit(addr)
 	if ok {
 		return true
 	}

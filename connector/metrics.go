@@ -1,6 +1,10 @@
 package connector
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/roomstream/roomstream/connector/netguard"
+)
 
 // metrics of a connector process.
 type metrics struct {
@@ -28,6 +32,9 @@ type metrics struct {
 	// connector holding their session.
 	upgrades  prometheus.Counter
 	forwarded *prometheus.CounterVec
+	// access counts the room access decisions (ROOM_ACCESS claims or
+	// proxy), by result.
+	access *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -78,7 +85,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roomstream_connector_limited_total",
-			Help: "Connections, CONNECTs and joins refused by a limit, by limit (conns, conns_per_ip, connect_rate, conns_per_user, rooms_per_user).",
+			Help: "Handshakes, CONNECTs and joins refused by a limit, by limit (conns, connect_rate, conns_per_user, rooms_per_user, room_create_rate); connections past MAX_CONNS_PER_IP are roomstream_connector_connections_refused_total.",
 		}, []string{"limit"}),
 		backlogged: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "roomstream_connector_backlogged_partitions",
@@ -96,11 +103,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "roomstream_connector_polling_forwarded_total",
 			Help: "Polling requests of sessions held by another connector, passed on to it, by result (ok, gone).",
 		}, []string{"result"}),
+		access: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomstream_connector_room_access_total",
+			Help: "Room access decisions where ROOMSTREAM_ROOM_ACCESS is claims or proxy, by result (allowed, forbidden, unavailable).",
+		}, []string{"result"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.eventsIn, m.eventsOut, m.authFailures, m.rateLimited,
 			m.slowDropped, m.duplicates, m.appendRetries, m.recoveries, m.closes, m.panics,
-			m.limited, m.backlogged, m.backlogRefused, m.upgrades, m.forwarded)
+			m.limited, m.backlogged, m.backlogRefused, m.upgrades, m.forwarded, m.access)
 	}
 	return m
+}
+
+// registerGuard exports the connections the guard refused for their
+// address (it may be shared with the API's listener, and exist before the
+// connector does, so it keeps the count itself).
+func (m *metrics) registerGuard(reg prometheus.Registerer, g *netguard.Guard) {
+	if reg == nil {
+		return
+	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "roomstream_connector_connections_refused_total",
+		Help: "HTTP connections and proxied requests refused (429) because their client address holds ROOMSTREAM_MAX_CONNS_PER_IP connections already.",
+	}, func() float64 { return float64(g.Refused()) }))
 }

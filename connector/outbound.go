@@ -130,16 +130,36 @@ func (s *Server) dispatchEntry(m *redis.XMessage, d *dedup, b *batch) {
 		s.m.duplicates.Inc()
 		return
 	}
+	if len(o.Messages) > 1 {
+		// A removal's $leave comes after the user-left its socket must
+		// hear: the room stops counting before the socket can answer it.
+		for _, msg := range o.Messages {
+			if msg.Event == streams.LeaveEvent {
+				for _, sid := range msg.To {
+					s.roomLeft(sid, msg.Room)
+				}
+			}
+		}
+	}
 	for _, msg := range o.Messages {
 		switch msg.Event {
 		case streams.JoinEvent:
 			for _, sid := range msg.To {
 				s.members.add(msg.Room, sid)
+				s.roomJoined(sid, msg.Room)
 			}
 			continue
 		case streams.LeaveEvent:
 			for _, sid := range msg.To {
 				s.members.remove(msg.Room, sid)
+				if len(o.Messages) == 1 {
+					s.roomLeft(sid, msg.Room)
+				}
+			}
+			continue
+		case streams.JoinRefusedEvent:
+			for _, sid := range msg.To {
+				s.joinRefused(sid, msg.Room)
 			}
 			continue
 		case streams.MovedEvent:

@@ -40,3 +40,20 @@ func (so *socket) ping() {
 }
 
 var pingFrame = []byte{byte(protocol.EnginePing)}
+
+// pong records a client's pong. It counts only as the answer to a ping
+// the client can have seen: one outstanding on its WebSocket, or taken by
+// one of its polls. A pong sent blind keeps nothing alive, so a polling
+// client that stops polling is closed within pingInterval + pingTimeout
+// of its last GET, as a WebSocket that stops reading is.
+func (so *socket) pong() {
+	so.qmu.Lock()
+	defer so.qmu.Unlock()
+	if !so.awaitingPong {
+		return
+	}
+	if p := so.poll; p != nil && p.pingTaken < so.pingSent {
+		return
+	}
+	so.pongAt.Store(time.Now().UnixNano())
+}

@@ -51,6 +51,7 @@ type pollState struct {
 	noopNow   bool // release the held GET with a noop at once
 	upgraded  bool // the WebSocket took over: a GET still held gets a noop
 	closeSent bool
+	pingTaken int64 // unix ns: when a GET last took a ping (pong)
 
 	wake     chan struct{} // a held GET has something to look at (capacity 1)
 	closed   chan struct{} // the close packet went out (closed once, under qmu)
@@ -104,8 +105,8 @@ func (s *Server) pollHandshake(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeBadRequest, protocol.ErrorMessages[protocol.ErrCodeBadRequest])
 		return
 	}
-	ip := clientIP(r)
-	if !s.admitRequest(w, ip) {
+	addr := s.clientAddr(r)
+	if !s.admitRequest(w, addr) {
 		return
 	}
 	p := &pollState{
@@ -119,7 +120,7 @@ func (s *Server) pollHandshake(w http.ResponseWriter, r *http.Request) {
 	}
 	so := newSocket(s, nil)
 	so.poll = p
-	so.ip = ip
+	so.ip = addr
 	so.startTimers()
 	s.mu.Lock()
 	s.polls[p.eid] = so
@@ -127,7 +128,7 @@ func (s *Server) pollHandshake(w http.ResponseWriter, r *http.Request) {
 	s.conns.Add(1)
 	go func() {
 		defer s.conns.Done()
-		defer s.release(ip)
+		defer s.release()
 		s.m.connections.Inc()
 		defer s.m.connections.Dec()
 		so.run()
@@ -210,6 +211,9 @@ func (s *Server) pollGet(w http.ResponseWriter, r *http.Request, so *socket, p *
 				body = append(body, recordSeparator)
 			}
 			body = append(body, b...)
+			if len(b) == 1 && b[0] == byte(protocol.EnginePing) {
+				p.pingTaken = time.Now().UnixNano()
+			}
 		}
 		clear(so.queue)
 		so.queue = so.queue[:0]
@@ -258,8 +262,9 @@ func (s *Server) pollPost(w http.ResponseWriter, r *http.Request, so *socket, p 
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 	if err != nil {
+		// A client too slow to send its body (READ_TIMEOUT) is gone.
 		so.end(causeTransport, websocket.StatusGoingAway, "")
-		writeJSONError(w, http.StatusBadRequest, protocol.ErrCodeBadRequest, protocol.ErrorMessages[protocol.ErrCodeBadRequest])
+		s.writeBodyError(w, err)
 		return
 	}
 	if int64(len(body)) > max {

@@ -7,7 +7,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/coder/websocket"
 
@@ -123,7 +122,7 @@ func (so *socket) handleEngine(data []byte) bool {
 	}
 	switch et {
 	case protocol.EnginePong:
-		so.pongAt.Store(time.Now().UnixNano())
+		so.pong()
 	case protocol.EngineMessage:
 		return so.handleMessage(payload)
 	case protocol.EngineClose:

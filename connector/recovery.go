@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -27,7 +28,9 @@ import (
 //     After the last one, no room sends it anything on the old stream.
 //  4. The socket catches up: the old connector's stream is read from the
 //     client's offset for every event meant for this socket,
-//     deduplicated (catchup.go).
+//     deduplicated (catchup.go). At most RECOVERY_MAX_ENTRIES entries are
+//     read: a socket that missed more is closed (its rooms hear it left,
+//     recovery_expired) and the client gets a fresh session.
 //  5. CONNECT is answered with the same pid (socket.recovered === true),
 //     then the missed events are resent, then the buffer, then live
 //     traffic.
@@ -124,8 +127,13 @@ func (s *Server) recover(so *socket, ca connectAuth) bool {
 		return false
 	}
 	base := s.startRecovering(ctx, so, sid, old, rooms)
-	s.resume(ctx, so, ca, old, rooms, base)
+	if !s.resume(ctx, so, ca, old, rooms, base) {
+		res("too_much_missed")
+		return false
+	}
 	res("recovered")
+	// The token it came back with may allow fewer rooms.
+	so.recheckRooms(true)
 	return true
 }
 
@@ -196,10 +204,7 @@ func (s *Server) takeOver(ctx context.Context, so *socket, ca connectAuth, sid s
 		return nil, "error"
 	}
 	so.sid, so.pid, so.session = sid, ca.PID, info["sessionId"]
-	so.rooms = map[string]struct{}{}
-	for _, r := range rooms {
-		so.rooms[r] = struct{}{}
-	}
+	so.rooms.reset(rooms)
 	return rooms, ""
 }
 
@@ -255,8 +260,9 @@ func (s *Server) startRecovering(ctx context.Context, so *socket, sid, old strin
 // resume reads what the socket missed on its old connector's stream,
 // points its keys here, answers CONNECT with the same pid, then resends
 // the missed events, then what was buffered meanwhile; live traffic
-// follows.
-func (s *Server) resume(ctx context.Context, so *socket, ca connectAuth, old string, rooms []string, base string) {
+// follows. A socket that missed more than a recovery reads is not
+// resumed (false): see abandonRecovery.
+func (s *Server) resume(ctx context.Context, so *socket, ca connectAuth, old string, rooms []string, base string) bool {
 	sid := so.sid
 	offset, _ := streams.ParseID(ca.Offset) // takeOver checked it
 	end := "+"
@@ -264,6 +270,10 @@ func (s *Server) resume(ctx context.Context, so *socket, ca connectAuth, old str
 		end = base
 	}
 	frames, last, err := s.catchUp(ctx, old, sid, offset, end, base, rooms)
+	if errors.Is(err, errTooMuchMissed) {
+		s.abandonRecovery(ctx, so, ca, old, rooms)
+		return false
+	}
 	if err != nil {
 		s.log.Warn("recovery: catch up", "socket", sid, "err", err)
 	}
@@ -285,6 +295,38 @@ func (s *Server) resume(ctx context.Context, so *socket, ca connectAuth, old str
 	so.recovering, so.buffered, so.bufferedOffset = false, nil, nil
 	so.mu.Unlock()
 	s.log.Info("socket recovered", "socket", sid, "from", old, "rooms", len(rooms), "resent", len(frames))
+	return true
+}
+
+// abandonRecovery gives up a recovery whose socket missed more than
+// RECOVERY_MAX_ENTRIES: the socket, taken over already, is closed as when
+// its recovery window passes (its rooms hear user-left,
+// recovery_expired), and the connection goes on as a fresh session.
+func (s *Server) abandonRecovery(ctx context.Context, so *socket, ca connectAuth, old string, rooms []string) {
+	sid := so.sid
+	s.log.Info("recovery: the socket missed more than a recovery reads; a fresh session instead", "socket", sid, "from", old,
+		"max", s.cfg.RecoveryMaxEntries)
+	s.mu.Lock()
+	s.dropSocket(so)
+	s.mu.Unlock()
+	so.mu.Lock()
+	so.recovering, so.buffered, so.bufferedOffset = false, nil, nil
+	so.mu.Unlock()
+	h := &held{sid: sid, pid: ca.PID, session: so.session, rooms: rooms, ident: so.ident}
+	// Out of its user's sockets now, so that the fresh session is not
+	// refused for the socket it replaces (closing it takes a while).
+	if err := s.c.RemoveUserSocket(ctx, so.ident.UserID, sid); err != nil {
+		s.log.Warn("recovery: give back a user's socket place", "socket", sid, "err", err)
+	}
+	if old != s.id {
+		if err := s.c.UnlistSocket(ctx, old, sid); err != nil {
+			s.log.Warn("recovery: unlist socket", "socket", sid, "err", err)
+		}
+	}
+	go s.close(h, schemas.ReasonRecoveryOver)
+	so.sid, so.pid, so.session = "", "", ""
+	so.rooms.reset(nil)
+	so.offset.Store(s.lastSeen.Load())
 }
 
 // supersede ends a connection that a recovery replaced, without touching

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/roomstream/roomstream/connector/auth"
+	"github.com/roomstream/roomstream/connector/netguard"
 	"github.com/roomstream/roomstream/streams"
 )
 
@@ -24,6 +25,10 @@ type Options struct {
 	// sockets, disconnects) and of its caches (nil: time.Now). Waits and
 	// timeouts run on real time.
 	Now func() time.Time
+	// Guard counts the connections of the listener the connector is
+	// served on (HTTPServer) and names clients; nil: NewGuard(cfg), which
+	// then counts nothing unless the listener is wrapped with it too.
+	Guard *netguard.Guard
 }
 
 // Server is one connector: it accepts Socket.IO clients at /socket.io/
@@ -35,6 +40,7 @@ type Server struct {
 	id       string
 	now      func() time.Time
 	verifier *auth.Verifier
+	access   *roomAccess // ROOM_ACCESS=proxy's backend (nil otherwise)
 	// keysErr is why the configured keys could not be loaded (Run
 	// returns it); stopKeys ends the JWKS refresh.
 	keysErr  error
@@ -69,9 +75,10 @@ type Server struct {
 	backlogMu  sync.RWMutex
 	backlogged []bool
 
-	// limits counts connections per source address; connectRates holds
-	// each address's handshake rate limiter.
+	// limits counts sessions and handshakes per client address; guard
+	// names clients and counts their connections.
 	limits limits
+	guard  *netguard.Guard
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -105,11 +112,18 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 		members:    members{},
 		appends:    appendQueue{wake: make(chan struct{}, 1)},
 		done:       make(chan struct{}),
+		guard:      opts.Guard,
 	}
+	if s.guard == nil {
+		s.guard = NewGuard(cfg)
+	}
+	s.limits.connect = netguard.NewLimiter(cfg.ConnectRate, int(2*cfg.ConnectRate))
+	s.m.registerGuard(opts.Registerer, s.guard)
 	zero := "0-0"
 	s.lastSeen.Store(&zero)
 	var keys context.Context
 	keys, s.stopKeys = context.WithCancel(context.Background())
+	s.access = newRoomAccess(cfg)
 	s.verifier, s.keysErr = auth.NewVerifierFromConfig(keys, &cfg.AuthConfig, s.log)
 	if s.keysErr != nil {
 		s.verifier = auth.NewRefusingVerifier()

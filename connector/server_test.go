@@ -365,13 +365,7 @@ func TestRecoveryFieldsChecked(t *testing.T) {
 	c.Drop()
 	// Reconnect once the connector holds the dropped socket (a recovery
 	// racing with noticing the drop is another matter).
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if n, _ := e.c.Redis().HExists(e.ctx, e.c.Keys.Socket(sid), "droppedAt").Result(); n {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatal("the dropped socket was not held")
-		}
-	}
+	e.awaitHeld(t, sid)
 	time.Sleep(50 * time.Millisecond)
 	r, err := sioclient.Dial(context.Background(), e.base, &sioclient.Options{Token: tok, PID: pid, Offset: ev.Offset})
 	if err != nil {

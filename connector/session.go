@@ -23,25 +23,33 @@ func (l *limitError) Error() string { return l.e.Message }
 
 // openSession writes the design's session and socket keys for a freshly
 // authenticated socket, unless its user has MAX_CONNS_PER_USER sockets
-// already (counted across connectors; two connects of one user at the
-// same moment may both pass the check).
+// already, counted across connectors: the check and the socket's place
+// in its user's set are one step in Redis, so simultaneous connects of
+// one user cannot pass the limit together.
 func (s *Server) openSession(so *socket) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if limit := s.cfg.MaxConnsPerUser; limit > 0 {
-		n, err := s.c.UserSocketCount(ctx, so.ident.UserID)
+		added, n, err := s.c.AddUserSocket(ctx, so.ident.UserID, so.sid, limit, sessionTTL)
 		if err != nil {
 			return err
 		}
-		if n >= int64(limit) {
+		if !added {
 			s.m.limited.WithLabelValues(string(limitConnsUser)).Inc()
 			return &limitError{schemas.Errorf(schemas.CodeTooManyConnections, "user %s has %d connections already (at most %d)", so.ident.UserID, n, limit)}
 		}
 	}
 	so.session = newID()
-	return s.c.OpenSocket(ctx, streams.NewSocket{ID: so.sid, Session: so.session, PID: so.pid, Connector: s.id,
+	err := s.c.OpenSocket(ctx, streams.NewSocket{ID: so.sid, Session: so.session, PID: so.pid, Connector: s.id,
 		UserID: so.ident.UserID, UserName: so.ident.UserName, IssuedAtMs: iatMillis(so.ident), At: s.now(),
 		TTL: sessionTTL, ResumeTTL: resumeTTL})
+	if err != nil && s.cfg.MaxConnsPerUser > 0 {
+		// Its place among the user's sockets is given back.
+		if rerr := s.c.RemoveUserSocket(context.WithoutCancel(ctx), so.ident.UserID, so.sid); rerr != nil {
+			s.log.Warn("give back a user's socket place", "user", so.ident.UserID, "socket", so.sid, "err", rerr)
+		}
+	}
+	return err
 }
 
 // iatMillis is the token's iat as kept in socket:{id} ("iat", ms; 0 when

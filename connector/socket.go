@@ -31,7 +31,7 @@ type socket struct {
 	authed    bool
 	ident     auth.Identity
 	session   string
-	rooms     map[string]struct{}
+	rooms     socketRooms // guarded by its own mutexes (rooms.go)
 	// origin and seq number the events this socket appends (see
 	// streams.Envelope), so that an append repeated by the Redis client
 	// is applied once. origin is new for every socket, recovered or not.
@@ -64,7 +64,7 @@ type socket struct {
 	// expiry timer acts only for the token it was set for.
 	tokenGen   atomic.Uint64
 	tokenTimer *time.Timer // guarded by qmu
-	// ip is the client's address (connection limits per address).
+	// ip is the key of the client's address (per-address limits).
 	ip string
 	// pendingAcks counts accepted events whose acknowledgement has not
 	// reached the socket yet; a draining connector waits for them.
@@ -114,7 +114,6 @@ type socket struct {
 func newSocket(s *Server, conn *websocket.Conn) *socket {
 	so := &socket{
 		srv: s, conn: conn,
-		rooms:      map[string]struct{}{},
 		origin:     newOrigin(),
 		writerDone: make(chan struct{}),
 		limiter:    rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst),

@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -361,5 +363,39 @@ func TestServerAPI(t *testing.T) {
 	wantAPI := map[string]int{"server-event applied": 8, "operator-unlock applied": 1, "member-remove applied": 1}
 	if fmt.Sprint(byAPI) != fmt.Sprint(wantAPI) {
 		t.Errorf("API commands in the timeline: %v, want %v", byAPI, wantAPI)
+	}
+}
+
+// TestPublishAfterIdempotencyKeyExpired: a publish whose Idempotency-Key
+// record has expired (24 h on; deleted here) is a new request: the
+// room's members receive it again, where a retry within the record's
+// life reaches them once.
+func TestPublishAfterIdempotencyKeyExpired(t *testing.T) {
+	d := deploy(t, 1, 1, false, "ROOMSTREAM_API_KEY", apiKey)
+	base := d.connectors[0].URL()
+	alice := users.Dial(t, base, "alice", "Alice")
+	testkit.MustAck(t, alice, schemas.EventJoinRoom, map[string]string{"roomId": "shop"})
+	publish := func(event string) {
+		t.Helper()
+		status, body := call(t, base, apiKey, "POST", "/api/v1/rooms/shop/events", map[string]any{"event": event, "data": map[string]int{"order": 42}}, "Idempotency-Key", "order-42")
+		if status != http.StatusAccepted {
+			t.Fatalf("publish: %d %s", status, body)
+		}
+	}
+	publish("app:paid")
+	publish("app:paid") // a retry: delivered once
+	sum := sha256.Sum256([]byte("shop\x00order-42"))
+	rdb := d.client()
+	if err := rdb.Del(context.Background(), d.streams().Keys.Idempotency(hex.EncodeToString(sum[:12]))).Err(); err != nil {
+		t.Fatal(err)
+	}
+	publish("app:paid") // the record expired: a new request
+	call(t, base, apiKey, "POST", "/api/v1/rooms/shop/events", map[string]any{"event": "app:after"})
+	var got []string
+	for _, ev := range collect(t, alice, "app:after", 300*time.Millisecond, "app:paid") {
+		got = append(got, ev.Name)
+	}
+	if strings.Join(got, "|") != "app:paid|app:paid|app:after" {
+		t.Errorf("alice received %v, want app:paid twice (before and after the key's record expired), then app:after", got)
 	}
 }

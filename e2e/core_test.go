@@ -96,6 +96,8 @@ func TestKeysFollowTheDesign(t *testing.T) {
 			class = "15m"
 		case ttl > 15*time.Minute && ttl <= day:
 			class = "24h"
+		case ttl > day && ttl <= 26*time.Hour: // the applied marker, refreshed hourly
+			class = "26h"
 		case ttl > day && ttl <= week:
 			class = "7d"
 		case ttl > 0:
@@ -131,13 +133,13 @@ func TestKeysFollowTheDesign(t *testing.T) {
 		{"e2e:resume:{…}", "15m"},
 		{"e2e:resume:{…}", "15m"},
 		{"e2e:room:{r1}", "none"}, // active room: no TTL
-		{"e2e:room:{r1}:applied", "24h"},
+		{"e2e:room:{r1}:applied", "26h"},
 		{"e2e:room:{r1}:conns", "none"}, // where the room's events go: connector -> its sockets in the room
 		{"e2e:room:{r1}:sockets", "none"},
 		{"e2e:room:{r1}:uploads", "none"},
 		{"e2e:room:{r1}:users", "none"},
 		{"e2e:room:{r2}", "7d"}, // empty room: 7 days
-		{"e2e:room:{r2}:applied", "24h"},
+		{"e2e:room:{r2}:applied", "26h"},
 		{"e2e:session:{…}", "24h"},
 		{"e2e:session:{…}", "24h"},
 		{"e2e:socket:{…}", "24h"},
@@ -145,8 +147,12 @@ func TestKeysFollowTheDesign(t *testing.T) {
 		{"e2e:socket:{…}:rooms", "none"},
 		{"e2e:socket:{…}:rooms", "none"},
 		{"e2e:upload:{u1}:progress", "24h"},
+		{"e2e:user:{alice}:created", "1m"}, // alice created r1 (bob r2): the room creation rate's window
+		{"e2e:user:{alice}:joining", "1m"}, // her join of r1 holds its place a minute
 		{"e2e:user:{alice}:rooms", "24h"},
 		{"e2e:user:{alice}:sockets", "24h"},
+		{"e2e:user:{bob}:created", "1m"},
+		{"e2e:user:{bob}:joining", "1m"},
 		{"e2e:user:{bob}:rooms", "24h"},
 		{"e2e:user:{bob}:sockets", "24h"},
 		{"e2e:workers", "none"},

@@ -14,13 +14,17 @@ const (
 	// CodeTooManyConnections refuses a CONNECT past MAX_CONNS_PER_USER.
 	CodeTooManyConnections Code = "too_many_connections"
 
-	// Command refusals (ack or error event).
+	// Command refusals (ack or error event). Forbidden also refuses a
+	// join-room the room access policy (ROOM_ACCESS) does not allow.
 	CodeForbidden       Code = "forbidden"
 	CodeInvalidPayload  Code = "invalid_payload"
 	CodeUnknownEvent    Code = "unknown_event"
 	CodePayloadTooLarge Code = "payload_too_large"
 	CodeRateLimited     Code = "rate_limited"
 	CodeTooManyRooms    Code = "too_many_rooms"
+	// CodeTooManyNewRooms refuses a join that would create a room past
+	// the user's ROOM_CREATE_RATE.
+	CodeTooManyNewRooms Code = "too_many_new_rooms"
 	CodeRoomLocked      Code = "room_locked"
 	CodeNotMember       Code = "not_member"
 	CodeNotLocked       Code = "not_locked"
@@ -56,6 +60,7 @@ var codeText = map[Code]string{
 	CodePayloadTooLarge:    "the payload is too large",
 	CodeRateLimited:        "too many events, slow down",
 	CodeTooManyRooms:       "this socket or user is in too many rooms",
+	CodeTooManyNewRooms:    "this user created too many rooms lately; join an existing one or wait",
 	CodeRoomLocked:         "the room is locked by another user",
 	CodeNotMember:          "join the room first",
 	CodeNotLocked:          "the room is not locked",

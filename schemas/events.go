@@ -136,4 +136,7 @@ const (
 	ReasonServerDisconnect = "server_disconnect"
 	// ReasonOperator: an operator released the room's lock (HTTP API).
 	ReasonOperator = "operator"
+	// ReasonAccessRevoked: a fresh token (authenticate, or a recovery)
+	// no longer allows the room (ROOM_ACCESS claims or proxy).
+	ReasonAccessRevoked = "access_revoked"
 )

@@ -82,7 +82,7 @@ func TestParseCommandRejects(t *testing.T) {
 
 func TestCodesAreCatalogued(t *testing.T) {
 	for _, c := range []Code{CodeInvalidToken, CodeExpiredToken, CodeUnauthorized, CodeForbidden, CodeInvalidPayload,
-		CodeRoomLocked, CodeNotMember, CodeUnavailable, CodeRoomFull, CodeTooManyUploads, CodeTooManyFiles, CodeUploadNotStarted, CodeNotOwner} {
+		CodeRoomLocked, CodeNotMember, CodeUnavailable, CodeRoomFull, CodeTooManyNewRooms, CodeTooManyUploads, CodeTooManyFiles, CodeUploadNotStarted, CodeNotOwner} {
 		if !c.Known() || NewError(c, "").Message == "" {
 			t.Errorf("code %s has no default message", c)
 		}

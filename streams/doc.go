@@ -7,8 +7,9 @@
 // stale entries), partition and janitor leases, trimming, dead letters,
 // the registries of live connectors and workers, token revocations, the
 // keys of a socket's lifetime that it keeps for the connector (open,
-// hold, claim on recovery, close), outbound reads and the partitions'
-// backlog, and the Redis client itself.
+// hold, claim on recovery, close), a user's bounds taken in one step
+// (userlimits.go: sockets, rooms, rooms created), outbound reads and the
+// partitions' backlog, and the Redis client itself.
 //
 // It decides nothing about rooms (the room rules are package workers'
 // scripts, which change room state) and speaks no client protocol

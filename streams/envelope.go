@@ -38,7 +38,8 @@ type Envelope struct {
 	Data   []byte // payload JSON
 	At     time.Time
 	// Reason says why an internal command was issued (user-left reason,
-	// lock release reason).
+	// lock release reason), or why a connector had a socket leave a room
+	// (leave-room: the user-left reason).
 	Reason string
 	// Target is the new connector of a socket-move and the lock holder of a
 	// lock-expire.

@@ -14,6 +14,8 @@ import "strconv"
 //	socket:{socketId}:rooms    set     as its socket
 //	user:{userId}:sockets      set     24 h, refreshed on connect
 //	user:{userId}:rooms        set     24 h, refreshed on join
+//	user:{userId}:joining      zset    joins admitted, not applied yet (room -> until, ms): 1 min
+//	user:{userId}:created      string  rooms the user's joins created this minute (room create rate); 1 min
 //	user:{userId}:revoked      string  ms before which the user's tokens are refused (HTTP API); API revoke TTL
 //	room:{roomId}              hash    none while it has members; 7 days once empty
 //	room:{roomId}:users        set     as the room
@@ -21,10 +23,10 @@ import "strconv"
 //	room:{roomId}:uploads      hash    as the room (uploadId -> upload JSON)
 //	room:{roomId}:files        hash    as the room (fileId -> file JSON)
 //	room:{roomId}:conns        hash    as the room (connectorId -> number of the room's sockets on it)
-//	room:{roomId}:applied      hash    as the room (last applied entry, fence, socket event numbers)
+//	room:{roomId}:applied      hash    26 h, refreshed hourly (last applied entry, fence, socket event numbers: 10 min, API publishes 25 h)
 //	upload:{uploadId}:progress hash    24 h, deleted on completion
 //	resume:{pid}               string  temporary token: 15 min, refreshed while connected
-//	api:idem:{key}             string  entry id of a publish with that Idempotency-Key; 24 h (30 s while pending)
+//	api:idem:{key}             string  a publish with that Idempotency-Key: pending or done, its generation (seq), entry id; 24 h
 //	in:{p}                     stream  trimmed by retention and length
 //	in:{p}:lease, in:{p}:epoch string  lease TTL / none
 //	in:{p}:dead                stream  dead letters, trimmed by retention
@@ -58,6 +60,8 @@ func (k Keys) Socket(id string) string         { return k.tagged("socket", id, "
 func (k Keys) SocketRooms(id string) string    { return k.tagged("socket", id, ":rooms") }
 func (k Keys) UserSockets(id string) string    { return k.tagged("user", id, ":sockets") }
 func (k Keys) UserRooms(id string) string      { return k.tagged("user", id, ":rooms") }
+func (k Keys) UserJoining(id string) string    { return k.tagged("user", id, ":joining") }
+func (k Keys) UserCreated(id string) string    { return k.tagged("user", id, ":created") }
 func (k Keys) Room(id string) string           { return k.tagged("room", id, "") }
 func (k Keys) RoomUsers(id string) string      { return k.tagged("room", id, ":users") }
 func (k Keys) RoomSockets(id string) string    { return k.tagged("room", id, ":sockets") }

@@ -46,6 +46,11 @@ const (
 	// LeaveEvent: socket To[0] is no longer in Room on this connector (it
 	// left, disconnected or moved to another connector).
 	LeaveEvent = "$leave"
+	// JoinRefusedEvent: the join of socket To[0] to Room was refused (the
+	// refusal follows): its connector stops counting the room among the
+	// socket's rooms. Recovery's catch-up ignores it: the socket was never
+	// in the room.
+	JoinRefusedEvent = "$refused"
 	// DisconnectEvent: the connector closes the sockets To (live or held
 	// for recovery), which then leave their rooms (Body:
 	// {"reason","roomReason"}). The HTTP API writes it, in an entry of its

@@ -45,6 +45,12 @@ func (c *Client) OutboundRange(ctx context.Context, connector, start, end string
 	return c.rdb.XRange(ctx, c.Keys.Outbound(connector), start, end).Result()
 }
 
+// OutboundRevRange returns up to count entries of connector's outbound
+// stream from end back to start (XREVRANGE bounds), newest first.
+func (c *Client) OutboundRevRange(ctx context.Context, connector, end, start string, count int64) ([]redis.XMessage, error) {
+	return c.rdb.XRevRangeN(ctx, c.Keys.Outbound(connector), end, start, count).Result()
+}
+
 // Backlogs returns, for each inbound partition, how many entries wait for
 // the workers: the group's pending entries plus its lag (entries not
 // read yet). A partition with no stream yet has none.

@@ -12,6 +12,9 @@ var (
 	//go:embed scripts/socket_claim.lua
 	socketClaimSrc string
 	socketClaim    = redis.NewScript(socketClaimSrc)
+	//go:embed scripts/socket_forget_room.lua
+	socketForgetRoomSrc string
+	socketForgetRoom    = redis.NewScript(socketForgetRoomSrc)
 )
 
 // Socket states kept in socket:{socketId}.
@@ -65,12 +68,6 @@ func (c *Client) OpenSocket(ctx context.Context, s NewSocket) error {
 		return nil
 	})
 	return err
-}
-
-// UserSocketCount is how many sockets a user has open, on every
-// connector.
-func (c *Client) UserSocketCount(ctx context.Context, user string) (int64, error) {
-	return c.rdb.SCard(ctx, c.Keys.UserSockets(user)).Result()
 }
 
 // HoldSocket notes when a socket (claimed held, see ClaimSocket) dropped
@@ -149,21 +146,6 @@ func (c *Client) DeleteSocket(ctx context.Context, s ClosedSocket) error {
 	return err
 }
 
-// UserRoomCount reads the user's room set the workers keep
-// (user:{id}:rooms): how many rooms it holds, and whether room is one.
-func (c *Client) UserRoomCount(ctx context.Context, user, room string) (n int64, in bool, err error) {
-	key := c.Keys.UserRooms(user)
-	var card *redis.IntCmd
-	var member *redis.BoolCmd
-	if _, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		card, member = p.SCard(ctx, key), p.SIsMember(ctx, key, room)
-		return nil
-	}); err != nil {
-		return 0, false, err
-	}
-	return card.Val(), member.Val(), nil
-}
-
 // AddSocketRoom records that socket sid is in room (socket:{id}:rooms),
 // before its join is queued, so that whoever cleans up after the socket
 // knows to look there.
@@ -174,6 +156,13 @@ func (c *Client) AddSocketRoom(ctx context.Context, sid, room string) error {
 // RemoveSocketRoom forgets that socket sid is in room.
 func (c *Client) RemoveSocketRoom(ctx context.Context, sid, room string) error {
 	return c.rdb.SRem(ctx, c.Keys.SocketRooms(sid), room).Err()
+}
+
+// ForgetSocketRoom forgets that socket sid is in room, as RemoveSocketRoom
+// does, only while connector owns the socket (its join was refused, or
+// the room removed it: a recovery elsewhere may own it by now).
+func (c *Client) ForgetSocketRoom(ctx context.Context, sid, room, connector string) error {
+	return socketForgetRoom.Run(ctx, c.rdb, []string{c.Keys.Socket(sid), c.Keys.SocketRooms(sid)}, room, connector).Err()
 }
 
 // SocketRooms returns the rooms socket sid is in.

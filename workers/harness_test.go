@@ -36,6 +36,8 @@ type harness struct {
 	// members is each connector's view of its sockets' rooms, kept from
 	// $join and $leave as a connector keeps it.
 	members map[string]map[string]map[string]bool
+	// refusedJoins lists the $refused markers read, as conn:room:socket.
+	refusedJoins []string
 }
 
 // newHarness applies on a private redis-server, on the harness's own
@@ -179,6 +181,11 @@ func (h *harness) drain(conns ...string) []got {
 					}
 					for _, sid := range msg.To {
 						rooms[msg.Room][sid] = ev == streams.JoinEvent
+					}
+					continue
+				case streams.JoinRefusedEvent:
+					for _, sid := range msg.To {
+						h.refusedJoins = append(h.refusedJoins, conn+":"+msg.Room+":"+sid)
 					}
 					continue
 				}

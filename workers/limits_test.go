@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/streams"
 )
 
 // refused checks that the sender heard code: in its ack when it asked for
@@ -60,6 +61,9 @@ func TestRoomFull(t *testing.T) {
 	refused(t, h, h.apply(h.env(carol, schemas.EventJoinRoom, "r1", nil, false)), schemas.CodeRoomFull, "2 users at most", "c1", "c2")
 	if n := h.rdb.SCard(h.ctx, "t:room:{r1}:users").Val(); n != 2 {
 		t.Errorf("room holds %d users after refusals", n)
+	}
+	if diff := cmp.Diff([]string{"c1:r1:sC", "c1:r1:sC"}, h.refusedJoins); diff != "" {
+		t.Errorf("connectors told of the refused joins (-want,+got):\n%s", diff)
 	}
 	if ok := h.rdb.HExists(h.ctx, "t:room:{r1}:sockets", "sC").Val(); ok {
 		t.Error("the refused socket is in the room")
@@ -386,5 +390,31 @@ func TestLimitsValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "ROOMSTREAM_") {
 			t.Errorf("%+v: %v, want an error naming the variable", l, err)
 		}
+	}
+}
+
+// TestRefusedJoinMarkerComesFirst: a refused join tells its connector
+// ($refused) in the same outbound entry as the refusal and before it, so
+// the connector stops counting the room before the client can act on the
+// refusal.
+func TestRefusedJoinMarkerComesFirst(t *testing.T) {
+	h := limited(t, Limits{RoomMaxMembers: 1})
+	h.apply(h.env(bob, schemas.EventJoinRoom, "r1", nil, false))
+	h.drain("c1", "c2")
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", nil, true))
+	msgs, err := h.rdb.XRevRangeN(h.ctx, h.c.Keys.Outbound("c1"), "+", "-", 1).Result()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("outbound of c1: %v %v", msgs, err)
+	}
+	o, err := streams.DecodeOutbound(msgs[0].ID, msgs[0].Values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, m := range o.Messages {
+		kinds = append(kinds, m.Event+"/"+m.Room+"/"+strings.Join(m.To, ","))
+	}
+	if diff := cmp.Diff([]string{"$refused/r1/sA", "/" + "/sA"}, kinds); diff != "" {
+		t.Errorf("the refused join's entry (-want,+got):\n%s", diff)
 	}
 }

@@ -11,7 +11,8 @@ import (
 
 // join: the socket joins; the room hears user-joined when the user was not
 // there yet; the joiner gets the room's snapshot (ack, or room-state),
-// with its lists capped at the snapshot limit. A socket that joins a room
+// with its lists capped at the snapshot limit. A refused join tells its
+// connector ($refused) before the refusal. A socket that joins a room
 // it is in already (on the same connector) gets {ok, alreadyJoined} when
 // it asked for an ack and nothing otherwise: it has had the snapshot and
 // every event since, and repeating the room in the outbound stream on
@@ -26,6 +27,11 @@ func (a *Applier) join(env *streams.Envelope) *call {
 					e.reply(env, schemas.Ack{OK: true, AlreadyJoined: true})
 				}
 				return nil
+			}
+			if r.status() != "ok" || len(r) < joinFields {
+				// Before the refusal: by the time the client reads it, its
+				// connector no longer counts the room among the socket's.
+				e.member(env.ConnectorID, streams.JoinRefusedEvent, env.SocketID, env.RoomID)
 			}
 			if !e.applied(env, r, joinFields) {
 				return nil
@@ -59,9 +65,10 @@ func (a *Applier) join(env *streams.Envelope) *call {
 		}}
 }
 
-// leave handles leave-room (asked by the client) and socket-disconnect
-// (its socket went away): user-left goes to the room when the user has no
-// socket left in it, and a lock the user held starts its grace period.
+// leave handles leave-room (asked by the client, or by its connector with
+// a reason: access_revoked) and socket-disconnect (its socket went away):
+// user-left goes to the room when the user has no socket left in it, and
+// a lock the user held starts its grace period.
 func (a *Applier) leave(env *streams.Envelope) *call {
 	mode, conn, reason := "leave", "", schemas.ReasonLeft
 	if env.Type == schemas.CmdDisconnect {
@@ -69,6 +76,10 @@ func (a *Applier) leave(env *streams.Envelope) *call {
 		if reason == "" {
 			reason = schemas.ReasonDisconnected
 		}
+	} else if env.Reason != "" {
+		// The connector made the socket leave (its new token no longer
+		// allows the room).
+		reason = env.Reason
 	}
 	return &call{script: a.scripts.leave, args: []any{env.SocketID, conn, mode},
 		done: func(r reply, e *effects) error {

@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -128,5 +129,33 @@ func TestOperatorUnlock(t *testing.T) {
 	}
 	if v, _ := h.rdb.HGet(h.ctx, "t:room:{r1}", "isLocked").Result(); v != "false" {
 		t.Errorf("isLocked %q", v)
+	}
+}
+
+// TestAPISeqKeptLonger: the room forgets the event numbers of sockets
+// silent for ten minutes, but keeps those of HTTP API publishes (socket
+// api:<key digest>) as long as their idempotency record may be retried:
+// a retry appended eleven minutes on is still a duplicate.
+func TestAPISeqKeptLonger(t *testing.T) {
+	h := newHarness(t)
+	h.apply(h.env(alice, schemas.EventJoinRoom, "r1", nil, false))
+	first := h.apiEnv(schemas.CmdPublish, "r1", "", "app:once", map[string]any{})
+	first.ID, first.SocketID, first.Origin, first.Seq = "2000-0", "api:k1", "k1digest", 1767225600000000
+	if out := h.apply(first); out.Status != "ok" {
+		t.Fatalf("publish: %+v", out)
+	}
+	later := int64(2000 + 11*60*1000)
+	for i := range 100 {
+		e := h.env(who{fmt.Sprintf("u%d", i), "U", fmt.Sprintf("s%d", i), "c1"}, schemas.EventJoinRoom, "r1", nil, false)
+		e.ID = fmt.Sprintf("%d-%d", later, i)
+		h.apply(e)
+	}
+	if ok, _ := h.rdb.HExists(h.ctx, "t:room:{r1}:applied", "s:"+alice.socket).Result(); ok {
+		t.Fatal("the room did not prune the seqs of silent sockets: the test proves nothing")
+	}
+	retry := h.again(first)
+	retry.ID = fmt.Sprintf("%d-0", later+1)
+	if out := h.apply(retry); out.Status != "dup" {
+		t.Errorf("an API publish appended again eleven minutes on: %q, want dup", out.Status)
 	}
 }

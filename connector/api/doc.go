@@ -11,10 +11,12 @@
 // room's state is decoded by streams, as the workers decode a join's.
 //
 //   - config.go: API_KEY, API_ADDR, API_REVOKE_TTL and their checks
-//   - handler.go: routing, the bearer key, request bodies and JSON answers
+//   - handler.go: routing, the bearer key (failed attempts limited per
+//     client address), request bodies and JSON answers
 //   - errors.go: refusals with their HTTP status
 //   - service.go: Service, and the commands that remove a member or unlock
 //   - publish.go: a published event's validation and its idempotency
+//     (scripts/idempotency.lua: the key's record and its generation)
 //   - rooms.go: a room's state, and the listing of rooms across a cluster
 //   - users.go: a user's sockets and rooms, disconnect and revocation
 package api

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/roomstream/roomstream/connector/netguard"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 )
@@ -60,12 +61,45 @@ type Handler struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	requests *prometheus.CounterVec
+	opts     HandlerOptions
+}
+
+// Failed authentications one client address may make: a few per second
+// after a burst, far too few to guess a key of 16 characters or more.
+const (
+	FailedAuthRate  = 2
+	FailedAuthBurst = 10
+)
+
+// HandlerOptions are optional settings of NewHandler; nil means defaults.
+type HandlerOptions struct {
+	// ClientKey names the client address of a request, by which failed
+	// authentications are limited (nil: its peer's, netguard.Key; a
+	// connector passes its guard's, which knows its trusted proxies).
+	ClientKey func(*http.Request) string
+	// FailedAuths limits the failed authentications of each client
+	// address (nil: FailedAuthRate per second, FailedAuthBurst at once).
+	FailedAuths *netguard.Limiter
+	// Deadline is the read and write deadline of an authorized request,
+	// from the time its key is checked: its Redis work (Timeout) and the
+	// network's share (0: the server's own deadlines).
+	Deadline time.Duration
 }
 
 // NewHandler returns the API over svc, guarded by key (which must not be
 // empty). reg, when not nil, receives its metrics.
-func NewHandler(svc *Service, key string, log *slog.Logger, reg prometheus.Registerer) *Handler {
-	h := &Handler{svc: svc, key: sha256.Sum256([]byte(key)), log: log, mux: http.NewServeMux(),
+func NewHandler(svc *Service, key string, log *slog.Logger, reg prometheus.Registerer, opts *HandlerOptions) *Handler {
+	if opts == nil {
+		opts = &HandlerOptions{}
+	}
+	o := *opts
+	if o.ClientKey == nil {
+		o.ClientKey = netguard.Trust{}.ClientKey
+	}
+	if o.FailedAuths == nil {
+		o.FailedAuths = netguard.NewLimiter(FailedAuthRate, FailedAuthBurst)
+	}
+	h := &Handler{svc: svc, key: sha256.Sum256([]byte(key)), log: log, mux: http.NewServeMux(), opts: o,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roomstream_api_requests_total",
 			Help: "Server API requests, by route (method and path pattern; unauthorized, other) and status code.",
@@ -119,13 +153,28 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 // ServeHTTP checks the key, then routes. A request without the right key
-// gets 401 and nothing else, whatever its path.
+// gets 401 and nothing else, whatever its path; one from an address that
+// failed too often lately gets 429 before its key is looked at, so that
+// the key cannot be guessed from one address.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	client := h.opts.ClientKey(r)
+	if h.opts.FailedAuths.Spent(client) {
+		h.requests.WithLabelValues("unauthorized", "429").Inc()
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusTooManyRequests, errorBody{schemas.NewError(schemas.CodeRateLimited, "too many failed authentications from this address: retry later")})
+		return
+	}
 	if !h.authorized(r) {
+		h.opts.FailedAuths.Allow(client)
 		h.requests.WithLabelValues("unauthorized", "401").Inc()
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		w.WriteHeader(http.StatusUnauthorized)
 		return
+	}
+	if d := h.opts.Deadline; d > 0 {
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(d))
+		_ = rc.SetWriteDeadline(time.Now().Add(d))
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	ctx, cancel := context.WithTimeout(r.Context(), Timeout)

@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/roomstream/roomstream/connector/netguard"
 	"github.com/roomstream/roomstream/infra/testredis"
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
@@ -48,7 +51,10 @@ func newFixture(t *testing.T) *fixture {
 	c := streams.New(rdb, streams.Config{Partitions: 4, RecoveryWindow: time.Minute, KeyPrefix: "t:", InboundRetention: time.Hour, InboundMaxLen: 1000})
 	f := &fixture{t: t, ctx: context.Background(), rdb: rdb, c: c, a: workers.NewApplier(c, time.Second, time.Hour, nil)}
 	f.reg = prometheus.NewRegistry()
-	h := NewHandler(NewService(c, nil), key, slog.New(slog.NewTextHandler(io.Discard, nil)), f.reg)
+	// Failed authentications unlimited: TestUnauthorized fails many;
+	// TestFailedAuthLimited checks the limit.
+	h := NewHandler(NewService(c, nil), key, slog.New(slog.NewTextHandler(io.Discard, nil)), f.reg,
+		&HandlerOptions{FailedAuths: netguard.NewLimiter(0, 0)})
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -353,9 +359,126 @@ func TestPublishAppendsToThePartition(t *testing.T) {
 		t.Fatalf("%d entries, want two publishes", len(envs))
 	}
 	e := envs[1]
-	if e.SocketID == "" || e.Seq != 1 || e.Origin == "" {
+	if e.SocketID == "" || e.Seq == 0 || e.Origin == "" {
 		t.Errorf("an idempotent publish is not numbered for the workers' duplicate check: %+v", e)
 	}
+}
+
+// applyInbound applies room's entries after the first done of them, as
+// the workers would, and returns how many there were.
+func (f *fixture) applyInbound(room string, done int) int {
+	f.t.Helper()
+	envs := f.inbound(room)
+	for _, e := range envs[done:] {
+		if _, err := f.a.Apply(f.ctx, 0, 1, e); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return len(envs)
+}
+
+// delivered counts the outbound messages of event in c1's stream.
+func (f *fixture) delivered(event string) int {
+	f.t.Helper()
+	msgs, err := f.rdb.XRange(f.ctx, f.c.Keys.Outbound("c1"), "-", "+").Result()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	n := 0
+	for _, m := range msgs {
+		o, err := streams.DecodeOutbound(m.ID, m.Values)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		for _, msg := range o.Messages {
+			if msg.Event == event {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestPublishAfterIdempotencyExpired: once the record of an
+// Idempotency-Key has expired, a publish with that key is a new request,
+// delivered to the room's members; a retry while the record lives is
+// not delivered again.
+func TestPublishAfterIdempotencyExpired(t *testing.T) {
+	f := newFixture(t)
+	f.apply(schemas.EventJoinRoom, "r1", "alice", "sA", "c1", nil)
+	done := len(f.inbound("r1"))
+	pub := func() Accepted {
+		t.Helper()
+		status, b := f.do("POST", "/api/v1/rooms/r1/events", `{"event":"app:paid","data":{"order":42}}`, "Idempotency-Key", "order-42")
+		var acc Accepted
+		if status != 202 || json.Unmarshal([]byte(b), &acc) != nil {
+			t.Fatalf("publish: %d %s", status, b)
+		}
+		return acc
+	}
+	pub()
+	done = f.applyInbound("r1", done)
+	if r := pub(); !r.Repeated {
+		t.Errorf("a retry while the record lives: %+v", r)
+	}
+	done = f.applyInbound("r1", done)
+	if n := f.delivered("app:paid"); n != 1 {
+		t.Fatalf("delivered %d times, want once", n)
+	}
+	// The record expires (24 h later).
+	f.rdb.Del(f.ctx, f.c.Keys.Idempotency(idemDigest("r1", "order-42")))
+	if r := pub(); r.Repeated {
+		t.Errorf("the key after its record expired answered as a repeat: %+v", r)
+	}
+	f.applyInbound("r1", done)
+	if n := f.delivered("app:paid"); n != 2 {
+		t.Errorf("the publish after the record expired: delivered %d times in all, want 2", n)
+	}
+}
+
+// TestPublishRetriedAfterACrash: a request whose record stayed pending
+// (it crashed between its append and its answer) is taken over by a
+// retry once abandoned, appended again under the same number, and
+// applied once.
+func TestPublishRetriedAfterACrash(t *testing.T) {
+	f := newFixture(t)
+	f.apply(schemas.EventJoinRoom, "r1", "alice", "sA", "c1", nil)
+	done := len(f.inbound("r1"))
+	body := `{"event":"app:paid","data":{"order":7}}`
+	if status, b := f.do("POST", "/api/v1/rooms/r1/events", body, "Idempotency-Key", "order-7"); status != 202 {
+		t.Fatalf("publish: %d %s", status, b)
+	}
+	key := f.c.Keys.Idempotency(idemDigest("r1", "order-7"))
+	rec := strings.Fields(f.rdb.Get(f.ctx, key).Val())
+	if len(rec) != 4 || rec[0] != "done" {
+		t.Fatalf("record %q", rec)
+	}
+	// As if the first request had crashed after its append: still
+	// pending, and abandoned.
+	f.rdb.Set(f.ctx, key, "pending "+rec[1]+" "+rec[3]+" 0", redis.KeepTTL)
+	status, b := f.do("POST", "/api/v1/rooms/r1/events", body, "Idempotency-Key", "order-7")
+	if status != 202 {
+		t.Fatalf("retry: %d %s", status, b)
+	}
+	envs := f.inbound("r1")
+	if len(envs) != done+2 || envs[done].Seq != envs[done+1].Seq || envs[done].Origin != envs[done+1].Origin {
+		t.Fatalf("the retry is not appended under the first's number: %+v", envs[done:])
+	}
+	f.applyInbound("r1", done)
+	if n := f.delivered("app:paid"); n != 1 {
+		t.Errorf("a retried publish delivered %d times, want once", n)
+	}
+	// A pending request not yet abandoned: 409.
+	f.rdb.Set(f.ctx, key, "pending "+rec[1]+" "+rec[3]+" 99999999999999", redis.KeepTTL)
+	if status, _ := f.do("POST", "/api/v1/rooms/r1/events", body, "Idempotency-Key", "order-7"); status != 409 {
+		t.Errorf("a request in progress: %d", status)
+	}
+}
+
+// idemDigest is the digest Publish names a key's record by.
+func idemDigest(room, key string) string {
+	sum := sha256.Sum256([]byte(room + "\x00" + key))
+	return hex.EncodeToString(sum[:12])
 }
 
 func TestReadRoomsAndUsers(t *testing.T) {

@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,11 +18,19 @@ import (
 )
 
 // Idempotency of Publish: how long a request's record answers its
-// repeats, and how long a pending one outlives a crashed request.
+// repeats (the workers keep an API origin's event numbers a little
+// longer: workers/scripts/prelude.lua), and how long a pending request
+// has before a retry takes it over.
 const (
 	idempotencyTTL    = 24 * time.Hour
 	idempotencyWait   = 30 * time.Second
 	maxIdempotencyKey = 255
+)
+
+var (
+	//go:embed scripts/idempotency.lua
+	idempotencyClaimSrc string
+	idempotencyClaim    = redis.NewScript(idempotencyClaimSrc)
 )
 
 // PublishRequest is the body of POST /rooms/{roomId}/events.
@@ -130,10 +140,12 @@ func checkFile(room string, data []byte) (*fileData, *Error) {
 
 // Publish appends a server event for room. With an idempotency key, a
 // request repeated with the same key (and the same room, event and data)
-// answers the first one's entry and appends nothing; should the first
-// one's record be lost between its append and its answer, the entry
-// carries the key's digest as a socket event number, so the workers apply
-// a second append of it once.
+// answers the first one's entry and appends nothing, for as long as the
+// key's record lives (24 h); after that the key is a new request. Should a
+// request's answer be lost between its append and its record's update (a
+// crash), a retry appends it again under the same number (the record's
+// generation, as a socket event's seq) and the workers apply it once: they
+// keep an API origin's numbers as long as a record lives.
 func (s *Service) Publish(ctx context.Context, room string, req PublishRequest, idemKey string) (*Accepted, error) {
 	env, verr := s.prepare(room, req)
 	if verr != nil {
@@ -154,37 +166,38 @@ func (s *Service) Publish(ctx context.Context, room string, req PublishRequest, 
 	fprint := hex.EncodeToString(fp[:12])
 	key := s.c.Keys.Idempotency(digest)
 	rdb := s.c.Redis()
-	won, err := rdb.SetNX(ctx, key, "pending "+fprint, idempotencyWait).Result()
+	res, err := idempotencyClaim.Run(ctx, rdb, []string{key}, fprint, idempotencyWait.Milliseconds(), idempotencyTTL.Milliseconds()).StringSlice()
 	if err != nil {
 		return nil, err
 	}
-	if !won {
-		v, err := rdb.Get(ctx, key).Result()
-		if errors.Is(err, redis.Nil) {
-			return nil, conflict(schemas.CodeConflict, "a request with this Idempotency-Key was just abandoned; retry")
-		}
-		if err != nil {
-			return nil, err
-		}
-		state, rest, _ := strings.Cut(v, " ")
-		gotPrint, id, _ := strings.Cut(rest, " ")
-		if gotPrint != fprint {
-			return nil, conflict(schemas.CodeConflict, "this Idempotency-Key was used for another request to room %s", room)
-		}
-		if state == "pending" {
-			return nil, conflict(schemas.CodeConflict, "a request with this Idempotency-Key is in progress; retry")
-		}
-		return &Accepted{EntryID: id, RoomID: room, Repeated: true}, nil
+	var gen string
+	switch res[0] {
+	case "other":
+		return nil, conflict(schemas.CodeConflict, "this Idempotency-Key was used for another request to room %s", room)
+	case "busy":
+		return nil, conflict(schemas.CodeConflict, "a request with this Idempotency-Key is in progress; retry")
+	case "done":
+		return &Accepted{EntryID: res[1], RoomID: room, Repeated: true}, nil
+	case "new", "retry":
+		gen = res[1]
+	default:
+		return nil, fmt.Errorf("idempotency record %s: unexpected %q", key, res[0])
 	}
-	env.SocketID, env.Origin, env.Seq = "api:"+digest, digest, 1
+	seq, err := strconv.ParseUint(gen, 10, 64)
+	if err != nil || seq == 0 {
+		return nil, fmt.Errorf("idempotency record %s: bad generation %q", key, gen)
+	}
+	env.SocketID, env.Origin, env.Seq = "api:"+digest, digest, seq
 	acc, err := s.append(ctx, env)
 	if err != nil {
-		_ = rdb.Del(context.WithoutCancel(ctx), key).Err()
+		// It may have been appended all the same (a lost reply): a retry
+		// may take over at once, under the same number.
+		_ = rdb.Set(context.WithoutCancel(ctx), key, "pending "+fprint+" "+gen+" 0", redis.KeepTTL).Err()
 		return nil, err
 	}
-	// Should this fail, the answer stands all the same: a retry after the
-	// pending record expires is appended again, and applied once (see
-	// above).
-	_ = rdb.Set(ctx, key, "done "+fprint+" "+acc.EntryID, idempotencyTTL).Err()
+	// Should this fail, the answer stands all the same: a retry once the
+	// pending request counts as abandoned is appended again, and applied
+	// once (see above).
+	_ = rdb.Set(ctx, key, "done "+fprint+" "+acc.EntryID+" "+gen, idempotencyTTL).Err()
 	return acc, nil
 }

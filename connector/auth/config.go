@@ -22,6 +22,10 @@ type Config struct {
 	JWTIssuer      string        `envconfig:"JWT_ISSUER" desc:"required 'iss' claim (empty = not checked)"`
 	JWTAudience    string        `envconfig:"JWT_AUDIENCE" desc:"required 'aud' claim (empty = not checked)"`
 	JWTLeeway      time.Duration `envconfig:"JWT_LEEWAY" default:"5s" desc:"clock skew allowed when checking exp, nbf and iat"`
+	// MaxLifetime refuses tokens that live longer (VerifierOptions); 0:
+	// no bound. It is no variable of its own: the commands set it to
+	// API_REVOKE_TTL, how long a revocation lasts.
+	MaxLifetime time.Duration `ignored:"true"`
 }
 
 // Validate checks that exactly one source of token keys is set, and that
@@ -69,7 +73,7 @@ func (c *Config) Validate() error {
 // JWT_SECRET, the keys of JWT_PUBLIC_KEY_FILE, or the key set at JWKS_URL
 // (fetched in the background until ctx ends).
 func NewVerifierFromConfig(ctx context.Context, c *Config, log *slog.Logger) (*Verifier, error) {
-	o := VerifierOptions{Issuer: c.JWTIssuer, Audience: c.JWTAudience, Leeway: c.JWTLeeway}
+	o := VerifierOptions{Issuer: c.JWTIssuer, Audience: c.JWTAudience, Leeway: c.JWTLeeway, MaxLifetime: c.MaxLifetime}
 	switch {
 	case c.JWTPublicKeys != "":
 		keys, err := LoadPublicKeys(c.JWTPublicKeys)
@@ -87,5 +91,5 @@ func NewVerifierFromConfig(ctx context.Context, c *Config, log *slog.Logger) (*V
 		}
 		return v, nil
 	}
-	return NewVerifier(c.JWTSecret, c.JWTIssuer, c.JWTAudience, c.JWTLeeway), nil
+	return NewHS256Verifier(c.JWTSecret, o), nil
 }

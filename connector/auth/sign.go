@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -71,6 +72,10 @@ type TokenClaims struct {
 	UserID, UserName string
 	Issuer, Audience string // omitted when empty
 	TTL              time.Duration
+	// Rooms is the `rooms` claim: room ids and prefixes ending in * that
+	// the holder may join where room access comes from claims (nil: no
+	// claim).
+	Rooms []string
 }
 
 // SignToken returns a token for c signed with k.
@@ -88,9 +93,24 @@ func SignToken(k SigningKey, c TokenClaims) (string, error) {
 	if c.Audience != "" {
 		rc.Audience = jwt.ClaimStrings{c.Audience}
 	}
-	t := jwt.NewWithClaims(k.Method, claims{Name: c.UserName, RegisteredClaims: rc})
+	cl := claims{Name: c.UserName, RegisteredClaims: rc}
+	if c.Rooms != nil {
+		if g := parseRooms(mustJSON(c.Rooms)); g.Invalid != "" {
+			return "", fmt.Errorf("rooms claim: %s", g.Invalid)
+		}
+		cl.Rooms = mustJSON(c.Rooms)
+	}
+	t := jwt.NewWithClaims(k.Method, cl)
 	if k.KID != "" {
 		t.Header["kid"] = k.KID
 	}
 	return t.SignedString(k.Key)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

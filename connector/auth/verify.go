@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -25,10 +27,16 @@ type Identity struct {
 	// IssuedAt is the token's iat (zero when it has none): tokens issued
 	// before a revocation (HTTP API) are refused.
 	IssuedAt time.Time
+	// Rooms is the token's `rooms` claim, parsed and checked.
+	Rooms RoomGrant
+	// Claims is the token's payload as it was signed (a JSON object), for
+	// a backend that decides room access on claims of its own.
+	Claims json.RawMessage
 }
 
 type claims struct {
-	Name string `json:"name,omitempty"`
+	Name  string          `json:"name,omitempty"`
+	Rooms json.RawMessage `json:"rooms,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -37,9 +45,11 @@ type claims struct {
 // one algorithm each public key's type allows (see publickeys.go), so neither
 // "none" nor a switch to another algorithm is accepted.
 type Verifier struct {
-	parser  *jwt.Parser
-	keyfunc jwt.Keyfunc
-	algs    []string
+	parser      *jwt.Parser
+	keyfunc     jwt.Keyfunc
+	algs        []string
+	leeway      time.Duration
+	maxLifetime time.Duration
 }
 
 // VerifierOptions are the claims checks every verifier makes.
@@ -47,11 +57,22 @@ type VerifierOptions struct {
 	Issuer   string        // required iss when not empty
 	Audience string        // required aud when not empty
 	Leeway   time.Duration // clock skew allowed
+	// MaxLifetime, when set, refuses tokens that live longer: exp - iat,
+	// or exp - now for a token without iat. A revocation (HTTP API) lasts
+	// a set time, so a token that outlives it would be accepted again
+	// once the revocation is forgotten.
+	MaxLifetime time.Duration
 }
 
 // NewVerifier returns a verifier for HS256 tokens signed with secret.
 // issuer and audience are checked when not empty.
 func NewVerifier(secret, issuer, audience string, leeway time.Duration) *Verifier {
+	return NewHS256Verifier(secret, VerifierOptions{Issuer: issuer, Audience: audience, Leeway: leeway})
+}
+
+// NewHS256Verifier returns a verifier for HS256 tokens signed with secret,
+// making the checks of o.
+func NewHS256Verifier(secret string, o VerifierOptions) *Verifier {
 	key := []byte(secret)
 	kf := func(t *jwt.Token) (any, error) {
 		if t.Method != jwt.SigningMethodHS256 {
@@ -59,8 +80,7 @@ func NewVerifier(secret, issuer, audience string, leeway time.Duration) *Verifie
 		}
 		return key, nil
 	}
-	return newVerifier([]string{jwt.SigningMethodHS256.Alg()}, kf,
-		VerifierOptions{Issuer: issuer, Audience: audience, Leeway: leeway})
+	return newVerifier([]string{jwt.SigningMethodHS256.Alg()}, kf, o)
 }
 
 func newVerifier(algs []string, kf jwt.Keyfunc, o VerifierOptions) *Verifier {
@@ -76,7 +96,7 @@ func newVerifier(algs []string, kf jwt.Keyfunc, o VerifierOptions) *Verifier {
 	if o.Audience != "" {
 		opts = append(opts, jwt.WithAudience(o.Audience))
 	}
-	return &Verifier{parser: jwt.NewParser(opts...), keyfunc: kf, algs: algs}
+	return &Verifier{parser: jwt.NewParser(opts...), keyfunc: kf, algs: algs, leeway: o.Leeway, maxLifetime: o.MaxLifetime}
 }
 
 // NewRefusingVerifier returns a verifier that refuses every token: the
@@ -120,11 +140,44 @@ func (v *Verifier) Verify(token string) (Identity, *schemas.Error) {
 	if !schemas.ValidText(name, schemas.MaxNameLen) {
 		return Identity{}, schemas.NewError(schemas.CodeInvalidToken, "token name is not valid text")
 	}
-	id := Identity{UserID: c.Subject, UserName: name, Expires: c.ExpiresAt.Time}
+	id := Identity{UserID: c.Subject, UserName: name, Expires: c.ExpiresAt.Time, Rooms: parseRooms(c.Rooms)}
 	if c.IssuedAt != nil {
 		id.IssuedAt = c.IssuedAt.Time
 	}
+	if e := v.checkLifetime(id); e != nil {
+		return Identity{}, e
+	}
+	// The parser took the token apart already: its payload segment is
+	// valid base64 (the signature was checked over it).
+	if _, rest, ok := strings.Cut(tok.Raw, "."); ok {
+		payload, _, _ := strings.Cut(rest, ".")
+		id.Claims, _ = v.parser.DecodeSegment(payload)
+	}
 	return id, nil
+}
+
+// checkLifetime refuses a token that lives longer than MaxLifetime.
+func (v *Verifier) checkLifetime(id Identity) *schemas.Error {
+	if v.maxLifetime <= 0 {
+		return nil
+	}
+	from, what := id.IssuedAt, "exp - iat"
+	if from.IsZero() {
+		from, what = time.Now(), "exp - now (no iat)"
+	}
+	if life := id.Expires.Sub(from); life > v.maxLifetime+v.leeway {
+		return schemas.Errorf(schemas.CodeInvalidToken, "token rejected: it lives %s (%s), longer than this server's revocations last (%s); use shorter-lived tokens",
+			life.Round(time.Second), what, fmtDuration(v.maxLifetime))
+	}
+	return nil
+}
+
+// fmtDuration writes whole hours as hours ("720h"), else as Go does.
+func fmtDuration(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return d.String()
 }
 
 // keyError is a key lookup failure with a reason a person can read.

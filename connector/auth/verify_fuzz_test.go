@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -60,7 +61,7 @@ func FuzzAuthenticate(f *testing.F) {
 				switch {
 				case verr == nil && (!schemas.ValidID(id.UserID) || id.UserName == "" || id.Expires.IsZero()):
 					t.Fatalf("accepted without a valid identity: %+v", id)
-				case verr != nil && (id != Identity{}):
+				case verr != nil && !reflect.DeepEqual(id, Identity{}):
 					t.Fatalf("refused (%v) but returned %+v", verr, id)
 				case verr != nil && (!verr.Code.Known() || verr.Message == ""):
 					t.Fatalf("refusal without a known code and a reason: %+v", verr)

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -18,6 +19,13 @@ import (
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "shard" {
 		if err := ServeShard(context.Background(), os.Stdin, os.Stdout); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "relay" {
+		if err := serveRelay(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		os.Exit(0)
@@ -60,8 +68,8 @@ func TestSmoke(t *testing.T) {
 	if m.Delivered < want*9/10 {
 		t.Errorf("delivered %d, want about %d (rate x duration x 9 other members)", m.Delivered, want)
 	}
-	if m.Lost != 0 || m.Duplicated != 0 || m.Gaps != 0 {
-		t.Errorf("lost %d, duplicated %d, gaps %d; want none", m.Lost, m.Duplicated, m.Gaps)
+	if m.Lost != 0 || m.Duplicated != 0 || m.Gaps != 0 || m.Reordered != 0 {
+		t.Errorf("lost %d, duplicated %d, gaps %d, reordered %d; want none", m.Lost, m.Duplicated, m.Gaps, m.Reordered)
 	}
 	if m.ErrorEvents+m.SendErrors+m.Disconnects != 0 {
 		t.Errorf("errors: %d events, %d sends, %d disconnects: %v", m.ErrorEvents, m.SendErrors, m.Disconnects, r.Final.Errors)

@@ -5,40 +5,41 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
-// conn is one simulated user: a Socket.IO client over coder/websocket that
-// authenticates with its JWT, joins its room, sends file-upload-progress
-// events with a sequence number and send time, and checks every progress
-// event it receives from the other members of its room.
+// conn is one simulated user: a Socket.IO client over WebSocket (its own
+// minimal client, websocket.go) that authenticates with its JWT, joins its
+// room, sends file-upload-progress events with a sequence number and send
+// time, and checks every progress event it receives from the other members
+// of its room.
 //
-// It reads frames itself (rather than through e2e/sioclient) so that
-// thousands of them cost the generator little: one pooled buffer per
-// frame, and progress frames are scanned for the three fields the
-// measurement needs instead of being decoded.
+// Once joined, its socket is read by its shard's reactor (reactor.go) and
+// progress frames are scanned in place for the three fields the
+// measurement needs instead of being decoded: thousands of users must cost
+// the generator far less than the servers they load.
 type conn struct {
 	sh   *shard
 	idx  int // global connection index
 	room int // room index within the shard
 	slot int // position in the room
-	ws   *websocket.Conn
+	ws   *wsConn
 	pl   *pollConn   // instead of ws with --transport polling
 	up   atomic.Bool // connected and joined, not closed yet
+	// reactor reads ws once set (its store publishes ws to the reactor).
+	reactor atomic.Pointer[reactor]
 
-	// wmu orders sends, so that sequence numbers go out in order.
+	// wmu orders sends, so that sequence numbers go out in order, and
+	// guards writes to the socket.
 	wmu sync.Mutex
 	seq int64
 
-	// last is the last sequence number received from each room slot (read
-	// loop only).
-	last []int64
+	// seqs is what was received from each room slot (reader only).
+	seqs []seqWindow
 }
 
 var errRefused = errors.New("bench: refused")
@@ -51,21 +52,18 @@ func (c *conn) connect(ctx context.Context) (connectDur, joinDur time.Duration, 
 	if sh.cfg.Polling {
 		return c.connectPolling(ctx, start)
 	}
-	ws, _, err := websocket.Dial(ctx, sh.wsURL(c.idx), &websocket.DialOptions{
-		HTTPClient:      sh.httpClient(c.idx),
-		CompressionMode: websocket.CompressionDisabled,
-	})
+	host, path := sh.wsTarget(c.idx)
+	ws, err := dialWebSocket(ctx, sh.dialer(c.idx), host, path)
 	if err != nil {
 		return 0, 0, fmt.Errorf("dial: %w", err)
 	}
-	ws.SetReadLimit(4 << 20)
 	c.ws = ws
 	fail := func(err error) (time.Duration, time.Duration, error) {
-		_ = ws.CloseNow()
+		_ = ws.nc.Close()
 		return 0, 0, err
 	}
 	// Engine.IO open packet.
-	_, b, err := ws.Read(ctx)
+	b, err := ws.readMessage(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("read open packet: %w", err))
 	}
@@ -76,7 +74,7 @@ func (c *conn) connect(ctx context.Context) (connectDur, joinDur time.Duration, 
 	if err != nil {
 		return fail(err)
 	}
-	if err := ws.Write(ctx, websocket.MessageText, []byte(`40{"token":"`+tok+`"}`)); err != nil {
+	if err := c.write(ctx, []byte(`40{"token":"`+tok+`"}`)); err != nil {
 		return fail(fmt.Errorf("write CONNECT: %w", err))
 	}
 	if err := c.await(ctx, "40"); err != nil {
@@ -87,7 +85,7 @@ func (c *conn) connect(ctx context.Context) (connectDur, joinDur time.Duration, 
 		return connectDur, 0, nil
 	}
 	frame := []byte(`420["join-room",{"roomId":"` + sh.roomID(c.room) + `"}]`)
-	if err := ws.Write(ctx, websocket.MessageText, frame); err != nil {
+	if err := c.write(ctx, frame); err != nil {
 		return fail(fmt.Errorf("write join-room: %w", err))
 	}
 	if err := c.await(ctx, "430"); err != nil {
@@ -96,7 +94,7 @@ func (c *conn) connect(ctx context.Context) (connectDur, joinDur time.Duration, 
 	return connectDur, time.Since(start), nil
 }
 
-// await reads frames until one starting with prefix arrives, answering
+// await reads messages until one starting with prefix arrives, answering
 // pings meanwhile. A CONNECT_ERROR, a refused ack or a close is an error.
 func (c *conn) await(ctx context.Context, prefix string) error {
 	for {
@@ -105,7 +103,7 @@ func (c *conn) await(ctx context.Context, prefix string) error {
 		if c.pl != nil {
 			b, err = c.pl.read(ctx)
 		} else {
-			_, b, err = c.ws.Read(ctx)
+			b, err = c.ws.readMessage(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("waiting for %s: %w", prefix, err)
@@ -130,51 +128,56 @@ func (c *conn) await(ctx context.Context, prefix string) error {
 	}
 }
 
-var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
-
-// readLoop receives frames until the connection ends.
-func (c *conn) readLoop() {
-	sh := c.sh
+// startReading hands a joined connection to its reader: the reactor for
+// WebSocket, a goroutine for long-polling. What arrived with the join's
+// ack is handled first.
+func (c *conn) startReading() error {
 	if c.pl != nil {
-		for b := range c.pl.in {
-			c.handle(b)
-		}
-		sh.gone(c)
-		return
+		go c.pollLoop()
+		return nil
 	}
-	for {
-		typ, r, err := c.ws.Reader(context.Background())
-		if err != nil {
-			break
-		}
-		bp := framePool.Get().(*[]byte)
-		b, err := readAll((*bp)[:0], r)
-		if err == nil && typ == websocket.MessageText {
-			c.handle(b)
-		}
-		*bp = b[:0]
-		framePool.Put(bp)
-		if err != nil {
-			break
-		}
+	now := time.Now().UnixMicro()
+	for _, m := range c.ws.queue {
+		c.handleAt(m, now)
 	}
-	sh.gone(c)
+	c.ws.queue = nil
+	if err := c.ws.detach(); err != nil {
+		_ = c.ws.nc.Close()
+		return err
+	}
+	if err := c.sh.reactorFor(c).add(c); err != nil {
+		c.wmu.Lock()
+		_ = syscall.Close(c.ws.fd)
+		c.ws.fd, c.ws.closed = -1, true
+		c.wmu.Unlock()
+		return err
+	}
+	return nil
 }
 
-func readAll(b []byte, r io.Reader) ([]byte, error) {
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
+// pollLoop receives the packets of a long-polling connection until it
+// ends.
+func (c *conn) pollLoop() {
+	for b := range c.pl.in {
+		c.handle(b)
 	}
+	c.sh.gone(c)
+}
+
+// frame handles one frame the reactor read at now; it reports whether
+// the connection is to be closed.
+func (c *conn) frame(op byte, p []byte, now int64) (closing bool) {
+	switch op {
+	case opText:
+		c.handleAt(p, now)
+	case opPing:
+		pong := bytes.Clone(p)
+		go func() { _ = c.writeFrame(opPong, pong) }()
+	case opClose:
+		c.sh.noteErr("closed by the server (websocket close frame)")
+		return true
+	}
+	return false
 }
 
 var (
@@ -185,7 +188,11 @@ var (
 	keySentAt      = []byte(`"sentAt":`)
 )
 
-func (c *conn) handle(b []byte) {
+// handle handles one packet received now.
+func (c *conn) handle(b []byte) { c.handleAt(b, time.Now().UnixMicro()) }
+
+// handleAt handles one packet received at now (Unix µs).
+func (c *conn) handleAt(b []byte, now int64) {
 	sh := c.sh
 	if len(b) == 0 {
 		return
@@ -200,7 +207,7 @@ func (c *conn) handle(b []byte) {
 	}
 	switch {
 	case bytes.HasPrefix(b, progressPrefix):
-		c.progress(b[len(progressPrefix):])
+		c.progress(b[len(progressPrefix):], now)
 	case bytes.HasPrefix(b, errorPrefix):
 		sh.noteError(b)
 	case bytes.HasPrefix(b, []byte("41")):
@@ -221,7 +228,34 @@ func (c *conn) write(ctx context.Context, b []byte) error {
 	if c.pl != nil {
 		return c.pl.write(ctx, b)
 	}
-	return c.ws.Write(ctx, websocket.MessageText, b)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(ctx, appendClientFrame(nil, opText, b))
+}
+
+// writeFrame sends a control frame (a pong), as the reactor's answers.
+func (c *conn) writeFrame(op byte, p []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(ctx, appendClientFrame(nil, op, p))
+}
+
+// writeLocked writes a frame, c.wmu held: through nc until the reactor
+// reads the socket, then to the socket itself.
+func (c *conn) writeLocked(ctx context.Context, frame []byte) error {
+	switch {
+	case c.ws.closed:
+		return errClosed
+	case c.ws.fd < 0:
+		if dl, ok := ctx.Deadline(); ok {
+			_ = c.ws.nc.SetWriteDeadline(dl)
+		}
+		_, err := c.ws.nc.Write(frame)
+		return err
+	}
+	return writeFd(ctx, c.ws.fd, frame)
 }
 
 // connectPolling is connect over HTTP long-polling.
@@ -262,10 +296,9 @@ func (c *conn) connectPolling(ctx context.Context, start time.Time) (connectDur,
 	return connectDur, time.Since(start), nil
 }
 
-// progress checks one relayed progress event: whose it is (from its upload
-// id), its sequence number and its send time.
-func (c *conn) progress(b []byte) {
-	now := time.Now().UnixMicro()
+// progress checks one relayed progress event, received at now: whose it
+// is (from its upload id), its sequence number and its send time.
+func (c *conn) progress(b []byte, now int64) {
 	sh := c.sh
 	upload, ok1 := stringField(b, keyUpload)
 	seq, ok2 := intField(b, keySeq)
@@ -275,20 +308,25 @@ func (c *conn) progress(b []byte) {
 		return
 	}
 	i := bytes.LastIndexByte(upload, '-')
-	sender, err := strconv.Atoi(string(upload[i+1:]))
-	slot := sender - (sh.cfg.FirstConn + c.room*sh.cfg.RoomSize)
-	if err != nil || slot < 0 || slot >= len(c.last) {
+	sender, ok := intField(upload[i+1:], nil)
+	slot := int(sender) - (sh.cfg.FirstConn + c.room*sh.cfg.RoomSize)
+	if !ok || slot < 0 || slot >= len(c.seqs) {
 		sh.c.Other.Add(1) // not from this room: should not happen
 		return
 	}
-	if seq <= c.last[slot] {
+	r, skipped := c.seqs[slot].receive(seq)
+	switch r {
+	case duplicate:
 		sh.c.Dups.Add(1)
 		return
+	case reordered:
+		// A first receipt all the same: it is delivered, and the step
+		// fails as if it had been lost.
+		sh.c.Reordered.Add(1)
 	}
-	if gap := seq - c.last[slot] - 1; gap > 0 {
-		sh.c.Gaps.Add(gap)
+	if skipped > 0 {
+		sh.c.Gaps.Add(skipped)
 	}
-	c.last[slot] = seq
 	if slot == c.slot {
 		sh.c.Echoes.Add(1)
 		return
@@ -302,12 +340,16 @@ func (c *conn) progress(b []byte) {
 	sh.c.Delivered.Add(1)
 }
 
+// intField parses the digits after key in b (at its start when key is
+// nil).
 func intField(b, key []byte) (int64, bool) {
-	i := bytes.Index(b, key)
-	if i < 0 {
-		return 0, false
+	if key != nil {
+		i := bytes.Index(b, key)
+		if i < 0 {
+			return 0, false
+		}
+		b = b[i+len(key):]
 	}
-	b = b[i+len(key):]
 	var v int64
 	n := 0
 	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
@@ -335,23 +377,28 @@ func (c *conn) send(buf []byte) ([]byte, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.seq++
-	buf = buildProgress(buf, c, c.seq, time.Now().UnixMicro())
+	buf = buildProgress(append(buf[:0], make([]byte, frameRoom)...), c, c.seq, time.Now().UnixMicro())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.write(ctx, buf); err != nil {
-		c.seq--
-		return buf, err
+	var err error
+	if c.pl != nil {
+		err = c.pl.write(ctx, buf[frameRoom:])
+	} else {
+		err = c.writeLocked(ctx, frameInPlace(buf))
 	}
-	return buf, nil
+	if err != nil {
+		c.seq--
+	}
+	return buf, err
 }
 
-// buildProgress appends the frame of progress event seq of c, sent at
-// sentAt (Unix µs): the payload of the design plus seq and sentAt.
+// buildProgress appends to buf the packet of progress event seq of c,
+// sent at sentAt (Unix µs): the payload of the design plus seq and sentAt.
 func buildProgress(buf []byte, c *conn, seq, sentAt int64) []byte {
 	const total = 1 << 30
 	run := c.sh.cfg.Run
 	done := (seq * 64 << 10) % total
-	buf = append(buf[:0], `42["file-upload-progress",{"fileId":"`...)
+	buf = append(buf, `42["file-upload-progress",{"fileId":"`...)
 	buf = append(buf, run...)
 	buf = append(buf, "-f"...)
 	buf = strconv.AppendInt(buf, int64(c.idx), 10)

@@ -44,7 +44,7 @@ func (s *Session) startShard(ctx context.Context, cfg ShardConfig, child bool) (
 		if err != nil {
 			return nil, err
 		}
-		cmd := exec.Command(exe, "shard")
+		cmd := command(s.opt.GeneratorCPUs, exe, "shard")
 		cmd.Stderr = os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if l.w, err = cmd.StdinPipe(); err != nil {

@@ -6,16 +6,19 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 )
 
 // Report is the JSON result of one scenario against one stack.
 type Report struct {
-	Scenario    string         `json:"scenario"`
-	Target      string         `json:"target"` // roomstream, node, or the URLs of `run`
-	Machine     Machine        `json:"machine"`
-	Config      RunConfig      `json:"config"`
+	Scenario string    `json:"scenario"`
+	Target   string    `json:"target"` // roomstream, node, or the URLs of `run`
+	Machine  Machine   `json:"machine"`
+	Config   RunConfig `json:"config"`
+	// Pinning says which cores the servers and the generator ran on.
+	Pinning     *Pinning       `json:"pinning,omitempty"`
 	Connections ConnectSummary `json:"connections"`
 	// Messages and LatencyMs describe the measured sending window (seed,
 	// run) or the best step (max).
@@ -29,10 +32,16 @@ type Report struct {
 	GeneratorCPU float64      `json:"generator_cpu_percent_of_machine"`
 	Steps        []StepResult `json:"steps,omitempty"`
 	Best         *StepResult  `json:"best,omitempty"`
-	Idle         *IdleResult  `json:"idle,omitempty"`
-	Checks       []Check      `json:"checks,omitempty"`
-	Final        Final        `json:"final"`
-	Timeline     []Point      `json:"timeline,omitempty"`
+	// Stopped says why max's search ended: a failure, the generator's
+	// limit, or the highest rate asked for.
+	Stopped string `json:"stopped,omitempty"`
+	// Common is, in peer, the step at the highest rate both stacks
+	// passed: their costs compared at the same load.
+	Common   *StepResult `json:"common_load,omitempty"`
+	Idle     *IdleResult `json:"idle,omitempty"`
+	Checks   []Check     `json:"checks,omitempty"`
+	Final    Final       `json:"final"`
+	Timeline []Point     `json:"timeline,omitempty"`
 }
 
 // Machine describes where the figures were taken.
@@ -91,6 +100,7 @@ type Messages struct {
 	Lost            int64   `json:"lost"`
 	Duplicated      int64   `json:"duplicated"`
 	Gaps            int64   `json:"gaps"`
+	Reordered       int64   `json:"reordered"`
 	ErrorEvents     int64   `json:"error_events"`
 	SendErrors      int64   `json:"send_errors"`
 	Disconnects     int64   `json:"disconnects"`
@@ -99,7 +109,7 @@ type Messages struct {
 func messages(st StepResult) *Messages {
 	c := st.Counters
 	return &Messages{Sent: c.Sent, SentPerSec: st.SentPerSec, Delivered: c.Delivered, DeliveredPerSec: st.DeliveredPerSec,
-		Echoes: c.Echoes, Lost: st.Lost, Duplicated: c.Dups, Gaps: c.Gaps, ErrorEvents: c.ErrorEvents,
+		Echoes: c.Echoes, Lost: st.Lost, Duplicated: c.Dups, Gaps: c.Gaps, Reordered: c.Reordered, ErrorEvents: c.ErrorEvents,
 		SendErrors: c.SendErrors, Disconnects: c.Disconnects}
 }
 
@@ -158,32 +168,47 @@ func WriteJSON(path string, v any) error {
 // printSummary writes a short human summary of a report.
 func printSummary(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "\n== %s against %s (%d cores, load %s -> %s)\n", r.Scenario, r.Target, r.Machine.Cores, r.Machine.LoadBefore, r.Machine.LoadAfter)
+	if pn := r.Pinning; pn != nil {
+		fmt.Fprintf(w, "pinning      %s", pn.Note)
+		if len(pn.Roles) > 0 {
+			var roles []string
+			for _, role := range sortedKeys(pn.Roles) {
+				roles = append(roles, role+" on "+pn.Roles[role])
+			}
+			fmt.Fprintf(w, "; read back from /proc: %s", strings.Join(roles, ", "))
+		}
+		fmt.Fprintln(w)
+	}
 	c := r.Connections
 	fmt.Fprintf(w, "connections  %d of %d up (%d failed) in %.1fs; connect p50 %.1fms p99 %.1fms max %.1fms; join p99 %.1fms\n",
 		c.Established, c.Target, c.Failed, c.Seconds, c.ConnectMs.P50, c.ConnectMs.P99, c.ConnectMs.Max, c.JoinMs.P99)
 	if m := r.Messages; m != nil {
-		fmt.Fprintf(w, "messages     sent %d (%.0f/s), delivered %d (%.0f/s), lost %d, duplicated %d, errors %d, disconnects %d\n",
-			m.Sent, m.SentPerSec, m.Delivered, m.DeliveredPerSec, m.Lost, m.Duplicated, m.ErrorEvents+m.SendErrors, m.Disconnects)
+		fmt.Fprintf(w, "messages     sent %d (%.0f/s), delivered %d (%.0f/s), lost %d, duplicated %d, reordered %d, errors %d, disconnects %d\n",
+			m.Sent, m.SentPerSec, m.Delivered, m.DeliveredPerSec, m.Lost, m.Duplicated, m.Reordered, m.ErrorEvents+m.SendErrors, m.Disconnects)
 	}
 	if l := r.LatencyMs; l != nil {
 		fmt.Fprintf(w, "latency      p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms  (send on one client to receipt on each other member)\n",
 			l.P50, l.P90, l.P99, l.Max)
 	}
 	for _, s := range r.Steps {
-		verdict := "pass"
-		switch {
-		case strings.HasPrefix(s.Why, "retried: "):
-			verdict = "failed, run again: " + strings.TrimPrefix(s.Why, "retried: ")
-		case !s.Pass:
-			verdict = "FAIL: " + s.Why
+		gen := fmt.Sprintf("generator cpu %3.0f%%", s.GeneratorCPU)
+		if s.Cost != nil {
+			gen = fmt.Sprintf("generator %3.0f%% of its cores", s.Cost.Generator.BusyPercent)
 		}
-		fmt.Fprintf(w, "step         %6.0f/s -> delivered %8.0f/s  p50 %6.1fms  p99 %7.1fms  lost %d  server cpu %3.0f%%  generator cpu %3.0f%%  %s\n",
-			s.Rate, s.DeliveredPerSec, s.LatencyMs.P50, s.LatencyMs.P99, s.Lost, s.ServerCPU, s.GeneratorCPU, verdict)
+		fmt.Fprintf(w, "step         %6.0f/s -> delivered %8.0f/s  p50 %6.1fms  p99 %7.1fms  lost %d  server cpu %3.0f%%  %s  %s\n",
+			s.Rate, s.DeliveredPerSec, s.LatencyMs.P50, s.LatencyMs.P99, s.Lost, s.ServerCPU, gen, verdict(s))
 	}
 	if b := r.Best; b != nil {
-		fmt.Fprintf(w, "best         %.0f delivered msg/s sustained (inbound %.0f/s) at p99 %.1fms, 0 lost\n", b.DeliveredPerSec, b.SentPerSec, b.LatencyMs.P99)
+		fmt.Fprintf(w, "best         %.0f delivered msg/s sustained (inbound %.0f/s) at p99 %.1fms, 0 lost, duplicated or reordered\n", b.DeliveredPerSec, b.SentPerSec, b.LatencyMs.P99)
+		if c := b.Cost; c != nil {
+			fmt.Fprintf(w, "per core     %.0f inbound msg/s and %.0f deliveries/s per server core (%.0f server core(s))\n", c.EventsPerCore, c.DeliveriesPerCore, c.ServerCores)
+			printCost(w, "best cost    ", c)
+		}
 	} else if len(r.Steps) > 0 {
 		fmt.Fprintf(w, "best         no step passed\n")
+	}
+	if r.Stopped != "" {
+		fmt.Fprintf(w, "search       ended: %s\n", r.Stopped)
 	}
 	if id := r.Idle; id != nil {
 		fmt.Fprintf(w, "idle         %d connections held %.0fs: %d socket-holding processes use %.0f MiB = %.1f KiB per connection (%.1f KiB above their empty size); redis %.0f MiB\n",
@@ -199,7 +224,8 @@ func printSummary(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "  %s %.0f%% (rss %.0f, peak %.0f MiB)", s.Label, s.CPUPercent, s.RSSMiB, s.PeakMiB)
 		}
 		fmt.Fprintf(w, "; load generator %.0f%%\n", r.GeneratorCPU)
-		if m := r.Messages; m != nil && m.SentPerSec > 0 && m.DeliveredPerSec > 0 {
+		// (max prints its best step's cost per role above.)
+		if m := r.Messages; m != nil && m.SentPerSec > 0 && m.DeliveredPerSec > 0 && (r.Best == nil || r.Best.Cost == nil) {
 			fmt.Fprintf(w, "cost         CPU per inbound event:")
 			for _, s := range r.Servers {
 				fmt.Fprintf(w, "  %s %.1f µs", s.Label, s.CPUCores*1e6/m.SentPerSec)
@@ -224,4 +250,13 @@ func printSummary(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "  %6d x %s\n", v, k)
 		}
 	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -14,8 +13,10 @@ import (
 
 // Params are a scenario's parameters (flags of roombench).
 type Params struct {
-	Conns       int
-	RoomSize    int
+	Conns    int
+	RoomSize int
+	// RoomSizes are peer's room sizes, each measured against both stacks.
+	RoomSizes   []int
 	Rate        float64
 	Duration    time.Duration
 	RampUp      time.Duration
@@ -44,10 +45,53 @@ type Params struct {
 	Chart string
 	JSON  string
 	// Profile, when set, is a directory: max against roomstream captures
-	// CPU profiles of every connector and worker and Redis's command
-	// stats during each step, writes them there and prints their top.
+	// CPU profiles of every connector and worker during each step, writes
+	// them there and prints their top with Redis's command stats.
 	Profile string
-	Out     io.Writer
+	// Pin runs the servers on one core and the generator on the others
+	// (pin.go), when the machine has two cores or more.
+	Pin bool
+	Out io.Writer
+
+	placed  bool
+	plan    *pinPlan // nil: not pinned
+	pinNote string   // why not
+}
+
+// place decides where the run's processes go, says so, and moves this
+// process (the generator, or its coordinator) to the generator's cores.
+func (p *Params) place() error {
+	if !p.placed {
+		p.placed = true
+		p.plan, p.pinNote = planPinning(p.Pin)
+	}
+	announce(p.Out, p.plan, p.pinNote)
+	if p.plan != nil {
+		return p.plan.pinSelf()
+	}
+	return nil
+}
+
+func (p *Params) serverCPUs() []int {
+	if p.plan == nil {
+		return nil
+	}
+	return p.plan.servers
+}
+
+func (p *Params) generatorCPUs() []int {
+	if p.plan == nil {
+		return nil
+	}
+	return p.plan.generator
+}
+
+// pinning reads back where the run's processes may run.
+func (p *Params) pinning(servers, generator []Watched) *Pinning {
+	if p.plan == nil {
+		return &Pinning{Note: p.pinNote}
+	}
+	return p.plan.pinning(servers, generator)
 }
 
 // socketsPerProcess is how many sockets one process may hold here: the
@@ -101,6 +145,7 @@ func (p *Params) options(urls []string, watch []Watched, label string) Options {
 		Shard: ShardConfig{URLs: urls, RoomSize: p.RoomSize, RampUp: p.RampUp, SourceAddrs: p.sourceAddrs(),
 			Secret: p.Secret, Run: newRunID(), Join: p.Join, Polling: p.Polling},
 		Conns: p.Conns, Procs: p.generators(), Watch: watch, Progress: p.Out, Label: label,
+		GeneratorCPUs: p.generatorCPUs(),
 	}
 }
 
@@ -112,7 +157,7 @@ func (p *Params) runConfig(urls []string) RunConfig {
 // StartStack starts the stack a target names.
 func StartStack(ctx context.Context, target string, p *Params) (*Stack, error) {
 	o := StackOptions{Secret: p.Secret, Server: p.Server, Connectors: p.Connectors, Workers: p.Workers, Env: p.Env,
-		NodeProcs: p.NodeProcs, PeerDir: p.PeerDir, KeepLogs: p.KeepLogs, Log: p.Out}
+		NodeProcs: p.NodeProcs, PeerDir: p.PeerDir, KeepLogs: p.KeepLogs, Log: p.Out, CPUs: p.serverCPUs()}
 	if p.Profile != "" {
 		o.Env = append(slices.Clone(o.Env), "ROOMSTREAM_PPROF=true")
 	}
@@ -146,6 +191,9 @@ func Load(ctx context.Context, scenario, target string, urls []string, watch []W
 	}
 	defer s.Close()
 	r.Connections = s.Connect
+	if p.placed {
+		r.Pinning = p.pinning(watch, s.genWatch())
+	}
 	// Let the joins' broadcasts settle before measuring.
 	sleepCtx(ctx, 2*time.Second)
 	var st StepResult
@@ -170,6 +218,9 @@ func Load(ctx context.Context, scenario, target string, urls []string, watch []W
 // events/s for 60 s; p99 under 100 ms, server CPU under 80% of the
 // machine (roomstream's own target: under 40%), nothing lost.
 func Seed(ctx context.Context, target string, p *Params) (*Report, error) {
+	if err := p.place(); err != nil {
+		return nil, err
+	}
 	st, err := StartStack(ctx, target, p)
 	if err != nil {
 		return nil, err
@@ -194,6 +245,7 @@ func Seed(ctx context.Context, target string, p *Params) (*Report, error) {
 		{"p99 latency", "< 100 ms", fmt.Sprintf("%.1f ms", l.P99), l.P99 < 100},
 		{"lost deliveries", "0", fmt.Sprint(m.Lost), m.Lost == 0},
 		{"duplicated deliveries", "0", fmt.Sprint(m.Duplicated), m.Duplicated == 0},
+		{"reordered deliveries", "0", fmt.Sprint(m.Reordered), m.Reordered == 0},
 		{"server CPU (design ceiling)", "< 80% of the machine", fmt.Sprintf("%.1f%%", r.ServerCPU), r.ServerCPU < 80},
 		{"server CPU (roomstream target: half the ceiling)", "< 40% of the machine", fmt.Sprintf("%.1f%%", r.ServerCPU), r.ServerCPU < 40},
 		{"server memory (peak RSS)", "< 80% of the machine", fmt.Sprintf("%.1f%%", memPct), memPct < 80},
@@ -203,147 +255,13 @@ func Seed(ctx context.Context, target string, p *Params) (*Report, error) {
 	return r, nil
 }
 
-// Max is scenario 2: raise the inbound rate step by step until p99 passes
-// the limit or anything is lost; the result is the highest delivered
-// messages/s of a passing step. After the first failing step, Refine more
-// steps bisect between the last pass and the failure.
-func Max(ctx context.Context, target string, p *Params) (*Report, error) {
-	st, err := StartStack(ctx, target, p)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	r := &Report{Scenario: "max", Target: target, Machine: machine()}
-	r.fill(st, p)
-	r.Config.Rate, r.Config.Duration = 0, p.StepDuration.String()
-	label := "[max " + target + "]"
-	opt := p.options(st.URLs, st.Watch, label)
-	// After an overloaded step, wait for the backlog to be delivered so
-	// that it does not spill into the next step.
-	opt.Shard.Drain = 30 * time.Second
-	s, err := Start(ctx, opt)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	r.Connections = s.Connect
-	sleepCtx(ctx, 2*time.Second)
-	limit := float64(p.P99Limit) / float64(time.Millisecond)
-	step := func(rate float64) (StepResult, error) {
-		var res StepResult
-		for try := 0; ; try++ {
-			var err error
-			var prof *profiling
-			if p.Profile != "" && target == "roomstream" {
-				prof = startProfiling(ctx, st, p.Profile, fmt.Sprintf("%.0f", rate), p.StepDuration)
-			}
-			res, err = s.Step(ctx, rate, p.StepDuration)
-			if prof != nil {
-				prof.finish(ctx, p.Out, res.SentPerSec*p.StepDuration.Seconds())
-			}
-			if err != nil {
-				return res, err
-			}
-			judge(&res, limit, p.RoomSize)
-			if res.Pass || try >= p.Retries || st.Check() != nil || ctx.Err() != nil {
-				break
-			}
-			// On a shared machine another process can stall the servers for
-			// a moment; a step fails only if it fails again.
-			res.Why = "retried: " + res.Why
-			r.Steps = append(r.Steps, res)
-			fmt.Fprintf(p.Out, "%s step %.0f/s failed (%s); running it again\n", label, rate, strings.TrimPrefix(res.Why, "retried: "))
-			sleepCtx(ctx, 2*time.Second)
-		}
-		if err := st.Check(); err != nil {
-			res.Pass, res.Why = false, err.Error()
-		}
-		r.Steps = append(r.Steps, res)
-		verdict := "pass"
-		if !res.Pass {
-			verdict = "FAIL: " + res.Why
-		}
-		fmt.Fprintf(p.Out, "%s step %.0f/s: delivered %.0f/s, p99 %.1fms, lost %d, server cpu %.0f%%, generator cpu %.0f%% -> %s\n",
-			label, rate, res.DeliveredPerSec, res.LatencyMs.P99, res.Lost, res.ServerCPU, res.GeneratorCPU, verdict)
-		// Let queues drain between steps, so each step starts clean.
-		sleepCtx(ctx, 2*time.Second)
-		return res, nil
-	}
-	var best *StepResult
-	failAt := 0.0
-	for rate := p.StartRate; rate <= p.MaxRate && ctx.Err() == nil; rate += p.StepRate {
-		res, err := step(rate)
-		if err != nil {
-			return nil, err
-		}
-		if !res.Pass {
-			failAt = rate
-			break
-		}
-		best = &res
-	}
-	if failAt > 0 {
-		lo := 0.0
-		if best != nil {
-			lo = best.Rate
-		}
-		for range p.Refine {
-			mid := math.Round((lo + failAt) / 2)
-			if mid <= lo || mid >= failAt || ctx.Err() != nil {
-				break
-			}
-			res, err := step(mid)
-			if err != nil {
-				return nil, err
-			}
-			if res.Pass {
-				best, lo = &res, mid
-			} else {
-				failAt = mid
-			}
-		}
-	}
-	r.Best = best
-	if best != nil {
-		r.Messages, r.LatencyMs = messages(*best), &best.LatencyMs
-		r.Servers, r.ServerCPU, r.GeneratorCPU = best.Servers, best.ServerCPU, best.GeneratorCPU
-	}
-	r.Final, err = s.Stop(ctx)
-	r.Timeline = s.Timeline()
-	r.Machine.LoadAfter = loadAvg()
-	return r, err
-}
-
-// judge decides whether a step was sustained.
-func judge(res *StepResult, p99Limit float64, roomSize int) {
-	c := res.Counters
-	why := []string{}
-	if res.LatencyMs.Count == 0 && roomSize > 1 {
-		why = append(why, "nothing delivered")
-	}
-	if res.LatencyMs.P99 >= p99Limit {
-		why = append(why, fmt.Sprintf("p99 %.1fms >= %.0fms", res.LatencyMs.P99, p99Limit))
-	}
-	if res.Lost > 0 {
-		why = append(why, fmt.Sprintf("%d lost", res.Lost))
-	}
-	if c.Dups > 0 {
-		why = append(why, fmt.Sprintf("%d duplicated", c.Dups))
-	}
-	if n := c.ErrorEvents + c.SendErrors + c.Disconnects; n > 0 {
-		why = append(why, fmt.Sprintf("%d errors", n))
-	}
-	if res.SentPerSec < 0.97*res.Rate {
-		why = append(why, fmt.Sprintf("only %.0f/s sent (generator or server could not keep up)", res.SentPerSec))
-	}
-	res.Pass = len(why) == 0
-	res.Why = strings.Join(why, ", ")
-}
-
 // Conns is scenario 3: open p.Conns connections (joined to rooms, idle),
 // hold them for p.Duration and report the memory of the processes holding
 // the sockets, per connection.
 func Conns(ctx context.Context, target string, p *Params) (*Report, error) {
+	if err := p.place(); err != nil {
+		return nil, err
+	}
 	st, err := StartStack(ctx, target, p)
 	if err != nil {
 		return nil, err
@@ -358,6 +276,7 @@ func Conns(ctx context.Context, target string, p *Params) (*Report, error) {
 	}
 	defer s.Close()
 	r.Connections = s.Connect
+	r.Pinning = p.pinning(st.Watch, s.genWatch())
 	hold, err := s.Step(ctx, 0, p.Duration)
 	if err != nil {
 		return nil, err

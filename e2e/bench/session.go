@@ -30,6 +30,9 @@ type Options struct {
 	Progress io.Writer
 	// Label starts every progress line.
 	Label string
+	// GeneratorCPUs pins the generator's shard processes to these cores
+	// (nil: not pinned).
+	GeneratorCPUs []int
 }
 
 // Quantiles of a latency or duration distribution, in milliseconds.
@@ -91,10 +94,19 @@ type StepResult struct {
 	Servers         []ProcUsage `json:"servers,omitempty"`
 	ServerCPU       float64     `json:"server_cpu_percent_of_machine"`
 	// GeneratorCPU is what the load generator's own processes used: on
-	// this machine they compete with the servers for the same cores.
-	GeneratorCPU float64 `json:"generator_cpu_percent_of_machine"`
-	Pass         bool    `json:"pass"`
-	Why          string  `json:"why,omitempty"`
+	// this machine they compete with the servers for the same cores
+	// unless pinned. GeneratorCores is the same in cores, over
+	// GeneratorProcs processes.
+	GeneratorCPU   float64 `json:"generator_cpu_percent_of_machine"`
+	GeneratorCores float64 `json:"generator_cpu_cores"`
+	GeneratorProcs int     `json:"generator_processes"`
+	// Cost is what the step cost per process role (max).
+	Cost *StepCost `json:"cost,omitempty"`
+	Pass bool      `json:"pass"`
+	// GeneratorBound marks a step whose generator was too busy to tell
+	// what limited it: it neither passes nor fails, and max stops there.
+	GeneratorBound bool   `json:"generator_bound,omitempty"`
+	Why            string `json:"why,omitempty"`
 }
 
 // Session is a running set of generator shards.
@@ -330,8 +342,11 @@ func (s *Session) Step(ctx context.Context, rate float64, d time.Duration) (Step
 		res.ServerCPU += u.CPUPercent
 	}
 	for i, w := range gw {
-		res.GeneratorCPU += usage(w, ga[i], ga[i], gb[i]).CPUPercent
+		u := usage(w, ga[i], ga[i], gb[i])
+		res.GeneratorCPU += u.CPUPercent
+		res.GeneratorCores += u.CPUCores
 	}
+	res.GeneratorProcs = len(gw)
 	return res, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,12 +49,15 @@ type ShardConfig struct {
 // Counters are cumulative totals of a shard (or of a step, as a
 // difference of two readings).
 type Counters struct {
-	Sent        int64 `json:"sent"`
-	SendErrors  int64 `json:"send_errors"`
-	Expected    int64 `json:"expected"`  // deliveries owed to other members for the events sent
-	Delivered   int64 `json:"delivered"` // first receipts by another member
-	Dups        int64 `json:"duplicated"`
-	Gaps        int64 `json:"gaps"`   // sequence numbers skipped at receipt
+	Sent       int64 `json:"sent"`
+	SendErrors int64 `json:"send_errors"`
+	Expected   int64 `json:"expected"`  // deliveries owed to other members for the events sent
+	Delivered  int64 `json:"delivered"` // first receipts by another member
+	Dups       int64 `json:"duplicated"`
+	Gaps       int64 `json:"gaps"` // sequence numbers skipped at receipt
+	// Reordered are first receipts that came after a higher sequence
+	// number of the same sender (per sender, per receiving member).
+	Reordered   int64 `json:"reordered"`
 	Echoes      int64 `json:"echoes"` // a sender's own events relayed back to it
 	ErrorEvents int64 `json:"error_events"`
 	Disconnects int64 `json:"disconnects"`
@@ -61,38 +65,43 @@ type Counters struct {
 }
 
 func (a Counters) sub(b Counters) Counters {
-	return Counters{a.Sent - b.Sent, a.SendErrors - b.SendErrors, a.Expected - b.Expected, a.Delivered - b.Delivered,
-		a.Dups - b.Dups, a.Gaps - b.Gaps, a.Echoes - b.Echoes, a.ErrorEvents - b.ErrorEvents,
-		a.Disconnects - b.Disconnects, a.Other - b.Other}
+	return Counters{Sent: a.Sent - b.Sent, SendErrors: a.SendErrors - b.SendErrors, Expected: a.Expected - b.Expected,
+		Delivered: a.Delivered - b.Delivered, Dups: a.Dups - b.Dups, Gaps: a.Gaps - b.Gaps, Reordered: a.Reordered - b.Reordered,
+		Echoes: a.Echoes - b.Echoes, ErrorEvents: a.ErrorEvents - b.ErrorEvents, Disconnects: a.Disconnects - b.Disconnects,
+		Other: a.Other - b.Other}
 }
 
 func (a Counters) add(b Counters) Counters {
-	return Counters{a.Sent + b.Sent, a.SendErrors + b.SendErrors, a.Expected + b.Expected, a.Delivered + b.Delivered,
-		a.Dups + b.Dups, a.Gaps + b.Gaps, a.Echoes + b.Echoes, a.ErrorEvents + b.ErrorEvents,
-		a.Disconnects + b.Disconnects, a.Other + b.Other}
+	return Counters{Sent: a.Sent + b.Sent, SendErrors: a.SendErrors + b.SendErrors, Expected: a.Expected + b.Expected,
+		Delivered: a.Delivered + b.Delivered, Dups: a.Dups + b.Dups, Gaps: a.Gaps + b.Gaps, Reordered: a.Reordered + b.Reordered,
+		Echoes: a.Echoes + b.Echoes, ErrorEvents: a.ErrorEvents + b.ErrorEvents, Disconnects: a.Disconnects + b.Disconnects,
+		Other: a.Other + b.Other}
 }
 
 // Lost is the number of deliveries owed and not made.
 func (a Counters) Lost() int64 { return max(0, a.Expected-a.Delivered) }
 
 type atomicCounters struct {
-	Sent, SendErrors, Expected, Delivered, Dups, Gaps, Echoes, ErrorEvents, Disconnects, Other atomic.Int64
+	Sent, SendErrors, Expected, Delivered, Dups, Gaps, Reordered, Echoes, ErrorEvents, Disconnects, Other atomic.Int64
 }
 
 func (a *atomicCounters) load() Counters {
-	return Counters{a.Sent.Load(), a.SendErrors.Load(), a.Expected.Load(), a.Delivered.Load(), a.Dups.Load(),
-		a.Gaps.Load(), a.Echoes.Load(), a.ErrorEvents.Load(), a.Disconnects.Load(), a.Other.Load()}
+	return Counters{Sent: a.Sent.Load(), SendErrors: a.SendErrors.Load(), Expected: a.Expected.Load(),
+		Delivered: a.Delivered.Load(), Dups: a.Dups.Load(), Gaps: a.Gaps.Load(), Reordered: a.Reordered.Load(),
+		Echoes: a.Echoes.Load(), ErrorEvents: a.ErrorEvents.Load(), Disconnects: a.Disconnects.Load(), Other: a.Other.Load()}
 }
 
 // shard runs the connections of one ShardConfig.
 type shard struct {
-	cfg     ShardConfig
-	clients []*http.Client // one per source address
-	conns   []*conn
-	alive   []atomic.Int32 // connected members per room
-	live    atomic.Int64   // connections up
-	failed  atomic.Int64
-	c       atomicCounters
+	cfg      ShardConfig
+	dialers  []*net.Dialer  // one per source address
+	clients  []*http.Client // the same, for long-polling
+	reactors []*reactor     // read the WebSocket connections once joined
+	conns    []*conn
+	alive    []atomic.Int32 // connected members per room
+	live     atomic.Int64   // connections up
+	failed   atomic.Int64
+	c        atomicCounters
 
 	lat     Histogram // every delivery's latency, µs
 	tickLat atomic.Pointer[Histogram]
@@ -148,17 +157,17 @@ func newShard(cfg ShardConfig) (*shard, error) {
 			d.LocalAddr = &net.TCPAddr{IP: ip}
 			d.Control = bindNoPort
 		}
+		sh.dialers = append(sh.dialers, d)
 		// Long-polling keeps two connections per user alive (the poll and
-		// the POST); a WebSocket dial needs none kept.
+		// the POST).
 		sh.clients = append(sh.clients, &http.Client{Transport: &http.Transport{
-			DialContext: d.DialContext, DisableKeepAlives: !cfg.Polling, DisableCompression: true,
-			MaxIdleConnsPerHost: 2*cfg.Conns + 16,
+			DialContext: d.DialContext, DisableCompression: true, MaxIdleConnsPerHost: 2*cfg.Conns + 16,
 		}})
 	}
 	sh.conns = make([]*conn, cfg.Conns)
 	for i := range sh.conns {
 		sh.conns[i] = &conn{sh: sh, idx: cfg.FirstConn + i, room: i / cfg.RoomSize, slot: i % cfg.RoomSize,
-			last: make([]int64, cfg.RoomSize)}
+			seqs: make([]seqWindow, cfg.RoomSize)}
 	}
 	return sh, nil
 }
@@ -182,22 +191,35 @@ func bindNoPort(_, _ string, c syscall.RawConn) error {
 // ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT (linux/in.h).
 const ipBindAddressNoPort = 24
 
-func (sh *shard) wsURL(idx int) string {
+// wsTarget is the host and the Engine.IO WebSocket path of connection
+// idx (plain ws: the servers are on loopback).
+func (sh *shard) wsTarget(idx int) (host, path string) {
 	u, _ := url.Parse(sh.cfg.URLs[idx%len(sh.cfg.URLs)])
-	if u.Scheme == "https" {
-		u.Scheme = "wss"
-	} else {
-		u.Scheme = "ws"
-	}
-	u.Path = "/socket.io/"
-	u.RawQuery = "EIO=4&transport=websocket"
-	return u.String()
+	return u.Host, "/socket.io/?EIO=4&transport=websocket"
 }
 
-// httpClient picks the source address of connection idx. Connections of
+// sourceIndex picks the source address of connection idx. Connections of
 // one target spread over every source address.
-func (sh *shard) httpClient(idx int) *http.Client {
-	return sh.clients[(idx/len(sh.cfg.URLs))%len(sh.clients)]
+func (sh *shard) sourceIndex(idx int) int { return (idx / len(sh.cfg.URLs)) % len(sh.dialers) }
+
+func (sh *shard) dialer(idx int) *net.Dialer { return sh.dialers[sh.sourceIndex(idx)] }
+
+func (sh *shard) httpClient(idx int) *http.Client { return sh.clients[sh.sourceIndex(idx)] }
+
+// startReactors starts one reactor per core the shard may use.
+func (sh *shard) startReactors() error {
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		r, err := newReactor(sh)
+		if err != nil {
+			return err
+		}
+		sh.reactors = append(sh.reactors, r)
+	}
+	return nil
+}
+
+func (sh *shard) reactorFor(c *conn) *reactor {
+	return sh.reactors[(c.idx-sh.cfg.FirstConn)%len(sh.reactors)]
 }
 
 func (sh *shard) userID(idx int) string { return sh.cfg.Run + "-u" + strconv.Itoa(idx) }
@@ -251,6 +273,13 @@ func (sh *shard) gone(c *conn) {
 
 // connectAll opens every connection, spread evenly over the ramp-up.
 func (sh *shard) connectAll(ctx context.Context) {
+	if !sh.cfg.Polling {
+		if err := sh.startReactors(); err != nil {
+			sh.failed.Add(int64(len(sh.conns)))
+			sh.noteErr("epoll: " + err.Error())
+			return
+		}
+	}
 	n := len(sh.conns)
 	sem := make(chan struct{}, sh.cfg.Dials)
 	var wg sync.WaitGroup
@@ -281,7 +310,7 @@ func (sh *shard) connectAll(ctx context.Context) {
 			if err != nil {
 				sh.failed.Add(1)
 				sh.noteErr("connect: " + err.Error())
-				c.ws = nil
+				c.ws, c.pl = nil, nil
 				return
 			}
 			sh.connect.Record(cd.Microseconds())
@@ -291,7 +320,13 @@ func (sh *shard) connectAll(ctx context.Context) {
 			c.up.Store(true)
 			sh.live.Add(1)
 			sh.alive[c.room].Add(1)
-			go c.readLoop()
+			if err := c.startReading(); err != nil {
+				sh.noteErr("read: " + err.Error())
+				c.up.Store(false)
+				sh.live.Add(-1)
+				sh.alive[c.room].Add(-1)
+				sh.failed.Add(1)
+			}
 		}()
 	}
 	wg.Wait()
@@ -407,15 +442,24 @@ func (sh *shard) sendOrder() []int {
 	return out
 }
 
-// closeAll ends every connection without waiting for the server.
+// closeAll ends every connection without waiting for the server: the
+// reactors close the sockets shut down here, then stop.
 func (sh *shard) closeAll() {
 	sh.stopping.Store(true)
 	for _, c := range sh.conns {
-		if c.ws != nil {
-			_ = c.ws.CloseNow()
-		}
 		if c.pl != nil {
 			c.pl.close()
 		}
+		if c.ws == nil {
+			continue
+		}
+		c.wmu.Lock()
+		if !c.ws.closed && c.ws.fd >= 0 {
+			_ = syscall.Shutdown(c.ws.fd, syscall.SHUT_RDWR)
+		}
+		c.wmu.Unlock()
+	}
+	for _, r := range sh.reactors {
+		r.close()
 	}
 }

@@ -35,6 +35,7 @@ type Stack struct {
 	procs    []*proc
 	redis    *testredis.Server
 	keep     bool
+	cpus     []int // where every process runs (nil: anywhere)
 }
 
 type proc struct {
@@ -61,6 +62,9 @@ type StackOptions struct {
 	PeerDir   string
 	// KeepLogs leaves the stack's directory in place.
 	KeepLogs bool
+	// CPUs pins every process of the stack, Redis included, to these
+	// cores (nil: not pinned).
+	CPUs []int
 	// Log receives what the stack does (nil: os.Stderr).
 	Log io.Writer
 }
@@ -77,7 +81,7 @@ func newStack(name string, o StackOptions) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stack{Name: name, Dir: dir, keep: o.KeepLogs}, nil
+	return &Stack{Name: name, Dir: dir, keep: o.KeepLogs, cpus: o.CPUs}, nil
 }
 
 // serverBinary finds the roomstream binary: path if set, else roomstream
@@ -129,7 +133,11 @@ func StartRoomstream(ctx context.Context, o StackOptions) (st *Stack, err error)
 		// The load comes from a few loopback addresses at load-test
 		// rates, and bench users open many sockets.
 		"ROOMSTREAM_MAX_CONNS_PER_IP=0", "ROOMSTREAM_CONNECT_RATE=0", "ROOMSTREAM_MAX_CONNS_PER_USER=0",
-		"ROOMSTREAM_MAX_ROOMS_PER_USER=0"}, o.Env...)
+		"ROOMSTREAM_MAX_ROOMS_PER_USER=0",
+		// Every member of a bench room uploads at once (the Node stack
+		// has no such limit): a room may hold as many uploads as members
+		// (ROOMSTREAM_ROOM_MAX_MEMBERS' default).
+		"ROOMSTREAM_ROOM_MAX_UPLOADS=500"}, o.Env...)
 	var workerPorts []int
 	for i := range max(1, o.Workers) {
 		port, err := ports.Free(0)
@@ -223,6 +231,7 @@ func StartNode(ctx context.Context, o StackOptions) (st *Stack, err error) {
 	if err != nil {
 		return st, err
 	}
+	st.Redis = redisURL
 	for i := range max(1, o.NodeProcs) {
 		port, err := ports.Free(0)
 		if err != nil {
@@ -302,6 +311,13 @@ func (st *Stack) startRedis(context.Context) (string, error) {
 	}
 	st.redis = srv
 	st.Watch = append(st.Watch, Watched{PID: srv.PID(), Label: "redis"})
+	if len(st.cpus) > 0 {
+		// testredis starts redis-server itself: it is moved, every
+		// thread, once running.
+		if err := pinPID(srv.PID(), st.cpus); err != nil {
+			return "", fmt.Errorf("bench: pin redis-server: %w", err)
+		}
+	}
 	return srv.URL(), nil
 }
 
@@ -312,7 +328,7 @@ func (st *Stack) start(ctx context.Context, label string, env []string, bin stri
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := command(st.cpus, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

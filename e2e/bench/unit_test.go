@@ -161,3 +161,62 @@ func TestTable(t *testing.T) {
 		}
 	}
 }
+
+// TestSequenceAccounting feeds one member the events of two senders with
+// a gap, a duplicate and a reordering, and checks each is counted as what
+// it is: a reordered event is delivered, but counted apart (a step with
+// one fails as if it had been lost).
+func TestSequenceAccounting(t *testing.T) {
+	sh, err := newShard(ShardConfig{URLs: []string{"http://127.0.0.1:1"}, Conns: 10, RoomSize: 10, Run: "bx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sh.conns[0]
+	frame := func(sender, seq int) []byte {
+		return []byte(`42["file-upload-progress",{"uploadId":"bx-` + itoa(sender) + `","seq":` + itoa(seq) +
+			`,"sentAt":` + itoa(int(time.Now().UnixMicro())) + `},"1-0"]`)
+	}
+	for _, f := range [][]byte{
+		frame(1, 1), frame(1, 2), frame(1, 4), // 3 skipped: a gap
+		frame(1, 3),              // 3 late: reordered, delivered
+		frame(1, 3),              // and then a duplicate
+		frame(1, 5),              // in order again
+		frame(2, 2), frame(2, 1), // 1 after 2: a gap, then reordered
+		frame(2, 2),                // a duplicate
+		frame(2, 200), frame(2, 3), // 3 more than 64 below the highest: reordered
+	} {
+		c.handle(f)
+	}
+	got := sh.c.load()
+	want := Counters{Delivered: 9, Dups: 2, Gaps: 1 + 1 + 197, Reordered: 3}
+	if got != want {
+		t.Errorf("counters %+v, want %+v", got, want)
+	}
+	if n := sh.lat.Count(); n != want.Delivered {
+		t.Errorf("%d latencies recorded, want one per delivery (%d)", n, want.Delivered)
+	}
+	res := StepResult{Rate: 1, SentPerSec: 1, Counters: got, LatencyMs: Quantiles{Count: 9}}
+	judge(&res, 100, 10)
+	if res.Pass || !strings.Contains(res.Why, "3 reordered") || !strings.Contains(res.Why, "2 duplicated") {
+		t.Errorf("judged pass %v (%s), want a failure naming the reordered and duplicated deliveries", res.Pass, res.Why)
+	}
+}
+
+func TestSeqWindow(t *testing.T) {
+	var w seqWindow
+	for _, tc := range []struct {
+		seq     int64
+		want    receipt
+		skipped int64
+	}{
+		{1, inOrder, 0}, {3, inOrder, 1}, {2, reordered, 0}, {2, duplicate, 0}, {3, duplicate, 0},
+		{70, inOrder, 66}, {7, reordered, 0}, {7, duplicate, 0}, // 63 below the highest: in the window
+		{6, reordered, 0}, {6, reordered, 0}, // 64 below: cannot be told from a repeat
+		{71, inOrder, 0}, {135, inOrder, 63}, {72, reordered, 0}, {72, duplicate, 0},
+	} {
+		r, skipped := w.receive(tc.seq)
+		if r != tc.want || skipped != tc.skipped {
+			t.Errorf("receive(%d) = %d, %d skipped; want %d, %d", tc.seq, r, skipped, tc.want, tc.skipped)
+		}
+	}
+}

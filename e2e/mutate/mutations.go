@@ -170,6 +170,28 @@ var mutations = []mutation{
 		},
 	},
 	{
+		Name:      "room-access-claims-skipped",
+		Guarantee: "room access: with ROOM_ACCESS=claims a socket joins only the rooms its token's rooms claim allows",
+		File:      "connector/access.go",
+		From:      "\t\tcase !ident.Rooms.Allows(room):\n",
+		To:        "\t\tcase false && !ident.Rooms.Allows(room): // mutated: the rooms claim not checked\n",
+		Checks: []check{
+			{"./connector/", []string{"TestRoomAccessClaims"}},
+			{"./e2e/", []string{"TestRoomAccessByClaims"}},
+		},
+	},
+	{
+		Name:      "idempotency-key-expiry-dropped",
+		Guarantee: "an Idempotency-Key whose record expired is a new publish, delivered (a new generation, not a duplicate)",
+		File:      "connector/api/scripts/idempotency.lua",
+		From:      "local gen = t[1] .. string.format('%06d', tonumber(t[2]))\n",
+		To:        "local gen = '1' -- mutated: every record of a key numbers its publish alike\n",
+		Checks: []check{
+			{"./connector/api/", []string{"TestPublishAfterIdempotencyExpired"}},
+			{"./e2e/", []string{"TestPublishAfterIdempotencyKeyExpired"}},
+		},
+	},
+	{
 		Name:      "poison-never-dead-lettered",
 		Guarantee: "entries failing MAX_ATTEMPTS times go to a dead-letter stream and the partition moves on",
 		File:      "workers/partition.go",
@@ -177,6 +199,110 @@ var mutations = []mutation{
 		To:        "\t\tif false && (attempts >= w.cfg.MaxAttempts || errors.Is(err, ErrPermanent)) { // mutated: retried forever",
 		Checks: []check{
 			{"./e2e/", []string{"TestPoisonEvent"}},
+		},
+	},
+	{
+		Name:      "body-deadline",
+		Guarantee: "nothing held for ever: a request whose body stalls is answered 408 or cut within READ_TIMEOUT",
+		File:      "connector/deadlines.go",
+		From:      "\t\tReadTimeout:       cfg.ReadTimeout,\n",
+		To:        "\t\tReadTimeout:       0, // mutated: no body deadline\n",
+		Checks: []check{
+			{"./connector/", []string{"TestSlowPollBody"}},
+			{"./e2e/", []string{"TestHostileStalledRequests"}},
+		},
+	},
+	{
+		Name:      "poll-write-deadline",
+		Guarantee: "nothing held for ever: a poll whose response is never read is cut at pingInterval + WRITE_TIMEOUT",
+		File:      "connector/deadlines.go",
+		From:      "\t_ = rc.SetWriteDeadline(d)\n",
+		To:        "\t_ = rc.SetWriteDeadline(time.Time{}) // mutated: a held poll writes for ever\n",
+		Checks: []check{
+			{"./connector/", []string{"TestUnreadPollResponseIsCut"}},
+		},
+	},
+	{
+		Name:      "conns-per-address-uncounted",
+		Guarantee: "bounded per address: MAX_CONNS_PER_IP counts open connections, polling included",
+		File:      "connector/netguard/guard.go",
+		From:      "func (g *Guard) counting() bool { return g.cfg.MaxConnsPerAddr > 0 }",
+		To:        "func (g *Guard) counting() bool { return false } // mutated: connections not counted",
+		Checks: []check{
+			{"./connector/netguard/", []string{"TestConnectionsPerAddress"}},
+			{"./connector/", []string{"TestPollingConnectionsCounted"}},
+		},
+	},
+	{
+		Name:      "forward-body-unread",
+		Guarantee: "forwarded requests are bounded on the first hop: a stalled POST is answered there within READ_TIMEOUT",
+		File:      "connector/forward.go",
+		From:      "\tif r.Method == http.MethodPost {\n\t\t// One byte more",
+		To:        "\tif false { // mutated: the body is passed on as it comes\n\t\t// One byte more",
+		Checks: []check{
+			{"./connector/", []string{"TestForwardedSlowBody"}},
+			{"./e2e/", []string{"TestHostileStalledRequests"}},
+		},
+	},
+	{
+		Name:      "forward-waits-for-ever",
+		Guarantee: "a forward to a peer that does not answer is answered 502 within pingInterval + WRITE_TIMEOUT/2",
+		File:      "connector/forward.go",
+		From:      "time.AfterFunc(s.answerTimeout(), func() { cancel(errPeerSilent) })",
+		To:        "time.AfterFunc(1000*time.Hour /* mutated: no bound */, func() { cancel(errPeerSilent) })",
+		Checks: []check{
+			{"./connector/", []string{"TestForwardToSilentPeer"}},
+		},
+	},
+	{
+		Name:      "peer-misses-uncached",
+		Guarantee: "requests naming a dead connector's sessions cost no Redis read each",
+		File:      "connector/forward.go",
+		From:      "\tpeerMissTTL  = 3 * time.Second\n",
+		To:        "\tpeerMissTTL  = 0 // mutated: misses read Redis every time\n",
+		Checks: []check{
+			{"./connector/", []string{"TestPeerMissesCached"}},
+		},
+	},
+	{
+		Name:      "blind-pongs-count",
+		Guarantee: "a pong counts only as the answer to a ping its client saw: a polling session with no GET is closed",
+		File:      "connector/ping.go",
+		From:      "\tif p := so.poll; p != nil && p.pingTaken < so.pingSent {\n",
+		To:        "\tif p := so.poll; false && p != nil { // mutated: blind pongs count\n",
+		Checks: []check{
+			{"./connector/", []string{"TestPollingBlindPongs"}},
+		},
+	},
+	{
+		Name:      "forwarded-for-from-anyone",
+		Guarantee: "X-Forwarded-For is taken from trusted proxies only",
+		File:      "connector/netguard/trust.go",
+		From:      "\tif !peer.IsValid() || !t.Trusted(peer) {\n",
+		To:        "\tif !peer.IsValid() { // mutated: anyone names its client\n",
+		Checks: []check{
+			{"./connector/netguard/", []string{"TestClientAddr"}},
+		},
+	},
+	{
+		Name:      "ipv6-per-address",
+		Guarantee: "per-address limits key an IPv6 client by its /64",
+		File:      "connector/netguard/trust.go",
+		From:      "\tp, _ := a.WithZone(\"\").Prefix(64)\n",
+		To:        "\tp, _ := a.WithZone(\"\").Prefix(128) // mutated: each address its own bucket\n",
+		Checks: []check{
+			{"./connector/netguard/", []string{"TestKey"}},
+			{"./connector/", []string{"TestHandshakeRateBehindTrustedProxy"}},
+		},
+	},
+	{
+		Name:      "api-auth-unlimited",
+		Guarantee: "failed server-API authentications are rate limited per client address",
+		File:      "connector/api/handler.go",
+		From:      "\tif h.opts.FailedAuths.Spent(client) {\n",
+		To:        "\tif false { // mutated: guess the key at any rate\n",
+		Checks: []check{
+			{"./connector/api/", []string{"TestFailedAuthLimited"}},
 		},
 	},
 }

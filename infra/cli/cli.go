@@ -32,6 +32,7 @@ import (
 	"github.com/roomstream/roomstream/connector"
 	"github.com/roomstream/roomstream/connector/api"
 	"github.com/roomstream/roomstream/connector/auth"
+	"github.com/roomstream/roomstream/connector/netguard"
 	"github.com/roomstream/roomstream/streams"
 	"github.com/roomstream/roomstream/workers"
 )
@@ -153,29 +154,42 @@ func connectRedis(ctx context.Context, cfg streams.Config, log *slog.Logger) (re
 	}
 }
 
-// listen starts an HTTP server on addr and returns it with its actual
-// address.
+// listen starts an HTTP server for h on addr and returns it with its
+// actual address. A client gets 10 s to send its request headers, 64 KiB
+// of them, and an idle keep-alive connection is closed after 2 minutes:
+// the admin and worker endpoints, which clients do not reach.
 func listen(addr string, h http.Handler, log *slog.Logger) (*http.Server, string, error) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	a, err := serve(addr, srv, nil, log)
+	return srv, a, err
+}
+
+// listenClients starts the server of what clients reach (/socket.io/,
+// the server API): the connector's request deadlines, and its
+// connections counted per client address by g.
+func listenClients(addr string, cfg connector.Config, g *netguard.Guard, h http.Handler, log *slog.Logger) (*http.Server, string, error) {
+	srv := connector.HTTPServer(cfg, g, h)
+	a, err := serve(addr, srv, g, log)
+	return srv, a, err
+}
+
+// serve runs srv on a listener on addr (wrapped by g when not nil) and
+// returns the listener's address.
+func serve(addr string, srv *http.Server, g *netguard.Guard, log *slog.Logger) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, "", fmt.Errorf("listen on %s: %w", addr, err)
+		return "", fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{
-		Handler: h,
-		// A client gets 10 s to send its request headers, 64 KiB of
-		// them, and an idle keep-alive connection is closed after 2
-		// minutes. No read or write timeout: WebSocket connections are
-		// hijacked and keep their own deadlines.
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+	actual := ln.Addr().String()
+	if g != nil {
+		ln = g.Listen(ln)
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "err", err)
 		}
 	}()
-	return srv, ln.Addr().String(), nil
+	return actual, nil
 }
 
 // advertiseAddr is the address other connectors reach a connector
@@ -238,6 +252,9 @@ func Connector(args []string) error {
 	if err := ac.Validate(); err != nil {
 		return err
 	}
+	// A token that outlives its revocation would be accepted again once
+	// the mark expires: refuse tokens that live longer than it lasts.
+	cfg.MaxLifetime = ac.RevokeTTL
 	if cfg.RedisURL == "" {
 		return errors.New("ROOMSTREAM_REDIS_URL is required (redis://host:port)")
 	}
@@ -267,7 +284,8 @@ func Connector(args []string) error {
 		defer as.Close()
 		log.Info("admin listening", "addr", aaddr)
 	}
-	hs, addr, err := listen(cfg.HTTPAddr, mux, log)
+	guard := connector.NewGuard(cfg)
+	hs, addr, err := listenClients(cfg.HTTPAddr, cfg, guard, mux, log)
 	if err != nil {
 		return err
 	}
@@ -280,9 +298,9 @@ func Connector(args []string) error {
 		cfg.AdvertiseAddr = advertiseAddr(addr)
 	}
 	sc := streams.New(rdb, cfg.Config)
-	srv = connector.New(cfg, sc, log, &connector.Options{Registerer: reg})
+	srv = connector.New(cfg, sc, log, &connector.Options{Registerer: reg, Guard: guard})
 	mux.Handle("/socket.io/", srv.Handler())
-	stopAPI, err := mountAPI(mux, ac, sc, log, reg)
+	stopAPI, err := mountAPI(mux, ac, cfg, guard, sc, log, reg)
 	if err != nil {
 		return err
 	}
@@ -350,12 +368,13 @@ func Token(args []string) error {
 		JWTIssuer   string `envconfig:"JWT_ISSUER" desc:"iss claim of the token (empty = none)"`
 		JWTAudience string `envconfig:"JWT_AUDIENCE" desc:"aud claim of the token (empty = none)"`
 	}
-	fs := newFlags("token", "token -user ID [-name NAME] [-ttl 1h] [-key private.pem [-kid ID]]", &env)
+	fs := newFlags("token", "token -user ID [-name NAME] [-ttl 1h] [-rooms ID,PREFIX*] [-key private.pem [-kid ID]]", &env)
 	user := fs.String("user", "", "user id (the token's sub)")
 	name := fs.String("name", "", "user name (defaults to the id)")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token")
 	keyFile := fs.String("key", "", "sign with this private key PEM (RSA: RS256, ECDSA: ES256/384/512, Ed25519: EdDSA) instead of ROOMSTREAM_JWT_SECRET")
 	kid := fs.String("kid", "", "key id to put in the token's header (with -key; what a JWKS names the key)")
+	rooms := fs.String("rooms", "", "comma-separated `rooms` claim: room ids and prefixes ending in * the user may join where ROOMSTREAM_ROOM_ACCESS=claims (empty: no claim)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -389,8 +408,11 @@ func Token(args []string) error {
 	default:
 		key = auth.HS256Key(env.JWTSecret)
 	}
-	tok, err := auth.SignToken(key, auth.TokenClaims{UserID: *user, UserName: *name,
-		Issuer: env.JWTIssuer, Audience: env.JWTAudience, TTL: *ttl})
+	claims := auth.TokenClaims{UserID: *user, UserName: *name, Issuer: env.JWTIssuer, Audience: env.JWTAudience, TTL: *ttl}
+	if *rooms != "" {
+		claims.Rooms = strings.Split(*rooms, ",")
+	}
+	tok, err := auth.SignToken(key, claims)
 	if err != nil {
 		return err
 	}

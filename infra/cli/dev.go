@@ -85,6 +85,10 @@ func Dev(args []string) error {
 	if err := ac.Validate(); err != nil {
 		return err
 	}
+	cc.MaxLifetime = ac.RevokeTTL // as the connector command does
+	if dc.TokenTTL > ac.RevokeTTL {
+		return fmt.Errorf("ROOMSTREAM_DEMO_TOKEN_TTL (%s) must not exceed ROOMSTREAM_API_REVOKE_TTL (%s): the connector refuses tokens that outlive a revocation", dc.TokenTTL, ac.RevokeTTL)
+	}
 	if err := wc.Validate(); err != nil {
 		return err
 	}
@@ -98,7 +102,8 @@ func Dev(args []string) error {
 	defer rdb.Close()
 	sc := streams.New(rdb, cc.Config)
 	reg := newRegistry()
-	srv := connector.New(cc, sc, log, &connector.Options{Registerer: reg})
+	guard := connector.NewGuard(cc)
+	srv := connector.New(cc, sc, log, &connector.Options{Registerer: reg, Guard: guard})
 	w := workers.New(wc, sc, log, &workers.Options{Registerer: reg})
 
 	mux := http.NewServeMux()
@@ -106,7 +111,7 @@ func Dev(args []string) error {
 	mux.HandleFunc("/healthz", connector.Healthz)
 	mux.Handle("/readyz", connector.Readyz(func() bool { return srv.Ready() && w.Ready() }))
 	mux.Handle("/metrics", metricsHandler(reg))
-	stopAPI, err := mountAPI(mux, ac, sc, log, reg)
+	stopAPI, err := mountAPI(mux, ac, cc, guard, sc, log, reg)
 	if err != nil {
 		return err
 	}
@@ -116,12 +121,12 @@ func Dev(args []string) error {
 		return err
 	}
 	defer app.Close()
-	hs, addr, err := listen(cc.HTTPAddr, mux, log)
+	hs, addr, err := listenClients(cc.HTTPAddr, cc, guard, mux, log)
 	if err != nil {
 		return err
 	}
 	token, err := auth.SignToken(auth.HS256Key(cc.JWTSecret), auth.TokenClaims{UserID: *user, UserName: *name,
-		Issuer: cc.JWTIssuer, Audience: cc.JWTAudience, TTL: 24 * time.Hour})
+		Issuer: cc.JWTIssuer, Audience: cc.JWTAudience, TTL: min(24*time.Hour, ac.RevokeTTL)})
 	if err != nil {
 		return err
 	}

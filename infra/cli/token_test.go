@@ -79,3 +79,22 @@ func TestTokenSignsWithPrivateKey(t *testing.T) {
 		t.Errorf("HS256 token with iss/aud: %+v %v", id, verr)
 	}
 }
+
+// TestTokenRooms: -rooms writes the `rooms` claim the connector reads
+// where ROOMSTREAM_ROOM_ACCESS=claims.
+func TestTokenRooms(t *testing.T) {
+	t.Setenv("ROOMSTREAM_JWT_SECRET", "0123456789abcdef-secret")
+	t.Setenv("ROOMSTREAM_JWT_ISSUER", "")
+	t.Setenv("ROOMSTREAM_JWT_AUDIENCE", "")
+	tok, err := tokenRun(t, "-user", "bob", "-rooms", "design,team-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, verr := auth.NewVerifier("0123456789abcdef-secret", "", "", 0).Verify(tok)
+	if verr != nil || !id.Rooms.Allows("design") || !id.Rooms.Allows("team-a") || id.Rooms.Allows("other") {
+		t.Errorf("token with -rooms: %+v %v", id.Rooms, verr)
+	}
+	if _, err := tokenRun(t, "-user", "bob", "-rooms", "a b"); err == nil {
+		t.Error("-rooms with a malformed entry signed a token")
+	}
+}

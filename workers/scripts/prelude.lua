@@ -42,11 +42,17 @@
 -- one origin and seq: the second is a 'dup'.
 
 local FS, PS, KS, RS = '\31', '\29', '\28', '\30'
-local APPLIED_TTL = 86400
+-- Long enough for API_SEQ_KEEP_MS below, the TTL being set again at most
+-- hourly.
+local APPLIED_TTL = 93600
 -- A repeated append lands within seconds of the first (the connector gives
 -- up on an append after 5 s); a socket's seq is kept this long after its
 -- last event in the room.
 local SEQ_KEEP_MS = 600000
+-- A publish of the HTTP API with an Idempotency-Key (socket 'api:<key
+-- digest>', seq the key's record generation) may be appended again by a
+-- retry for as long as its record lives (24 h): its seq is kept longer.
+local API_SEQ_KEEP_MS = 90000000
 -- State of one call, set by init.
 local SEQ_FIELD       -- 's:' .. the socket id
 local seqPruned = 0   -- the hash's field count after the last pruning
@@ -127,20 +133,24 @@ local function entryMs(id)
 end
 
 -- pruneSeqs forgets the seqs of sockets silent in the room for
--- SEQ_KEEP_MS. It runs when a socket's first seq was added and scans only
--- when the hash has doubled since the last scan, so its cost per event
--- stays constant.
+-- SEQ_KEEP_MS (API publishes: API_SEQ_KEEP_MS). It runs when a socket's
+-- first seq was added and scans only when the hash has doubled since the
+-- last scan, so its cost per event stays constant.
 local function pruneSeqs()
   local n = redis.call('HLEN', KEYS[6])
   if n <= 2 * seqPruned + 64 then
     return
   end
-  local oldest = entryMs(ARGV[1]) - SEQ_KEEP_MS
+  local ms = entryMs(ARGV[1])
+  local oldest, oldestAPI = ms - SEQ_KEEP_MS, ms - API_SEQ_KEEP_MS
   local all = redis.call('HGETALL', KEYS[6])
   local gone = {}
   for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 's:' and tonumber(string.match(all[i + 1], '(%d+)$')) < oldest then
-      gone[#gone + 1] = all[i]
+    if string.sub(all[i], 1, 2) == 's:' then
+      local last = tonumber(string.match(all[i + 1], '(%d+)$'))
+      if last < oldestAPI or (last < oldest and string.sub(all[i], 3, 6) ~= 'api:') then
+        gone[#gone + 1] = all[i]
+      end
     end
   end
   for i = 1, #gone, 1000 do
