@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -245,3 +246,84 @@ func digits(b []byte, i int) int {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// appendProgress appends v encoded as encoding/json encodes it (same
+// bytes: the workers and the clients get what they got before), without
+// reflection; false when it cannot (a float that is not finite, which
+// encoding/json refuses too). The connector encodes every progress event
+// it accepts.
+func appendProgress(dst []byte, v *FileUploadProgressPayload) ([]byte, bool) {
+	dst = append(dst, `{"fileId":`...)
+	dst = appendJSONString(dst, v.FileID)
+	dst = append(dst, `,"uploadId":`...)
+	dst = appendJSONString(dst, v.UploadID)
+	dst = append(dst, `,"fileName":`...)
+	dst = appendJSONString(dst, v.FileName)
+	dst = append(dst, `,"roomId":`...)
+	dst = appendJSONString(dst, v.RoomID)
+	dst = append(dst, `,"userId":`...)
+	dst = appendJSONString(dst, v.UserID)
+	dst = append(dst, `,"bytesUploaded":`...)
+	dst = strconv.AppendInt(dst, v.BytesUploaded, 10)
+	dst = append(dst, `,"totalBytes":`...)
+	dst = strconv.AppendInt(dst, v.TotalBytes, 10)
+	dst = append(dst, `,"percentage":`...)
+	dst, ok := appendJSONFloat(dst, v.Percentage)
+	if v.UploadSpeed != nil && ok {
+		dst = append(dst, `,"uploadSpeed":`...)
+		dst, ok = appendJSONFloat(dst, *v.UploadSpeed)
+	}
+	if v.EstimatedTimeRemaining != nil && ok {
+		dst = append(dst, `,"estimatedTimeRemaining":`...)
+		dst, ok = appendJSONFloat(dst, *v.EstimatedTimeRemaining)
+	}
+	if v.UserName != "" {
+		dst = append(dst, `,"userName":`...)
+		dst = appendJSONString(dst, v.UserName)
+	}
+	if v.Seq != nil {
+		dst = append(dst, `,"seq":`...)
+		dst = strconv.AppendInt(dst, *v.Seq, 10)
+	}
+	if v.SentAt != nil {
+		dst = append(dst, `,"sentAt":`...)
+		dst = strconv.AppendInt(dst, *v.SentAt, 10)
+	}
+	return append(dst, '}'), ok
+}
+
+// appendJSONString appends s quoted as encoding/json quotes it: plain
+// printable ASCII as it is, anything else (escapes, HTML characters,
+// other runes) by encoding/json itself.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// appendJSONFloat appends f as encoding/json writes a float64 (false:
+// not finite).
+func appendJSONFloat(dst []byte, f float64) ([]byte, bool) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return dst, false
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 to e-9, as encoding/json does.
+		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst, true
+}

@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"encoding/json"
+	"math"
 	"reflect"
 	"testing"
 )
@@ -48,5 +49,55 @@ func checkDecodeProgress(t *testing.T, raw []byte) {
 		if err := json.Unmarshal(raw, &w2); err != nil || !reflect.DeepEqual(w1, w2) {
 			t.Fatalf("%q: flat %+v, encoding/json %+v (%v)", raw, w1, w2, err)
 		}
+	}
+}
+
+// TestAppendProgressMatchesJSON: the progress encoder writes the bytes
+// encoding/json writes, for every field and the values that need care
+// (escapes, HTML characters, other runes, invalid UTF-8, floats in
+// exponent form), and refuses what encoding/json refuses.
+func TestAppendProgressMatchesJSON(t *testing.T) {
+	for _, in := range progressSamples {
+		var v FileUploadProgressPayload
+		if json.Unmarshal([]byte(in), &v) == nil {
+			checkAppendProgress(t, &v)
+		}
+	}
+	for _, s := range []string{"", "plain", `a"b`, `a\b`, "<b>&", "é ü 😀", "\xff", "a\tb\x01", "\u2028\u2029"} {
+		checkAppendProgress(t, &FileUploadProgressPayload{FileID: s, UploadID: s, FileName: s, RoomID: s, UserID: s, UserName: s})
+	}
+	for _, f := range []float64{0, -0.0, 1, 12.5, 1e-6, 9.99e-7, 1e20, 1e21, 123456789e15, -1e-9, 3.14159265358979, math.MaxFloat64, math.SmallestNonzeroFloat64} {
+		seq, at := int64(-7), int64(1767225600000000)
+		checkAppendProgress(t, &FileUploadProgressPayload{Percentage: f, UploadSpeed: &f, EstimatedTimeRemaining: &f, Seq: &seq, SentAt: &at, BytesUploaded: math.MaxInt64, TotalBytes: math.MinInt64})
+	}
+	for _, f := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if _, ok := appendProgress(nil, &FileUploadProgressPayload{Percentage: f}); ok {
+			t.Errorf("percentage %v encoded; encoding/json refuses it", f)
+		}
+	}
+}
+
+func FuzzAppendProgress(f *testing.F) {
+	f.Add("f-12", "holiday.mov", "alice", int64(5242880), 5.0, 1.5e-7, true, int64(17))
+	f.Add("a\"<b>", "\xff\u2028", "", int64(-1), 1e21, 0.0, false, int64(0))
+	f.Fuzz(func(t *testing.T, id, name, user string, n int64, pct, speed float64, opt bool, seq int64) {
+		v := &FileUploadProgressPayload{FileID: id, UploadID: id, FileName: name, RoomID: id, UserID: user,
+			BytesUploaded: n, TotalBytes: -n, Percentage: pct, UserName: user}
+		if opt {
+			v.UploadSpeed, v.EstimatedTimeRemaining, v.Seq, v.SentAt = &speed, &pct, &seq, &n
+		}
+		checkAppendProgress(t, v)
+	})
+}
+
+func checkAppendProgress(t *testing.T, v *FileUploadProgressPayload) {
+	t.Helper()
+	want, wantErr := json.Marshal(v)
+	got, ok := appendProgress(nil, v)
+	if ok != (wantErr == nil) {
+		t.Fatalf("%+v: encoded %v, encoding/json's error %v", v, ok, wantErr)
+	}
+	if ok && string(got) != string(want) {
+		t.Fatalf("%+v:\n got %s\nwant %s", v, got, want)
 	}
 }

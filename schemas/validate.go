@@ -226,8 +226,8 @@ func parseProgress(raw []byte, userID string) *Command {
 		checkProgress(v)) != nil {
 		return nil
 	}
-	data, err := json.Marshal(v)
-	if err != nil {
+	data, ok := appendProgress(make([]byte, 0, 64+len(raw)), v)
+	if !ok {
 		return nil
 	}
 	return &Command{Event: EventFileUploadProgress, RoomID: v.RoomID, Payload: v, Data: data}
