@@ -41,9 +41,6 @@ type appendReq struct {
 	event    string
 	room     string
 	deadline time.Time
-	// wait: the read loop waits for the result (a join or a leave, whose
-	// room bookkeeping follows the append).
-	wait bool
 	// refusals are the socket's refusals in a row before this event (the
 	// count starts again when the event is queued, and goes on from them
 	// should the event not be accepted after all).

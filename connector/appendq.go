@@ -19,16 +19,17 @@ import (
 // slows the client down), it does not make the connector's memory grow.
 const socketAppends = 32
 
-// newAppendReq returns the request that appends env, the event p asked
-// for (event in room), with the append window starting now.
-func (so *socket) newAppendReq(p protocol.Packet, env streams.Envelope, event, room string) *appendReq {
-	return &appendReq{so: so, env: env, ackID: p.ID, hasAck: p.HasID, event: event, room: room,
+// newAppendReq returns the request that appends the event p asked for
+// (event in room; its envelope is for the caller to set), with the append
+// window starting now.
+func (so *socket) newAppendReq(p *protocol.Packet, event, room string) *appendReq {
+	return &appendReq{so: so, ackID: p.ID, hasAck: p.HasID, event: event, room: room,
 		deadline: time.Now().Add(appendTimeout),
 		bo:       streams.Backoff{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond}}
 }
 
 // queueAppend queues r after the socket's earlier events, waiting while
-// the queue is full; with r.wait it also waits until r is done.
+// the queue is full.
 func (so *socket) queueAppend(r *appendReq) {
 	so.amu.Lock()
 	for len(so.appendq) >= socketAppends {
@@ -43,13 +44,15 @@ func (so *socket) queueAppend(r *appendReq) {
 	if first {
 		so.srv.submit(r)
 	}
-	if r.wait {
-		so.amu.Lock()
-		for !r.done {
-			so.appendedOne.Wait()
-		}
-		so.amu.Unlock()
+}
+
+// awaitAppend waits until r is appended or refused.
+func (so *socket) awaitAppend(r *appendReq) {
+	so.amu.Lock()
+	for !r.done {
+		so.appendedOne.Wait()
 	}
+	so.amu.Unlock()
 }
 
 // appendDone ends r, the first event of the socket's queue, with err (nil:

@@ -1,7 +1,6 @@
 package connector
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"time"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/roomstream/roomstream/connector/protocol"
 	"github.com/roomstream/roomstream/schemas"
-	"github.com/roomstream/roomstream/streams"
 )
 
 // handlePacket handles one Socket.IO packet; false ends the connection.
@@ -22,7 +20,8 @@ func (so *socket) handlePacket(data []byte) bool {
 	}
 	switch p.Type {
 	case protocol.Connect:
-		so.handleConnect(p)
+		q := p
+		return so.offStack(func() { so.handleConnect(q) })
 	case protocol.Disconnect:
 		if p.Namespace == "/" {
 			so.end(causeClient, websocket.StatusNormalClosure, "")
@@ -38,7 +37,7 @@ func (so *socket) handlePacket(data []byte) bool {
 			so.refuse(p, "", "", schemas.NewError(schemas.CodeInvalidPayload, "binary attachments are not supported; send JSON"))
 			return true
 		}
-		so.handleEvent(p)
+		return so.handleEvent(&p)
 	case protocol.Ack, protocol.BinaryAck:
 		// roomstream never asks clients for acknowledgements.
 		so.skipBinary = p.Attachments
@@ -253,100 +252,6 @@ func (so *socket) authenticated() {
 	}
 	so.watchToken()
 	so.emit(schemas.EventAuthSuccessful, mustJSON(schemas.AuthSuccessPayload{UserID: so.ident.UserID, SessionID: so.session}))
-}
-
-func (so *socket) handleEvent(p protocol.Packet) {
-	s := so.srv
-	name, args := p.Name, p.Args
-	if args == nil && name == "" {
-		// Not from Decode (which splits every EVENT).
-		var err error
-		if name, args, err = protocol.EventArgs(p.Data); err != nil {
-			so.end(causeParse, websocket.StatusProtocolError, "invalid event")
-			return
-		}
-	}
-	if len(name) > maxEventName {
-		so.refuse(p, "", "", schemas.Errorf(schemas.CodeUnknownEvent, "event name longer than %d bytes", maxEventName))
-		return
-	}
-	if !so.limiter.Allow() {
-		s.m.rateLimited.Inc()
-		// Not echoed: a flood gets the shortest answer there is.
-		so.refuse(p, "", "", schemas.Errorf(schemas.CodeRateLimited, "more than %g events per second", s.cfg.RateLimit))
-		return
-	}
-	if name == schemas.EventAuthenticate {
-		so.handleAuthenticate(p, args)
-		return
-	}
-	if !so.authed {
-		so.refuse(p, name, "", schemas.NewError(schemas.CodeUnauthorized, "authenticate first: send a token in the handshake auth or an 'authenticate' event"))
-		return
-	}
-	if !schemas.IsRoomEvent(name) {
-		so.refuse(p, name, "", schemas.NewError(schemas.CodeUnknownEvent, "unknown event"))
-		return
-	}
-	if len(args) == 0 {
-		so.refuse(p, name, "", schemas.NewError(schemas.CodeInvalidPayload, "the event needs a payload object"))
-		return
-	}
-	cmd, verr := schemas.ParseCommand(name, args[0], so.ident.UserID)
-	if verr != nil {
-		so.refuse(p, name, verr.RoomID, verr)
-		return
-	}
-	if s.backlogFull(cmd.RoomID) {
-		s.m.backlogRefused.Inc()
-		so.refuse(p, name, cmd.RoomID, schemas.NewError(schemas.CodeUnavailable, "the service is behind; retry in a moment"))
-		return
-	}
-	// Joins and leaves wait for the socket's earlier events and for their
-	// own append: the socket's rooms (so.rooms, and the socket's rooms in
-	// Redis) follow what was appended, in order. Other events are queued
-	// and the read loop goes on.
-	roomChange := name == schemas.EventJoinRoom || name == schemas.EventLeaveRoom
-	var ctx context.Context
-	if roomChange {
-		// Not tied to the connection: a join or leave being appended
-		// when its socket closes is appended all the same.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.Background(), appendTimeout)
-		defer cancel()
-	}
-	if name == schemas.EventJoinRoom && !so.admitJoin(ctx, p, cmd.RoomID) {
-		return
-	}
-	if s.draining.Load() {
-		so.refuse(p, name, cmd.RoomID, schemas.NewError(schemas.CodeUnavailable, "this connector is restarting; send again after reconnecting"))
-		return
-	}
-	so.seq++
-	r := so.newAppendReq(p, streams.Envelope{
-		Type: name, RoomID: cmd.RoomID, UserID: so.ident.UserID, UserName: so.ident.UserName,
-		SessionID: so.session, SocketID: so.sid, ConnectorID: s.id,
-		AckID: p.ID, HasAck: p.HasID, Data: cmd.Data, At: s.now(),
-		Origin: so.origin, Seq: so.seq,
-	}, name, cmd.RoomID)
-	r.wait = roomChange
-	if p.HasID {
-		so.pendingAcks.Add(1)
-	}
-	// Accepted or refused (unavailable) once appended or out of time:
-	// appendDone answers.
-	so.queueAppend(r)
-	if name == schemas.EventLeaveRoom && r.err == nil {
-		so.leftRoom(ctx, cmd.RoomID)
-	}
-}
-
-func (so *socket) unavailable(p protocol.Packet, event, room string, err error) {
-	so.srv.log.Warn("event not accepted: Redis unavailable", "event", event, "socket", so.sid, "err", err)
-	if event == schemas.EventJoinRoom {
-		so.joinNotAppended(room)
-	}
-	so.refuse(p, event, room, schemas.NewError(schemas.CodeUnavailable, "the event was not accepted, retry"))
 }
 
 // handleAuthenticate serves the `authenticate` event: the socket connected

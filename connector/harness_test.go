@@ -330,8 +330,9 @@ func appendSocket(s *Server) *socket {
 // appendVia appends env through so's queue, trying for window, and
 // returns the result.
 func appendVia(so *socket, env streams.Envelope, window time.Duration) error {
-	r := so.newAppendReq(protocol.Packet{}, env, env.Type, env.RoomID)
-	r.deadline, r.wait = time.Now().Add(window), true
+	r := so.newAppendReq(&protocol.Packet{}, env.Type, env.RoomID)
+	r.env, r.deadline = env, time.Now().Add(window)
 	so.queueAppend(r)
+	so.awaitAppend(r)
 	return r.err
 }

@@ -13,27 +13,54 @@ import (
 	"github.com/roomstream/roomstream/connector/protocol"
 )
 
-// handleMessage handles a Socket.IO packet on the read loop's goroutine.
-// Handling runs deep code (JWT checks, JSON decoding, Redis calls for
-// CONNECT, joins and leaves), so the stack grows while it runs; Go
-// shrinks the stacks of goroutines that use little of theirs at garbage
-// collection, so an idle connection's read loop gets back to a small one.
-// An event to append is queued (appendq.go): handling does not wait for
-// Redis, except for a join or leave.
+// handleMessage handles a Socket.IO packet on the read loop's goroutine:
+// the frequent room events are parsed and queued for appending there
+// (appendq.go), without a goroutine of their own, and the read loop reads
+// on without waiting for Redis. What is rare and deep (CONNECT and
+// `authenticate`: JWT checks and Redis round trips; joins and leaves,
+// which wait for their append) runs off the read loop's stack (offStack),
+// and the frequent path keeps to the stack the read loop started with
+// (TestReadLoopKeepsItsStack): Go shrinks a grown stack at garbage
+// collection only while its goroutine uses less than a quarter of it,
+// which a read loop waiting in coder/websocket for its next frame does
+// not, so a grown read loop would keep its larger stack for as long as
+// its connection lasts.
 //
 // A panic while handling the packet closes this socket (and is logged
 // with its stack); the process and the other sockets go on.
 func (so *socket) handleMessage(data []byte) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			so.srv.m.panics.Inc()
-			so.srv.log.Error("panic while handling a packet: socket closed", "socket", so.sid,
-				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			so.end(causeServer, websocket.StatusInternalError, "internal error")
+			so.panicked(v)
 			ok = false
 		}
 	}()
 	return so.handlePacket(data)
+}
+
+// offStack runs fn on a short-lived goroutine while the read loop waits
+// (handleMessage says why); false when fn panicked.
+func (so *socket) offStack(fn func()) bool {
+	done := make(chan bool, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				so.panicked(v)
+				done <- false
+			}
+		}()
+		fn()
+		done <- true
+	}()
+	return <-done
+}
+
+// panicked closes the socket whose packet's handling panicked.
+func (so *socket) panicked(v any) {
+	so.srv.m.panics.Inc()
+	so.srv.log.Error("panic while handling a packet: socket closed", "socket", so.sid,
+		"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	so.end(causeServer, websocket.StatusInternalError, "internal error")
 }
 
 // readBufs are the buffers messages are read into: one per message being

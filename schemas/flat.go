@@ -41,8 +41,13 @@ func progressFields(raw []byte, set func(f int, s []byte, n int64, x float64) bo
 			n, err := strconv.ParseInt(string(val), 10, 64)
 			return !str && err == nil && set(f, nil, n, 0)
 		default:
-			x, err := strconv.ParseFloat(string(val), 64)
-			return !str && err == nil && set(f, nil, 0, x)
+			x, ok := shortFloat(val)
+			if !ok {
+				var err error
+				x, err = strconv.ParseFloat(string(val), 64)
+				ok = err == nil
+			}
+			return !str && ok && set(f, nil, 0, x)
 		}
 	})
 }
@@ -237,6 +242,48 @@ func number(b []byte, i int) (n []byte, next int, ok bool) {
 	}
 	return b[i:j], j, true
 }
+
+// shortFloat reads the usual numbers of a progress payload (an optional
+// minus, digits, and a fraction: at most 15 digits, no exponent) as
+// strconv.ParseFloat does, with its exact path: the digits as an integer
+// that a float64 holds exactly, divided by an exact power of ten, which
+// IEEE division rounds as ParseFloat rounds. ParseFloat's own frame is
+// large, and the connector's read loop parses these on a small stack
+// (connector/reader.go). false: anything else, for strconv.
+func shortFloat(b []byte) (float64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var m uint64
+	digits, frac := 0, -1
+	for i, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			m = m*10 + uint64(c-'0')
+			digits++
+		case c == '.' && frac < 0 && i > 0:
+			frac = digits
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || digits > 15 || frac == digits {
+		return 0, false
+	}
+	f := float64(m)
+	if frac >= 0 {
+		f /= pow10[digits-frac]
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+// pow10 are the powers of ten shortFloat divides by, all exact in a
+// float64.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
 func digits(b []byte, i int) int {
 	for i < len(b) && b[i] >= '0' && b[i] <= '9' {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"strconv"
 	"testing"
 )
 
@@ -100,4 +101,36 @@ func checkAppendProgress(t *testing.T, v *FileUploadProgressPayload) {
 	if ok && string(got) != string(want) {
 		t.Fatalf("%+v:\n got %s\nwant %s", v, got, want)
 	}
+}
+
+// TestShortFloat: the progress reader's own float reading gives what
+// strconv.ParseFloat gives, sign of zero included, and leaves the rest
+// to it.
+func TestShortFloat(t *testing.T) {
+	for _, s := range []string{"0", "-0", "5", "12.5", "-0.25", "0.1", "0.000001", "99.99", "123456789012345",
+		"1234567890.12345", "3.14159265358979", "100.0", "0.30000000000000", "1234567890123456", "1e2", "1.", ".5", "-", "", "1.2.3", "01", "+1"} {
+		got, ok := shortFloat([]byte(s))
+		want, err := strconv.ParseFloat(s, 64)
+		if !ok {
+			continue // strconv's to read
+		}
+		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
+			t.Errorf("%q: %v, strconv %v (%v)", s, got, want, err)
+		}
+	}
+}
+
+func FuzzShortFloat(f *testing.F) {
+	f.Add("12.5")
+	f.Add("-0.000123456789")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := shortFloat([]byte(s))
+		if !ok {
+			return
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("%q: %v, strconv %v (%v)", s, got, want, err)
+		}
+	})
 }

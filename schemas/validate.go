@@ -47,13 +47,19 @@ var required = map[string][]string{
 // userID is refused with CodeForbidden; a missing userId is filled in.
 func ParseCommand(event string, raw []byte, userID string) (*Command, *Error) {
 	if event == EventFileUploadProgress {
-		if cmd := parseProgress(raw, userID); cmd != nil {
+		if cmd := ParsePlainProgress(raw, userID); cmd != nil {
 			return cmd, nil
 		}
 		// Refused: the general path says why, in its words.
 	}
 	return parseCommand(event, raw, userID)
 }
+
+// ParsePlainProgress is ParseCommand for a file-upload-progress payload
+// in the plain form clients send, without reflection and on a small
+// stack; nil when it cannot judge the payload (ParseCommand then does,
+// and says why it refuses one).
+func ParsePlainProgress(raw []byte, userID string) *Command { return parseProgress(raw, userID) }
 
 // parseCommand is ParseCommand for every event.
 func parseCommand(event string, raw []byte, userID string) (*Command, *Error) {
