@@ -52,40 +52,91 @@ func progressFields(raw []byte, set func(f int, s []byte, n int64, x float64) bo
 	})
 }
 
-// progressFlat decodes raw into w (the connector's validation); false
-// means it could not judge raw and w is to be decoded by encoding/json.
-func progressFlat(raw []byte, w *progressWire) bool {
+// progressValues is a progress payload as progressFlat reads it: its
+// fields, which keys were there (has: 1<<field), and the optional
+// numbers, which p points to when present. One allocation holds them
+// all.
+type progressValues struct {
+	p   FileUploadProgressPayload
+	has uint32
+	opt struct {
+		speed, eta float64
+		seq, at    int64
+	}
+}
+
+// progressRequired are the keys a progress payload must have (has).
+const progressRequired = 1<<0 | 1<<1 | 1<<2 | 1<<3 | 1<<5 | 1<<6 | 1<<7
+
+// progressFlat decodes raw into v (the connector's validation); false
+// means it could not judge raw and it is for encoding/json.
+func progressFlat(raw []byte, v *progressValues) bool {
 	return progressFields(raw, func(f int, s []byte, n int64, x float64) bool {
+		p := &v.p
 		switch f {
 		case 0:
-			w.FileID = ptr(string(s))
+			p.FileID = string(s)
 		case 1:
-			w.UploadID = ptr(string(s))
+			p.UploadID = string(s)
 		case 2:
-			w.FileName = ptr(string(s))
+			p.FileName = string(s)
 		case 3:
-			w.RoomID = ptr(string(s))
+			p.RoomID = string(s)
 		case 4:
-			w.UserID = string(s)
+			p.UserID = string(s)
 		case 5:
-			w.BytesUploaded = &n
+			p.BytesUploaded = n
 		case 6:
-			w.TotalBytes = &n
-		case 10:
-			w.Seq = &n
-		case 11:
-			w.SentAt = &n
+			p.TotalBytes = n
 		case 7:
-			w.Percentage = &x
+			p.Percentage = x
 		case 8:
-			w.UploadSpeed = &x
+			v.opt.speed, p.UploadSpeed = x, &v.opt.speed
 		case 9:
-			w.EstimatedTimeRemaining = &x
+			v.opt.eta, p.EstimatedTimeRemaining = x, &v.opt.eta
+		case 10:
+			v.opt.seq, p.Seq = n, &v.opt.seq
+		case 11:
+			v.opt.at, p.SentAt = n, &v.opt.at
 		default: // userName: not the client's to send
 			return false
 		}
+		v.has |= 1 << f
 		return true
 	})
+}
+
+// fromWire sets v from w, what encoding/json read of a progress payload
+// (has: the required keys).
+func (v *progressValues) fromWire(w *progressWire) {
+	*v = progressValues{p: FileUploadProgressPayload{UserID: w.UserID,
+		UploadSpeed: w.UploadSpeed, EstimatedTimeRemaining: w.EstimatedTimeRemaining, Seq: w.Seq, SentAt: w.SentAt}}
+	set := func(f int, ok bool) {
+		if ok {
+			v.has |= 1 << f
+		}
+	}
+	if set(0, w.FileID != nil); w.FileID != nil {
+		v.p.FileID = *w.FileID
+	}
+	if set(1, w.UploadID != nil); w.UploadID != nil {
+		v.p.UploadID = *w.UploadID
+	}
+	if set(2, w.FileName != nil); w.FileName != nil {
+		v.p.FileName = *w.FileName
+	}
+	if set(3, w.RoomID != nil); w.RoomID != nil {
+		v.p.RoomID = *w.RoomID
+	}
+	if set(5, w.BytesUploaded != nil); w.BytesUploaded != nil {
+		v.p.BytesUploaded = *w.BytesUploaded
+	}
+	if set(6, w.TotalBytes != nil); w.TotalBytes != nil {
+		v.p.TotalBytes = *w.TotalBytes
+	}
+	if set(7, w.Percentage != nil); w.Percentage != nil {
+		v.p.Percentage = *w.Percentage
+	}
 }
 
 // DecodeProgress decodes a file-upload-progress payload as encoding/json
@@ -291,8 +342,6 @@ func digits(b []byte, i int) int {
 	}
 	return i
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // appendProgress appends v encoded as encoding/json encodes it (same
 // bytes: the workers and the clients get what they got before), without

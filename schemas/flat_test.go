@@ -45,10 +45,13 @@ func checkDecodeProgress(t *testing.T, raw []byte) {
 		t.Fatalf("%q:\n got %+v\nwant %+v", raw, got, want)
 	}
 	// The connector's path: the same verdict as decoding every field.
-	var w1, w2 progressWire
-	if progressFlat(raw, &w1) {
-		if err := json.Unmarshal(raw, &w2); err != nil || !reflect.DeepEqual(w1, w2) {
-			t.Fatalf("%q: flat %+v, encoding/json %+v (%v)", raw, w1, w2, err)
+	var v1, v2 progressValues
+	if progressFlat(raw, &v1) {
+		var w progressWire
+		err := json.Unmarshal(raw, &w)
+		v2.fromWire(&w)
+		if err != nil || !reflect.DeepEqual(v1.p, v2.p) || v1.has&progressRequired != v2.has&progressRequired {
+			t.Fatalf("%q: flat %+v (%b), encoding/json %+v (%b) (%v)", raw, v1.p, v1.has, v2.p, v2.has, err)
 		}
 	}
 }

@@ -211,20 +211,18 @@ func parseProgress(raw []byte, userID string) *Command {
 			return nil
 		}
 	}
-	var w progressWire
-	if !progressFlat(raw, &w) {
-		w = progressWire{}
+	pv := new(progressValues)
+	if !progressFlat(raw, pv) {
+		var w progressWire
 		if json.Unmarshal(raw, &w) != nil {
 			return nil
 		}
+		pv.fromWire(&w)
 	}
-	if w.FileID == nil || w.UploadID == nil || w.FileName == nil ||
-		w.RoomID == nil || w.BytesUploaded == nil || w.TotalBytes == nil || w.Percentage == nil {
+	if pv.has&progressRequired != progressRequired {
 		return nil
 	}
-	v := &FileUploadProgressPayload{FileID: *w.FileID, UploadID: *w.UploadID, FileName: *w.FileName, RoomID: *w.RoomID,
-		UserID: w.UserID, BytesUploaded: *w.BytesUploaded, TotalBytes: *w.TotalBytes, Percentage: *w.Percentage,
-		UploadSpeed: w.UploadSpeed, EstimatedTimeRemaining: w.EstimatedTimeRemaining, Seq: w.Seq, SentAt: w.SentAt}
+	v := &pv.p
 	if firstErr(CheckID("roomId", v.RoomID), checkUser(&v.UserID, userID),
 		CheckID("fileId", v.FileID), CheckID("uploadId", v.UploadID),
 		checkText("fileName", v.FileName, MaxNameLen, true),
