@@ -193,7 +193,7 @@ func eventArgs(data json.RawMessage) (string, []json.RawMessage, error) {
 	}
 	var name string
 	if bytes.IndexByte(first, '\\') < 0 && utf8.Valid(first) {
-		name = string(first[1 : len(first)-1])
+		name = eventName(first[1 : len(first)-1])
 	} else if err := json.Unmarshal(first, &name); err != nil {
 		return "", nil, parseErr("EVENT name: %v", err)
 	}
@@ -203,10 +203,30 @@ func eventArgs(data json.RawMessage) (string, []json.RawMessage, error) {
 	return name, args[1:], nil
 }
 
+// eventName returns b as a string: the known event names without an
+// allocation.
+func eventName(b []byte) string {
+	if name, ok := knownEvents[string(b)]; ok {
+		return name
+	}
+	return string(b)
+}
+
+// knownEvents are the event names clients send (roomstream's own, so
+// that this package stays apart from schemas).
+var knownEvents = func() map[string]string {
+	m := map[string]string{}
+	for _, name := range []string{"file-upload-progress", "file-upload-started", "file-upload-completed",
+		"file-upload-failed", "join-room", "leave-room", "lock-room", "unlock-room", "authenticate"} {
+		m[name] = name
+	}
+	return m
+}()
+
 // splitArray returns the elements of a valid JSON array, trimmed of
 // white space, as slices of it.
 func splitArray(arr []byte) []json.RawMessage {
-	var out []json.RawMessage
+	out := make([]json.RawMessage, 0, 2) // an event's name and payload
 	depth, start := 0, -1
 	inString := false
 	for i := 1; i < len(arr); i++ {
