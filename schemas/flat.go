@@ -111,31 +111,20 @@ func progressFlat(raw []byte, v *progressValues) bool {
 func (v *progressValues) fromWire(w *progressWire) {
 	*v = progressValues{p: FileUploadProgressPayload{UserID: w.UserID,
 		UploadSpeed: w.UploadSpeed, EstimatedTimeRemaining: w.EstimatedTimeRemaining, Seq: w.Seq, SentAt: w.SentAt}}
-	set := func(f int, ok bool) {
-		if ok {
-			v.has |= 1 << f
-		}
-	}
-	if set(0, w.FileID != nil); w.FileID != nil {
-		v.p.FileID = *w.FileID
-	}
-	if set(1, w.UploadID != nil); w.UploadID != nil {
-		v.p.UploadID = *w.UploadID
-	}
-	if set(2, w.FileName != nil); w.FileName != nil {
-		v.p.FileName = *w.FileName
-	}
-	if set(3, w.RoomID != nil); w.RoomID != nil {
-		v.p.RoomID = *w.RoomID
-	}
-	if set(5, w.BytesUploaded != nil); w.BytesUploaded != nil {
-		v.p.BytesUploaded = *w.BytesUploaded
-	}
-	if set(6, w.TotalBytes != nil); w.TotalBytes != nil {
-		v.p.TotalBytes = *w.TotalBytes
-	}
-	if set(7, w.Percentage != nil); w.Percentage != nil {
-		v.p.Percentage = *w.Percentage
+	fromWire(v, 0, w.FileID, &v.p.FileID)
+	fromWire(v, 1, w.UploadID, &v.p.UploadID)
+	fromWire(v, 2, w.FileName, &v.p.FileName)
+	fromWire(v, 3, w.RoomID, &v.p.RoomID)
+	fromWire(v, 5, w.BytesUploaded, &v.p.BytesUploaded)
+	fromWire(v, 6, w.TotalBytes, &v.p.TotalBytes)
+	fromWire(v, 7, w.Percentage, &v.p.Percentage)
+}
+
+// fromWire sets field f of v (dst) from src when the key was there.
+func fromWire[T any](v *progressValues, f int, src, dst *T) {
+	if src != nil {
+		*dst = *src
+		v.has |= 1 << f
 	}
 }
 
