@@ -103,12 +103,19 @@ func (c *Client) AppendBatch(ctx context.Context, envs []*Envelope) ([]string, [
 // OutboundArgs returns the XADD arguments that deliver o to a connector,
 // trimming that connector's stream to the recovery window.
 func (c *Client) OutboundArgs(connector string, o *Outbound, now time.Time) *redis.XAddArgs {
-	return &redis.XAddArgs{
-		Stream: c.Keys.Outbound(connector),
-		MinID:  IDAt(now.Add(-c.cfg.RecoveryWindow)).String(),
-		Approx: true,
-		Values: o.Values(),
-	}
+	return c.OutboundAppend(connector, o, c.OutboundMinID(now))
+}
+
+// OutboundMinID is the oldest entry id an outbound stream keeps at now:
+// what the recovery window still covers.
+func (c *Client) OutboundMinID(now time.Time) string {
+	return IDAt(now.Add(-c.cfg.RecoveryWindow)).String()
+}
+
+// OutboundAppend returns the XADD arguments that deliver o to a
+// connector, trimming its stream to minID ("": no trimming).
+func (c *Client) OutboundAppend(connector string, o *Outbound, minID string) *redis.XAddArgs {
+	return &redis.XAddArgs{Stream: c.Keys.Outbound(connector), MinID: minID, Approx: minID != "", Values: o.Values()}
 }
 
 // Durably runs fn's commands in one pipeline on the master that owns key,

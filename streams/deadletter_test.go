@@ -22,7 +22,7 @@ func TestDeadLetterAndRequeue(t *testing.T) {
 	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: c.Keys.Inbound(1), Values: []any{"type", "lock-room", "room", "r", "data", "{bad"}}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := r.ReadNew(ctx, 10, time.Second)
+	msgs, err := readNew(t, c, 1, "w1", 10)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("read: %v %v", msgs, err)
 	}

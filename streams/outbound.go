@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Outbound is one entry of a connector's outbound stream: everything one
@@ -60,26 +62,76 @@ const (
 
 // Values returns the stream entry fields of o.
 func (o *Outbound) Values() []any {
-	v := make([]any, 0, 4+8*len(o.Messages))
+	v := make([]any, 0, 6+8*len(o.Messages))
 	v = append(v, "p", strconv.Itoa(o.Partition), "src", o.Source, "rm", o.Room)
 	for i, m := range o.Messages {
-		n := strconv.Itoa(i)
-		kind := "e:" + m.Event
+		var kind string
 		if m.Event == "" {
 			kind = "a:" + strconv.FormatInt(m.AckID, 10)
+		} else {
+			kind = eventKind(m.Event)
 		}
-		v = append(v, "k"+n, kind)
+		v = append(v, messageField('k', i), kind)
 		if len(m.Body) > 0 {
-			v = append(v, "d"+n, m.Body)
+			v = append(v, messageField('d', i), m.Body)
 		}
 		if m.Room != "" {
-			v = append(v, "r"+n, m.Room)
+			v = append(v, messageField('r', i), m.Room)
 		}
 		if len(m.To) > 0 {
-			v = append(v, "t"+n, strings.Join(m.To, ","))
+			v = append(v, messageField('t', i), strings.Join(m.To, ","))
 		}
 	}
 	return v
+}
+
+// The field names of an entry's first messages, made once.
+var messageFields = func() (f [4][8]string) {
+	for i, c := range "kdrt" {
+		for n := range 8 {
+			f[i][n] = string(c) + strconv.Itoa(n)
+		}
+	}
+	return f
+}()
+
+// messageField names field kind (k, d, r or t) of message n.
+func messageField(kind byte, n int) string {
+	if n < 8 {
+		switch kind {
+		case 'k':
+			return messageFields[0][n]
+		case 'd':
+			return messageFields[1][n]
+		case 'r':
+			return messageFields[2][n]
+		case 't':
+			return messageFields[3][n]
+		}
+	}
+	return string(kind) + strconv.Itoa(n)
+}
+
+// eventKinds holds the kind field of events seen ("e:" + the name), so
+// that the frequent ones are not built for every message; custom events
+// of the API are many, so it stops growing at a bound.
+var eventKinds sync.Map
+
+const maxEventKinds = 1024
+
+var eventKindCount atomic.Int64
+
+func eventKind(event string) string {
+	if k, ok := eventKinds.Load(event); ok {
+		return k.(string)
+	}
+	k := "e:" + event
+	if eventKindCount.Load() < maxEventKinds {
+		if _, loaded := eventKinds.LoadOrStore(event, k); !loaded {
+			eventKindCount.Add(1)
+		}
+	}
+	return k
 }
 
 // DecodeOutbound decodes the fields of outbound entry id.

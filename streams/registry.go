@@ -42,27 +42,30 @@ func (c *Client) ConnectorAddr(ctx context.Context, connector string) (string, e
 	return addr, err
 }
 
-// ConnectorAlive reports whether a connector's heartbeat key exists.
-func (c *Client) ConnectorAlive(ctx context.Context, connector string) (bool, error) {
-	n, err := c.rdb.Exists(ctx, c.Keys.Connector(connector)).Result()
-	return n == 1, err
-}
-
-// WorkerHeartbeat records that worker is alive now and returns the workers
-// seen alive within ttl (itself included), dropping the others.
-func (c *Client) WorkerHeartbeat(ctx context.Context, worker string, now time.Time, ttl time.Duration) ([]string, error) {
+// Beat records that worker is alive now and returns the workers seen
+// alive within ttl (itself included), dropping the others; in the same
+// round trip it renews the leases the worker holds (see RenewLeases).
+func (c *Client) Beat(ctx context.Context, worker string, now time.Time, ttl time.Duration, tokens map[int]int64) (live []string, renewed map[int]error, err error) {
 	key := c.Keys.Workers()
-	var live *redis.StringSliceCmd
-	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli()), Member: worker})
+	var list *redis.StringSliceCmd
+	var add *redis.IntCmd
+	var results func() (map[int]error, bool)
+	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		add = p.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli()), Member: worker})
 		p.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatInt(now.Add(-ttl).UnixMilli(), 10))
-		live = p.ZRange(ctx, key, 0, -1)
+		list = p.ZRange(ctx, key, 0, -1)
+		if len(tokens) > 0 {
+			results = c.queueRenewals(ctx, p, worker, tokens, ttl)
+		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if results != nil {
+		renewed = c.renewed(ctx, results, worker, tokens, ttl)
 	}
-	return live.Val(), nil
+	if err = add.Err(); err == nil {
+		err = list.Err()
+	}
+	return list.Val(), renewed, err
 }
 
 // WorkerGone removes a worker from the registry (graceful shutdown).

@@ -3,7 +3,6 @@ package streams
 import (
 	"context"
 	_ "embed"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,13 +13,6 @@ var (
 	zremDueSrc string
 	zremDue    = redis.NewScript(zremDueSrc)
 )
-
-// Due returns up to limit members of schedule key whose time has come.
-func (c *Client) Due(ctx context.Context, key string, now time.Time, limit int64) ([]string, error) {
-	return c.rdb.ZRangeByScore(ctx, key, &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: limit,
-	}).Result()
-}
 
 // Done removes members from schedule key unless they were rescheduled to
 // a later time meanwhile. Callers act first and call Done after, so a crash

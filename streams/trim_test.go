@@ -38,7 +38,7 @@ func TestTrimInbound(t *testing.T) {
 	if err := r.EnsureGroup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := r.ReadNew(ctx, 150, time.Second)
+	msgs, err := readNew(t, c, 0, "w", 150)
 	if err != nil || len(msgs) != 150 {
 		t.Fatalf("read: %d %v", len(msgs), err)
 	}
@@ -60,7 +60,7 @@ func TestTrimInbound(t *testing.T) {
 		t.Errorf("first entry left %s, want the oldest pending %s", first[0].ID, msgs[120].ID)
 	}
 	// Apply the rest: the old ones go, the recent ones stay (retention).
-	rest, _ := r.ReadNew(ctx, 1000, time.Second)
+	rest, _ := readNew(t, c, 0, "w", 1000)
 	ids = ids[:0]
 	for _, m := range append(msgs[120:], rest...) {
 		ids = append(ids, m.ID)
@@ -93,7 +93,7 @@ func TestTrimInboundByLength(t *testing.T) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	msgs, _ := r.ReadNew(ctx, 1200, time.Second) // 300 never delivered
+	msgs, _ := readNew(t, c, 0, "w", 1200) // 300 never delivered
 	var ids []string
 	for _, m := range msgs {
 		ids = append(ids, m.ID)

@@ -42,6 +42,11 @@ type Applier struct {
 	// roomsOnly writes room keys only: no outbound entries, no side
 	// effects (the audit package rebuilds rooms in a scratch prefix).
 	roomsOnly bool
+	// views lets progress reports skip the checks their room already
+	// passed (see views.go).
+	views *views
+	// roomKeys keeps the key lists of rooms applied lately.
+	roomKeys *keyCache
 }
 
 // NewApplier returns an applier writing through c.
@@ -50,7 +55,7 @@ func NewApplier(c *streams.Client, lockGrace, emptyRoomTTL time.Duration, now fu
 		now = time.Now
 	}
 	return &Applier{c: c, keys: c.Keys, scripts: loadScripts(), lockGrace: lockGrace, emptyRoomTTL: emptyRoomTTL,
-		limits: DefaultLimits(), now: now}
+		limits: DefaultLimits(), now: now, views: &views{}, roomKeys: &keyCache{}}
 }
 
 // WithLimits returns a copy of a that keeps rooms within l (its zero
@@ -93,6 +98,9 @@ type call struct {
 	// done turns the script's result (first element 'ok', 'noop' or a
 	// refusal code; 'dup' and 'fenced' are handled before) into effects.
 	done func(r reply, e *effects) error
+	// progress, for a progress report, records it in the room's view
+	// once applied (see views.go); every other outcome drops the view.
+	progress func(r reply)
 }
 
 // plan prepares the room script of env under lease token.
@@ -133,7 +141,7 @@ func (a *Applier) plan(token int64, env *streams.Envelope) (*call, error) {
 		sock, origin = env.SocketID, env.Origin
 	}
 	c.env = env
-	c.keys = a.keys.RoomKeys(env.RoomID)
+	c.keys = a.roomKeys.get(a.keys, env.RoomID)
 	c.args = append([]any{env.ID, token, streams.ISOTime(env.At), int64(a.emptyRoomTTL / time.Second), env.RoomID,
 		sock, origin, env.Seq}, c.args...)
 	return c, nil
@@ -147,12 +155,20 @@ func (a *Applier) interpret(c *call, res []string, e *effects) error {
 	}
 	switch res[0] {
 	case "fenced":
+		a.views.drop(c.env.RoomID)
 		return ErrFenced
 	case "dup":
+		a.views.drop(c.env.RoomID)
 		e.outcome.Status = "dup"
 		return nil
 	}
-	return c.done(res, e)
+	err := c.done(res, e)
+	if c.progress != nil && err == nil && e.outcome.Status == "ok" {
+		c.progress(reply(res))
+	} else {
+		a.views.drop(c.env.RoomID)
+	}
+	return err
 }
 
 // Apply applies one inbound entry of partition p under lease token and
@@ -170,6 +186,7 @@ func (a *Applier) Apply(ctx context.Context, p int, token int64, env *streams.En
 		res, err = a.scripts.call(ctx, a.c.Redis(), c.script, c.keys, c.args...).StringSlice()
 	}
 	if err != nil {
+		a.views.drop(env.RoomID)
 		return Outcome{}, fmt.Errorf("apply %s %s to room %s: %w", env.Type, env.ID, env.RoomID, err)
 	}
 	e := newEffects(p, env)

@@ -463,6 +463,15 @@ func TestRoomsOnlyChangesRoomsAndWritesNothingElse(t *testing.T) {
 	}
 }
 
+// batchOf makes the entries of one partition's batch.
+func batchOf(p int, token int64, envs ...*streams.Envelope) []BatchEntry {
+	out := make([]BatchEntry, len(envs))
+	for i, e := range envs {
+		out[i] = BatchEntry{Partition: p, Token: token, Env: e}
+	}
+	return out
+}
+
 // TestApplyBatchMatchesOneByOne: a batch (two rooms, several entries of
 // each, a refusal and a bad payload among them) changes the state and
 // delivers exactly what applying its entries one at a time does, in the
@@ -498,8 +507,9 @@ func TestApplyBatchMatchesOneByOne(t *testing.T) {
 
 	batch := newHarness(t)
 	envs := build(batch)
-	applied, outs, _, err := batch.a.ApplyBatch(batch.ctx, 0, 1, envs, nil, false)
-	if !errors.Is(err, ErrPermanent) {
+	res := batch.a.ApplyBatch(batch.ctx, batchOf(0, 1, envs...), BatchOptions{})
+	applied, outs := res.Applied, res.Outcomes
+	if err := res.Stopped[0]; !errors.Is(err, ErrPermanent) {
 		t.Fatalf("batch error %v, want the bad entry's ErrPermanent", err)
 	}
 	var gotOut []Outcome
@@ -549,17 +559,18 @@ func TestApplyBatchCrashBeforeCommit(t *testing.T) {
 	l2 := h.env(bob, schemas.EventLockRoom, "r2", schemas.LockRoomPayload{RoomID: "r2"}, false)
 	// The crashed worker: scripts of the wave ran, nothing was written.
 	crashed := h.a.RoomsOnly()
-	if _, _, _, err := crashed.ApplyBatch(h.ctx, 0, 1, []*streams.Envelope{l1, l2}, nil, false); err != nil {
-		t.Fatal(err)
+	if res := crashed.ApplyBatch(h.ctx, batchOf(0, 1, l1, l2), BatchOptions{}); res.Stopped != nil {
+		t.Fatal(res.Stopped)
 	}
 	if gs := h.drain("c1", "c2"); len(gs) != 0 {
 		t.Fatalf("rooms-only wrote %v", events(gs))
 	}
 	// Redelivered to a worker that writes the batch's events in its next
-	// round trip (later): nothing goes out until it does.
-	applied, outs, pending, err := h.a.ApplyBatch(h.ctx, 0, 2, []*streams.Envelope{l1, l2}, nil, true)
-	if err != nil || !applied[0] || !applied[1] || pending == nil {
-		t.Fatalf("redelivered batch: %v %v pending %v", applied, err, pending)
+	// round trip (DeferLastWrites): nothing goes out until it does.
+	res := h.a.ApplyBatch(h.ctx, batchOf(0, 2, l1, l2), BatchOptions{DeferLastWrites: true})
+	applied, outs, pending := res.Applied, res.Outcomes, res.Deferred
+	if res.Stopped != nil || !applied[0] || !applied[1] || pending == nil {
+		t.Fatalf("redelivered batch: %v %v pending %v", applied, res.Stopped, pending)
 	}
 	if gs := h.drain("c1", "c2"); len(gs) != 0 {
 		t.Fatalf("deferred writes went out early: %v", events(gs))
@@ -592,12 +603,56 @@ func TestApplyBatchStopsWhenFenced(t *testing.T) {
 	}
 	h.drain("c1")
 	un := h.env(alice, schemas.EventUnlockRoom, "r1", schemas.UnlockRoomPayload{RoomID: "r1"}, false)
-	applied, _, _, err := h.a.ApplyBatch(h.ctx, 0, 4, []*streams.Envelope{un}, nil, true)
-	if !errors.Is(err, ErrFenced) || applied[0] {
-		t.Fatalf("stale token: applied %v, err %v", applied, err)
+	res := h.a.ApplyBatch(h.ctx, batchOf(0, 4, un), BatchOptions{DeferLastWrites: true})
+	if err := res.Stopped[0]; !errors.Is(err, ErrFenced) || res.Applied[0] || res.Deferred != nil {
+		t.Fatalf("stale token: applied %v, err %v", res.Applied, err)
 	}
 	if locked, _ := h.rdb.HGet(h.ctx, "t:room:{r1}", "isLocked").Result(); locked != "true" {
 		t.Errorf("stale owner unlocked the room")
+	}
+}
+
+// TestApplyBatchAcrossPartitions: entries of several partitions applied
+// as one batch. A partition that stops (fenced here, with an entry of a
+// room after the fenced one) stops alone: the other partitions' entries
+// are all applied, in order per room, and the stopped partition's later
+// entries are left to the caller, unapplied.
+func TestApplyBatchAcrossPartitions(t *testing.T) {
+	h := newHarness(t)
+	for _, room := range []string{"r1", "r2"} {
+		h.apply(h.env(alice, schemas.EventJoinRoom, room, nil, false))
+	}
+	// r2 (partition 1) was written under token 5: token 4 is stale there.
+	if _, err := h.a.Apply(h.ctx, 1, 5, h.env(alice, schemas.EventLockRoom, "r2", schemas.LockRoomPayload{RoomID: "r2"}, false)); err != nil {
+		t.Fatal(err)
+	}
+	h.drain("c1")
+	lock1 := h.env(alice, schemas.EventLockRoom, "r1", schemas.LockRoomPayload{RoomID: "r1"}, false)
+	un2 := h.env(alice, schemas.EventUnlockRoom, "r2", schemas.UnlockRoomPayload{RoomID: "r2"}, false)
+	un1 := h.env(alice, schemas.EventUnlockRoom, "r1", schemas.UnlockRoomPayload{RoomID: "r1"}, false)
+	lock2 := h.env(alice, schemas.EventLockRoom, "r2", schemas.LockRoomPayload{RoomID: "r2"}, false)
+	entries := []BatchEntry{
+		{Partition: 0, Token: 1, Env: lock1}, {Partition: 1, Token: 4, Env: un2},
+		{Partition: 0, Token: 1, Env: un1}, {Partition: 1, Token: 4, Env: lock2},
+	}
+	res := h.a.ApplyBatch(h.ctx, entries, BatchOptions{DeferLastWrites: true})
+	if diff := cmp.Diff([]bool{true, false, true, false}, res.Applied); diff != "" {
+		t.Errorf("applied (-want,+got):\n%s", diff)
+	}
+	if err := res.Stopped[1]; !errors.Is(err, ErrFenced) {
+		t.Errorf("partition 1: %v, want ErrFenced", err)
+	}
+	if _, ok := res.Stopped[0]; ok || len(res.Stopped) != 1 {
+		t.Errorf("stopped %v, want partition 1 only", res.Stopped)
+	}
+	if res.Deferred != nil {
+		t.Error("writes deferred although a partition stopped")
+	}
+	if diff := cmp.Diff([]string{"c1:room-locked->sA", "c1:room-unlocked->sA"}, events(h.drain("c1"))); diff != "" {
+		t.Errorf("partition 0's events (-want,+got):\n%s", diff)
+	}
+	if locked, _ := h.rdb.HGet(h.ctx, "t:room:{r2}", "isLocked").Result(); locked != "true" {
+		t.Errorf("the fenced partition's room changed")
 	}
 }
 

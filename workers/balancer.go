@@ -20,17 +20,17 @@ func (w *Worker) balance(ctx context.Context) {
 		return
 	}
 	now := w.now()
-	live, err := w.c.WorkerHeartbeat(ctx, w.id, now, w.cfg.LeaseTTL)
+	runs, tokens := w.holding()
+	live, renewed, err := w.c.Beat(ctx, w.id, now, w.cfg.LeaseTTL, tokens)
+	w.applyRenewals(now, runs, renewed) // keep what we have if Redis answers that
 	if err != nil {
 		w.log.Warn("worker heartbeat", "err", err)
 		w.ready.Store(false)
-		w.renewAll(ctx) // keep what we have if Redis answers that
 		return
 	}
 	w.ready.Store(true)
 	n := w.c.Partitions()
 	share := (n + len(live) - 1) / len(live)
-	w.renewAll(ctx)
 
 	w.mu.Lock()
 	held := make([]int, 0, len(w.held))
@@ -81,7 +81,7 @@ func (w *Worker) start(n int) int {
 
 func (w *Worker) startRun(ctx context.Context, p int, token int64, now time.Time) {
 	rctx, cancel := context.WithCancel(ctx)
-	run := &partitionRun{p: p, token: token, cancel: cancel, done: make(chan struct{})}
+	run := &partitionRun{p: p, token: token, ctx: rctx, cancel: cancel, done: make(chan struct{}), onStop: w.nudgeReads}
 	run.validUntil.Store(now.Add(w.cfg.LeaseTTL).UnixMilli())
 	w.mu.Lock()
 	w.held[p] = run
@@ -90,19 +90,27 @@ func (w *Worker) startRun(ctx context.Context, p int, token int64, now time.Time
 	w.m.leaseChanges.WithLabelValues("acquired").Inc()
 	w.log.Info("partition acquired", "partition", p, "token", token)
 	w.wg.Add(1)
-	go func() { defer w.wg.Done(); w.runPartition(rctx, run) }()
+	go func() { defer w.wg.Done(); w.runAlone(run, nil, nil) }()
 }
 
-func (w *Worker) renewAll(ctx context.Context) {
+// holding returns the runs this worker holds and their lease tokens.
+func (w *Worker) holding() (map[int]*partitionRun, map[int]int64) {
 	w.mu.Lock()
-	runs := make([]*partitionRun, 0, len(w.held))
-	for _, r := range w.held {
-		runs = append(runs, r)
+	defer w.mu.Unlock()
+	runs := make(map[int]*partitionRun, len(w.held))
+	tokens := make(map[int]int64, len(w.held))
+	for p, r := range w.held {
+		runs[p], tokens[p] = r, r.token
 	}
-	w.mu.Unlock()
-	for _, r := range runs {
-		start := w.now()
-		err := w.c.RenewLease(ctx, r.p, w.id, r.token, w.cfg.LeaseTTL)
+	return runs, tokens
+}
+
+// applyRenewals takes in the outcome of renewing the leases of runs,
+// sent at start: a renewed lease is valid a lease TTL from then, a lost
+// one stops its run.
+func (w *Worker) applyRenewals(start time.Time, runs map[int]*partitionRun, renewed map[int]error) {
+	for p, err := range renewed {
+		r := runs[p]
 		switch {
 		case err == nil:
 			r.validUntil.Store(start.Add(w.cfg.LeaseTTL).UnixMilli())

@@ -10,7 +10,9 @@
 //	worker.go     Worker: New, Run, shutdown, the partitions it owns
 //	config.go     Config and its validation
 //	balancer.go   lease renewal and the fair share of partitions per worker
-//	partition.go  one partition's loop: read, apply, acknowledge, dead letters
+//	shared.go     the shared read: every owned partition read, applied and acknowledged together
+//	shared_round.go  one round trip of it: writes, scripts of a wave, the next read
+//	partition.go  one partition alone: claims, retries, dead letters, durable mode
 //	janitor.go    the deployment-wide chores of the janitor lease's holder
 //	reaper.go     a dead connector's sockets leave their rooms
 //	apply.go      Applier: one entry planned as a room script call, Apply
@@ -20,6 +22,8 @@
 //	room.go       join, leave and move
 //	lock.go       lock and unlock
 //	upload.go     file upload started, progress, completed, failed
+//	views.go      what progress reports of a room passed, so the next ones skip the checks
+//	roomkeys.go   the keys of rooms applied lately, built once per room
 //	server.go     commands of the server API: publish, remove a member
 //	limits.go     Limits of a room (members, uploads, files, snapshot)
 //	expiry.go     the room keys that expire once a room is empty

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 )
@@ -24,6 +26,7 @@ func (w *Worker) janitor(ctx context.Context) {
 	}
 	var token int64
 	var since time.Time // when this worker became the janitor
+	var known []string  // the registered connectors of the last round
 	reap := time.NewTicker(w.cfg.ReapInterval)
 	defer reap.Stop()
 	var lastTrim, lastGauges time.Time
@@ -50,20 +53,29 @@ func (w *Worker) janitor(ctx context.Context) {
 			token = t
 			since = w.now()
 			w.log.Info("janitor lease acquired", "token", token)
-		} else if err := w.c.RenewJanitor(ctx, w.id, token, ttl); err != nil {
-			w.log.Warn("janitor lease lost", "err", err)
+		}
+		// One round trip renews the lease and reads what the chores
+		// need; at idle that is all a janitor's tick costs.
+		now := w.now()
+		view, err := w.c.JanitorRound(ctx, w.id, token, ttl, now, 100, known)
+		if err != nil {
+			w.log.Warn("janitor round", "err", err)
+			continue
+		}
+		if !view.Renewed {
+			w.log.Warn("janitor lease lost")
 			token = 0
 			continue
 		}
-		now := w.now()
 		// A new janitor (after a failover, or Redis coming back) gives
 		// every connector one full heartbeat period to show up before
 		// declaring it dead: their silence may have been Redis's.
 		if now.Sub(since) >= w.cfg.ConnectorTimeout {
-			w.reapConnectors(ctx, now)
+			w.reapConnectors(ctx, view.Dead, now)
 		}
-		w.expireLocks(ctx, now)
-		w.dropGoneConnectors(ctx, now)
+		known = view.Connectors
+		w.expireLocks(ctx, view.OrphanLocks, now)
+		w.dropGoneConnectors(ctx, view.GoneConnectors, now)
 		if now.Sub(lastTrim) >= w.cfg.TrimInterval {
 			lastTrim, lastGauges = now, now
 			w.trim(ctx, now)
@@ -74,13 +86,13 @@ func (w *Worker) janitor(ctx context.Context) {
 	}
 }
 
-// expireLocks releases locks whose holder left more than LockGrace ago, by
+// expireLocks releases the locks of rooms, whose holder left more than
+// LockGrace ago (as the janitor's round read them), by
 // appending lock-expire to the room's partition (so it is applied in
 // order with the room's other events).
-func (w *Worker) expireLocks(ctx context.Context, now time.Time) {
+func (w *Worker) expireLocks(ctx context.Context, rooms []string, now time.Time) {
 	key := w.c.Keys.OrphanLocks()
-	rooms, err := w.c.Due(ctx, key, now, 100)
-	if err != nil || len(rooms) == 0 {
+	if len(rooms) == 0 {
 		return
 	}
 	for _, room := range rooms {
@@ -95,12 +107,12 @@ func (w *Worker) expireLocks(ctx context.Context, now time.Time) {
 	}
 }
 
-// dropGoneConnectors deletes the outbound streams of connectors that died
-// more than a recovery window ago (nobody can resume from them any more).
-func (w *Worker) dropGoneConnectors(ctx context.Context, now time.Time) {
+// dropGoneConnectors deletes the outbound streams of connectors ids, which
+// died more than a recovery window ago (nobody can resume from them any
+// more), as the janitor's round read them.
+func (w *Worker) dropGoneConnectors(ctx context.Context, ids []string, now time.Time) {
 	key := w.c.Keys.GoneConnectors()
-	ids, err := w.c.Due(ctx, key, now, 100)
-	if err != nil || len(ids) == 0 {
+	if len(ids) == 0 {
 		return
 	}
 	for _, id := range ids {
@@ -118,14 +130,26 @@ func (w *Worker) dropGoneConnectors(ctx context.Context, now time.Time) {
 const gaugeInterval = 5 * time.Second
 
 func (w *Worker) refreshGauges(ctx context.Context) {
-	for p := 0; p < w.c.Partitions(); p++ {
-		w.refreshGauge(ctx, p)
+	n := w.c.Partitions()
+	cmds := make([]*redis.XInfoGroupsCmd, n)
+	_, _ = w.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range n {
+			cmds[i] = p.XInfoGroups(ctx, w.c.Keys.Inbound(i))
+		}
+		return nil
+	})
+	for i, cmd := range cmds {
+		w.setGauges(i, cmd)
 	}
 }
 
 // refreshGauge sets partition p's pending and lag gauges from XINFO GROUPS.
 func (w *Worker) refreshGauge(ctx context.Context, p int) {
-	groups, err := w.c.Redis().XInfoGroups(ctx, w.c.Keys.Inbound(p)).Result()
+	w.setGauges(p, w.c.Redis().XInfoGroups(ctx, w.c.Keys.Inbound(p)))
+}
+
+func (w *Worker) setGauges(p int, cmd *redis.XInfoGroupsCmd) {
+	groups, err := cmd.Result()
 	if err != nil {
 		return
 	}

@@ -14,22 +14,42 @@ import (
 	"github.com/roomstream/roomstream/streams"
 )
 
-// partitionRun is the applying loop of one partition this worker leases.
+// partitionRun is one partition this worker leases. Its entries are read
+// by the worker's shared read (shared.go), together with the other
+// partitions it owns; what needs one partition's attention alone --
+// claiming the entries an earlier owner left pending, applying entries
+// one by one with retries and dead letters after a batch stopped, every
+// entry in durable mode -- runs on its own goroutine (runAlone), which
+// hands the partition back to the shared read once it is clear.
 type partitionRun struct {
 	p      int
 	token  int64
+	ctx    context.Context // ends when the run must stop (lease lost or released)
 	cancel context.CancelFunc
-	done   chan struct{}
+	// done is closed once the run stopped and what it applied is written
+	// and acknowledged: its lease may be given up.
+	done chan struct{}
 	// validUntil (unix ms, on the worker's clock w.now, as is every
-	// reading of it) is when the lease expires unless renewed; the loop
-	// applies nothing past it until the renewer extends it.
+	// reading of it) is when the lease expires unless renewed; nothing
+	// of the partition is applied past it until the renewer extends it.
 	validUntil atomic.Int64
 	// fenced is set when a room refused this run's token: a newer token
 	// exists (another owner, or an epoch that went back in a failover).
 	fenced atomic.Bool
+	// onStop tells the shared reads that a run stopped (they may be
+	// waiting in a read).
+	onStop func()
 }
 
-func (r *partitionRun) stop() { r.cancel() }
+func (r *partitionRun) stop() {
+	r.cancel()
+	if r.onStop != nil {
+		r.onStop()
+	}
+}
+
+// stopped tells whether the run must stop.
+func (r *partitionRun) stopped() bool { return r.ctx.Err() != nil }
 
 type verdict int
 
@@ -39,14 +59,24 @@ const (
 	stopped
 )
 
-// runPartition applies partition run.p until ctx ends: first the entries
-// earlier owners left pending, in order, then new ones.
-func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
-	defer close(run.done)
+// runAlone works on one partition outside the shared read: it
+// acknowledges unacked (entries the shared read applied and wrote),
+// applies rest (entries the shared read could not apply, in stream order)
+// one by one as needed, then claims and applies, in order, what earlier
+// owners left pending. Once the partition is clear it joins the shared
+// read (which from then on owns run.done); when the run stops first, it
+// closes run.done itself.
+func (w *Worker) runAlone(run *partitionRun, unacked []string, rest []redis.XMessage) {
+	ctx := run.ctx
+	joined := false
 	defer func() {
+		if joined {
+			return
+		}
 		if run.fenced.Load() && ctx.Err() == nil {
 			w.abandon(run)
 		}
+		close(run.done)
 	}()
 	r := w.c.Reader(run.p, w.id)
 	log := w.log.With("partition", run.p, "token", run.token)
@@ -59,132 +89,59 @@ func (w *Worker) runPartition(ctx context.Context, run *partitionRun) {
 		}
 		break
 	}
-	claiming := true
-	// unacked are entries applied and written, not acknowledged yet: they
-	// go with the next read, in its round trip (XACK is idempotent: a
-	// failed round trip keeps them for the next one). pending are the
-	// writes of the last batch's last wave, and pendingIDs its entries:
-	// they go first in the next read's round trip, and those entries are
-	// acknowledged with the read after (only once they are written).
-	var (
-		unacked    []string
-		pending    *Writes
-		pendingIDs []string
-	)
-	// flushPending writes pending now; false when ctx ended first.
-	flushPending := func() bool {
-		if pending == nil {
-			return true
-		}
-		bo := newBackoff()
-		for {
-			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			err := pending.Write(wctx)
-			cancel()
-			if err == nil {
-				unacked, pending, pendingIDs = append(unacked, pendingIDs...), nil, nil
-				return true
-			}
-			log.Warn("write applied entries' events", "err", err)
-			if !bo.Sleep(ctx) {
-				return false
-			}
-		}
+	if len(unacked) > 0 {
+		w.ack(ctx, run, r, unacked)
 	}
-	defer func() {
-		// Written before acknowledged; if they cannot be written, the
-		// entries stay pending and the next owner applies them again.
-		if pending != nil {
-			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if pending.Write(wctx) == nil {
-				unacked = append(unacked, pendingIDs...)
-			}
-			cancel()
-		}
-		if len(unacked) > 0 {
-			w.ack(ctx, run, r, unacked)
-		}
-	}()
-	for ctx.Err() == nil {
-		var (
-			msgs []redis.XMessage
-			err  error
-		)
-		if claiming {
-			var waiting bool
-			msgs, waiting, err = r.ClaimStale(ctx, w.cfg.ClaimMinIdle, w.cfg.BatchSize)
-			if err == nil && len(msgs) == 0 {
-				if !waiting {
-					claiming = false
-					continue
-				}
-				streams.SleepCtx(ctx, 100*time.Millisecond)
-				continue
-			}
-			if len(msgs) > 0 {
-				w.m.claimed.Add(float64(len(msgs)))
-				log.Info("claimed pending entries", "count", len(msgs), "first", msgs[0].ID)
-			}
-		} else {
-			var before func(redis.Pipeliner) func() error
-			if pending != nil {
-				before = func(p redis.Pipeliner) func() error { return pending.Queue(ctx, p) }
-			}
-			var werr error
-			msgs, werr, err = r.ReadNewAck(ctx, unacked, pendingIDs, before, w.cfg.BatchSize, 2*time.Second)
-			if err == nil {
-				unacked = unacked[:0]
-			}
-			if pending != nil {
-				if werr == nil && err == nil {
-					unacked, pending, pendingIDs = append(unacked, pendingIDs...), nil, nil
-				} else if !flushPending() {
-					return
-				}
-			}
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			log.Warn("read partition", "err", err)
-			bo.Sleep(ctx)
-			continue
-		}
-		bo.Reset()
-		ids, later, laterIDs, ok := w.process(ctx, run, msgs, !claiming)
-		unacked = append(unacked, ids...)
-		pending, pendingIDs = later, laterIDs
-		if claiming || !ok {
-			// Claimed entries are acknowledged at once: the next call
-			// claims, it does not read.
-			if !flushPending() {
-				return
-			}
-			w.ack(ctx, run, r, unacked)
-			unacked = unacked[:0]
-		}
+	if len(rest) > 0 {
+		ids, ok := w.process(ctx, run, rest)
+		w.ack(ctx, run, r, ids)
 		if !ok {
 			return
 		}
 	}
+	for ctx.Err() == nil {
+		msgs, waiting, err := r.ClaimStale(ctx, w.cfg.ClaimMinIdle, w.cfg.BatchSize)
+		if err != nil {
+			log.Warn("claim pending entries", "err", err)
+			bo.Sleep(ctx)
+			continue
+		}
+		bo.Reset()
+		if len(msgs) == 0 {
+			if waiting {
+				streams.SleepCtx(ctx, 100*time.Millisecond)
+				continue
+			}
+			break
+		}
+		w.m.claimed.Add(float64(len(msgs)))
+		log.Info("claimed pending entries", "count", len(msgs), "first", msgs[0].ID)
+		ids, ok := w.process(ctx, run, msgs)
+		// Claimed entries are acknowledged at once: the next call
+		// claims, it does not read.
+		w.ack(ctx, run, r, ids)
+		if !ok {
+			return
+		}
+	}
+	if ctx.Err() == nil {
+		joined = true
+		w.sharedRead(run.p).join(run)
+	}
 }
 
-// process applies msgs and returns the ids of those applied (to
-// acknowledge). ok is false when the loop must stop (lease lost or
-// released); the entries in hand are always finished first.
+// process applies msgs of run's partition, in order, and returns the ids
+// of those applied (to acknowledge). ok is false when the run must stop
+// (lease lost or released, fenced); the entries in hand are finished
+// first.
 //
 // Entries are applied together (Applier.ApplyBatch: one round trip for
 // their scripts, one for what they produce); whatever the batch leaves
 // (an entry that failed, a lease that needs renewing, durable mode) is
 // applied one entry at a time with retries and dead letters, in order.
-//
-// With later set, the writes of a batch applied whole may be returned
-// instead of written (laterIDs are their entries), for the caller's next
-// round trip.
-func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XMessage, later bool) (ids []string, pending *Writes, laterIDs []string, ok bool) {
+func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XMessage) (ids []string, ok bool) {
 	ids = make([]string, 0, len(msgs))
-	envs := make([]*streams.Envelope, 0, len(msgs))
+	entries := make([]BatchEntry, 0, len(msgs))
 	kept := make([]redis.XMessage, 0, len(msgs))
 	for _, m := range msgs {
 		env, err := streams.DecodeEnvelope(m.ID, m.Values)
@@ -194,62 +151,58 @@ func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XM
 			case deadLettered:
 				ids = append(ids, m.ID)
 			case stopped:
-				return ids, nil, nil, false
+				return ids, false
 			}
 			continue
 		}
-		envs, kept = append(envs, env), append(kept, m)
+		entries, kept = append(entries, BatchEntry{Partition: run.p, Token: run.token, Env: env}), append(kept, m)
 	}
-	if len(envs) == 0 {
-		return ids, nil, nil, true
+	if len(entries) == 0 {
+		return ids, true
 	}
 	if !w.leaseValid(ctx, run) {
-		return ids, nil, nil, false
+		return ids, false
 	}
 	start := time.Now()
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	applied, outs, pending, err := w.safeApplyBatch(actx, run, envs, later)
+	res := w.safeApplyBatch(actx, entries, BatchOptions{Proceed: func(int) bool { return w.leaseValidNow(run) }})
 	cancel()
 	elapsed := time.Since(start).Seconds()
-	for i, env := range envs {
-		if applied[i] {
-			w.observe(env, outs[i], elapsed)
-			if pending != nil {
-				laterIDs = append(laterIDs, kept[i].ID)
-			} else {
-				ids = append(ids, kept[i].ID)
-			}
+	for i, e := range entries {
+		if res.Applied[i] {
+			w.observe(e.Env, res.Outcomes[i], elapsed)
+			ids = append(ids, kept[i].ID)
 		}
 	}
-	if pending != nil {
-		// Every entry applied (ApplyBatch defers only then); the earlier
-		// waves' entries are written already, acknowledging them with
-		// the last wave's is one slice fewer to keep.
-		return ids, pending, laterIDs, true
-	}
+	err := res.Stopped[run.p]
 	if errors.Is(err, ErrFenced) {
 		w.log.Warn("fenced: a newer lease token wrote to this room; giving the partition up", "partition", run.p)
 		run.fenced.Store(true)
-		return ids, nil, nil, false
+		return ids, false
 	}
 	if err != nil && !errors.Is(err, ErrStopped) {
 		w.log.Debug("batch stopped early; applying the rest one by one", "partition", run.p, "err", err)
 	}
 	for i, m := range kept {
-		if applied[i] {
+		if res.Applied[i] {
 			continue
 		}
 		if !w.leaseValid(ctx, run) {
-			return ids, nil, nil, false
+			return ids, false
 		}
-		switch w.applyEntry(ctx, run, envs[i], m) {
+		switch w.applyEntry(ctx, run, entries[i].Env, m) {
 		case verdictApplied:
 			ids = append(ids, m.ID)
 		case stopped:
-			return ids, nil, nil, false
+			return ids, false
 		}
 	}
-	return ids, nil, nil, true
+	return ids, true
+}
+
+// leaseValidNow tells whether run's lease is valid now.
+func (w *Worker) leaseValidNow(run *partitionRun) bool {
+	return w.now().UnixMilli() <= run.validUntil.Load()
 }
 
 // leaseValid waits while the lease is past its expiry unless renewed
@@ -339,19 +292,20 @@ func SafeApply(ctx context.Context, a *Applier, p int, token int64, env *streams
 	return a.Apply(ctx, p, token, env)
 }
 
-// safeApplyBatch is safeApply for a batch: a panic fails the batch, whose
-// entries are then applied one by one (and the bad one dead-lettered).
-func (w *Worker) safeApplyBatch(ctx context.Context, run *partitionRun, envs []*streams.Envelope, later bool) (applied []bool, outs []Outcome, pending *Writes, err error) {
+// safeApplyBatch is ApplyBatch turning a panic into a stop of every
+// partition of the batch, whose entries are then applied one by one (and
+// the bad one dead-lettered).
+func (w *Worker) safeApplyBatch(ctx context.Context, entries []BatchEntry, opts BatchOptions) (res BatchResult) {
 	defer func() {
-		if p := recover(); p != nil {
-			w.log.Error("panic applying a batch; applying its entries one by one", "partition", run.p, "panic", p)
-			if applied == nil {
-				applied, outs = make([]bool, len(envs)), make([]Outcome, len(envs))
+		if v := recover(); v != nil {
+			w.log.Error("panic applying a batch; applying its entries one by one", "panic", v)
+			res = BatchResult{Applied: make([]bool, len(entries)), Outcomes: make([]Outcome, len(entries)), Stopped: map[int]error{}}
+			for _, e := range entries {
+				res.Stopped[e.Partition] = fmt.Errorf("%w: panic: %v", ErrPermanent, v)
 			}
-			err = fmt.Errorf("%w: panic: %v", ErrPermanent, p)
 		}
 	}()
-	return w.applier.ApplyBatch(ctx, run.p, run.token, envs, func() bool { return w.now().UnixMilli() <= run.validUntil.Load() }, later)
+	return w.applier.ApplyBatch(ctx, entries, opts)
 }
 
 func (w *Worker) deadLetter(ctx context.Context, run *partitionRun, m redis.XMessage, cause error, attempts int64) verdict {

@@ -10,18 +10,10 @@ import (
 	"github.com/roomstream/roomstream/streams"
 )
 
-// reapConnectors finds registered connectors whose heartbeat key expired
-// and removes their sockets from their rooms.
-func (w *Worker) reapConnectors(ctx context.Context, now time.Time) {
-	ids, err := w.c.Redis().SMembers(ctx, w.c.Keys.Connectors()).Result()
-	if err != nil {
-		return
-	}
-	for _, id := range ids {
-		alive, err := w.c.ConnectorAlive(ctx, id)
-		if err != nil || alive {
-			continue
-		}
+// reapConnectors removes the sockets of dead connectors (registered, and
+// their heartbeat key expired) from their rooms.
+func (w *Worker) reapConnectors(ctx context.Context, dead []string, now time.Time) {
+	for _, id := range dead {
 		if err := w.reap(ctx, id, now); err != nil {
 			w.log.Warn("reap connector", "connector", id, "err", err)
 		}

@@ -94,7 +94,11 @@ func (a *Applier) upload(env *streams.Envelope) (*call, error) {
 		mode, uploadID, fileID, event = "fail", p.UploadID, p.FileID, schemas.EventFileUploadFailed
 		relay = mustJSON(p)
 	}
-	return &call{script: a.scripts.upload, args: []any{mode, env.UserID, uploadID, fileID, stored, a.limits.RoomMaxUploads, a.limits.RoomMaxFiles},
+	var (
+		version string // the room's view this report is sent under ("": none)
+		expire  bool   // its write sets the progress hash's TTL
+	)
+	c := &call{script: a.scripts.upload, args: []any{mode, env.UserID, uploadID, fileID, stored, a.limits.RoomMaxUploads, a.limits.RoomMaxFiles, ""},
 		done: func(r reply, e *effects) error {
 			if !e.applied(env, r, uploadFields) {
 				return nil
@@ -105,7 +109,10 @@ func (a *Applier) upload(env *streams.Envelope) (*call, error) {
 			// Uploads dropped to make room for this one (their users
 			// left the room): the room hears they failed, before it hears
 			// of the new one.
-			dropped := r.dropped()
+			var dropped []string
+			if mode == "start" {
+				dropped = r.dropped()
+			}
 			gone := make([]string, 0, len(dropped))
 			for _, js := range dropped {
 				var u schemas.Upload
@@ -120,6 +127,9 @@ func (a *Applier) upload(env *streams.Envelope) (*call, error) {
 			}
 			e.broadcast(r.conns(), env.RoomID, event, relay)
 			key := a.keys.UploadProgress(uploadID)
+			// A report under its room's view may leave the hash's TTL
+			// as the view saw it set (views.expireDue).
+			expire = mode != "progress" || a.views.expireDue(env.RoomID, uploadID, passed(version, r), env.At)
 			e.side = append(e.side, func(ctx context.Context, p redis.Pipeliner) []redis.Cmder {
 				cmds := make([]redis.Cmder, 0, 2+len(gone))
 				for _, k := range gone {
@@ -128,10 +138,38 @@ func (a *Applier) upload(env *streams.Envelope) (*call, error) {
 				if progress == nil {
 					return append(cmds, p.Del(ctx, key))
 				}
-				return append(cmds, p.HSet(ctx, key, progress...), p.Expire(ctx, key, uploadTTL))
+				cmds = append(cmds, p.HSet(ctx, key, progress...))
+				if expire {
+					cmds = append(cmds, p.Expire(ctx, key, uploadTTL))
+				}
+				return cmds
 			})
 			return nil
-		}}, nil
+		}}
+	if mode == "progress" {
+		// The room's view (views.go) may vouch for the checks: the
+		// script then only verifies that nothing else happened since.
+		version = a.views.version(env.RoomID, env.UserID, uploadID)
+		c.args[len(c.args)-1] = version
+		c.progress = func(r reply) {
+			var expired time.Time
+			if expire {
+				expired = env.At
+			}
+			a.views.progressed(env.RoomID, env.ID, r.at(2), env.UserID, uploadID, expired)
+		}
+	}
+	return c, nil
+}
+
+// passed returns version when the report whose reply is r passed under
+// it (the room's last applied entry before the report was version), ""
+// otherwise.
+func passed(version string, r reply) string {
+	if version != "" && r.at(2) == version {
+		return version
+	}
+	return ""
 }
 
 // ReasonUploaderLeft is the reason of the file-upload-failed the room

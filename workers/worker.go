@@ -33,8 +33,13 @@ type Worker struct {
 	applier *Applier
 	now     func() time.Time
 
-	mu     sync.Mutex
-	held   map[int]*partitionRun
+	mu   sync.Mutex
+	held map[int]*partitionRun
+	// reads are the shared reads of the partitions (one on a Redis
+	// server, one per partition on Redis Cluster); loops is the context
+	// they run in.
+	reads  map[int]*shared
+	loops  context.Context
 	wg     sync.WaitGroup
 	ready  atomic.Bool
 	closed chan struct{}
@@ -58,6 +63,7 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Worker
 		log:    log.With("worker", id),
 		m:      newMetrics(opts.Registerer),
 		held:   map[int]*partitionRun{},
+		reads:  map[int]*shared{},
 		closed: make(chan struct{}),
 	}
 	w.applier = NewApplier(c, cfg.LockGrace, cfg.EmptyRoomTTL, now).WithLimits(cfg.Limits)
@@ -92,6 +98,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("worker started", "partitions", w.c.Partitions(), "lease_ttl", w.cfg.LeaseTTL)
 	loops, stopLoops := context.WithCancel(context.Background())
+	w.mu.Lock()
+	w.loops = loops
+	w.mu.Unlock()
 	w.wg.Add(1)
 	go func() { defer w.wg.Done(); w.janitor(loops) }()
 
@@ -114,9 +123,11 @@ func (w *Worker) shutdown(stopLoops context.CancelFunc) {
 	runs := make([]*partitionRun, 0, len(w.held))
 	for _, r := range w.held {
 		runs = append(runs, r)
-		r.stop()
 	}
 	w.mu.Unlock()
+	for _, r := range runs {
+		r.stop()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, r := range runs {
@@ -136,6 +147,19 @@ func (w *Worker) shutdown(stopLoops context.CancelFunc) {
 		w.log.Warn("unregister worker", "err", err)
 	}
 	w.log.Info("worker stopped", "released", len(runs))
+}
+
+// nudgeReads has every shared read look at its partitions now.
+func (w *Worker) nudgeReads() {
+	w.mu.Lock()
+	reads := make([]*shared, 0, len(w.reads))
+	for _, g := range w.reads {
+		reads = append(reads, g)
+	}
+	w.mu.Unlock()
+	for _, g := range reads {
+		g.nudge()
+	}
 }
 
 // Wait blocks until Run has returned.

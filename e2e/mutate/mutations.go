@@ -39,7 +39,7 @@ var mutations = []mutation{
 		Name:      "skip-seq-dup",
 		Guarantee: "a client event appended twice (lost XADD reply) is applied once: (origin, seq) check in the room scripts",
 		File:      "workers/scripts/prelude.lua",
-		From:      "if seq and tonumber(ARGV[8]) <= seq then",
+		From:      "if not numlt(string.sub(a[3], i + 1, (j or 0) - 1), ARGV[8]) then",
 		To:        "if false then -- mutated: (origin, seq) duplicates applied again",
 		Checks: []check{
 			{"./workers/", []string{"TestRepeatedAppend"}},
@@ -60,7 +60,7 @@ var mutations = []mutation{
 		Name:      "skip-fence",
 		Guarantee: "per-room order: a worker that lost its lease is refused by the room scripts (lease token checked)",
 		File:      "workers/scripts/prelude.lua",
-		From:      "if tonumber(ARGV[2]) < tonumber(a[2] or '0') then",
+		From:      "if a[2] and a[2] ~= ARGV[2] and numlt(ARGV[2], a[2]) then",
 		To:        "if false then -- mutated: stale lease tokens accepted",
 		Checks: []check{
 			{"./workers/", []string{"TestFencing", "TestApplyBatchStopsWhenFenced", "TestFencedPartitionIsRetaken"}},
@@ -89,13 +89,63 @@ var mutations = []mutation{
 	{
 		Name:      "ack-before-apply",
 		Guarantee: "entries are acknowledged only after their state change and outbound events are written",
-		File:      "workers/partition.go",
-		From:      "\t\tbo.Reset()\n\t\tids, later, laterIDs, ok := w.process(",
-		To: "\t\tbo.Reset()\n\t\tearly := make([]string, 0, len(msgs)) // mutated: acknowledged on reading\n" +
-			"\t\tfor _, m := range msgs {\n\t\t\tearly = append(early, m.ID)\n\t\t}\n\t\tw.ack(ctx, run, r, early)\n" +
-			"\t\tids, later, laterIDs, ok := w.process(",
+		File:      "workers/shared_round.go",
+		From:      "\tif len(got.Entries) > 0 {\n\t\tl.take(got.Entries, len(r.Own) > 0)",
+		To: "\tfor p, msgs := range got.Entries { // mutated: acknowledged on reading\n" +
+			"\t\tfor _, m := range msgs {\n\t\t\tl.parts[p].unacked = append(l.parts[p].unacked, m.ID)\n\t\t}\n\t}\n" +
+			"\tif len(got.Entries) > 0 {\n\t\tl.take(got.Entries, len(r.Own) > 0)",
 		Checks: []check{
-			{"./workers/", []string{"TestFencedPartitionIsRetaken"}},
+			{"./workers/", []string{"TestFencedPartitionIsRetaken", "TestFailingEntryHoldsUpItsPartitionOnly"}},
+		},
+	},
+	{
+		Name:      "read-retried",
+		Guarantee: "a read whose reply was lost is not sent again behind the worker's back (it would skip the entries it delivered): the worker reads its own pending entries instead",
+		File:      "streams/round.go",
+		From:      "func (noRetry) NoRetry() bool { return true }",
+		To:        "func (noRetry) NoRetry() bool { return false } // mutated: the read retried by the client",
+		Checks: []check{
+			{"./streams/", []string{"TestReadRoundAfterALostReply"}},
+		},
+	},
+	{
+		Name:      "shared-read-not-woken",
+		Guarantee: "a partition joining or leaving the worker's shared read takes effect at once, not after the read's wait",
+		File:      "workers/shared.go",
+		From:      "\t\t_ = g.w.c.UnblockClient(ctx, id)\n",
+		To:        "\t\t_, _ = ctx, id // mutated: the waiting read is not woken\n",
+		Checks: []check{
+			{"./workers/", []string{"TestStoppedPartitionLeavesAtOnce"}},
+		},
+	},
+	{
+		Name:      "failing-partition-holds-all",
+		Guarantee: "an entry retried or dead-lettered holds up its own partition only",
+		File:      "workers/shared.go",
+		From:      "\t\t\tgo func() { defer w.wg.Done(); w.runAlone(run, unacked, rest) }()\n",
+		To:        "\t\t\tfunc() { defer w.wg.Done(); w.runAlone(run, unacked, rest) }() // mutated: the shared read waits for it\n",
+		Checks: []check{
+			{"./workers/", []string{"TestFailingEntryHoldsUpItsPartitionOnly"}},
+		},
+	},
+	{
+		Name:      "progress-view-unchecked",
+		Guarantee: "a progress report skips its room's checks only while the room applied nothing else since the worker saw them pass",
+		File:      "workers/scripts/upload.lua",
+		From:      "if mode == 'progress' and ARGV[16] ~= '' and lastID == ARGV[16] then",
+		To:        "if mode == 'progress' and ARGV[16] ~= '' then -- mutated: the view trusted whatever happened since",
+		Checks: []check{
+			{"./workers/", []string{"TestProgressViewsFollowTheRoom", "TestProgressViewsAgreeWithFullChecks"}},
+		},
+	},
+	{
+		Name:      "progress-ttl-skipped",
+		Guarantee: "upload:{uploadId}:progress lives 24 hours from its last report: a report skips setting its TTL only when its room's view saw it set less than a minute before",
+		File:      "workers/views.go",
+		From:      "\tif v == nil || version == \"\" {\n\t\treturn true\n\t}\n\tv.mu.Lock()\n\tdefer v.mu.Unlock()\n\trv := v.rooms[room]\n\tif rv == nil || rv.version != version {",
+		To:        "\tif v == nil || version == \"\" {\n\t\treturn false // mutated: the TTL of a report without a view not set\n\t}\n\tv.mu.Lock()\n\tdefer v.mu.Unlock()\n\trv := v.rooms[room]\n\tif rv == nil || rv.version != version {",
+		Checks: []check{
+			{"./workers/", []string{"TestProgressHashTTLUnderAView"}},
 		},
 	},
 	{

@@ -13,7 +13,7 @@
 --                                  s:<socketId> = origin \31 seq \31 entry ms of
 --                                  that socket's last applied client event,
 --                                  pruned = field count after the last pruning,
---                                  exp = entry ms when the TTL was last set (hourly)
+--                                  conns = a copy of the connectors list (see conns)
 -- KEYS[7]  room:{R}:conns    hash  connectorId -> number of the room's sockets on it:
 --                                  where the room's events go (one outbound entry
 --                                  per connector; connectors know their members)
@@ -54,10 +54,11 @@ local SEQ_KEEP_MS = 600000
 -- retry for as long as its record lives (24 h): its seq is kept longer.
 local API_SEQ_KEEP_MS = 90000000
 -- State of one call, set by init.
-local SEQ_FIELD       -- 's:' .. the socket id
-local seqPruned = 0   -- the hash's field count after the last pruning
-local seqNew = false  -- the socket has no seq in the room yet: the hash grows
-local expiredAt = nil -- entry ms when the hash's TTL was last set
+local SEQ_FIELD          -- 's:' .. the socket id
+local seqNew = false     -- the socket has no seq in the room yet: the hash grows
+local lastID = nil       -- the last applied entry before this one (its id)
+local connsMirror = nil  -- the applied hash's copy of the connectors list (see conns)
+local connsChanged = false -- room:{R}:conns changed (or the copy was missing): finish stores the list
 
 -- init starts a call. Loaded as a function library (FUNCTION LOAD), this
 -- prelude is run once and its functions serve every call: KEYS and ARGV
@@ -66,23 +67,34 @@ local expiredAt = nil -- entry ms when the hash's TTL was last set
 local function init(keys, argv)
   KEYS, ARGV = keys, argv
   SEQ_FIELD = 's:' .. ARGV[6]
-  seqPruned, seqNew, expiredAt = 0, false, nil
+  seqNew, lastID, connsMirror, connsChanged = false, nil, nil, false
 end
--- The hash's TTL is set again once it is this old, not on every event.
-local APPLIED_TTL_REFRESH_MS = 3600000
 
--- Ids are taken apart with plain finds: in Redis's Lua a pattern match
--- costs microseconds, which on the frequent event added up to a sixth of
--- the script.
+-- Numbers (entry ids' parts, tokens, seqs) are compared as the decimal
+-- strings they come as, without converting them: tonumber goes through
+-- strtod, which on the frequent event cost more than the commands.
+-- numlt tells whether decimal x < decimal y (no sign, no leading zeros).
+local function numlt(x, y)
+  local lx, ly = #x, #y
+  if lx ~= ly then
+    return lx < ly
+  end
+  return x < y
+end
+
+-- Ids are taken apart with plain finds (a pattern match costs more).
 local function idparts(id)
   local i = string.find(id, '-', 1, true)
-  return tonumber(string.sub(id, 1, i - 1)), tonumber(string.sub(id, i + 1))
+  return string.sub(id, 1, i - 1), string.sub(id, i + 1)
 end
 
 local function idlt(a, b)
   local am, as = idparts(a)
   local bm, bs = idparts(b)
-  return am < bm or (am == bm and as < bs)
+  if am ~= bm then
+    return numlt(am, bm)
+  end
+  return numlt(as, bs)
 end
 
 local function split(s, sep)
@@ -101,35 +113,34 @@ end
 -- begin returns the outcome to give back without applying, or nil when
 -- the entry must be applied now.
 local function begin()
-  local a = redis.call('HMGET', KEYS[6], 'id', 'fence', 'result', SEQ_FIELD, 'pruned', 'exp')
-  expiredAt = tonumber(a[6] or '')
-  if tonumber(ARGV[2]) < tonumber(a[2] or '0') then
+  local a = redis.call('HMGET', KEYS[6], 'id', 'fence', SEQ_FIELD, 'conns')
+  lastID, connsMirror = a[1], a[4]
+  if a[2] and a[2] ~= ARGV[2] and numlt(ARGV[2], a[2]) then
     return {'fenced'}
   end
   if a[1] then
     if a[1] == ARGV[1] then
-      return split(a[3] or 'noop', RS)
+      return split(redis.call('HGET', KEYS[6], 'result') or 'noop', RS)
     end
     if idlt(ARGV[1], a[1]) then
       return {'dup'}
     end
   end
-  if ARGV[6] ~= '' and a[4] then
-    local i = string.find(a[4], FS, 1, true)
-    if i and string.sub(a[4], 1, i - 1) == ARGV[7] then
-      local j = string.find(a[4], FS, i + 1, true)
-      local seq = tonumber(string.sub(a[4], i + 1, (j or 0) - 1))
-      if seq and tonumber(ARGV[8]) <= seq then
+  if ARGV[6] ~= '' and a[3] then
+    local i = string.find(a[3], FS, 1, true)
+    if i and string.sub(a[3], 1, i - 1) == ARGV[7] then
+      local j = string.find(a[3], FS, i + 1, true)
+      if not numlt(string.sub(a[3], i + 1, (j or 0) - 1), ARGV[8]) then
         return {'dup'}
       end
     end
   end
-  seqPruned, seqNew = tonumber(a[5] or '0'), ARGV[6] ~= '' and not a[4]
+  seqNew = ARGV[6] ~= '' and not a[3]
   return nil
 end
 
 local function entryMs(id)
-  return (idparts(id))
+  return tonumber((idparts(id)))
 end
 
 -- pruneSeqs forgets the seqs of sockets silent in the room for
@@ -138,7 +149,7 @@ end
 -- last scan, so its cost per event stays constant.
 local function pruneSeqs()
   local n = redis.call('HLEN', KEYS[6])
-  if n <= 2 * seqPruned + 64 then
+  if n <= 2 * tonumber(redis.call('HGET', KEYS[6], 'pruned') or '0') + 64 then
     return
   end
   local ms = entryMs(ARGV[1])
@@ -159,15 +170,28 @@ local function pruneSeqs()
   redis.call('HSET', KEYS[6], 'pruned', n - #gone)
 end
 
+-- ttlPeriod is the TTL period of an entry's ms: its digits but the last
+-- seven (units of about 2.8 hours).
+local function ttlPeriod(ms)
+  if #ms <= 7 then
+    return ''
+  end
+  return string.sub(ms, 1, #ms - 7)
+end
+
+-- finish records the entry as applied, with its outcome, and returns it.
+-- The hash's TTL is set again by the first entry of each TTL period (an
+-- entry's ms with its last 7 digits dropped: about 2.8 hours, well within
+-- the TTL), which it tells from the previous entry's id.
 local function finish(res)
-  local ms = entryMs(ARGV[1])
+  local ms = idparts(ARGV[1])
   local f = {'id', ARGV[1], 'fence', ARGV[2], 'result', table.concat(res, RS)}
   if ARGV[6] ~= '' then
     f[#f + 1], f[#f + 2] = SEQ_FIELD, ARGV[7] .. FS .. ARGV[8] .. FS .. ms
   end
-  local refresh = not expiredAt or ms - expiredAt >= APPLIED_TTL_REFRESH_MS
-  if refresh then
-    f[#f + 1], f[#f + 2] = 'exp', ms
+  local refresh = not lastID or ttlPeriod(ms) ~= ttlPeriod((idparts(lastID)))
+  if connsChanged then
+    f[#f + 1], f[#f + 2] = 'conns', table.concat(redis.call('HKEYS', KEYS[7]), PS)
   end
   redis.call('HSET', KEYS[6], unpack(f))
   if seqNew then
@@ -197,6 +221,7 @@ local function rebuildConns()
   for c, k in pairs(n) do
     redis.call('HSET', KEYS[7], c, k)
   end
+  connsChanged = true
 end
 
 -- ensureConns makes sure the counts exist before join, leave and move
@@ -209,14 +234,22 @@ end
 
 -- conns lists the connectors hosting sockets of the room ("c1\29c2"): the
 -- outbound streams a room event goes to. It grows with the number of
--- connectors, never with the room.
+-- connectors, never with the room. The applied hash keeps a copy of the
+-- list (field conns), read with the entry's marker at no extra command;
+-- finish stores it again whenever room:{R}:conns changed in the call, or
+-- the copy was missing (an applied hash that expired, or written before
+-- the copy was kept).
 local function conns()
+  if connsMirror and not connsChanged then
+    return connsMirror
+  end
   local c = redis.call('HKEYS', KEYS[7])
   if #c == 0 and redis.call('HLEN', KEYS[3]) > 0 then
     rebuildConns()
     c = redis.call('HKEYS', KEYS[7])
   end
-  return table.concat(c, PS)
+  connsMirror, connsChanged = table.concat(c, PS), true
+  return connsMirror
 end
 
 -- addConn counts n more (or fewer) sockets of the room on connector conn.
@@ -224,6 +257,7 @@ local function addConn(conn, n)
   if redis.call('HINCRBY', KEYS[7], conn, n) <= 0 then
     redis.call('HDEL', KEYS[7], conn)
   end
+  connsChanged = true
 end
 
 local function flat(key)

@@ -5,7 +5,11 @@
 --          file JSON to add to room:{R}:files (complete)
 -- ARGV[14] most uploads in progress in the room (0 = no limit)
 -- ARGV[15] most files in the room (0 = no limit)
--- Returns {'ok', conns, dropped...}, {'not_member'}, {'room_locked',
+-- ARGV[16] progress: the room's last applied entry as of which the
+--          worker knows this user's progress on this upload passes every
+--          check ('' when it does not know)
+-- Returns {'ok', conns, dropped...} ({'ok', conns, prev} for progress:
+-- prev is the room's last applied entry before this one), {'not_member'}, {'room_locked',
 -- lockedBy, lockedByName, lockedAt} (the room is locked by someone else; a
 -- failure report is still accepted), {'forbidden', owner} (the upload id
 -- belongs to another user), {'not_owner', fileId, owner} (the file belongs
@@ -26,31 +30,45 @@
 local r = begin()
 if r then return r end
 local mode, uid, upid, fid = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
-local maxUploads, maxFiles = tonumber(ARGV[14]), tonumber(ARGV[15])
+if mode == 'progress' and ARGV[16] ~= '' and lastID == ARGV[16] then
+  -- The room applied nothing but progress reports since the worker saw
+  -- this user's report on this upload pass every check: a report changes
+  -- no membership, lock or other user's upload, so this one passes too.
+  redis.call('HSET', KEYS[4], upid, ARGV[13])
+  redis.call('HSET', KEYS[1], 'lastActivity', ARGV[3])
+  return finish({'ok', conns(), lastID})
+end
 if not member(uid) then
   return finish({'not_member'})
 end
 if mode ~= 'fail' then
-  local st = redis.call('HMGET', KEYS[1], 'isLocked', 'lockedBy', 'lockedByName', 'lockedAt')
-  if st[1] == 'true' and st[2] ~= uid then
-    return finish({'room_locked', st[2] or '', st[3] or '', st[4] or ''})
+  -- lockedBy is set exactly while the room is locked.
+  local holder = redis.call('HGET', KEYS[1], 'lockedBy')
+  if holder and holder ~= uid then
+    local st = redis.call('HMGET', KEYS[1], 'lockedByName', 'lockedAt')
+    return finish({'room_locked', holder, st[1] or '', st[2] or ''})
   end
 end
 local cur = redis.call('HGET', KEYS[4], upid)
-if cur then
+-- The upload's owner: a plain find of the user's own field first (ids
+-- need no escaping in JSON), the pattern only when that fails.
+if cur and not string.find(cur, '"userId":"' .. uid .. '"', 1, true) then
   local owner = string.match(cur, '"userId":"([^"]*)"')
   if owner and owner ~= uid then
     return finish({'forbidden', owner})
   end
 end
+local maxUploads = ARGV[14]
 if mode == 'progress' then
-  if not cur and maxUploads > 0 and redis.call('HLEN', KEYS[4]) >= maxUploads then
-    return finish({'too_many_uploads', ARGV[14]})
+  if not cur and maxUploads ~= '0' and redis.call('HLEN', KEYS[4]) >= tonumber(maxUploads) then
+    return finish({'too_many_uploads', maxUploads})
   end
   redis.call('HSET', KEYS[4], upid, ARGV[13])
   redis.call('HSET', KEYS[1], 'lastActivity', ARGV[3])
-  return finish({'ok', conns()})
+  return finish({'ok', conns(), lastID or ''})
 end
+local maxFiles = tonumber(ARGV[15])
+maxUploads = tonumber(maxUploads)
 
 -- fileCheck returns nil when uid may add the file (or replace its own),
 -- else the refusal.
