@@ -5,6 +5,7 @@
 //	roomstream dev         connector + worker in one process (embedded Redis by default)
 //	roomstream connector   a connector (WebSocket front)
 //	roomstream worker      a worker (consumer group over the inbound streams)
+//	roomstream hooks       a webhook deliverer (consumer group over the feed streams)
 //	roomstream token       print a signed JWT for a user
 //	roomstream deadletters list or requeue dead-lettered events
 //	roomstream replay      audit the inbound log: timeline, verify, export, import
@@ -36,6 +37,7 @@ func main() {
 		{"dev", "connector and worker in one process; embedded Redis unless ROOMSTREAM_REDIS_URL is set", cli.Dev},
 		{"connector", "run a connector: holds WebSocket connections, appends events to Redis Streams", cli.Connector},
 		{"worker", "run a worker: applies room, lock and upload logic from the inbound streams", cli.Worker},
+		{"hooks", "deliver the applied-events feed as signed webhooks (ROOMSTREAM_WEBHOOK_URL)", cli.Hooks},
 		{"token", "print a signed JWT: token -user ID -name NAME [-ttl 1h]", cli.Token},
 		{"deadletters", "list or requeue events that failed too often: deadletters list|requeue", cli.DeadLetters},
 		{"replay", "audit the inbound log: replay timeline|verify|export|import|clean", cli.Replay},

@@ -33,23 +33,30 @@ var deadFields = map[string]bool{"dl_source": true, "dl_error": true, "dl_attemp
 // error that stopped it, and acknowledges it so that the partition moves
 // on. Both happen in one transaction (the two keys share a slot).
 func (c *Client) DeadLetter(ctx context.Context, p int, msg redis.XMessage, cause error, attempts int64, now time.Time) error {
-	vals := make([]any, 0, 2*len(msg.Values)+8)
-	keys := make([]string, 0, len(msg.Values))
-	for k := range msg.Values {
+	return c.deadLetter(ctx, c.Keys.DeadLetters(p), msg.ID, msg.Values, c.Keys.Inbound(p), Group, msg.ID, cause, attempts, now)
+}
+
+// deadLetter appends the fields of entry source to the dead-letter stream
+// dead and acknowledges ackID of group on stream from, in one
+// transaction (the keys share a slot).
+func (c *Client) deadLetter(ctx context.Context, dead, source string, values map[string]any, from, group, ackID string, cause error, attempts int64, now time.Time) error {
+	vals := make([]any, 0, 2*len(values)+8)
+	keys := make([]string, 0, len(values))
+	for k := range values {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		vals = append(vals, k, msg.Values[k])
+		vals = append(vals, k, values[k])
 	}
-	vals = append(vals, "dl_source", msg.ID, "dl_error", cause.Error(),
+	vals = append(vals, "dl_source", source, "dl_error", cause.Error(),
 		"dl_attempts", strconv.FormatInt(attempts, 10), "dl_failed_at", strconv.FormatInt(now.UnixMilli(), 10))
 	_, err := c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.XAdd(ctx, &redis.XAddArgs{
-			Stream: c.Keys.DeadLetters(p), Values: vals,
+			Stream: dead, Values: vals,
 			MinID: IDAt(now.Add(-c.cfg.InboundRetention)).String(), Approx: true,
 		})
-		pipe.XAck(ctx, c.Keys.Inbound(p), Group, msg.ID)
+		pipe.XAck(ctx, from, group, ackID)
 		return nil
 	})
 	return err
@@ -58,6 +65,12 @@ func (c *Client) DeadLetter(ctx context.Context, p int, msg redis.XMessage, caus
 // DeadLetters lists the dead letters of partition p, or of every partition
 // when p < 0, oldest first per partition.
 func (c *Client) DeadLetters(ctx context.Context, p int) ([]DeadLetter, error) {
+	return c.deadLetters(ctx, p, c.Keys.DeadLetters, c.Keys.Requeued)
+}
+
+// deadLetters lists the letters of the streams dead names, with the
+// copies the hashes requeued name.
+func (c *Client) deadLetters(ctx context.Context, p int, dead, requeuedKey func(int) string) ([]DeadLetter, error) {
 	parts := []int{p}
 	if p < 0 {
 		parts = parts[:0]
@@ -67,14 +80,14 @@ func (c *Client) DeadLetters(ctx context.Context, p int) ([]DeadLetter, error) {
 	}
 	var out []DeadLetter
 	for _, part := range parts {
-		msgs, err := c.rdb.XRange(ctx, c.Keys.DeadLetters(part), "-", "+").Result()
+		msgs, err := c.rdb.XRange(ctx, dead(part), "-", "+").Result()
 		if err != nil {
 			return nil, fmt.Errorf("read dead letters of partition %d: %w", part, err)
 		}
 		if len(msgs) == 0 {
 			continue
 		}
-		requeued, err := c.rdb.HGetAll(ctx, c.Keys.Requeued(part)).Result()
+		requeued, err := c.rdb.HGetAll(ctx, requeuedKey(part)).Result()
 		if err != nil {
 			return nil, fmt.Errorf("read requeued dead letters of partition %d: %w", part, err)
 		}
@@ -120,7 +133,13 @@ var ErrAlreadyRequeued = errors.New("streams: dead letter already requeued")
 // still tells that the original was never applied; a letter is requeued
 // once (ErrAlreadyRequeued after that).
 func (c *Client) Requeue(ctx context.Context, p int, id string) (string, error) {
-	msgs, err := c.rdb.XRange(ctx, c.Keys.DeadLetters(p), id, id).Result()
+	return c.requeue(ctx, p, id, c.Keys.DeadLetters(p), c.Keys.Inbound(p), c.Keys.Requeued(p))
+}
+
+// requeue appends a copy of letter id of stream dead to stream to, and
+// records it in the hash requeued.
+func (c *Client) requeue(ctx context.Context, p int, id, dead, to, requeued string) (string, error) {
+	msgs, err := c.rdb.XRange(ctx, dead, id, id).Result()
 	if err != nil {
 		return "", err
 	}
@@ -141,7 +160,7 @@ func (c *Client) Requeue(ctx context.Context, p int, id string) (string, error) 
 		args = append(args, k, d.Values[k])
 	}
 	args = append(args, "requeued_from", d.Source)
-	nid, err := requeueScript.Run(ctx, c.rdb, []string{c.Keys.Inbound(p), c.Keys.Requeued(p)}, args...).Text()
+	nid, err := requeueScript.Run(ctx, c.rdb, []string{to, requeued}, args...).Text()
 	if errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("%w: %s in partition %d", ErrAlreadyRequeued, id, p)
 	}

@@ -5,6 +5,7 @@
 // room values and the one decoder of a room snapshot), the room
 // partitioner, the producer that appends to the inbound partitions, the consumer-group reader (with claiming of
 // stale entries), partition and janitor leases, trimming, dead letters,
+// the applied-events feed's format and its deduplicated append (feed.go),
 // the registries of live connectors and workers, token revocations, the
 // keys of a socket's lifetime that it keeps for the connector (open,
 // hold, claim on recovery, close), a user's bounds taken in one step

@@ -31,6 +31,13 @@ import "strconv"
 //	in:{p}:lease, in:{p}:epoch string  lease TTL / none
 //	in:{p}:dead                stream  dead letters, trimmed by retention
 //	in:{p}:requeued            hash    dead letter id -> id of its requeued copy; retention
+//	feed:{p}                   stream  applied events (EVENTS_FEED): trimmed by EVENTS_FEED_RETENTION and _MAXLEN
+//	feed:{p}:fed:<roomId>      string  the room's last inbound entry whose events are in the feed; EVENTS_FEED_RETENTION
+//	feed:{p}:lease, :epoch     string  lease of the hooks process delivering the partition's feed: LEASE_TTL / none
+//	feed:{p}:dead              stream  webhook dead letters, trimmed by INBOUND_RETENTION
+//	feed:{p}:redo              stream  webhook dead letters requeued, delivered again; INBOUND_RETENTION
+//	feed:{p}:requeued          hash    webhook dead letter id -> id of its requeued copy; INBOUND_RETENTION
+//	hooks                      zset    live hooks processes (score = last heartbeat)
 //	out:{connectorId}          stream  trimmed to the recovery window; deleted after its connector is gone
 //	connector:{connectorId}    string  heartbeat, connector timeout
 //	connector:{connectorId}:sockets set sockets hosted by that connector
@@ -89,6 +96,20 @@ func (k Keys) Epoch(p int) string       { return k.tagged("in", strconv.Itoa(p),
 func (k Keys) DeadLetters(p int) string { return k.tagged("in", strconv.Itoa(p), ":dead") }
 func (k Keys) Requeued(p int) string    { return k.tagged("in", strconv.Itoa(p), ":requeued") }
 
+// The feed keys share the {p} hash tag of the partition's inbound
+// stream: one partition's feed, its dedup markers, its hooks lease and its
+// webhook dead letters are in one slot.
+func (k Keys) Feed(p int) string { return k.tagged("feed", strconv.Itoa(p), "") }
+func (k Keys) FeedFed(p int, room string) string {
+	return k.tagged("feed", strconv.Itoa(p), ":fed:"+room)
+}
+func (k Keys) HooksLease(p int) string      { return k.tagged("feed", strconv.Itoa(p), ":lease") }
+func (k Keys) HooksEpoch(p int) string      { return k.tagged("feed", strconv.Itoa(p), ":epoch") }
+func (k Keys) WebhookDead(p int) string     { return k.tagged("feed", strconv.Itoa(p), ":dead") }
+func (k Keys) WebhookRedo(p int) string     { return k.tagged("feed", strconv.Itoa(p), ":redo") }
+func (k Keys) WebhookRequeued(p int) string { return k.tagged("feed", strconv.Itoa(p), ":requeued") }
+func (k Keys) Hooks() string                { return k.prefix + "hooks" }
+
 func (k Keys) Outbound(connector string) string  { return k.tagged("out", connector, "") }
 func (k Keys) Connector(connector string) string { return k.tagged("connector", connector, "") }
 func (k Keys) ConnectorSockets(connector string) string {
@@ -114,3 +135,7 @@ func (k Keys) Scratch(run string) string { return k.prefix + "replay:" + run + "
 
 // Group is the consumer group of the workers on every inbound partition.
 const Group = "workers"
+
+// HooksGroup is the consumer group of the hooks processes on every feed
+// stream (and its stream of requeued webhook dead letters).
+const HooksGroup = "hooks"

@@ -55,11 +55,17 @@ func (c *Client) OutboundRevRange(ctx context.Context, connector, end, start str
 // the workers: the group's pending entries plus its lag (entries not
 // read yet). A partition with no stream yet has none.
 func (c *Client) Backlogs(ctx context.Context) ([]int64, error) {
+	return c.backlogs(ctx, c.Keys.Inbound, Group)
+}
+
+// backlogs returns, for each partition's stream (named by key), the
+// pending entries and the lag of group on it.
+func (c *Client) backlogs(ctx context.Context, key func(int) string, group string) ([]int64, error) {
 	n := c.cfg.Partitions
 	cmds := make([]*redis.XInfoGroupsCmd, n)
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range n {
-			cmds[i] = p.XInfoGroups(ctx, c.Keys.Inbound(i))
+			cmds[i] = p.XInfoGroups(ctx, key(i))
 		}
 		return nil
 	})
@@ -73,7 +79,7 @@ func (c *Client) Backlogs(ctx context.Context) ([]int64, error) {
 			return nil, cerr
 		}
 		for _, g := range groups {
-			if g.Name == Group {
+			if g.Name == group {
 				out[i] = g.Pending + max(g.Lag, 0)
 			}
 		}

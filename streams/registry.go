@@ -46,21 +46,33 @@ func (c *Client) ConnectorAddr(ctx context.Context, connector string) (string, e
 // alive within ttl (itself included), dropping the others; in the same
 // round trip it renews the leases the worker holds (see RenewLeases).
 func (c *Client) Beat(ctx context.Context, worker string, now time.Time, ttl time.Duration, tokens map[int]int64) (live []string, renewed map[int]error, err error) {
-	key := c.Keys.Workers()
+	return c.beat(ctx, c.Keys.Workers(), worker, now, ttl, tokens)
+}
+
+// heartbeat records member alive now in the registry key and returns the
+// members seen alive within ttl, dropping the others.
+func (c *Client) heartbeat(ctx context.Context, key, member string, now time.Time, ttl time.Duration) ([]string, error) {
+	live, _, err := c.beat(ctx, key, member, now, ttl, nil)
+	return live, err
+}
+
+// beat is heartbeat, with the renewal of member's leases (partition ->
+// token) in the same round trip.
+func (c *Client) beat(ctx context.Context, key, member string, now time.Time, ttl time.Duration, tokens map[int]int64) (live []string, renewed map[int]error, err error) {
 	var list *redis.StringSliceCmd
 	var add *redis.IntCmd
 	var results func() (map[int]error, bool)
 	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		add = p.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli()), Member: worker})
+		add = p.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli()), Member: member})
 		p.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatInt(now.Add(-ttl).UnixMilli(), 10))
 		list = p.ZRange(ctx, key, 0, -1)
 		if len(tokens) > 0 {
-			results = c.queueRenewals(ctx, p, worker, tokens, ttl)
+			results = c.queueRenewals(ctx, p, member, tokens, ttl)
 		}
 		return nil
 	})
 	if results != nil {
-		renewed = c.renewed(ctx, results, worker, tokens, ttl)
+		renewed = c.renewed(ctx, results, member, tokens, ttl)
 	}
 	if err = add.Err(); err == nil {
 		err = list.Err()

@@ -47,6 +47,8 @@ type Applier struct {
 	views *views
 	// roomKeys keeps the key lists of rooms applied lately.
 	roomKeys *keyCache
+	// feed writes the applied-events feed (feed.go); nil: off.
+	feed *feed
 }
 
 // NewApplier returns an applier writing through c.
@@ -153,6 +155,7 @@ func (a *Applier) interpret(c *call, res []string, e *effects) error {
 	if len(res) == 0 {
 		return fmt.Errorf("apply %s %s: empty script result", c.env.Type, c.env.ID)
 	}
+	e.feed = a.feedMode()
 	switch res[0] {
 	case "fenced":
 		a.views.drop(c.env.RoomID)

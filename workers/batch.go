@@ -297,14 +297,14 @@ func (a *Applier) commit(ctx context.Context, es []*effects) error {
 	}
 	n := 0
 	for _, e := range es {
-		n += len(e.side) + len(e.order)
+		n += len(e.side) + len(e.order) + len(e.fed)
 	}
 	if n == 0 {
 		return nil
 	}
 	now := a.now()
 	durable := a.c.Config().DurableReplicas > 0
-	_, err := a.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
+	write := func(p redis.Pipeliner) error {
 		if !durable {
 			a.queueWrites(ctx, p, es)
 			return nil
@@ -315,7 +315,11 @@ func (a *Applier) commit(ctx context.Context, es []*effects) error {
 			}
 		}
 		return nil
-	})
+	}
+	cmds, err := a.c.Redis().Pipelined(ctx, write)
+	if err != nil && missing(err) {
+		err = a.feedAgain(ctx, cmds, es, now)
+	}
 	if err != nil || !durable {
 		return err
 	}
@@ -329,16 +333,18 @@ func (a *Applier) commit(ctx context.Context, es []*effects) error {
 			}
 		}
 	}
-	return nil
+	return a.commitFeedDurably(ctx, es, now)
 }
 
 // queueWrites queues the side effects and the outbound entries of es on
 // p. Only the first entry to each connector trims that connector's
 // stream to the recovery window: trimming costs Redis about as much as
-// the append, and once per round trip keeps the stream as short.
+// the append, and once per round trip keeps the stream as short. The
+// events for the feed go last, one call per partition (feed.go).
 func (a *Applier) queueWrites(ctx context.Context, p redis.Pipeliner, es []*effects) []redis.Cmder {
 	cmds := make([]redis.Cmder, 0, 2*len(es))
-	minID := a.c.OutboundMinID(a.now())
+	now := a.now()
+	minID := a.c.OutboundMinID(now)
 	trimmed := make(map[string]bool, 2)
 	for _, e := range es {
 		for _, f := range e.side {
@@ -353,5 +359,5 @@ func (a *Applier) queueWrites(ctx context.Context, p redis.Pipeliner, es []*effe
 			cmds = append(cmds, p.XAdd(ctx, a.c.OutboundAppend(conn, e.out[conn], trim)))
 		}
 	}
-	return cmds
+	return append(cmds, a.queueFeed(ctx, p, es, now)...)
 }

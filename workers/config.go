@@ -19,6 +19,7 @@ var DefaultEmptyRoomTTL = func() time.Duration {
 type Config struct {
 	streams.Config
 	Limits
+	FeedConfig
 
 	HTTPAddr     string        `envconfig:"WORKER_HTTP_ADDR" default:":8081" desc:"address of the worker's /healthz, /readyz and /metrics"`
 	WorkerID     string        `envconfig:"WORKER_ID" desc:"consumer name of this worker (generated when empty)"`
@@ -40,6 +41,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Limits.Validate(); err != nil {
+		return err
+	}
+	if err := c.FeedConfig.Validate(); err != nil {
 		return err
 	}
 	switch {

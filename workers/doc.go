@@ -18,6 +18,7 @@
 //	apply.go      Applier: one entry planned as a room script call, Apply
 //	batch.go      ApplyBatch: entries applied in waves, deferred Writes, commit
 //	effects.go    what one entry produces: outbound messages per connector
+//	feed.go       the applied-events feed: the events rooms heard, written with the entry's other writes
 //	reply.go      the room scripts' replies, field by field
 //	room.go       join, leave and move
 //	lock.go       lock and unlock

@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -21,10 +22,15 @@ type effects struct {
 	out       map[string]*streams.Outbound
 	side      []func(context.Context, redis.Pipeliner) []redis.Cmder
 	outcome   Outcome
+	// feed says which events the applied-events feed takes (feed.go);
+	// fed are those the room heard, at the entry's time.
+	feed feedMode
+	fed  []streams.FeedItem
+	at   time.Time
 }
 
 func newEffects(p int, env *streams.Envelope) *effects {
-	return &effects{partition: p, source: env.ID, room: env.RoomID, out: make(map[string]*streams.Outbound, 2)}
+	return &effects{partition: p, source: env.ID, room: env.RoomID, at: env.At, out: make(map[string]*streams.Outbound, 2)}
 }
 
 func (e *effects) send(connector string, m streams.Message) {
@@ -50,6 +56,7 @@ func (e *effects) broadcast(conns, room, event string, body []byte) {
 		}
 	}
 	e.outcome.Events = append(e.outcome.Events, event)
+	e.keep(event, body)
 }
 
 // member tells connector conn that socket sid joined or left room (op is

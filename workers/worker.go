@@ -66,7 +66,7 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Worker
 		reads:  map[int]*shared{},
 		closed: make(chan struct{}),
 	}
-	w.applier = NewApplier(c, cfg.LockGrace, cfg.EmptyRoomTTL, now).WithLimits(cfg.Limits)
+	w.applier = NewApplier(c, cfg.LockGrace, cfg.EmptyRoomTTL, now).WithLimits(cfg.Limits).WithFeed(cfg.FeedConfig)
 	return w
 }
 
@@ -95,6 +95,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer close(w.closed)
 	if err := w.c.EnsureMeta(ctx); err != nil {
 		return err
+	}
+	if w.applier.feed != nil {
+		// Loaded before the first write needs it (a write that finds it
+		// missing loads it and writes again).
+		if err := w.c.LoadFeedScript(ctx); err != nil {
+			w.log.Warn("load the feed's script", "err", err)
+		}
 	}
 	w.log.Info("worker started", "partitions", w.c.Partitions(), "lease_ttl", w.cfg.LeaseTTL)
 	loops, stopLoops := context.WithCancel(context.Background())

@@ -93,7 +93,7 @@ func (e Env) With(kv ...string) Env {
 type Proc struct {
 	tb   testing.TB
 	Name string
-	Kind string // connector or worker
+	Kind string // connector, worker, hooks or dev
 	Port int
 	// AdminPort serves a connector's /metrics (ROOMSTREAM_ADMIN_ADDR);
 	// workers and dev serve them on Port.

@@ -355,4 +355,47 @@ var mutations = []mutation{
 			{"./connector/api/", []string{"TestFailedAuthLimited"}},
 		},
 	},
+	{
+		Name:      "feed-refusal",
+		Guarantee: "the applied-events feed holds what rooms heard: a refused event never reaches it",
+		File:      "workers/effects.go",
+		From:      "\te.outcome.Status, e.outcome.Message = string(err.Code), err.Message\n",
+		To:        "\te.outcome.Status, e.outcome.Message = string(err.Code), err.Message\n\te.keep(env.Type, env.Data) // mutated: the refused event is fed\n",
+		Checks: []check{
+			{"./workers/", []string{"TestFeedSkipsRefusals"}},
+			{"./e2e/", []string{"TestFeedSkipsRefusedEvents"}},
+		},
+	},
+	{
+		Name:      "feed-no-dedup",
+		Guarantee: "an event applied twice (a redelivered entry) appears once in the feed",
+		File:      "streams/scripts/feed_append.lua",
+		From:      "if not last or idlt(last, id) then",
+		To:        "if true then -- mutated: every write of an entry is fed",
+		Checks: []check{
+			{"./workers/", []string{"TestFeedOnceUnderRepeatedApply"}},
+		},
+	},
+	{
+		Name:      "webhook-signature",
+		Guarantee: "webhooks are signed by the Standard Webhooks convention (HMAC-SHA256 of id.timestamp.body)",
+		File:      "workers/hooks/sign.go",
+		From:      "strconv.FormatInt(t.Unix(), 10))",
+		To:        "strconv.FormatInt(t.Unix()+1, 10)) // mutated: a timestamp other than the signed one",
+		Checks: []check{
+			{"./workers/hooks/", []string{"TestSignatureMatchesTheSpec"}},
+			{"./e2e/", []string{"TestWebhooksDeliverEveryEvent"}},
+		},
+	},
+	{
+		Name:      "webhook-id-per-attempt",
+		Guarantee: "a retried webhook keeps its webhook-id, so that receivers can drop repeats",
+		File:      "workers/hooks/deliver.go",
+		From:      "err := h.post(context.WithoutCancel(r.ctx), it.ev.EventID(), b)",
+		To:        "err := h.post(context.WithoutCancel(r.ctx), it.ev.EventID()+\"-\"+strconv.Itoa(attempt), b) // mutated: an id per attempt",
+		Checks: []check{
+			{"./workers/hooks/", []string{"TestDeliversEveryEventInRoomOrder", "TestDeadLetterAndRequeue"}},
+			{"./e2e/", []string{"TestWebhooksDeliverEveryEvent"}},
+		},
+	},
 }

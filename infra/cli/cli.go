@@ -1,7 +1,8 @@
 // Package cli implements the subcommands of the roomstream binary: it wires
 // configuration, logging, HTTP endpoints, signals and Redis to the
 // connector, the workers, the server API (mounted beside the connector:
-// api.go) and the demo (dev only), and runs the operators' commands
+// api.go), the webhook deliverer (hooks.go) and the demo (dev only), and
+// runs the operators' commands
 // (token, deadletters, replay, rooms, users). It holds no room or protocol
 // logic.
 package cli

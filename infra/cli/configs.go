@@ -6,6 +6,7 @@ import (
 	"github.com/roomstream/roomstream/connector/demo"
 	"github.com/roomstream/roomstream/streams"
 	"github.com/roomstream/roomstream/workers"
+	"github.com/roomstream/roomstream/workers/hooks"
 )
 
 // CommandConfig is what one command reads from the environment.
@@ -35,6 +36,10 @@ func Configs() []CommandConfig {
 		{Name: "worker", Specs: []any{&workers.Config{}, &logConfig{}},
 			Note: "`ROOMSTREAM_REDIS_URL` is required. `ROOMSTREAM_PPROF=true` (read directly, not listed by -h) " +
 				"also serves /debug/pprof/ on the worker's address."},
+		{Name: "hooks", Specs: []any{&hooks.Config{}, &logConfig{}},
+			Note: "`ROOMSTREAM_REDIS_URL`, `ROOMSTREAM_WEBHOOK_URL` and `ROOMSTREAM_WEBHOOK_SECRET` are required; the workers " +
+				"must write the feed (`ROOMSTREAM_EVENTS_FEED`). `ROOMSTREAM_PPROF=true` (read directly, not listed by -h) also " +
+				"serves /debug/pprof/ on the hooks address."},
 		{Name: "dev", Specs: []any{&connector.Config{}, &api.Config{}, &workers.Config{}, &demo.Config{}, &logConfig{}},
 			Note: "dev differs from the connector's and the worker's defaults: it runs an embedded Redis when `ROOMSTREAM_REDIS_URL` " +
 				"is empty, makes up an HS256 secret when `ROOMSTREAM_JWT_SECRET` is empty (and refuses " +

@@ -13,13 +13,17 @@ import (
 	"github.com/roomstream/roomstream/streams"
 )
 
-// DeadLetters runs `deadletters list` and `deadletters requeue`.
+// DeadLetters runs `deadletters list` and `deadletters requeue`: of the
+// inbound entries workers could not apply, or with -webhooks of the feed
+// events hooks processes could not deliver.
 func DeadLetters(args []string) error {
+	const usage = "deadletters list [-webhooks] [-partition N] [-json] | requeue [-webhooks] (-partition N -id ID | -all)"
 	if len(args) == 0 || (args[0] != "list" && args[0] != "requeue") {
-		return errors.New("usage: roomstream deadletters list [-partition N] [-json] | requeue (-partition N -id ID | -all)")
+		return errors.New("usage: roomstream " + usage)
 	}
 	var cfg streams.Config
-	fs := newFlags("deadletters "+args[0], "deadletters list [-partition N] [-json] | requeue (-partition N -id ID | -all)", &cfg)
+	fs := newFlags("deadletters "+args[0], usage, &cfg)
+	webhooks := fs.Bool("webhooks", false, "the webhook dead letters (events the hooks could not deliver) instead of the inbound ones")
 	part := fs.Int("partition", -1, "partition (default: all)")
 	asJSON := fs.Bool("json", false, "list as JSON lines")
 	id := fs.String("id", "", "dead letter id to requeue")
@@ -44,7 +48,11 @@ func DeadLetters(args []string) error {
 	if *part >= cfg.Partitions {
 		return fmt.Errorf("-partition must be below ROOMSTREAM_PARTITIONS (%d)", cfg.Partitions)
 	}
-	letters, err := c.DeadLetters(ctx, *part)
+	list, requeue, kind := c.DeadLetters, c.Requeue, "dead letter"
+	if *webhooks {
+		list, requeue, kind = c.WebhookDeadLetters, c.RequeueWebhook, "webhook dead letter"
+	}
+	letters, err := list(ctx, *part)
 	if err != nil {
 		return err
 	}
@@ -63,11 +71,15 @@ func DeadLetters(args []string) error {
 			if requeued == "" {
 				requeued = "-"
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%v\t%d\t%s\t%s\t%s\n", d.Partition, d.ID, d.Source, d.Values["type"], d.Values["room"],
+			room := d.Values["room"]
+			if *webhooks {
+				room = d.Values["roomId"]
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%v\t%d\t%s\t%s\t%s\n", d.Partition, d.ID, d.Source, d.Values["type"], room,
 				d.Attempts, d.FailedAt.Format(time.RFC3339), requeued, d.Error)
 		}
 		_ = tw.Flush()
-		fmt.Fprintf(os.Stderr, "%d dead letter(s)\n", len(letters))
+		fmt.Fprintf(os.Stderr, "%d %s(s)\n", len(letters), kind)
 		return nil
 	}
 	if !*all && (*id == "" || *part < 0) {
@@ -82,7 +94,7 @@ func DeadLetters(args []string) error {
 		if *all && d.Requeued != "" {
 			continue // requeued before
 		}
-		nid, err := c.Requeue(ctx, d.Partition, d.ID)
+		nid, err := requeue(ctx, d.Partition, d.ID)
 		if err != nil {
 			return fmt.Errorf("requeue %s of partition %d: %w", d.ID, d.Partition, err)
 		}
@@ -90,7 +102,7 @@ func DeadLetters(args []string) error {
 		n++
 	}
 	if n == 0 && !*all {
-		return fmt.Errorf("no dead letter %s in partition %d", *id, *part)
+		return fmt.Errorf("no %s %s in partition %d", kind, *id, *part)
 	}
 	if n == 0 {
 		fmt.Println("nothing to requeue")

@@ -11,6 +11,7 @@ import (
 	"github.com/roomstream/roomstream/connector/demo"
 	"github.com/roomstream/roomstream/streams"
 	"github.com/roomstream/roomstream/workers"
+	"github.com/roomstream/roomstream/workers/hooks"
 )
 
 // TestDefaults holds streams.Defaults, through which Go code reads the
@@ -48,6 +49,9 @@ func TestDefaults(t *testing.T) {
 	var ac, ac2 api.Config
 	streams.Defaults(&ac)
 	check("api.Config", &ac, &ac2)
+	var hc, hc2 hooks.Config
+	streams.Defaults(&hc)
+	check("hooks.Config", &hc, &hc2)
 
 	if cc.MaxPayload != connector.DefaultMaxPayload {
 		t.Errorf("connector.DefaultMaxPayload %d, MAX_PAYLOAD's default %d", connector.DefaultMaxPayload, cc.MaxPayload)

@@ -85,11 +85,12 @@ func helpVariables(c cli.CommandConfig) ([]variable, error) {
 // sharedTitles names the sections of structs that several commands read.
 // A struct missing here gets its Go name as a title.
 var sharedTitles = map[string]string{
-	"streams.Config": "Redis and streams",
-	"cli.logConfig":  "Logging",
-	"workers.Limits": "Room limits",
-	"auth.Config":    "Tokens (JWT)",
-	"api.Config":     "Server API",
+	"streams.Config":     "Redis and streams",
+	"cli.logConfig":      "Logging",
+	"workers.Limits":     "Room limits",
+	"workers.FeedConfig": "Applied-events feed",
+	"auth.Config":        "Tokens (JWT)",
+	"api.Config":         "Server API",
 }
 
 // section is one heading of configuration.md: a command (or commands

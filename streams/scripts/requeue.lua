@@ -1,7 +1,8 @@
--- Append a copy of a dead letter to its inbound stream and record the
--- copy against the letter, atomically (the keys share the {p} hash tag).
--- KEYS[1]  in:{p}            inbound stream
--- KEYS[2]  in:{p}:requeued   hash: dead letter id -> copy id
+-- Append a copy of a dead letter to the stream it is applied or delivered
+-- from again and record the copy against the letter, atomically (the keys
+-- share the {p} hash tag).
+-- KEYS[1]  in:{p}            inbound stream (a webhook's: feed:{p}:redo)
+-- KEYS[2]  in:{p}:requeued   hash: dead letter id -> copy id (feed:{p}:requeued)
 -- ARGV[1]  dead letter id
 -- ARGV[2]  seconds the record lives (the inbound retention)
 -- ARGV[3..] field, value, ... of the copy
