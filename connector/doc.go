@@ -38,8 +38,10 @@
 //   - wire.go: the bytes going out on a connection, framed and written
 //     without blocking the outbound reader
 //   - ping.go: Engine.IO pings, the ping timeout, and which pongs count
-//   - events.go: Socket.IO packets: CONNECT, authenticate, room events,
-//     refusals, token expiry
+//   - events.go: Socket.IO packets: CONNECT, authenticate, refusals,
+//     token expiry
+//   - roomevent.go: room events, checked, parsed and queued for
+//     appending; joins and leaves
 //   - session.go: the session and socket keys of an authenticated socket
 //     (within the user's MAX_CONNS_PER_USER), and the revocation check
 //   - rooms.go: a socket's rooms, following the workers' answers to its
@@ -55,7 +57,11 @@
 //   - catchup.go: what a recovered socket missed, read back from its old
 //     connector's outbound stream
 //   - append.go: appending inbound events, batched and retried
+//   - appendq.go: a socket's events waiting to be appended, in order
 //   - outbound.go: reading the outbound stream and delivering its entries
+//   - batch.go: the frames of one outbound read, gathered per socket and
+//     written once
+//   - members.go: which local sockets are in which room
 //   - backlog.go: refusing events of partitions the workers are behind on
 //   - limits.go: sessions per connector, connections and handshakes per
 //     client address

@@ -48,21 +48,17 @@ func TestDurableWaitKeepsAcknowledgedWrites(t *testing.T) {
 		// sockets share a pipeline), as Run starts them.
 		lctx, cancel := context.WithCancel(ctx)
 		t.Cleanup(cancel)
-		for range appenders {
-			go s.appendLoop(lctx)
-		}
-		s.appending.Store(true)
+		runAppendLoops(t, lctx, s)
 		return s
 	}
 	async, durable := newServer(0), newServer(1)
 	var seq atomic.Uint64
+	// appendEv appends an event as a socket's read loop has it appended,
+	// for up to window.
 	appendEv := func(s *Server, mark string, window time.Duration) error {
-		env := &streams.Envelope{Type: "lock-room", RoomID: "r1", UserID: "alice", SessionID: "s", SocketID: "so",
+		env := streams.Envelope{Type: "lock-room", RoomID: "r1", UserID: "alice", SessionID: "s", SocketID: "so",
 			Origin: "o1", Seq: seq.Add(1), At: time.Now(), Data: []byte(`{"roomId":"r1","reason":"` + mark + `"}`)}
-		actx, cancel := context.WithTimeout(ctx, window)
-		defer cancel()
-		_, err := s.appendRetrying(actx, env)
-		return err
+		return appendVia(appendSocket(s), env, window)
 	}
 	// present tells whether the replica holds the event marked mark.
 	key := streams.NewKeys("t:").Inbound(streams.Partition("r1", 4))

@@ -1,7 +1,6 @@
 package connector
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"time"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/roomstream/roomstream/connector/protocol"
 	"github.com/roomstream/roomstream/schemas"
-	"github.com/roomstream/roomstream/streams"
 )
 
 // handlePacket handles one Socket.IO packet; false ends the connection.
@@ -22,7 +20,8 @@ func (so *socket) handlePacket(data []byte) bool {
 	}
 	switch p.Type {
 	case protocol.Connect:
-		so.handleConnect(p)
+		q := p
+		return so.offStack(func() { so.handleConnect(q) })
 	case protocol.Disconnect:
 		if p.Namespace == "/" {
 			so.end(causeClient, websocket.StatusNormalClosure, "")
@@ -38,7 +37,7 @@ func (so *socket) handlePacket(data []byte) bool {
 			so.refuse(p, "", "", schemas.NewError(schemas.CodeInvalidPayload, "binary attachments are not supported; send JSON"))
 			return true
 		}
-		so.handleEvent(p)
+		return so.handleEvent(&p)
 	case protocol.Ack, protocol.BinaryAck:
 		// roomstream never asks clients for acknowledgements.
 		so.skipBinary = p.Attachments
@@ -143,10 +142,10 @@ func (so *socket) accept() {
 	s := so.srv
 	so.connectTimer.Stop()
 	s.mu.Lock()
-	s.sockets[so.sid] = so
+	s.putSocket(so)
 	s.mu.Unlock()
 	so.connected = true
-	so.refusals = 0
+	so.acceptedOne()
 	so.enqueueRaw(protocol.ConnectFrame(so.sid, so.pid))
 }
 
@@ -222,14 +221,28 @@ const maxEventName = 64
 // (nothing accepted in between) is disconnected: it is broken or hostile,
 // and every refusal costs an answer.
 func (so *socket) countRefusal() {
+	so.amu.Lock()
 	so.refusals++
-	limit := so.srv.cfg.MaxRefusals
-	if limit <= 0 {
-		limit = 50
-	}
-	if so.refusals >= limit {
+	tooMany := so.refusals >= so.refusalLimit()
+	so.amu.Unlock()
+	if tooMany {
 		so.end(causeServer, websocket.StatusPolicyViolation, "too many refused events")
 	}
+}
+
+// refusalLimit is MAX_REFUSALS.
+func (so *socket) refusalLimit() int {
+	if limit := so.srv.cfg.MaxRefusals; limit > 0 {
+		return limit
+	}
+	return 50
+}
+
+// acceptedOne starts the count of refusals in a row again.
+func (so *socket) acceptedOne() {
+	so.amu.Lock()
+	so.refusals = 0
+	so.amu.Unlock()
 }
 
 // authenticated tells the client who it is, and watches its token.
@@ -239,96 +252,6 @@ func (so *socket) authenticated() {
 	}
 	so.watchToken()
 	so.emit(schemas.EventAuthSuccessful, mustJSON(schemas.AuthSuccessPayload{UserID: so.ident.UserID, SessionID: so.session}))
-}
-
-func (so *socket) handleEvent(p protocol.Packet) {
-	s := so.srv
-	name, args := p.Name, p.Args
-	if args == nil && name == "" {
-		// Not from Decode (which splits every EVENT).
-		var err error
-		if name, args, err = protocol.EventArgs(p.Data); err != nil {
-			so.end(causeParse, websocket.StatusProtocolError, "invalid event")
-			return
-		}
-	}
-	if len(name) > maxEventName {
-		so.refuse(p, "", "", schemas.Errorf(schemas.CodeUnknownEvent, "event name longer than %d bytes", maxEventName))
-		return
-	}
-	if !so.limiter.Allow() {
-		s.m.rateLimited.Inc()
-		// Not echoed: a flood gets the shortest answer there is.
-		so.refuse(p, "", "", schemas.Errorf(schemas.CodeRateLimited, "more than %g events per second", s.cfg.RateLimit))
-		return
-	}
-	if name == schemas.EventAuthenticate {
-		so.handleAuthenticate(p, args)
-		return
-	}
-	if !so.authed {
-		so.refuse(p, name, "", schemas.NewError(schemas.CodeUnauthorized, "authenticate first: send a token in the handshake auth or an 'authenticate' event"))
-		return
-	}
-	if !schemas.IsRoomEvent(name) {
-		so.refuse(p, name, "", schemas.NewError(schemas.CodeUnknownEvent, "unknown event"))
-		return
-	}
-	if len(args) == 0 {
-		so.refuse(p, name, "", schemas.NewError(schemas.CodeInvalidPayload, "the event needs a payload object"))
-		return
-	}
-	cmd, verr := schemas.ParseCommand(name, args[0], so.ident.UserID)
-	if verr != nil {
-		so.refuse(p, name, verr.RoomID, verr)
-		return
-	}
-	if s.backlogFull(cmd.RoomID) {
-		s.m.backlogRefused.Inc()
-		so.refuse(p, name, cmd.RoomID, schemas.NewError(schemas.CodeUnavailable, "the service is behind; retry in a moment"))
-		return
-	}
-	// Not tied to the connection: an event being appended when its socket
-	// closes is appended all the same.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if name == schemas.EventJoinRoom && !so.admitJoin(ctx, p, cmd.RoomID) {
-		return
-	}
-	env := &streams.Envelope{
-		Type: name, RoomID: cmd.RoomID, UserID: so.ident.UserID, UserName: so.ident.UserName,
-		SessionID: so.session, SocketID: so.sid, ConnectorID: s.id,
-		AckID: p.ID, HasAck: p.HasID, Data: cmd.Data, At: s.now(),
-	}
-	if s.draining.Load() {
-		so.refuse(p, name, cmd.RoomID, schemas.NewError(schemas.CodeUnavailable, "this connector is restarting; send again after reconnecting"))
-		return
-	}
-	so.seq++
-	env.Origin, env.Seq = so.origin, so.seq
-	if p.HasID {
-		so.pendingAcks.Add(1)
-	}
-	if _, err := s.appendRetrying(ctx, env); err != nil {
-		if p.HasID {
-			so.pendingAcks.Add(-1)
-		}
-		so.unavailable(p, name, cmd.RoomID, err)
-		return
-	}
-	s.m.eventsIn.WithLabelValues(name, "accepted").Inc()
-	so.refusals = 0
-	if name == schemas.EventLeaveRoom {
-		so.leftRoom(ctx, cmd.RoomID)
-	}
-}
-
-func (so *socket) unavailable(p protocol.Packet, event, room string, err error) {
-	so.srv.log.Warn("event not accepted: Redis unavailable", "event", event, "socket", so.sid, "err", err)
-	if event == schemas.EventJoinRoom {
-		so.joinNotAppended(room)
-	}
-	so.refuse(p, event, room, schemas.NewError(schemas.CodeUnavailable, "the event was not accepted, retry"))
 }
 
 // handleAuthenticate serves the `authenticate` event: the socket connected
@@ -385,7 +308,7 @@ func (so *socket) handleAuthenticate(p protocol.Packet, args []json.RawMessage) 
 		}
 	}
 	s.m.eventsIn.WithLabelValues(schemas.EventAuthenticate, "accepted").Inc()
-	so.refusals = 0
+	so.acceptedOne()
 	so.authenticated()
 	if !again {
 		s.log.Debug("socket authenticated", "socket", so.sid, "user", so.ident.UserID)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/roomstream/roomstream/connector/protocol"
 	"github.com/roomstream/roomstream/e2e/sioclient"
 	"github.com/roomstream/roomstream/e2e/testkit"
 	"github.com/roomstream/roomstream/infra/testredis"
@@ -324,4 +325,43 @@ func asRead(o *streams.Outbound) map[string]any {
 		values[v[i].(string)] = v[i+1]
 	}
 	return values
+}
+
+// runAppendLoops runs the append loops of a connector that Run does not
+// run, as Run does, until ctx ends; it returns once they take events.
+func runAppendLoops(tb testing.TB, ctx context.Context, s *Server) {
+	tb.Helper()
+	for range appenders {
+		go s.appendLoop(ctx)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.appends.mu.Lock()
+		n := s.appends.loops
+		s.appends.mu.Unlock()
+		if n == appenders {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("append loops not running")
+		}
+	}
+}
+
+// appendSocket returns a socket whose connection has closed already:
+// what it appends goes through its queue as a live socket's events do,
+// and nothing is written to it.
+func appendSocket(s *Server) *socket {
+	so := newSocket(s, nil)
+	so.closed = true
+	return so
+}
+
+// appendVia appends env through so's queue, trying for window, and
+// returns the result.
+func appendVia(so *socket, env streams.Envelope, window time.Duration) error {
+	r := so.newAppendReq(&protocol.Packet{}, env.Type, env.RoomID)
+	r.env, r.deadline = env, time.Now().Add(window)
+	so.queueAppend(r)
+	so.awaitAppend(r)
+	return r.err
 }

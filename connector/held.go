@@ -32,9 +32,7 @@ func (s *Server) settle(so *socket) {
 	// closed) instead of finding it nowhere.
 	settled := make(chan struct{})
 	s.mu.Lock()
-	if s.sockets[so.sid] == so {
-		delete(s.sockets, so.sid)
-	}
+	s.dropSocket(so)
 	s.settling[so.sid] = settled
 	s.mu.Unlock()
 	defer func() {
@@ -186,7 +184,10 @@ func (s *Server) awaitSettled(sid string) bool {
 // kick closes socket sid for good, live or held for recovery (HTTP API
 // disconnect): a live client gets a Socket.IO DISCONNECT (it does not
 // reconnect on its own); either way it leaves its rooms at once.
-func (s *Server) kick(sid, reason string) {
+func (s *Server) kick(sid, reason string) { s.kickSocket(sid, s.socket(sid), reason) }
+
+// kickSocket is kick with sid's live socket looked up (nil: none here).
+func (s *Server) kickSocket(sid string, so *socket, reason string) {
 	if reason == "" {
 		reason = "disconnected by the server"
 	}
@@ -194,7 +195,7 @@ func (s *Server) kick(sid, reason string) {
 		_, size := utf8.DecodeLastRuneInString(reason)
 		reason = reason[:len(reason)-size]
 	}
-	if so := s.socket(sid); so != nil {
+	if so != nil {
 		so.kicked.Store(true)
 		so.enqueueRaw([]byte("41"))
 		so.end(causeKicked, websocket.StatusPolicyViolation, reason)

@@ -10,7 +10,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/roomstream/roomstream/connector/protocol"
-	"github.com/roomstream/roomstream/schemas"
 	"github.com/roomstream/roomstream/streams"
 )
 
@@ -33,6 +32,7 @@ func (s *Server) outboundStart(ctx context.Context) (string, error) {
 // outbound stream to the local sockets they name.
 func (s *Server) readOutbound(ctx context.Context, last string) {
 	d := newDedup()
+	b := newBatch()
 	retry := streams.NewBackoff(50*time.Millisecond, 2*time.Second)
 	for ctx.Err() == nil {
 		msgs, err := s.c.ReadOutbound(ctx, s.id, last, 512, 2*time.Second)
@@ -44,11 +44,9 @@ func (s *Server) readOutbound(ctx context.Context, last string) {
 			continue
 		}
 		retry.Reset()
-		for _, m := range msgs {
-			id := m.ID
-			s.dispatch(m, d, &id)
-			last = id
-			s.lastSeen.Store(&id)
+		if len(msgs) > 0 {
+			s.dispatch(msgs, d, b)
+			last = msgs[len(msgs)-1].ID
 		}
 	}
 }
@@ -98,32 +96,31 @@ func (d *dedup) fresh(o *streams.Outbound) bool {
 	return true
 }
 
-// members is this connector's view of which of its sockets are in which
-// room, kept from the $join and $leave messages of its outbound stream.
-// Those come in the same stream, in order, as the room's events, so a
-// room event reaches exactly the sockets the room had when the worker
-// applied it. Only the outbound reader touches it.
-type members map[string]map[string]struct{}
-
-func (m members) add(room, sid string) {
-	set := m[room]
-	if set == nil {
-		set = map[string]struct{}{}
-		m[room] = set
+// dispatch delivers one read of the outbound stream. The frames each
+// socket gets from it are gathered and written together once every entry
+// is looked at (batch): one write per socket per read, in stream order.
+// The sockets and rooms are looked up under one hold of s.mu's read lock,
+// and lastSeen moves to the read's last entry before it is let go: a
+// socket registered meanwhile (a recovery reads lastSeen under the write
+// lock) gets every later entry, and catches up on the earlier ones.
+func (s *Server) dispatch(msgs []redis.XMessage, d *dedup, b *batch) {
+	s.mu.RLock()
+	for i := range msgs {
+		s.dispatchEntry(&msgs[i], d, b)
 	}
-	set[sid] = struct{}{}
+	if b.last != nil {
+		s.lastSeen.Store(b.last)
+	}
+	s.mu.RUnlock()
+	b.flush(s.m)
 }
 
-func (m members) remove(room, sid string) {
-	if set := m[room]; set != nil {
-		delete(set, sid)
-		if len(set) == 0 {
-			delete(m, room)
-		}
-	}
-}
-
-func (s *Server) dispatch(m redis.XMessage, d *dedup, offset *string) {
+// dispatchEntry gathers what entry m has for local sockets (s.mu held for
+// reading).
+func (s *Server) dispatchEntry(m *redis.XMessage, d *dedup, b *batch) {
+	id := m.ID
+	offset := &id
+	b.last = offset
 	o, err := streams.DecodeOutbound(m.ID, m.Values)
 	if err != nil {
 		s.log.Error("skip bad outbound entry", "err", err)
@@ -133,7 +130,6 @@ func (s *Server) dispatch(m redis.XMessage, d *dedup, offset *string) {
 		s.m.duplicates.Inc()
 		return
 	}
-	var now time.Time // read once the entry's first frame is handed over
 	if len(o.Messages) > 1 {
 		// A removal's $leave comes after the user-left its socket must
 		// hear: the room stops counting before the socket can answer it.
@@ -172,12 +168,16 @@ func (s *Server) dispatch(m redis.XMessage, d *dedup, offset *string) {
 			}
 			continue
 		case streams.DisconnectEvent:
-			var b struct {
+			var body struct {
 				Reason string `json:"reason"`
 			}
-			_ = json.Unmarshal(msg.Body, &b)
+			_ = json.Unmarshal(msg.Body, &body)
 			for _, sid := range msg.To {
-				s.kick(sid, b.Reason)
+				so := s.sockets[sid]
+				if so != nil {
+					b.flushSocket(so) // what it got before goes first
+				}
+				s.kickSocket(sid, so, body.Reason)
 			}
 			continue
 		}
@@ -187,11 +187,10 @@ func (s *Server) dispatch(m redis.XMessage, d *dedup, offset *string) {
 		// One frame for every recipient.
 		frame := buildFrame(msg, *offset)
 		n := 0
-		s.mu.RLock()
-		if msg.Room != "" {
-			for sid := range s.members[msg.Room] {
-				if so := s.sockets[sid]; so != nil {
-					so.deliver(frame, offset)
+		if rm := s.members[msg.Room]; msg.Room != "" && rm != nil {
+			for i := range rm.list {
+				if so := s.memberSocket(&rm.list[i]); so != nil {
+					b.add(so, frame, offset)
 					n++
 				}
 			}
@@ -202,29 +201,15 @@ func (s *Server) dispatch(m redis.XMessage, d *dedup, offset *string) {
 				continue
 			}
 			if msg.Event == "" {
-				so.pendingAcks.Add(-1)
-				so.deliver(frame, nil)
+				b.addAck(so, frame)
 			} else {
-				so.deliver(frame, offset)
+				b.add(so, frame, offset)
 			}
 			n++
 		}
-		s.mu.RUnlock()
 		if n > 0 {
-			// A clock read per entry, not per read: a read brings up to
-			// hundreds of entries, whose deliveries take long enough to
-			// show in the low buckets.
-			if !o.Accepted.IsZero() {
-				if now.IsZero() {
-					now = time.Now()
-				}
-				s.m.latency.Delivered.SinceN(o.Accepted, now, n)
-			}
-			name := schemas.MetricName(msg.Event)
-			if name == "" {
-				name = "ack"
-			}
-			s.m.eventsOut.WithLabelValues(name).Add(float64(n))
+			b.count(msg.Event, n)
+			b.delivered(o.Accepted, n)
 		}
 	}
 }

@@ -58,12 +58,10 @@ func (r *recovery) confirm(room string) {
 	}
 }
 
-// moved is called by the outbound reader for each $moved confirmation.
+// moved is called by the outbound reader, which holds s.mu for reading,
+// for each $moved confirmation.
 func (s *Server) moved(sid string, body []byte) {
-	s.mu.RLock()
-	r := s.recoveries[sid]
-	s.mu.RUnlock()
-	if r != nil {
+	if r := s.recoveries[sid]; r != nil {
 		r.confirm(roomOf(body))
 	}
 }
@@ -219,14 +217,17 @@ func (s *Server) startRecovering(ctx context.Context, so *socket, sid, old strin
 	so.mu.Lock()
 	so.recovering = true
 	so.mu.Unlock()
-	base = *s.lastSeen.Load()
 	moving := old != s.id && len(rooms) > 0
 	rec := &recovery{waiting: map[string]bool{}, done: make(chan struct{})}
 	s.mu.Lock()
+	// Read under the lock that the outbound reader holds (for reading)
+	// from looking up an entry's sockets until lastSeen has moved past
+	// it: every entry after base finds the socket registered.
+	base = *s.lastSeen.Load()
 	if prev := s.sockets[sid]; prev != nil && prev != so {
 		prev.supersede()
 	}
-	s.sockets[sid] = so
+	s.putSocket(so)
 	if moving {
 		for _, r := range rooms {
 			rec.waiting[r] = true
@@ -284,14 +285,10 @@ func (s *Server) resume(ctx context.Context, so *socket, ca connectAuth, old str
 	so.connected = true
 	so.enqueueRaw(protocol.ConnectFrame(sid, so.pid))
 	so.watchToken()
-	for _, f := range frames {
-		so.enqueueRaw(f)
-	}
+	so.enqueueRaw(frames...)
 	so.offset.Store(&last)
 	so.mu.Lock()
-	for _, f := range so.buffered {
-		so.enqueueRaw(f)
-	}
+	so.enqueueRaw(so.buffered...)
 	if so.bufferedOffset != nil {
 		so.offset.Store(so.bufferedOffset)
 	}
@@ -310,9 +307,7 @@ func (s *Server) abandonRecovery(ctx context.Context, so *socket, ca connectAuth
 	s.log.Info("recovery: the socket missed more than a recovery reads; a fresh session instead", "socket", sid, "from", old,
 		"max", s.cfg.RecoveryMaxEntries)
 	s.mu.Lock()
-	if s.sockets[sid] == so {
-		delete(s.sockets, sid)
-	}
+	s.dropSocket(so)
 	s.mu.Unlock()
 	so.mu.Lock()
 	so.recovering, so.buffered, so.bufferedOffset = false, nil, nil

@@ -258,16 +258,19 @@ func (so *socket) joinNotAppended(room string) {
 	}
 }
 
+// roomJoined, joinRefused and roomLeft are called by the outbound reader,
+// which holds s.mu for reading.
+
 // roomJoined: the workers put socket sid in room ($join).
 func (s *Server) roomJoined(sid, room string) {
-	if so := s.socket(sid); so != nil && so.rooms.joined(room) {
+	if so := s.sockets[sid]; so != nil && so.rooms.joined(room) {
 		go so.rememberRoom(room)
 	}
 }
 
 // joinRefused: the workers refused socket sid's join of room ($refused).
 func (s *Server) joinRefused(sid, room string) {
-	if so := s.socket(sid); so != nil && so.rooms.drop(room, roomJoining) {
+	if so := s.sockets[sid]; so != nil && so.rooms.drop(room, roomJoining) {
 		go so.forgetRoom(room)
 	}
 }
@@ -275,7 +278,7 @@ func (s *Server) joinRefused(sid, room string) {
 // roomLeft: socket sid is no longer in room on this connector ($leave):
 // it left (already forgotten), or was removed.
 func (s *Server) roomLeft(sid, room string) {
-	if so := s.socket(sid); so != nil && so.rooms.drop(room, roomIn) {
+	if so := s.sockets[sid]; so != nil && so.rooms.drop(room, roomIn) {
 		go so.forgetRoom(room)
 	}
 }

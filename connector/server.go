@@ -60,17 +60,15 @@ type Server struct {
 	recoveries map[string]*recovery
 
 	// members: which local sockets are in which room (outbound reader
-	// only).
+	// only, holding mu for reading).
 	members members
 
 	// lastSeen is the id of the last outbound entry read (the offset of a
 	// socket that has received nothing yet).
 	lastSeen atomic.Pointer[string]
 
-	// appends carries inbound events to the append loops (appending is
-	// set while they run).
-	appends   chan *appendReq
-	appending atomic.Bool
+	// appends hands the sockets' inbound events to the append loops.
+	appends appendQueue
 
 	// backlogged marks the partitions whose workers are too far behind
 	// (watchBacklog).
@@ -112,7 +110,7 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 		polls:      map[string]*socket{},
 		recoveries: map[string]*recovery{},
 		members:    members{},
-		appends:    make(chan *appendReq, appendBatch),
+		appends:    appendQueue{wake: make(chan struct{}, 1)},
 		done:       make(chan struct{}),
 		guard:      opts.Guard,
 	}
@@ -173,12 +171,10 @@ func (s *Server) Run(ctx context.Context) error {
 	for range appenders {
 		go func() { defer s.loops.Done(); s.appendLoop(loops) }()
 	}
-	s.appending.Store(true)
 	s.ready.Store(true)
 	s.log.Info("connector started", "partitions", s.c.Partitions())
 	<-ctx.Done()
 	s.drain()
-	s.appending.Store(false)
 	stop()
 	s.loops.Wait()
 	return nil
@@ -243,10 +239,10 @@ func (s *Server) inFlightAcks() int64 {
 func (s *Server) evictAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for sid, so := range s.sockets {
+	for _, so := range s.sockets {
 		so.superseded.Store(true)
 		so.end(causeServer, websocket.StatusServiceRestart, "connector was cut off from Redis; reconnect")
-		delete(s.sockets, sid)
+		s.dropSocket(so)
 	}
 	for sid, h := range s.held {
 		h.timer.Stop()

@@ -2,6 +2,7 @@ package connector
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +38,6 @@ type socket struct {
 	origin     string
 	seq        uint64
 	skipBinary int
-	refusals   int // refused events in a row
 	limiter    *rate.Limiter
 	// connectTimer closes a connection that sends no CONNECT in time;
 	// authTimer one that connected without a token and never authenticates.
@@ -49,7 +49,8 @@ type socket struct {
 	// to write. qmu also guards the ping timer's state.
 	qmu          sync.Mutex
 	queue        [][]byte
-	qbytes       int  // bytes in queue
+	qbytes       int  // bytes waiting for the writer: in queue and in the wire buffer
+	qwire        int  // frames in the wire buffer that a direct write left to the writer
 	writing      bool // a writer goroutine runs
 	closeWanted  bool // the connection is ending (end): the writer closes it
 	closed       bool // the writer closed it: nothing more is sent
@@ -72,11 +73,30 @@ type socket struct {
 	// the offset argument of events it gets.
 	offset atomic.Pointer[string]
 
+	// Accepted events waiting to be appended, in the order the socket
+	// sent them; the first is being appended (appendq.go). amu guards
+	// them and refusals; appendedOne is signalled as each is done.
+	amu         sync.Mutex
+	appendedOne sync.Cond
+	appendq     []*appendReq
+	refusals    int // refused events in a row
+
 	// recovering buffers outbound packets while missed ones are resent.
 	mu             sync.Mutex
 	recovering     bool
 	buffered       [][]byte
 	bufferedOffset *string
+
+	// listed tells whether the socket is the one s.sockets lists under
+	// its id (guarded by s.mu).
+	listed bool
+
+	// The frames of the outbound read being dispatched, gathered for one
+	// write (batch; outbound reader only): in stream order, the offset of
+	// the last event among them, and how many are acknowledgements.
+	out     [][]byte
+	outOff  *string
+	outAcks int
 
 	// superseded is set when a recovery of the same socket took over this
 	// connection (the client reconnected before we saw the old one drop).
@@ -98,6 +118,7 @@ func newSocket(s *Server, conn *websocket.Conn) *socket {
 		writerDone: make(chan struct{}),
 		limiter:    rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst),
 	}
+	so.appendedOne.L = &so.amu
 	so.pongAt.Store(time.Now().UnixNano())
 	so.offset.Store(s.lastSeen.Load())
 	return so
@@ -131,6 +152,7 @@ func (so *socket) run() {
 	so.finishWrites()
 	so.closeNow()
 	s.m.closes.WithLabelValues(causeNames[so.cause]).Inc()
+	so.awaitAppends()
 	s.settle(so)
 }
 
@@ -223,71 +245,43 @@ func (so *socket) abort() {
 	so.closeNow()
 }
 
-// enqueueRaw sends a frame: at once, without blocking, when nothing is
-// queued and no writer runs (the common case: one system call, no
-// goroutine); otherwise it queues it for the writer. A socket whose queue
-// is full is too slow to keep up: it is disconnected (and can recover its
-// missed events on reconnect) rather than holding up everyone else.
-func (so *socket) enqueueRaw(b []byte) {
+// enqueueRaw sends frames, in order: at once, in one system call and
+// without blocking, when nothing is queued and no writer runs (the common
+// case: no goroutine); otherwise it queues them for the writer. A socket
+// whose queue is full is too slow to keep up: it is disconnected (and can
+// recover its missed events on reconnect) rather than holding up everyone
+// else.
+func (so *socket) enqueueRaw(frames ...[]byte) {
+	if len(frames) == 0 {
+		return
+	}
 	so.qmu.Lock()
 	if so.closed {
 		so.qmu.Unlock()
 		return
 	}
-	overBytes := so.srv.cfg.SendQueueBytes > 0 && so.qbytes+len(b) > so.srv.cfg.SendQueueBytes
-	if so.poll != nil {
-		overBytes = so.poll.bytes+int64(len(b)) > so.srv.cfg.PollBuffer
-	}
-	if len(so.queue) >= so.srv.cfg.SendQueue || overBytes {
-		polling := so.poll != nil
-		n, bytes := len(so.queue), so.qbytes
-		so.qmu.Unlock()
-		if so.end(causeSlow, websocket.StatusTryAgainLater, "too slow: send queue full") {
-			so.srv.m.slowDropped.Inc()
-			if polling {
-				so.srv.log.Warn("polling session closed: its client polls too slowly to keep up", "socket", so.sid,
-					"queue", so.srv.cfg.SendQueue, "bytes", so.srv.cfg.PollBuffer)
-			} else {
-				so.srv.log.Warn("socket dropped: too slow to keep up", "socket", so.sid, "queued", n, "bytes", bytes)
-				// It does not read what is queued: cut it now rather
-				// than after a write deadline (it can recover).
-				so.closeNow()
-			}
-		}
-		return
-	}
 	if !so.writing && !so.closeWanted && so.wire != nil {
-		so.writing = true // this goroutine is the writer for a moment
-		so.qmu.Unlock()
-		done, err := so.wire.tryFrames(b)
-		so.qmu.Lock()
-		if errors.Is(err, errNoTry) {
-			// Nothing was taken: first in line, before what others
-			// queued meanwhile.
-			so.queue = append([][]byte{b}, so.queue...)
-			so.qbytes += len(b)
-		}
-		if err == nil && done && len(so.queue) == 0 && !so.closeWanted {
-			so.writing = false
-			so.qmu.Unlock()
-			return
-		}
-		so.qmu.Unlock()
-		if err != nil && !errors.Is(err, errNoTry) {
-			so.end(causeTransport, websocket.StatusGoingAway, "") // the writer closes
-		}
-		go so.writeLoop()
+		so.writeNow(frames)
 		return
 	}
-	so.queue = append(so.queue, b)
+	size := 0
+	for _, b := range frames {
+		size += len(b)
+	}
+	if so.queueFull(len(frames), size) {
+		so.qmu.Unlock()
+		so.dropSlow()
+		return
+	}
+	so.queue = append(so.queue, frames...)
 	if p := so.poll; p != nil {
 		// Polling: the held GET (or the next one) takes it.
-		p.bytes += int64(len(b))
+		p.bytes += int64(size)
 		p.signal()
 		so.qmu.Unlock()
 		return
 	}
-	so.qbytes += len(b)
+	so.qbytes += size
 	start := !so.writing
 	so.writing = true
 	so.qmu.Unlock()
@@ -296,12 +290,93 @@ func (so *socket) enqueueRaw(b []byte) {
 	}
 }
 
-// deliver queues an outbound frame, or buffers it while a recovery resends
-// what the socket missed.
-func (so *socket) deliver(b []byte, offset *string) {
+// writeNow is enqueueRaw's direct path, entered with qmu held: one
+// non-blocking write of frames. What the kernel does not take stays in
+// the wire buffer for the writer goroutine, and counts towards the send
+// queue's limits as if queued.
+func (so *socket) writeNow(frames [][]byte) {
+	so.writing = true // this goroutine is the writer for a moment
+	so.qmu.Unlock()
+	left, err := so.wire.tryFrames(frames...)
+	so.qmu.Lock()
+	slow := false
+	switch {
+	case errors.Is(err, errNoTry):
+		// Nothing was taken: first in line, before what others queued
+		// meanwhile.
+		so.queue = slices.Concat(frames, so.queue)
+		for _, b := range frames {
+			so.qbytes += len(b)
+		}
+	case err == nil && left == 0 && len(so.queue) == 0 && !so.closeWanted:
+		so.writing = false
+		so.qmu.Unlock()
+		return
+	case err == nil && left > 0:
+		so.qbytes += left
+		so.qwire = framesLeft(frames, left)
+		slow = so.queueFull(0, 0)
+	}
+	so.qmu.Unlock()
+	if err != nil && !errors.Is(err, errNoTry) {
+		so.end(causeTransport, websocket.StatusGoingAway, "") // the writer closes
+	}
+	if slow {
+		so.dropSlow()
+	}
+	go so.writeLoop()
+}
+
+// framesLeft counts the frames (of payloads) not wholly written when the
+// last left bytes of them were not.
+func framesLeft(payloads [][]byte, left int) int {
+	n := 0
+	for i := len(payloads) - 1; i >= 0 && left > 0; i-- {
+		left -= frameSize(len(payloads[i]))
+		n++
+	}
+	return n
+}
+
+// queueFull tells whether n more frames of size bytes overflow the send
+// queue (caller holds qmu).
+func (so *socket) queueFull(n, size int) bool {
+	cfg := &so.srv.cfg
+	overBytes := cfg.SendQueueBytes > 0 && so.qbytes+size > cfg.SendQueueBytes
+	if so.poll != nil {
+		overBytes = so.poll.bytes+int64(size) > cfg.PollBuffer
+	}
+	return len(so.queue)+so.qwire+n > cfg.SendQueue || overBytes
+}
+
+// dropSlow disconnects a socket whose send queue overflowed.
+func (so *socket) dropSlow() {
+	so.qmu.Lock()
+	polling := so.poll != nil
+	n, bytes := len(so.queue)+so.qwire, so.qbytes
+	so.qmu.Unlock()
+	if !so.end(causeSlow, websocket.StatusTryAgainLater, "too slow: send queue full") {
+		return
+	}
+	so.srv.m.slowDropped.Inc()
+	if polling {
+		so.srv.log.Warn("polling session closed: its client polls too slowly to keep up", "socket", so.sid,
+			"queue", so.srv.cfg.SendQueue, "bytes", so.srv.cfg.PollBuffer)
+		return
+	}
+	so.srv.log.Warn("socket dropped: too slow to keep up", "socket", so.sid, "queued", n, "bytes", bytes)
+	// It does not read what is queued: cut it now rather than after a
+	// write deadline (it can recover).
+	so.closeNow()
+}
+
+// deliver sends the frames an outbound read batch has for the socket, or
+// buffers them while a recovery resends what the socket missed. offset,
+// when not nil, is the id of the last entry among them.
+func (so *socket) deliver(frames [][]byte, offset *string) {
 	so.mu.Lock()
 	if so.recovering {
-		so.buffered = append(so.buffered, b)
+		so.buffered = append(so.buffered, frames...)
 		if offset != nil {
 			so.bufferedOffset = offset
 		}
@@ -312,7 +387,7 @@ func (so *socket) deliver(b []byte, offset *string) {
 	if offset != nil {
 		so.offset.Store(offset)
 	}
-	so.enqueueRaw(b)
+	so.enqueueRaw(frames...)
 }
 
 // emit sends a connector-generated event to this socket only. It carries

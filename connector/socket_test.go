@@ -84,7 +84,7 @@ func TestPanicClosesOneSocket(t *testing.T) {
 	v := s.verifier
 	s.verifier = nil
 	defer func() { s.verifier = v }()
-	if so.handleOffStack([]byte(`2["authenticate",{"token":"x"}]`)) {
+	if so.handleMessage([]byte(`2["authenticate",{"token":"x"}]`)) {
 		t.Fatal("a packet whose handling panicked did not end the socket")
 	}
 	if n := testutil.ToFloat64(s.m.panics); n != 1 {

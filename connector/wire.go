@@ -25,6 +25,13 @@ type wireWriter struct {
 	// buf holds bytes not written yet, in order; while it is not empty
 	// the socket's writer goroutine runs and will write it.
 	buf *[]byte
+	// tryFn is tryWrite as a function value, made once: the non-blocking
+	// write passes it to the connection, and a closure made per write
+	// would cost allocations per delivery. tried and tryErr are its
+	// result (guarded by mu).
+	tryFn  func(fd uintptr) bool
+	tried  int
+	tryErr error
 }
 
 func newWireWriter(c net.Conn) *wireWriter {
@@ -32,6 +39,7 @@ func newWireWriter(c net.Conn) *wireWriter {
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			w.raw = raw
+			w.tryFn = w.tryWrite
 		}
 	}
 	return w
@@ -70,6 +78,18 @@ func appendFrame(dst, payload []byte) []byte {
 	return append(dst, payload...)
 }
 
+// frameSize is the size of the frame appendFrame makes of n bytes.
+func frameSize(n int) int {
+	switch {
+	case n < 126:
+		return n + 2
+	case n < 1<<16:
+		return n + 4
+	default:
+		return n + 10
+	}
+}
+
 func (w *wireWriter) frame(payloads [][]byte) {
 	if w.buf == nil {
 		w.buf = wireBufs.Get().(*[]byte)
@@ -92,40 +112,41 @@ func (w *wireWriter) release() {
 // socket, or coder/websocket is writing): the frames go to the writer.
 var errNoTry = errors.New("connector: no non-blocking write now")
 
-// tryFrames writes frames without blocking. done is false when some bytes
-// are left pending (the caller must run the writer), or, with errNoTry,
-// when nothing was taken.
-func (w *wireWriter) tryFrames(frames ...[]byte) (done bool, err error) {
+// tryFrames writes frames, in one system call, without blocking. left is
+// how many of their bytes the kernel did not take: they stay pending, and
+// the caller must run the writer. With errNoTry nothing was taken.
+func (w *wireWriter) tryFrames(frames ...[]byte) (left int, err error) {
 	if w.raw == nil || !w.mu.TryLock() {
-		return false, errNoTry
+		return 0, errNoTry
 	}
 	defer w.mu.Unlock()
 	if w.buf != nil {
 		// Bytes still pending: the writer writes them first.
-		return false, errNoTry
+		return 0, errNoTry
 	}
 	w.frame(frames)
-	var n int
-	var werr error
-	if err := w.raw.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), *w.buf)
-		return true // never wait: what is left goes to the writer
-	}); err != nil {
-		return false, err
+	w.tried, w.tryErr = 0, nil
+	if err := w.raw.Write(w.tryFn); err != nil {
+		return len(*w.buf), err
 	}
-	if n < 0 {
-		n = 0
-	}
+	n, werr := max(w.tried, 0), w.tryErr
+	w.tryErr = nil
 	if werr != nil && !errors.Is(werr, syscall.EAGAIN) && !errors.Is(werr, syscall.EINTR) {
-		return false, werr
+		return len(*w.buf), werr
 	}
 	if n == len(*w.buf) {
 		w.release()
-		return true, nil
+		return 0, nil
 	}
 	rest := copy(*w.buf, (*w.buf)[n:])
 	*w.buf = (*w.buf)[:rest]
-	return false, nil
+	return rest, nil
+}
+
+// tryWrite is the non-blocking write of what buf holds (tryFrames).
+func (w *wireWriter) tryWrite(fd uintptr) bool {
+	w.tried, w.tryErr = syscall.Write(int(fd), *w.buf)
+	return true // never wait: what is left goes to the writer
 }
 
 // writeFrames writes what is pending, then frames, blocking until the

@@ -70,7 +70,7 @@ func TestClientThatStopsReading(t *testing.T) {
 	body := []byte(`{"roomId":"r","pad":"` + strings.Repeat("x", 16<<10) + `"}`)
 	o := &streams.Outbound{Partition: 1, Room: "r", Messages: []streams.Message{{Event: "big", Room: "r", Body: body}}}
 	values := asRead(o)
-	d := newDedup()
+	d, b := newDedup(), newBatch()
 	base := time.Now().UnixMilli()
 	var slowest time.Duration
 	deadline := time.Now().Add(30 * time.Second)
@@ -78,7 +78,7 @@ func TestClientThatStopsReading(t *testing.T) {
 		id := strconv.FormatInt(base, 10) + "-" + strconv.Itoa(i)
 		values["src"] = id
 		start := time.Now()
-		s.dispatch(redis.XMessage{ID: id, Values: values}, d, &id)
+		s.dispatch([]redis.XMessage{{ID: id, Values: values}}, d, b)
 		slowest = max(slowest, time.Since(start))
 		// Paced by the reading client (its queue holds 32 frames).
 		for got.Load() < int64(i)-16 && time.Now().Before(deadline) {
@@ -125,15 +125,15 @@ func TestTryFramesNeverBlocks(t *testing.T) {
 	go func() {
 		n := 0
 		for ; n < 4096; n++ { // far more than any socket buffer
-			done, err := w.tryFrames(frame)
-			if err != nil || !done {
+			left, err := w.tryFrames(frame)
+			if err != nil || left > 0 {
 				break
 			}
 		}
 		// The socket is full now: dropping what was left, the next try
 		// meets a kernel that takes nothing.
 		w.discard()
-		if done, err := w.tryFrames(frame); done || err != nil {
+		if left, err := w.tryFrames(frame); left == 0 || err != nil {
 			n = -1
 		}
 		finished <- n
@@ -166,13 +166,13 @@ func stuckWriter(t *testing.T, tweak func(*Config)) (closeCause, time.Duration) 
 	body := []byte(`{"roomId":"r","pad":"` + strings.Repeat("x", 16<<10) + `"}`)
 	o := &streams.Outbound{Partition: 1, Room: "r", Messages: []streams.Message{{Event: "big", Room: "r", Body: body}}}
 	values := asRead(o)
-	d := newDedup()
+	d, b := newDedup(), newBatch()
 	base := time.Now().UnixMilli()
 	start := time.Now()
 	for i := 0; time.Since(start) < 20*time.Second; i++ {
 		id := strconv.FormatInt(base, 10) + "-" + strconv.Itoa(i)
 		values["src"] = id
-		s.dispatch(redis.XMessage{ID: id, Values: values}, d, &id)
+		s.dispatch([]redis.XMessage{{ID: id, Values: values}}, d, b)
 		so.qmu.Lock()
 		failed := so.closeWanted
 		so.qmu.Unlock()

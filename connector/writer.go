@@ -17,7 +17,7 @@ func (so *socket) writeLoop() {
 	for {
 		so.qmu.Lock()
 		batch := so.queue
-		so.queue, so.qbytes = nil, 0
+		so.queue, so.qbytes, so.qwire = nil, 0, 0
 		if so.closeWanted && so.cause == causePing {
 			batch = nil // the client is gone
 			if so.wire != nil {

@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -40,46 +41,91 @@ func progressFields(raw []byte, set func(f int, s []byte, n int64, x float64) bo
 			n, err := strconv.ParseInt(string(val), 10, 64)
 			return !str && err == nil && set(f, nil, n, 0)
 		default:
-			x, err := strconv.ParseFloat(string(val), 64)
-			return !str && err == nil && set(f, nil, 0, x)
+			x, ok := shortFloat(val)
+			if !ok {
+				var err error
+				x, err = strconv.ParseFloat(string(val), 64)
+				ok = err == nil
+			}
+			return !str && ok && set(f, nil, 0, x)
 		}
 	})
 }
 
-// progressFlat decodes raw into w (the connector's validation); false
-// means it could not judge raw and w is to be decoded by encoding/json.
-func progressFlat(raw []byte, w *progressWire) bool {
+// progressValues is a progress payload as progressFlat reads it: its
+// fields, which keys were there (has: 1<<field), and the optional
+// numbers, which p points to when present. One allocation holds them
+// all.
+type progressValues struct {
+	p   FileUploadProgressPayload
+	has uint32
+	opt struct {
+		speed, eta float64
+		seq, at    int64
+	}
+}
+
+// progressRequired are the keys a progress payload must have (has).
+const progressRequired = 1<<0 | 1<<1 | 1<<2 | 1<<3 | 1<<5 | 1<<6 | 1<<7
+
+// progressFlat decodes raw into v (the connector's validation); false
+// means it could not judge raw and it is for encoding/json.
+func progressFlat(raw []byte, v *progressValues) bool {
 	return progressFields(raw, func(f int, s []byte, n int64, x float64) bool {
+		p := &v.p
 		switch f {
 		case 0:
-			w.FileID = ptr(string(s))
+			p.FileID = string(s)
 		case 1:
-			w.UploadID = ptr(string(s))
+			p.UploadID = string(s)
 		case 2:
-			w.FileName = ptr(string(s))
+			p.FileName = string(s)
 		case 3:
-			w.RoomID = ptr(string(s))
+			p.RoomID = string(s)
 		case 4:
-			w.UserID = string(s)
+			p.UserID = string(s)
 		case 5:
-			w.BytesUploaded = &n
+			p.BytesUploaded = n
 		case 6:
-			w.TotalBytes = &n
-		case 10:
-			w.Seq = &n
-		case 11:
-			w.SentAt = &n
+			p.TotalBytes = n
 		case 7:
-			w.Percentage = &x
+			p.Percentage = x
 		case 8:
-			w.UploadSpeed = &x
+			v.opt.speed, p.UploadSpeed = x, &v.opt.speed
 		case 9:
-			w.EstimatedTimeRemaining = &x
+			v.opt.eta, p.EstimatedTimeRemaining = x, &v.opt.eta
+		case 10:
+			v.opt.seq, p.Seq = n, &v.opt.seq
+		case 11:
+			v.opt.at, p.SentAt = n, &v.opt.at
 		default: // userName: not the client's to send
 			return false
 		}
+		v.has |= 1 << f
 		return true
 	})
+}
+
+// fromWire sets v from w, what encoding/json read of a progress payload
+// (has: the required keys).
+func (v *progressValues) fromWire(w *progressWire) {
+	*v = progressValues{p: FileUploadProgressPayload{UserID: w.UserID,
+		UploadSpeed: w.UploadSpeed, EstimatedTimeRemaining: w.EstimatedTimeRemaining, Seq: w.Seq, SentAt: w.SentAt}}
+	fromWire(v, 0, w.FileID, &v.p.FileID)
+	fromWire(v, 1, w.UploadID, &v.p.UploadID)
+	fromWire(v, 2, w.FileName, &v.p.FileName)
+	fromWire(v, 3, w.RoomID, &v.p.RoomID)
+	fromWire(v, 5, w.BytesUploaded, &v.p.BytesUploaded)
+	fromWire(v, 6, w.TotalBytes, &v.p.TotalBytes)
+	fromWire(v, 7, w.Percentage, &v.p.Percentage)
+}
+
+// fromWire sets field f of v (dst) from src when the key was there.
+func fromWire[T any](v *progressValues, f int, src, dst *T) {
+	if src != nil {
+		*dst = *src
+		v.has |= 1 << f
+	}
 }
 
 // DecodeProgress decodes a file-upload-progress payload as encoding/json
@@ -237,6 +283,48 @@ func number(b []byte, i int) (n []byte, next int, ok bool) {
 	return b[i:j], j, true
 }
 
+// shortFloat reads the usual numbers of a progress payload (an optional
+// minus, digits, and a fraction: at most 15 digits, no exponent) as
+// strconv.ParseFloat does, with its exact path: the digits as an integer
+// that a float64 holds exactly, divided by an exact power of ten, which
+// IEEE division rounds as ParseFloat rounds. ParseFloat's own frame is
+// large, and the connector's read loop parses these on a small stack
+// (connector/reader.go). false: anything else, for strconv.
+func shortFloat(b []byte) (float64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var m uint64
+	digits, frac := 0, -1
+	for i, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			m = m*10 + uint64(c-'0')
+			digits++
+		case c == '.' && frac < 0 && i > 0:
+			frac = digits
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || digits > 15 || frac == digits {
+		return 0, false
+	}
+	f := float64(m)
+	if frac >= 0 {
+		f /= pow10[digits-frac]
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+// pow10 are the powers of ten shortFloat divides by, all exact in a
+// float64.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
 func digits(b []byte, i int) int {
 	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
 		i++
@@ -244,4 +332,83 @@ func digits(b []byte, i int) int {
 	return i
 }
 
-func ptr[T any](v T) *T { return &v }
+// appendProgress appends v encoded as encoding/json encodes it (same
+// bytes: the workers and the clients get what they got before), without
+// reflection; false when it cannot (a float that is not finite, which
+// encoding/json refuses too). The connector encodes every progress event
+// it accepts.
+func appendProgress(dst []byte, v *FileUploadProgressPayload) ([]byte, bool) {
+	dst = append(dst, `{"fileId":`...)
+	dst = appendJSONString(dst, v.FileID)
+	dst = append(dst, `,"uploadId":`...)
+	dst = appendJSONString(dst, v.UploadID)
+	dst = append(dst, `,"fileName":`...)
+	dst = appendJSONString(dst, v.FileName)
+	dst = append(dst, `,"roomId":`...)
+	dst = appendJSONString(dst, v.RoomID)
+	dst = append(dst, `,"userId":`...)
+	dst = appendJSONString(dst, v.UserID)
+	dst = append(dst, `,"bytesUploaded":`...)
+	dst = strconv.AppendInt(dst, v.BytesUploaded, 10)
+	dst = append(dst, `,"totalBytes":`...)
+	dst = strconv.AppendInt(dst, v.TotalBytes, 10)
+	dst = append(dst, `,"percentage":`...)
+	dst, ok := appendJSONFloat(dst, v.Percentage)
+	if v.UploadSpeed != nil && ok {
+		dst = append(dst, `,"uploadSpeed":`...)
+		dst, ok = appendJSONFloat(dst, *v.UploadSpeed)
+	}
+	if v.EstimatedTimeRemaining != nil && ok {
+		dst = append(dst, `,"estimatedTimeRemaining":`...)
+		dst, ok = appendJSONFloat(dst, *v.EstimatedTimeRemaining)
+	}
+	if v.UserName != "" {
+		dst = append(dst, `,"userName":`...)
+		dst = appendJSONString(dst, v.UserName)
+	}
+	if v.Seq != nil {
+		dst = append(dst, `,"seq":`...)
+		dst = strconv.AppendInt(dst, *v.Seq, 10)
+	}
+	if v.SentAt != nil {
+		dst = append(dst, `,"sentAt":`...)
+		dst = strconv.AppendInt(dst, *v.SentAt, 10)
+	}
+	return append(dst, '}'), ok
+}
+
+// appendJSONString appends s quoted as encoding/json quotes it: plain
+// printable ASCII as it is, anything else (escapes, HTML characters,
+// other runes) by encoding/json itself.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// appendJSONFloat appends f as encoding/json writes a float64 (false:
+// not finite).
+func appendJSONFloat(dst []byte, f float64) ([]byte, bool) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return dst, false
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 to e-9, as encoding/json does.
+		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst, true
+}

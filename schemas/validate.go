@@ -47,13 +47,19 @@ var required = map[string][]string{
 // userID is refused with CodeForbidden; a missing userId is filled in.
 func ParseCommand(event string, raw []byte, userID string) (*Command, *Error) {
 	if event == EventFileUploadProgress {
-		if cmd := parseProgress(raw, userID); cmd != nil {
+		if cmd := ParsePlainProgress(raw, userID); cmd != nil {
 			return cmd, nil
 		}
 		// Refused: the general path says why, in its words.
 	}
 	return parseCommand(event, raw, userID)
 }
+
+// ParsePlainProgress is ParseCommand for a file-upload-progress payload
+// in the plain form clients send, without reflection and on a small
+// stack; nil when it cannot judge the payload (ParseCommand then does,
+// and says why it refuses one).
+func ParsePlainProgress(raw []byte, userID string) *Command { return parseProgress(raw, userID) }
 
 // parseCommand is ParseCommand for every event.
 func parseCommand(event string, raw []byte, userID string) (*Command, *Error) {
@@ -205,20 +211,18 @@ func parseProgress(raw []byte, userID string) *Command {
 			return nil
 		}
 	}
-	var w progressWire
-	if !progressFlat(raw, &w) {
-		w = progressWire{}
+	pv := new(progressValues)
+	if !progressFlat(raw, pv) {
+		var w progressWire
 		if json.Unmarshal(raw, &w) != nil {
 			return nil
 		}
+		pv.fromWire(&w)
 	}
-	if w.FileID == nil || w.UploadID == nil || w.FileName == nil ||
-		w.RoomID == nil || w.BytesUploaded == nil || w.TotalBytes == nil || w.Percentage == nil {
+	if pv.has&progressRequired != progressRequired {
 		return nil
 	}
-	v := &FileUploadProgressPayload{FileID: *w.FileID, UploadID: *w.UploadID, FileName: *w.FileName, RoomID: *w.RoomID,
-		UserID: w.UserID, BytesUploaded: *w.BytesUploaded, TotalBytes: *w.TotalBytes, Percentage: *w.Percentage,
-		UploadSpeed: w.UploadSpeed, EstimatedTimeRemaining: w.EstimatedTimeRemaining, Seq: w.Seq, SentAt: w.SentAt}
+	v := &pv.p
 	if firstErr(CheckID("roomId", v.RoomID), checkUser(&v.UserID, userID),
 		CheckID("fileId", v.FileID), CheckID("uploadId", v.UploadID),
 		checkText("fileName", v.FileName, MaxNameLen, true),
@@ -226,8 +230,8 @@ func parseProgress(raw []byte, userID string) *Command {
 		checkProgress(v)) != nil {
 		return nil
 	}
-	data, err := json.Marshal(v)
-	if err != nil {
+	data, ok := appendProgress(make([]byte, 0, 64+len(raw)), v)
+	if !ok {
 		return nil
 	}
 	return &Command{Event: EventFileUploadProgress, RoomID: v.RoomID, Payload: v, Data: data}

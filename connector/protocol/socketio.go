@@ -193,7 +193,7 @@ func eventArgs(data json.RawMessage) (string, []json.RawMessage, error) {
 	}
 	var name string
 	if bytes.IndexByte(first, '\\') < 0 && utf8.Valid(first) {
-		name = string(first[1 : len(first)-1])
+		name = eventName(first[1 : len(first)-1])
 	} else if err := json.Unmarshal(first, &name); err != nil {
 		return "", nil, parseErr("EVENT name: %v", err)
 	}
@@ -203,10 +203,30 @@ func eventArgs(data json.RawMessage) (string, []json.RawMessage, error) {
 	return name, args[1:], nil
 }
 
+// eventName returns b as a string: the known event names without an
+// allocation.
+func eventName(b []byte) string {
+	if name, ok := knownEvents[string(b)]; ok {
+		return name
+	}
+	return string(b)
+}
+
+// knownEvents are the event names clients send (roomstream's own, so
+// that this package stays apart from schemas).
+var knownEvents = func() map[string]string {
+	m := map[string]string{}
+	for _, name := range []string{"file-upload-progress", "file-upload-started", "file-upload-completed",
+		"file-upload-failed", "join-room", "leave-room", "lock-room", "unlock-room", "authenticate"} {
+		m[name] = name
+	}
+	return m
+}()
+
 // splitArray returns the elements of a valid JSON array, trimmed of
 // white space, as slices of it.
 func splitArray(arr []byte) []json.RawMessage {
-	var out []json.RawMessage
+	out := make([]json.RawMessage, 0, 2) // an event's name and payload
 	depth, start := 0, -1
 	inString := false
 	for i := 1; i < len(arr); i++ {
@@ -295,9 +315,19 @@ func ConnectErrorFrame(ns, message string, data any) []byte {
 // offset appended as last argument when non-empty (connection state
 // recovery). Args must be valid JSON.
 func EventFrame(name string, offset string, args ...[]byte) []byte {
-	dst := AppendHeader(make([]byte, 0, 64), Event, NoID)
+	dst := AppendHeader(make([]byte, 0, frameCap(len(name)+len(offset), args)), Event, NoID)
 	dst = AppendEventBody(dst, name, args...)
 	return CloseEventBody(dst, offset)
+}
+
+// frameCap is room for a frame of strings of n bytes and args: one
+// allocation for the usual frame (names that need no escaping).
+func frameCap(n int, args [][]byte) int {
+	n += 16
+	for _, a := range args {
+		n += len(a) + 1
+	}
+	return n
 }
 
 // AppendEventBody appends `["name",arg,...` without the closing bracket so
@@ -324,7 +354,7 @@ func CloseEventBody(dst []byte, offset string) []byte {
 
 // AckFrame returns an ACK text frame: 43<id>[arg,...].
 func AckFrame(id int64, args ...[]byte) []byte {
-	dst := AppendHeader(make([]byte, 0, 64), Ack, id)
+	dst := AppendHeader(make([]byte, 0, frameCap(20, args)), Ack, id)
 	dst = append(dst, '[')
 	for i, a := range args {
 		if i > 0 {

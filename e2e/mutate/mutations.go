@@ -183,8 +183,8 @@ var mutations = []mutation{
 		Name:      "send-queue-unbounded",
 		Guarantee: "bounded per client: a socket past its send queue (packets or bytes) is disconnected",
 		File:      "connector/socket.go",
-		From:      "\tif len(so.queue) >= so.srv.cfg.SendQueue || overBytes {",
-		To:        "\tif false && (len(so.queue) >= so.srv.cfg.SendQueue || overBytes) { // mutated: queues grow without bound",
+		From:      "\treturn len(so.queue)+so.qwire+n > cfg.SendQueue || overBytes\n",
+		To:        "\treturn false && (len(so.queue)+so.qwire+n > cfg.SendQueue || overBytes) // mutated: queues grow without bound\n",
 		Checks: []check{
 			{"./connector/", []string{"TestSendQueueBytes", "TestSlowSocketIsDropped"}},
 		},
@@ -193,8 +193,8 @@ var mutations = []mutation{
 		Name:      "refusals-unbounded",
 		Guarantee: "bounded per client: a socket refused MAX_REFUSALS times in a row is dropped",
 		File:      "connector/events.go",
-		From:      "\tif so.refusals >= limit {",
-		To:        "\tif false && so.refusals >= limit { // mutated: refused forever",
+		From:      "\ttooMany := so.refusals >= so.refusalLimit()\n",
+		To:        "\ttooMany := false && so.refusals >= so.refusalLimit() // mutated: refused forever\n",
 		Checks: []check{
 			{"./connector/", []string{"TestRefusalsInARowDisconnect"}},
 		},
