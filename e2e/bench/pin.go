@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Pinning keeps the load generator off the servers' core. On a machine of
@@ -47,7 +48,7 @@ func planPinning(want bool) (*pinPlan, string) {
 	if !want {
 		return nil, "not pinned (--pin=false): the servers and the load generator share every core"
 	}
-	cpus, err := allowedCPUs(os.Getpid())
+	cpus, err := startCPUs()
 	if err != nil {
 		return nil, "cannot pin: " + err.Error()
 	}
@@ -60,6 +61,12 @@ func planPinning(want bool) (*pinPlan, string) {
 	n := len(cpus)
 	return &pinPlan{servers: cpus[n-1:], generator: cpus[:n-1]}, ""
 }
+
+// startCPUs are the CPUs this process could use before any run pinned it:
+// a run pins roombench itself to the generator's cores, and a later run
+// of the same invocation (peer's second room size) still plans from all
+// of them.
+var startCPUs = sync.OnceValues(func() ([]int, error) { return allowedCPUs(os.Getpid()) })
 
 // note describes the plan.
 func (pl *pinPlan) note() string {

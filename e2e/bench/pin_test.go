@@ -2,6 +2,7 @@ package bench
 
 import (
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -44,5 +45,37 @@ func TestCPULists(t *testing.T) {
 	}
 	if cmd := command(nil, "node", "server.js"); strings.Join(cmd.Args, " ") != "node server.js" {
 		t.Errorf("unpinned command %q", cmd.Args)
+	}
+}
+
+// TestPlanAfterPinningSelf holds a second run of one invocation (peer's
+// rooms of 100 after its rooms of 10) to the first run's plan: the first
+// run pinned roombench to the generator's cores, and the second must not
+// plan from those alone.
+func TestPlanAfterPinningSelf(t *testing.T) {
+	mine, err := allowedCPUs(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mine) < 2 {
+		t.Skip("one core: nothing to pin")
+	}
+	first, why := planPinning(true)
+	if first == nil {
+		t.Skip(why)
+	}
+	procs := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() {
+		runtime.GOMAXPROCS(procs)
+		if err := pinPID(os.Getpid(), mine); err != nil {
+			t.Errorf("restoring the test's cores: %v", err)
+		}
+	})
+	if err := first.pinSelf(); err != nil {
+		t.Fatal(err)
+	}
+	second, why := planPinning(true)
+	if second == nil || !slices.Equal(second.servers, first.servers) || !slices.Equal(second.generator, first.generator) {
+		t.Errorf("after pinning itself: plan %+v (%s), want %+v", second, why, first)
 	}
 }

@@ -60,8 +60,15 @@ func run() int {
 	timeout := flag.Duration("timeout", 5*time.Minute, "go test -timeout for a mutation that sets none")
 	keep := flag.Bool("keep", false, "keep the temporary copy and the test logs")
 	override := flag.String("check", "", "run these tests instead of the list's, to look for the test that catches a mutation: PKG[:Test1,Test2] (no names: every test of PKG)")
+	doc := flag.String("doc", "", "write the table of mutations into this Markdown file (between its markers) and exit")
 	flag.Parse()
 
+	if *doc != "" {
+		if err := writeTable(*doc); err != nil {
+			fatalf("%v", err)
+		}
+		return 0
+	}
 	todo := mutations
 	if *only != "" {
 		todo = nil

@@ -25,6 +25,23 @@ func TestMutationsMatchTheCode(t *testing.T) {
 	}
 }
 
+// TestDocsListEveryMutation fails while docs/testing.md's table of
+// mutations differs from the list.
+func TestDocsListEveryMutation(t *testing.T) {
+	path := filepath.Join(moduleRoot(t), "docs", "testing.md")
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := withTable(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != string(doc) {
+		t.Errorf("docs/testing.md's table of mutations is stale: run go tool task docs")
+	}
+}
+
 // TestStaleFindsWhatMoved holds stale to its word on a module made for
 // the purpose: each way a mutation can go stale is reported.
 func TestStaleFindsWhatMoved(t *testing.T) {
