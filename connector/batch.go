@@ -1,6 +1,10 @@
 package connector
 
-import "github.com/roomstream/roomstream/schemas"
+import (
+	"time"
+
+	"github.com/roomstream/roomstream/schemas"
+)
 
 // batch gathers what one read of the outbound stream has for each socket,
 // so that each socket gets one write per read however many of its entries
@@ -16,6 +20,17 @@ type batch struct {
 	last *string
 	// sent counts the packets gathered, by metric name, for eventsOut.
 	sent map[string]int
+	// timed are the accept times of the gathered frames' events, with how
+	// many sockets each goes to, for the delivered hop (observed once the
+	// frames are handed over, with one clock read per read).
+	timed []timedFrames
+}
+
+// timedFrames is a frame of an event accepted at accepted, gathered for n
+// sockets.
+type timedFrames struct {
+	accepted time.Time
+	n        int
 }
 
 func newBatch() *batch { return &batch{sent: map[string]int{}} }
@@ -60,6 +75,15 @@ func (b *batch) count(event string, n int) {
 	b.sent[name] += n
 }
 
+// delivered records that a frame of an event accepted at accepted (zero:
+// unknown, from a release that did not carry it) was gathered for n
+// sockets.
+func (b *batch) delivered(accepted time.Time, n int) {
+	if !accepted.IsZero() {
+		b.timed = append(b.timed, timedFrames{accepted, n})
+	}
+}
+
 // flush writes what was gathered: each socket's frames in one write (or
 // to its buffer while it recovers).
 func (b *batch) flush(m *metrics) {
@@ -68,6 +92,13 @@ func (b *batch) flush(m *metrics) {
 		b.touched[i] = nil
 	}
 	b.touched = b.touched[:0]
+	if len(b.timed) > 0 {
+		now := time.Now()
+		for _, t := range b.timed {
+			m.latency.Delivered.SinceN(t.accepted, now, t.n)
+		}
+		b.timed = b.timed[:0]
+	}
 	for name, n := range b.sent {
 		m.eventsOut.WithLabelValues(name).Add(float64(n))
 		delete(b.sent, name)

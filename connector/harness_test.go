@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/kelseyhightower/envconfig"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/roomstream/roomstream/connector/protocol"
 	"github.com/roomstream/roomstream/e2e/sioclient"
@@ -203,16 +204,9 @@ func metric(tb testing.TB, h *harness, name string, labels ...string) float64 {
 		if f.GetName() != name {
 			continue
 		}
-	samples:
 		for _, m := range f.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
-				}
-				if !found {
-					continue samples
-				}
+			if !hasLabels(m.GetLabel(), labels) {
+				continue
 			}
 			switch {
 			case m.GetCounter() != nil:
@@ -223,6 +217,41 @@ func metric(tb testing.TB, h *harness, name string, labels ...string) float64 {
 		}
 	}
 	return sum
+}
+
+// histogram returns the count and sum of the connector's histogram name
+// in the series whose labels include the given name=value pairs.
+func histogram(tb testing.TB, h *harness, name string, labels ...string) (count uint64, sum float64) {
+	tb.Helper()
+	fams, err := h.reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if hasLabels(m.GetLabel(), labels) {
+				count, sum = count+m.GetHistogram().GetSampleCount(), sum+m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return count, sum
+}
+
+// hasLabels tells whether got includes every name=value pair of want.
+func hasLabels(got []*dto.LabelPair, want []string) bool {
+	for i := 0; i+1 < len(want); i += 2 {
+		found := false
+		for _, l := range got {
+			found = found || (l.GetName() == want[i] && l.GetValue() == want[i+1])
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // token signs a token for user with testSecret.

@@ -6,8 +6,9 @@ import (
 )
 
 // heartbeat refreshes the connector's heartbeat key every third of its
-// TTL, and the resume tokens of live sockets every few minutes. A
-// connector that cannot reach Redis reports not ready.
+// TTL (and with it looks which stream format every live process reads),
+// and the resume tokens of live sockets every few minutes. A connector
+// that cannot reach Redis reports not ready.
 func (s *Server) heartbeat(ctx context.Context) {
 	period := s.cfg.HeartbeatTTL / 3
 	beat := time.NewTimer(period)
@@ -30,6 +31,7 @@ func (s *Server) heartbeat(ctx context.Context) {
 		reregistered, err := s.c.Heartbeat(hctx, s.id, s.cfg.HeartbeatTTL)
 		if err == nil {
 			s.advertise(hctx)
+			s.c.FollowFormat(hctx, s.log)
 		}
 		cancel()
 		if err != nil {

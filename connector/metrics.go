@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/roomstream/roomstream/connector/netguard"
+	"github.com/roomstream/roomstream/streams"
 )
 
 // metrics of a connector process.
@@ -35,6 +36,9 @@ type metrics struct {
 	// access counts the room access decisions (ROOM_ACCESS claims or
 	// proxy), by result.
 	access *prometheus.CounterVec
+	// latency: the delivered hop of events (the workers observe queued
+	// and applied).
+	latency *streams.Latency
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -108,6 +112,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Room access decisions where ROOMSTREAM_ROOM_ACCESS is claims or proxy, by result (allowed, forbidden, unavailable).",
 		}, []string{"result"}),
 	}
+	m.latency = streams.NewLatency(reg)
 	if reg != nil {
 		reg.MustRegister(m.connections, m.eventsIn, m.eventsOut, m.authFailures, m.rateLimited,
 			m.slowDropped, m.duplicates, m.appendRetries, m.recoveries, m.closes, m.panics,
@@ -127,4 +132,21 @@ func (m *metrics) registerGuard(reg prometheus.Registerer, g *netguard.Guard) {
 		Name: "roomstream_connector_connections_refused_total",
 		Help: "HTTP connections and proxied requests refused (429) because their client address holds ROOMSTREAM_MAX_CONNS_PER_IP connections already.",
 	}, func() float64 { return float64(g.Refused()) }))
+}
+
+// registerReady exports whether the connector is ready (reaches Redis,
+// runs its loops, is not draining), for an alert.
+func (m *metrics) registerReady(reg prometheus.Registerer, ready func() bool) {
+	if reg == nil {
+		return
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "roomstream_connector_ready",
+		Help: "1 while the connector reaches Redis, runs its loops and is not draining (its /readyz), else 0.",
+	}, func() float64 {
+		if ready() {
+			return 1
+		}
+		return 0
+	}))
 }

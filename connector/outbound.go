@@ -209,6 +209,7 @@ func (s *Server) dispatchEntry(m *redis.XMessage, d *dedup, b *batch) {
 		}
 		if n > 0 {
 			b.count(msg.Event, n)
+			b.delivered(o.Accepted, n)
 		}
 	}
 }

@@ -61,6 +61,43 @@ func TestOutboundDuplicatesDropped(t *testing.T) {
 	}
 }
 
+// TestDeliveredLatency: an outbound entry carrying its event's accept
+// time is timed once per socket a frame of it is handed to; an entry
+// without one (the previous release's workers) is not timed.
+func TestDeliveredLatency(t *testing.T) {
+	l := startConnector(t, nil)
+	s := l.srv
+	wsA, sidA := l.dialWS(t, "alice")
+	wsB, sidB := l.dialWS(t, "bob")
+	ctx := waitCtx(t)
+	add := func(src string, accepted time.Time) {
+		t.Helper()
+		o := &streams.Outbound{Partition: 1, Room: "r1", Source: src, Accepted: accepted, Messages: []streams.Message{
+			{Event: "timed", To: []string{sidA, sidB}, Body: []byte(`{"roomId":"r1"}`)},
+		}}
+		if err := s.c.Redis().XAdd(ctx, s.c.OutboundArgs(s.id, o, time.Now())).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("1000-1", time.Now().Add(-50*time.Millisecond))
+	add("1000-2", time.Time{})
+	for _, ws := range []*websocket.Conn{wsA, wsB} {
+		for n := 0; n < 2; {
+			_, f, err := ws.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.HasPrefix(f, []byte(`42["timed"`)) {
+				n++
+			}
+		}
+	}
+	count, sum := histogram(t, l, "roomstream_event_latency_seconds", "hop", "delivered")
+	if count != 2 || sum < 2*0.05 || sum > 2*5 {
+		t.Errorf("delivered hop: %d observations summing to %.3f s; want 2 of at least 50 ms", count, sum)
+	}
+}
+
 // TestDispatchOrderPerSocket: one read of the outbound stream is written
 // to each socket at once, in stream order. Each socket gets exactly its
 // frames (room events of its rooms with their entry ids as offsets,

@@ -119,6 +119,7 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Server
 	}
 	s.limits.connect = netguard.NewLimiter(cfg.ConnectRate, int(2*cfg.ConnectRate))
 	s.m.registerGuard(opts.Registerer, s.guard)
+	s.m.registerReady(opts.Registerer, s.Ready)
 	zero := "0-0"
 	s.lastSeen.Store(&zero)
 	var keys context.Context
@@ -157,6 +158,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.advertise(ctx)
+	s.c.FollowFormat(ctx, s.log)
 	start, err := s.outboundStart(ctx)
 	if err != nil {
 		return err

@@ -27,15 +27,24 @@ type processDeployment struct {
 	env        harness.Env
 	connectors []*harness.Proc
 	workers    []*harness.Proc
+	// bin is the roomstream binary the processes run ("": this build's).
+	bin string
 }
 
 // deploy starts redis-server (or a cluster), n connectors and m workers.
 func deploy(t *testing.T, n, m int, cluster bool, extra ...string) *processDeployment {
 	t.Helper()
+	return deployOf(t, "", n, m, cluster, extra...)
+}
+
+// deployOf is deploy with processes running the binary bin ("": this
+// build's).
+func deployOf(t *testing.T, bin string, n, m int, cluster bool, extra ...string) *processDeployment {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
 	}
-	d := &processDeployment{t: t}
+	d := &processDeployment{t: t, bin: bin}
 	url := ""
 	if cluster {
 		d.cluster = testredis.StartCluster(t)
@@ -61,15 +70,23 @@ func deploy(t *testing.T, n, m int, cluster bool, extra ...string) *processDeplo
 }
 
 func (d *processDeployment) addConnector() *harness.Proc {
-	p := harness.StartConnector(d.t, fmt.Sprintf("conn%d", len(d.connectors)+1), d.env)
+	p := harness.StartConnectorWith(d.t, d.binary(), fmt.Sprintf("conn%d", len(d.connectors)+1), d.env)
 	d.connectors = append(d.connectors, p)
 	return p
 }
 
 func (d *processDeployment) addWorker() *harness.Proc {
-	p := harness.StartWorker(d.t, fmt.Sprintf("work%d", len(d.workers)+1), d.env)
+	p := harness.StartWorkerWith(d.t, d.binary(), fmt.Sprintf("work%d", len(d.workers)+1), d.env)
 	d.workers = append(d.workers, p)
 	return p
+}
+
+// binary is the roomstream binary the deployment's processes run.
+func (d *processDeployment) binary() string {
+	if d.bin != "" {
+		return d.bin
+	}
+	return harness.Binary(d.t)
 }
 
 // waitPartitionsOwned waits until the workers together own every

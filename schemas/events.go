@@ -2,10 +2,6 @@ package schemas
 
 import "strings"
 
-// Version is the envelope version written with every inbound event. Workers
-// refuse envelopes from a newer version instead of guessing at them.
-const Version = 1
-
 // Client-to-server events (the only names a client may send).
 const (
 	EventAuthenticate        = "authenticate"

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,11 +27,19 @@ type Client struct {
 	rdb  redis.UniversalClient
 	cfg  Config
 	Keys Keys
+	// format is the stream format written (see format.go): the previous
+	// one until RefreshFormat has looked at the live processes.
+	format atomic.Int32
+	// formats is what RefreshFormat found last.
+	formatsMu sync.Mutex
+	formats   Formats
 }
 
 // New wraps an open Redis client.
 func New(rdb redis.UniversalClient, cfg Config) *Client {
-	return &Client{rdb: rdb, cfg: cfg, Keys: NewKeys(cfg.KeyPrefix)}
+	c := &Client{rdb: rdb, cfg: cfg, Keys: NewKeys(cfg.KeyPrefix)}
+	c.format.Store(FormatPrevious)
+	return c
 }
 
 // Redis returns the underlying client.
@@ -66,7 +76,7 @@ func (c *Client) EnsureMeta(ctx context.Context) error {
 // many replicas, so that an accepted event survives a failover.
 func (c *Client) Append(ctx context.Context, e *Envelope) (string, error) {
 	key := c.Keys.Inbound(Partition(e.RoomID, c.cfg.Partitions))
-	args := &redis.XAddArgs{Stream: key, Values: e.Values()}
+	args := &redis.XAddArgs{Stream: key, Values: e.ValuesIn(c.WriteFormat())}
 	if c.cfg.DurableReplicas == 0 {
 		return c.rdb.XAdd(ctx, args).Result()
 	}
@@ -88,9 +98,10 @@ func (c *Client) Append(ctx context.Context, e *Envelope) (string, error) {
 func (c *Client) AppendBatch(ctx context.Context, envs []*Envelope) ([]string, []error) {
 	ids, errs := make([]string, len(envs)), make([]error, len(envs))
 	cmds := make([]*redis.StringCmd, len(envs))
+	format := c.WriteFormat()
 	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, e := range envs {
-			cmds[i] = p.XAdd(ctx, &redis.XAddArgs{Stream: c.Keys.Inbound(Partition(e.RoomID, c.cfg.Partitions)), Values: e.Values()})
+			cmds[i] = p.XAdd(ctx, &redis.XAddArgs{Stream: c.Keys.Inbound(Partition(e.RoomID, c.cfg.Partitions)), Values: e.ValuesIn(format)})
 		}
 		return nil
 	})
@@ -115,7 +126,7 @@ func (c *Client) OutboundMinID(now time.Time) string {
 // OutboundAppend returns the XADD arguments that deliver o to a
 // connector, trimming its stream to minID ("": no trimming).
 func (c *Client) OutboundAppend(connector string, o *Outbound, minID string) *redis.XAddArgs {
-	return &redis.XAddArgs{Stream: c.Keys.Outbound(connector), MinID: minID, Approx: minID != "", Values: o.Values()}
+	return &redis.XAddArgs{Stream: c.Keys.Outbound(connector), MinID: minID, Approx: minID != "", Values: o.ValuesIn(c.WriteFormat())}
 }
 
 // Durably runs fn's commands in one pipeline on the master that owns key,

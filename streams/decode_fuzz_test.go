@@ -49,6 +49,11 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	for _, s := range []string{
 		"", "v=1", "v=1\x00type=join-room\x00room=r\x00at=1",
 		"v=2\x00type=join-room\x00room=r\x00at=1",
+		"v=3\x00type=join-room\x00room=r\x00at=1",
+		"v=1\x00type=join-room\x00room=r\x00at=1\x00t=1999",
+		"v=1\x00type=join-room\x00room=r\x00at=1\x00t=2000",
+		"v=1\x00type=join-room\x00room=r\x00at=9223372036854775",
+		"v=1\x00type=join-room\x00room=r\x00at=9223372036854776",
 		"v=1\x00type=join-room\x00room=r\x00at=1\x00seq=1\x00origin=o",
 		"v=1\x00type=join-room\x00room=r\x00at=1\x00seq=1\x00origin=o\x00socket=s",
 		"v=1\x00type=join-room\x00room=r\x00at=1\x00seq=0\x00origin=o\x00socket=s",
@@ -67,7 +72,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			}
 			return
 		}
-		if e.ID != id || e.Type == "" || e.RoomID == "" || e.Version > schemas.Version {
+		if e.ID != id || e.Type == "" || e.RoomID == "" || e.Version > FormatCurrent || e.Version < FormatPrevious {
 			t.Fatalf("accepted %+v", e)
 		}
 		if e.Seq > 0 && (!schemas.ValidID(e.Origin) || e.SocketID == "") {
@@ -80,7 +85,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded envelope refused: %v", err)
 		}
-		e.Version = schemas.Version // Values writes this build's version
+		e.Version = FormatCurrent // Values writes this build's format
 		if diff := cmp.Diff(e, again); diff != "" {
 			t.Fatalf("round trip (-decoded,+again):\n%s", diff)
 		}
@@ -105,6 +110,7 @@ func FuzzDecodeOutbound(f *testing.F) {
 		"", "p=1", "p=x", "p=1\x00k0=e:x", "p=1\x00k0=e:x\x00r0=r", "p=1\x00k0=a:x\x00t0=s",
 		"p=1\x00k0=a:-1\x00t0=s", "p=1\x00k0=z\x00t0=s", "p=1\x00k0=e:\x00t0=,", "p=1\x00k0=e:x\x00t0=a\x00k2=e:y\x00t2=b",
 		"p=1\x00k0=e:x\x00t0=a\x00k1=e:y", "p=-1\x00k0=a:+7\x00t0=a,,b",
+		"v=2\x00p=1\x00at=1767225600000001\x00k0=e:x\x00t0=a", "v=3\x00p=1\x00k0=e:x\x00t0=a", "v=0\x00p=1", "p=1\x00at=-1",
 	} {
 		f.Add("1-0", s)
 	}
@@ -124,10 +130,14 @@ func FuzzDecodeOutbound(f *testing.F) {
 				t.Fatalf("message %d without a recipient: %+v", i, m)
 			}
 		}
+		if o.Version > FormatCurrent || o.Version < FormatPrevious {
+			t.Fatalf("accepted format %d", o.Version)
+		}
 		again, err := DecodeOutbound(id, asRead(o.Values()))
 		if err != nil {
 			t.Fatalf("re-encoded entry refused: %v", err)
 		}
+		o.Version = FormatCurrent // Values writes this build's format
 		if diff := cmp.Diff(o, again); diff != "" {
 			t.Fatalf("round trip (-decoded,+again):\n%s", diff)
 		}

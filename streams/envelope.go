@@ -16,7 +16,7 @@ import (
 // can audit the log.
 type Envelope struct {
 	ID          string // stream entry id, set when read
-	Version     int
+	Version     int    // stream format of the entry, set when read (format.go)
 	Type        string // client event or internal command (schemas)
 	RoomID      string
 	UserID      string
@@ -36,7 +36,15 @@ type Envelope struct {
 	Origin string
 	Seq    uint64
 	Data   []byte // payload JSON
-	At     time.Time
+	// At is when the connector accepted the event (or a process issued
+	// the command); read back, it holds whole milliseconds, as every
+	// timestamp of a payload shows it.
+	At time.Time
+	// Accepted is At to the microsecond, set when read (the previous
+	// release wrote milliseconds only); it times the event's hops
+	// (Latency). Writers set At; when Accepted is set, it is the time
+	// written.
+	Accepted time.Time
 	// Reason says why an internal command was issued (user-left reason,
 	// lock release reason), or why a connector had a socket leave a room
 	// (leave-room: the user-left reason).
@@ -52,10 +60,14 @@ type Envelope struct {
 	Event string
 }
 
-// Values returns the stream entry fields of e.
-func (e *Envelope) Values() []any {
+// Values returns the stream entry fields of e in the current format.
+func (e *Envelope) Values() []any { return e.ValuesIn(FormatCurrent) }
+
+// ValuesIn returns the stream entry fields of e in format (FormatPrevious
+// or FormatCurrent; see format.go).
+func (e *Envelope) ValuesIn(format int) []any {
 	v := make([]any, 0, 30)
-	v = append(v, "v", strconv.Itoa(schemas.Version), "type", e.Type, "room", e.RoomID,
+	v = append(v, "v", strconv.Itoa(format), "type", e.Type, "room", e.RoomID,
 		"user", e.UserID, "name", e.UserName, "session", e.SessionID,
 		"socket", e.SocketID, "connector", e.ConnectorID)
 	if e.HasAck {
@@ -79,11 +91,18 @@ func (e *Envelope) Values() []any {
 	if e.Event != "" {
 		v = append(v, "event", e.Event)
 	}
-	at := e.At
+	at := e.Accepted
+	if at.IsZero() {
+		at = e.At
+	}
 	if at.IsZero() {
 		at = time.Now()
 	}
-	return append(v, "at", strconv.FormatInt(at.UnixMilli(), 10))
+	us := strconv.FormatInt(at.UnixMicro(), 10)
+	if format < 2 {
+		return append(v, "at", strconv.FormatInt(at.UnixMicro()/1000, 10), "t", us)
+	}
+	return append(v, "at", us)
 }
 
 // ErrBadEnvelope marks an entry that cannot be decoded; it goes to the
@@ -100,8 +119,11 @@ func DecodeEnvelope(id string, values map[string]any) (*Envelope, error) {
 	if e.Version, err = strconv.Atoi(s("v")); err != nil {
 		return nil, fmt.Errorf("%w: entry %s: version %q", ErrBadEnvelope, id, s("v"))
 	}
-	if e.Version > schemas.Version {
-		return nil, fmt.Errorf("%w: entry %s: version %d is newer than this build (%d)", ErrBadEnvelope, id, e.Version, schemas.Version)
+	if e.Version > FormatCurrent {
+		return nil, fmt.Errorf("%w: entry %s: format %d is newer than this build's (%d)", ErrBadEnvelope, id, e.Version, FormatCurrent)
+	}
+	if e.Version < FormatPrevious {
+		return nil, fmt.Errorf("%w: entry %s: format %d is older than this build reads (%d)", ErrBadEnvelope, id, e.Version, FormatPrevious)
 	}
 	if a := s("ack"); a != "" {
 		if e.AckID, err = strconv.ParseInt(a, 10, 64); err != nil {
@@ -120,15 +142,38 @@ func DecodeEnvelope(id string, values map[string]any) (*Envelope, error) {
 	if d := s("data"); d != "" {
 		e.Data = []byte(d)
 	}
-	ms, err := strconv.ParseInt(s("at"), 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("%w: entry %s: time %q", ErrBadEnvelope, id, s("at"))
+	if e.Accepted, err = acceptTime(e.Version, s("at"), s("t")); err != nil {
+		return nil, fmt.Errorf("%w: entry %s: %v", ErrBadEnvelope, id, err)
 	}
-	e.At = time.UnixMilli(ms).UTC()
+	e.At = time.UnixMilli(e.Accepted.UnixMicro() / 1000).UTC()
 	if e.Type == "" || e.RoomID == "" {
 		return nil, fmt.Errorf("%w: entry %s: type and room are required", ErrBadEnvelope, id)
 	}
 	return e, nil
+}
+
+// maxMicros bounds the times an entry may hold: past it, microseconds
+// since 1970 no longer fit an int64 (year 294,247).
+const maxMicros = 1<<63 - 1
+
+// acceptTime reads an entry's accept time: "at" in µs (format 2 on), or
+// "at" in ms with, where its writer knew it, the same moment in µs in
+// "t" (format 1; a "t" that disagrees with "at" is not trusted).
+func acceptTime(format int, at, t string) (time.Time, error) {
+	n, err := strconv.ParseInt(at, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, fmt.Errorf("time %q", at)
+	}
+	if format >= 2 {
+		return time.UnixMicro(n).UTC(), nil
+	}
+	if n > maxMicros/1000 {
+		return time.Time{}, fmt.Errorf("time %q out of range", at)
+	}
+	if us, err := strconv.ParseInt(t, 10, 64); err == nil && us >= 0 && us/1000 == n {
+		return time.UnixMicro(us).UTC(), nil
+	}
+	return time.UnixMilli(n).UTC(), nil
 }
 
 // ISOTime formats t the way every timestamp in a payload is written:

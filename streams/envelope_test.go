@@ -15,12 +15,11 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			ConnectorID: "c1", AckID: 7, HasAck: true, Origin: "o1", Seq: 42, Data: []byte(`{"roomId":"r1"}`), At: at},
 		{Type: "socket-move", RoomID: "r1", SocketID: "sk", ConnectorID: "c1", Target: "c2", At: at},
 	} {
-		e.Version = 1
 		got, err := DecodeEnvelope("1-0", asRead(e.Values()))
 		if err != nil {
 			t.Fatalf("%s: %v", e.Type, err)
 		}
-		e.ID = "1-0"
+		e.ID, e.Version, e.Accepted = "1-0", FormatCurrent, at
 		if diff := cmp.Diff(e, got); diff != "" {
 			t.Errorf("%s round trip (-sent,+read):\n%s", e.Type, diff)
 		}

@@ -39,12 +39,13 @@ import "strconv"
 //	feed:{p}:requeued          hash    webhook dead letter id -> id of its requeued copy; INBOUND_RETENTION
 //	hooks                      zset    live hooks processes (score = last heartbeat)
 //	out:{connectorId}          stream  trimmed to the recovery window; deleted after its connector is gone
-//	connector:{connectorId}    string  heartbeat, connector timeout
+//	connector:{connectorId}    string  heartbeat: the newest stream format it reads, and when it beat; connector timeout
 //	connector:{connectorId}:sockets set sockets hosted by that connector
 //	connector:{connectorId}:addr string  where other connectors reach it (polling forwards), connector timeout
 //	connectors                 set     registered connectors
 //	connectors:gone            zset    streams to delete (score = when)
 //	workers                    zset    live workers (score = last heartbeat)
+//	worker:{workerId}          string  registration beside workers: the newest stream format it reads, and when it beat; lease TTL
 //	locks:orphaned             zset    locks whose holder left (score = release time)
 //	{janitor}:lease, :epoch    string  lease of the janitor / none (one slot)
 //	meta                       hash    deployment facts (partition count)
@@ -118,6 +119,9 @@ func (k Keys) ConnectorSockets(connector string) string {
 func (k Keys) ConnectorAddr(connector string) string {
 	return k.tagged("connector", connector, ":addr")
 }
+
+// Worker names a worker's registration beside the workers set.
+func (k Keys) Worker(worker string) string { return k.tagged("worker", worker, "") }
 
 func (k Keys) Connectors() string     { return k.prefix + "connectors" }
 func (k Keys) GoneConnectors() string { return k.prefix + "connectors:gone" }

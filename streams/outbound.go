@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Outbound is one entry of a connector's outbound stream: everything one
@@ -13,10 +14,15 @@ import (
 // target connector, never one per socket.
 type Outbound struct {
 	ID        string // entry id, set when read; the offset clients see
+	Version   int    // stream format of the entry, set when read (format.go)
 	Partition int
 	Source    string // id of the inbound entry that produced it
 	Room      string // that entry's room
-	Messages  []Message
+	// Accepted is when that entry's event was accepted (Envelope.Accepted;
+	// zero when unknown), so that a connector times the delivery without
+	// looking the entry up.
+	Accepted time.Time
+	Messages []Message
 }
 
 // Message is one packet for the connector's members of a room (Room set)
@@ -60,10 +66,20 @@ const (
 	DisconnectEvent = "$disconnect"
 )
 
-// Values returns the stream entry fields of o.
-func (o *Outbound) Values() []any {
-	v := make([]any, 0, 6+8*len(o.Messages))
+// Values returns the stream entry fields of o in the current format.
+func (o *Outbound) Values() []any { return o.ValuesIn(FormatCurrent) }
+
+// ValuesIn returns the stream entry fields of o in format (FormatPrevious
+// or FormatCurrent; see format.go).
+func (o *Outbound) ValuesIn(format int) []any {
+	v := make([]any, 0, 10+8*len(o.Messages))
+	if format >= 2 {
+		v = append(v, "v", formatNames[format])
+	}
 	v = append(v, "p", strconv.Itoa(o.Partition), "src", o.Source, "rm", o.Room)
+	if !o.Accepted.IsZero() {
+		v = append(v, "at", strconv.FormatInt(o.Accepted.UnixMicro(), 10))
+	}
 	for i, m := range o.Messages {
 		var kind string
 		if m.Event == "" {
@@ -84,6 +100,14 @@ func (o *Outbound) Values() []any {
 	}
 	return v
 }
+
+// formatNames are the "v" values of the formats written, made once.
+var formatNames = func() (n [FormatCurrent + 1]string) {
+	for i := range n {
+		n[i] = strconv.Itoa(i)
+	}
+	return n
+}()
 
 // The field names of an entry's first messages, made once.
 var messageFields = func() (f [4][8]string) {
@@ -137,10 +161,25 @@ func eventKind(event string) string {
 // DecodeOutbound decodes the fields of outbound entry id.
 func DecodeOutbound(id string, values map[string]any) (*Outbound, error) {
 	s := func(k string) string { v, _ := values[k].(string); return v }
-	o := &Outbound{ID: id, Source: s("src"), Room: s("rm")}
+	o := &Outbound{ID: id, Version: 1, Source: s("src"), Room: s("rm")}
 	var err error
+	if v, ok := values["v"]; ok {
+		if o.Version, err = strconv.Atoi(s("v")); err != nil || o.Version < FormatPrevious {
+			return nil, fmt.Errorf("streams: outbound entry %s: format %q", id, v)
+		}
+		if o.Version > FormatCurrent {
+			return nil, fmt.Errorf("streams: outbound entry %s: format %d is newer than this build's (%d)", id, o.Version, FormatCurrent)
+		}
+	}
 	if o.Partition, err = strconv.Atoi(s("p")); err != nil {
 		return nil, fmt.Errorf("streams: outbound entry %s: partition %q", id, s("p"))
+	}
+	if at := s("at"); at != "" {
+		us, err := strconv.ParseInt(at, 10, 64)
+		if err != nil || us < 0 {
+			return nil, fmt.Errorf("streams: outbound entry %s: time %q", id, at)
+		}
+		o.Accepted = time.UnixMicro(us).UTC()
 	}
 	for i := 0; ; i++ {
 		n := strconv.Itoa(i)

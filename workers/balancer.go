@@ -10,7 +10,8 @@ import (
 	"github.com/roomstream/roomstream/streams"
 )
 
-// balance runs every LeaseTTL/3: it renews the leases this worker holds,
+// balance runs every LeaseTTL/3: it registers the worker (and looks which
+// stream format every live process reads), renews the leases it holds,
 // drops the ones it lost, gives up partitions above its fair share
 // (ceil(partitions / live workers)) and takes free ones below it. Workers
 // joining or leaving thus move partitions within a few rounds; a dead
@@ -29,6 +30,7 @@ func (w *Worker) balance(ctx context.Context) {
 		return
 	}
 	w.ready.Store(true)
+	w.c.FollowFormat(ctx, w.log)
 	n := w.c.Partitions()
 	share := (n + len(live) - 1) / len(live)
 

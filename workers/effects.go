@@ -18,6 +18,7 @@ type effects struct {
 	partition int
 	source    string
 	room      string
+	accepted  time.Time // when the entry's event was accepted
 	order     []string
 	out       map[string]*streams.Outbound
 	side      []func(context.Context, redis.Pipeliner) []redis.Cmder
@@ -30,13 +31,17 @@ type effects struct {
 }
 
 func newEffects(p int, env *streams.Envelope) *effects {
-	return &effects{partition: p, source: env.ID, room: env.RoomID, at: env.At, out: make(map[string]*streams.Outbound, 2)}
+	accepted := env.Accepted
+	if accepted.IsZero() {
+		accepted = env.At
+	}
+	return &effects{partition: p, source: env.ID, room: env.RoomID, accepted: accepted, at: env.At, out: make(map[string]*streams.Outbound, 2)}
 }
 
 func (e *effects) send(connector string, m streams.Message) {
 	o, ok := e.out[connector]
 	if !ok {
-		o = &streams.Outbound{Partition: e.partition, Source: e.source, Room: e.room}
+		o = &streams.Outbound{Partition: e.partition, Source: e.source, Room: e.room, Accepted: e.accepted}
 		e.out[connector] = o
 		e.order = append(e.order, connector)
 	}

@@ -1,6 +1,12 @@
 package workers
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/roomstream/roomstream/streams"
+)
 
 // metrics of a worker process.
 type metrics struct {
@@ -15,6 +21,9 @@ type metrics struct {
 	pending      *prometheus.GaugeVec
 	lag          *prometheus.GaugeVec
 	reaped       prometheus.Counter
+	// latency: the queued and applied hops of events (the connectors
+	// observe delivered).
+	latency *streams.Latency
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -65,9 +74,41 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Dead connectors whose sockets were removed from their rooms.",
 		}),
 	}
+	m.latency = streams.NewLatency(reg)
 	if reg != nil {
 		reg.MustRegister(m.applied, m.applySeconds, m.eventsOut, m.claimed, m.deadLetters, m.retries,
 			m.leaseChanges, m.owned, m.pending, m.lag, m.reaped)
 	}
 	return m
+}
+
+// written observes the applied hop of entries whose effects were written
+// at now.
+func (m *metrics) written(es []*effects, now time.Time) {
+	for _, e := range es {
+		m.latency.Applied.Since(e.accepted, now)
+	}
+}
+
+// registerState exports what an alert compares with: the deployment's
+// partition count (the owned partitions of all workers should add up to
+// it) and whether the worker is ready (reaches Redis, runs its loops).
+func (m *metrics) registerState(reg prometheus.Registerer, partitions int, ready func() bool) {
+	if reg == nil {
+		return
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "roomstream_partitions",
+		Help: "Inbound partitions of the deployment (ROOMSTREAM_PARTITIONS); the workers' roomstream_worker_partitions_owned add up to it when every partition has an owner.",
+	}, func() float64 { return float64(partitions) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "roomstream_worker_ready",
+		Help: "1 while the worker reaches Redis and runs its loops (its /readyz), else 0.",
+	}, func() float64 { return boolGauge(ready()) }))
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -93,7 +93,8 @@ func (w *Worker) runAlone(run *partitionRun, unacked []string, rest []redis.XMes
 		w.ack(ctx, run, r, unacked)
 	}
 	if len(rest) > 0 {
-		ids, ok := w.process(ctx, run, rest)
+		// The shared read timed their queued hop already.
+		ids, ok := w.process(ctx, run, rest, time.Time{})
 		w.ack(ctx, run, r, ids)
 		if !ok {
 			return
@@ -116,7 +117,7 @@ func (w *Worker) runAlone(run *partitionRun, unacked []string, rest []redis.XMes
 		}
 		w.m.claimed.Add(float64(len(msgs)))
 		log.Info("claimed pending entries", "count", len(msgs), "first", msgs[0].ID)
-		ids, ok := w.process(ctx, run, msgs)
+		ids, ok := w.process(ctx, run, msgs, time.Now())
 		// Claimed entries are acknowledged at once: the next call
 		// claims, it does not read.
 		w.ack(ctx, run, r, ids)
@@ -131,7 +132,8 @@ func (w *Worker) runAlone(run *partitionRun, unacked []string, rest []redis.XMes
 }
 
 // process applies msgs of run's partition, in order, and returns the ids
-// of those applied (to acknowledge). ok is false when the run must stop
+// of those applied (to acknowledge); readAt, unless zero, is when they
+// were read (their queued hop). ok is false when the run must stop
 // (lease lost or released, fenced); the entries in hand are finished
 // first.
 //
@@ -139,7 +141,7 @@ func (w *Worker) runAlone(run *partitionRun, unacked []string, rest []redis.XMes
 // their scripts, one for what they produce); whatever the batch leaves
 // (an entry that failed, a lease that needs renewing, durable mode) is
 // applied one entry at a time with retries and dead letters, in order.
-func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XMessage) (ids []string, ok bool) {
+func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XMessage, readAt time.Time) (ids []string, ok bool) {
 	ids = make([]string, 0, len(msgs))
 	entries := make([]BatchEntry, 0, len(msgs))
 	kept := make([]redis.XMessage, 0, len(msgs))
@@ -155,6 +157,9 @@ func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XM
 			}
 			continue
 		}
+		if !readAt.IsZero() {
+			w.m.latency.Queued.Since(env.Accepted, readAt)
+		}
 		entries, kept = append(entries, BatchEntry{Partition: run.p, Token: run.token, Env: env}), append(kept, m)
 	}
 	if len(entries) == 0 {
@@ -167,10 +172,12 @@ func (w *Worker) process(ctx context.Context, run *partitionRun, msgs []redis.XM
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	res := w.safeApplyBatch(actx, entries, BatchOptions{Proceed: func(int) bool { return w.leaseValidNow(run) }})
 	cancel()
-	elapsed := time.Since(start).Seconds()
+	now := time.Now()
+	elapsed := now.Sub(start).Seconds()
 	for i, e := range entries {
 		if res.Applied[i] {
 			w.observe(e.Env, res.Outcomes[i], elapsed)
+			w.m.latency.Applied.Since(e.Env.Accepted, now)
 			ids = append(ids, kept[i].ID)
 		}
 	}
@@ -247,7 +254,9 @@ func (w *Worker) applyEntry(ctx context.Context, run *partitionRun, env *streams
 		out, err := w.safeApply(actx, run, env)
 		cancel()
 		if err == nil {
-			w.observe(env, out, time.Since(start).Seconds())
+			now := time.Now()
+			w.observe(env, out, now.Sub(start).Seconds())
+			w.m.latency.Applied.Since(env.Accepted, now)
 			return verdictApplied
 		}
 		if errors.Is(err, ErrFenced) {

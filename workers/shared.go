@@ -197,6 +197,7 @@ type loopState struct {
 	// next round trip (each partition's written holds their entries).
 	writes []*effects
 	start  time.Time // when cur started, for the apply time metric
+	readAt time.Time // when next was read, for the queued hop
 
 	via        redis.Cmdable
 	client     *redis.Client

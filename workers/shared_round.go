@@ -88,6 +88,13 @@ func (l *loopState) round(ctx context.Context, closing bool) bool {
 		default:
 		}
 	}
+	// Redis runs the writes before the read: when the read may wait for
+	// entries, they are written when the round trip leaves, not when it
+	// returns.
+	var sent time.Time
+	if r.Block > 0 && len(writes) > 0 {
+		sent = time.Now()
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Block+5*time.Second)
 	got, err := w.c.ReadRound(rctx, l.via, r)
 	cancel()
@@ -114,11 +121,19 @@ func (l *loopState) round(ctx context.Context, closing bool) bool {
 		// idempotent: sent again next round).
 		return l.flush(ctx) && false
 	}
+	// One clock read times what the round trip completed: the writes of
+	// the last wave (applied, unless the read waited) and the entries
+	// read (queued).
+	now := time.Now()
 	for p, ids := range r.Acks {
 		pt := l.parts[p]
 		pt.unacked = pt.unacked[len(ids):]
 	}
 	if len(writes) > 0 {
+		if sent.IsZero() {
+			sent = now
+		}
+		w.m.written(writes, sent)
 		l.written()
 	}
 	for _, p := range r.Own {
@@ -157,6 +172,7 @@ func (l *loopState) round(ctx context.Context, closing bool) bool {
 	}
 	if len(got.Entries) > 0 {
 		l.take(got.Entries, len(r.Own) > 0)
+		l.readAt = now
 	}
 	return true
 }
@@ -201,6 +217,7 @@ func (l *loopState) flush(ctx context.Context) bool {
 		err := l.w.applier.commit(wctx, l.writes)
 		cancel()
 		if err == nil {
+			l.w.m.written(l.writes, time.Now())
 			l.written()
 			return true
 		}
@@ -273,6 +290,7 @@ func (l *loopState) begin() {
 				pt.stopped, pt.leaving = l.next[p][i:], true
 				break
 			}
+			w.m.latency.Queued.Since(env.Accepted, l.readAt)
 			entries = append(entries, BatchEntry{Partition: p, Token: pt.run.token, Env: env})
 			msgs = append(msgs, m)
 		}

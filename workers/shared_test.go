@@ -33,8 +33,14 @@ func sharedConfig(n int) Config {
 // until it owns every partition.
 func runWorker(t *testing.T, rdb redis.UniversalClient, cfg Config) (*Worker, *streams.Client) {
 	t.Helper()
+	return runWorkerWith(t, rdb, cfg, nil)
+}
+
+// runWorkerWith is runWorker with options.
+func runWorkerWith(t *testing.T, rdb redis.UniversalClient, cfg Config, opts *Options) (*Worker, *streams.Client) {
+	t.Helper()
 	c := streams.New(rdb, cfg.Config)
-	w := New(cfg, c, slog.New(slog.NewTextHandler(testLogOut(), &slog.HandlerOptions{Level: slog.LevelDebug})), nil)
+	w := New(cfg, c, slog.New(slog.NewTextHandler(testLogOut(), &slog.HandlerOptions{Level: slog.LevelDebug})), opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(ctx) }()

@@ -67,6 +67,7 @@ func New(cfg Config, c *streams.Client, log *slog.Logger, opts *Options) *Worker
 		closed: make(chan struct{}),
 	}
 	w.applier = NewApplier(c, cfg.LockGrace, cfg.EmptyRoomTTL, now).WithLimits(cfg.Limits).WithFeed(cfg.FeedConfig)
+	w.m.registerState(opts.Registerer, c.Partitions(), w.Ready)
 	return w
 }
 

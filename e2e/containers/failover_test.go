@@ -128,9 +128,9 @@ func TestKillWorkerThenConnector(t *testing.T) {
 	// Nobody left: every socket recovered before the reaper declared the
 	// victim dead.
 	for _, p := range tr.ps {
-		for _, ev := range p.m.Events() {
+		for _, ev := range p.M.Events() {
 			if ev.Name == schemas.EventUserLeft {
-				t.Errorf("%s got user-left %s", p.m.User, ev.Args[0])
+				t.Errorf("%s got user-left %s", p.M.User, ev.Args[0])
 			}
 		}
 	}
@@ -152,7 +152,7 @@ func checkJSSent(t *testing.T, c *containers.Cluster, js []*jsMember) (sent, acc
 	for _, j := range js {
 		n, a := int(j.sent.Load()), 0
 		for i := int64(1); i <= int64(n); i++ {
-			if truth.Accepted(j.room, containers.Key{User: j.user, Upload: "up-" + j.user, Bytes: i}) {
+			if truth.Accepted(j.room, testkit.Key{User: j.user, Upload: "up-" + j.user, Bytes: i}) {
 				a++
 			}
 		}
@@ -253,8 +253,8 @@ func (m *jsMember) halt() {
 	}
 }
 
-func (m *jsMember) receiver() containers.Receiver {
-	return containers.Receiver{Label: m.user + " (design JS)", SID: m.j.SocketID(), Room: m.room, Got: containers.JSProgressOf(m.j.Lines(), m.room)}
+func (m *jsMember) receiver() testkit.Receiver {
+	return testkit.Receiver{Label: m.user + " (design JS)", SID: m.j.SocketID(), Room: m.room, Got: containers.JSProgressOf(m.j.Lines(), m.room)}
 }
 
 // recoveredOnce checks the client was dropped and came back recovered.

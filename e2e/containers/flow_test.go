@@ -231,8 +231,8 @@ func TestDesignFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	aliceSID := alice.s.Id()
-	tally := truth.Check([]containers.Receiver{
-		{Label: "alice (zishang520)", SID: aliceSID, Room: room, Got: containers.ProgressOf(alice.all(), room)},
+	tally := truth.Check([]testkit.Receiver{
+		{Label: "alice (zishang520)", SID: aliceSID, Room: room, Got: testkit.ProgressOf(alice.all(), room)},
 		{Label: "bob (design JS)", SID: bob.SocketID(), Room: room, Got: containers.JSProgressOf(bob.Lines(), room)},
 	})
 	if tally.Expected != 2*(aliceSteps+bobSteps) || !tally.OK() || truth.Dead != 0 {

@@ -2,7 +2,6 @@ package containers_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -12,26 +11,8 @@ import (
 	"time"
 
 	"github.com/roomstream/roomstream/e2e/containers"
-	"github.com/roomstream/roomstream/schemas"
+	"github.com/roomstream/roomstream/e2e/testkit"
 )
-
-// participant is one Go client in a room: it joins, starts an upload and
-// then reports progress (bytesUploaded = seq, strictly increasing) until
-// told to stop, waiting for each ack. It never retries: an event whose ack
-// did not come may or may not have been accepted, and the inbound streams
-// tell which.
-type participant struct {
-	m      *containers.Member
-	room   string
-	upload string
-
-	mu      sync.Mutex
-	seq     int64
-	acked   []containers.Key
-	refused map[schemas.Code]int
-	unknown []containers.Key
-	errs    []string
-}
 
 // traffic drives participants and adds up what they sent.
 type traffic struct {
@@ -41,7 +22,7 @@ type traffic struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	mu       sync.Mutex
-	ps       []*participant
+	ps       []*testkit.Participant
 	joins    atomic.Int64
 }
 
@@ -54,10 +35,10 @@ func newTraffic(t *testing.T, c *containers.Cluster, interval time.Duration) *tr
 // add connects n clients named prefix-i to the connectors next(i) gives,
 // puts client i in room rooms[i%len(rooms)] and starts its traffic. The
 // connections are made concurrently.
-func (tr *traffic) add(prefix string, n int, rooms []string, next func(i int) func(failed string) string) []*participant {
+func (tr *traffic) add(prefix string, n int, rooms []string, next func(i int) func(failed string) string) []*testkit.Participant {
 	t := tr.t
 	t.Helper()
-	ps := make([]*participant, n)
+	ps := make([]*testkit.Participant, n)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 20)
@@ -70,13 +51,13 @@ func (tr *traffic) add(prefix string, n int, rooms []string, next func(i int) fu
 			user := fmt.Sprintf("%s-%03d", prefix, i)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			m, err := containers.Dial(ctx, user, strings.ToUpper(user[:1])+user[1:], tr.c.Token(user, user), next(i))
+			m, err := testkit.DialMember(ctx, user, strings.ToUpper(user[:1])+user[1:], tr.c.Token(user, user), next(i))
 			if err != nil {
 				errs <- err
 				return
 			}
-			p := &participant{m: m, room: rooms[i%len(rooms)], upload: "up-" + user, refused: map[schemas.Code]int{}}
-			if err := p.setup(ctx); err != nil {
+			p := testkit.NewParticipant(m, rooms[i%len(rooms)])
+			if err := p.Setup(ctx); err != nil {
 				m.Close()
 				errs <- err
 				return
@@ -97,74 +78,10 @@ func (tr *traffic) add(prefix string, n int, rooms []string, next func(i int) fu
 		tr.wg.Add(1)
 		go func() {
 			defer tr.wg.Done()
-			p.run(tr.stop, tr.interval)
+			p.Run(tr.stop, tr.interval)
 		}()
 	}
 	return ps
-}
-
-// setup joins the room and starts the upload, retrying what the server
-// refused as temporary.
-func (p *participant) setup(ctx context.Context) error {
-	steps := []struct {
-		event   string
-		payload any
-	}{
-		{schemas.EventJoinRoom, map[string]string{"roomId": p.room, "userId": p.m.User}},
-		{schemas.EventFileUploadStarted, map[string]any{"fileId": p.upload, "uploadId": p.upload, "fileName": p.upload + ".bin",
-			"roomId": p.room, "userId": p.m.User, "size": 1 << 30}},
-	}
-	for _, s := range steps {
-		for {
-			a, err := p.m.Ack(ctx, s.event, s.payload)
-			if err == nil && a.OK {
-				break
-			}
-			if err == nil && a.Error != nil && a.Error.Temporary {
-				time.Sleep(200 * time.Millisecond)
-				continue
-			}
-			return fmt.Errorf("%s %s: %+v %v", p.m.User, s.event, a.Error, err)
-		}
-	}
-	return nil
-}
-
-func (p *participant) run(stop <-chan struct{}, interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-		p.mu.Lock()
-		p.seq++
-		seq := p.seq
-		p.mu.Unlock()
-		k := containers.Key{User: p.m.User, Upload: p.upload, Bytes: seq}
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		a, err := p.m.Ack(ctx, schemas.EventFileUploadProgress, map[string]any{"fileId": p.upload, "uploadId": p.upload,
-			"fileName": p.upload + ".bin", "roomId": p.room, "userId": p.m.User, "bytesUploaded": seq, "totalBytes": 1 << 30,
-			"percentage": float64(seq) * 100 / (1 << 30), "seq": seq, "sentAt": time.Now().UnixMilli()})
-		cancel()
-		p.mu.Lock()
-		switch {
-		case err != nil:
-			p.unknown = append(p.unknown, k)
-			if !errors.Is(err, containers.ErrUnknown) {
-				p.errs = append(p.errs, fmt.Sprintf("seq %d: %v", seq, err))
-			}
-		case a.OK:
-			p.acked = append(p.acked, k)
-		case a.Error != nil && a.Error.Temporary:
-			p.refused[a.Error.Code]++
-		default:
-			p.errs = append(p.errs, fmt.Sprintf("seq %d refused: %+v", seq, a.Error))
-		}
-		p.mu.Unlock()
-	}
 }
 
 // halt stops the traffic and waits for the last acks.
@@ -181,7 +98,7 @@ func (tr *traffic) close() {
 	tr.halt()
 	for _, p := range tr.ps {
 		if p != nil {
-			p.m.Close()
+			p.M.Close()
 		}
 	}
 }
@@ -197,35 +114,32 @@ type summary struct {
 func (tr *traffic) summary() summary {
 	var s summary
 	for _, p := range tr.ps {
-		p.mu.Lock()
+		r := p.Report()
 		s.clients++
-		s.sent += int(p.seq)
-		s.acked += len(p.acked)
-		s.unknown += len(p.unknown)
-		for _, n := range p.refused {
-			s.refused += n
+		s.sent += int(r.Sent)
+		s.acked += len(r.Acked)
+		s.unknown += len(r.Unknown)
+		s.refused += r.Refused
+		for _, e := range r.Errs {
+			s.errs = append(s.errs, p.M.User+": "+e)
 		}
-		for _, e := range p.errs {
-			s.errs = append(s.errs, p.m.User+": "+e)
-		}
-		p.mu.Unlock()
-		n, lost := p.m.Reconnects()
+		n, lost := p.M.Reconnects()
 		s.reconnects += n
 		for _, l := range lost {
-			s.lostState = append(s.lostState, p.m.User+": "+l)
+			s.lostState = append(s.lostState, p.M.User+": "+l)
 		}
 	}
 	return s
 }
 
 // extra is another receiver to check (the design JS client).
-type extra func() containers.Receiver
+type extra func() testkit.Receiver
 
 // verify waits until the streams are drained and every receiver has what
 // the streams say it must have, then checks: every acknowledged event was
 // accepted, every accepted event reached every member of its room exactly
 // once and in the room's order, nothing was dead-lettered.
-func (tr *traffic) verify(ctx context.Context, name string, began time.Time, extras ...extra) containers.Tally {
+func (tr *traffic) verify(ctx context.Context, name string, began time.Time, extras ...extra) testkit.Tally {
 	t := tr.t
 	t.Helper()
 	tr.halt()
@@ -236,10 +150,10 @@ func (tr *traffic) verify(ctx context.Context, name string, began time.Time, ext
 	if err != nil {
 		t.Fatal(err)
 	}
-	receivers := func() []containers.Receiver {
-		var rs []containers.Receiver
+	receivers := func() []testkit.Receiver {
+		var rs []testkit.Receiver
 		for _, p := range tr.ps {
-			rs = append(rs, containers.Receiver{Label: p.m.User, SID: p.m.SID(), Room: p.room, Got: containers.ProgressOf(p.m.Events(), p.room)})
+			rs = append(rs, testkit.Receiver{Label: p.M.User, SID: p.M.SID(), Room: p.Room, Got: testkit.ProgressOf(p.M.Events(), p.Room)})
 		}
 		for _, x := range extras {
 			rs = append(rs, x())
@@ -247,7 +161,7 @@ func (tr *traffic) verify(ctx context.Context, name string, began time.Time, ext
 		return rs
 	}
 	// Deliveries trail the application by the outbound hop; wait for them.
-	var tally containers.Tally
+	var tally testkit.Tally
 	for {
 		tally = truth.Check(receivers())
 		if tally.OK() || ctx.Err() != nil {
@@ -261,11 +175,11 @@ func (tr *traffic) verify(ctx context.Context, name string, began time.Time, ext
 	s := tr.summary()
 	ackedLost := 0
 	for _, p := range tr.ps {
-		for _, k := range p.acked {
-			if !truth.Accepted(p.room, k) {
+		for _, k := range p.Report().Acked {
+			if !truth.Accepted(p.Room, k) {
 				ackedLost++
 				if ackedLost <= 10 {
-					t.Errorf("%s: %s was acknowledged but is not in the inbound stream", p.m.User, k)
+					t.Errorf("%s: %s was acknowledged but is not in the inbound stream", p.M.User, k)
 				}
 			}
 		}

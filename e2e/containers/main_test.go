@@ -94,11 +94,9 @@ func owners(c *containers.Cluster) map[string]int {
 func (tr *traffic) minAcked() int {
 	least := -1
 	for _, p := range tr.ps {
-		p.mu.Lock()
-		if n := len(p.acked); least < 0 || n < least {
+		if n := p.AckedCount(); least < 0 || n < least {
 			least = n
 		}
-		p.mu.Unlock()
 	}
 	return least
 }

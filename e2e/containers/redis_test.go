@@ -47,24 +47,22 @@ func TestRedisRestart(t *testing.T) {
 	// The traffic carried on after the restart: the last events of every
 	// client were acknowledged.
 	for _, p := range tr.ps {
-		p.mu.Lock()
-		n := len(p.acked)
+		r := p.Report()
 		last := int64(0)
-		if n > 0 {
-			last = p.acked[n-1].Bytes
+		if n := len(r.Acked); n > 0 {
+			last = r.Acked[n-1].Bytes
 		}
-		p.mu.Unlock()
-		if last < p.seq-2 {
-			t.Errorf("%s: last acknowledged seq %d of %d", p.m.User, last, p.seq)
+		if last < r.Sent-2 {
+			t.Errorf("%s: last acknowledged seq %d of %d", p.M.User, last, r.Sent)
 		}
 	}
 	if s.reconnects != 0 {
 		t.Logf("%d clients reconnected during the restart", s.reconnects)
 	}
 	for _, p := range tr.ps {
-		for _, ev := range p.m.Events() {
+		for _, ev := range p.M.Events() {
 			if ev.Name == schemas.EventUserLeft {
-				t.Errorf("%s got user-left %s", p.m.User, ev.Args[0])
+				t.Errorf("%s got user-left %s", p.M.User, ev.Args[0])
 			}
 		}
 	}

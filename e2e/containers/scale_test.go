@@ -50,7 +50,7 @@ func TestScaleOutUnderLoad(t *testing.T) {
 	testkit.WaitUntil(t, "every client has events acknowledged", time.Minute, func() bool { return tr.minAcked() >= 6 })
 	onNew := 0
 	for _, p := range tr.ps {
-		if p.m.Base() != c1.URL() {
+		if p.M.Base() != c1.URL() {
 			onNew++
 		}
 	}
@@ -75,9 +75,9 @@ func TestScaleOutUnderLoad(t *testing.T) {
 		t.Errorf("%d clients reconnected; the drained connector held 40", s.reconnects)
 	}
 	for _, p := range tr.ps {
-		for _, ev := range p.m.Events() {
+		for _, ev := range p.M.Events() {
 			if ev.Name == "user-left" {
-				t.Errorf("%s got user-left %s", p.m.User, ev.Args[0])
+				t.Errorf("%s got user-left %s", p.M.User, ev.Args[0])
 				break
 			}
 		}

@@ -1,7 +1,8 @@
 // Package harness runs roomstream as real processes for end-to-end tests:
-// it builds the binary once, starts connectors and workers on free
-// loopback ports against a given Redis, waits for /readyz, and kills,
-// stops or restarts them on demand. Process output goes to a log file per
+// it builds the binary once (and, for a rolling upgrade, the binary of an
+// earlier commit), starts connectors and workers on free loopback ports
+// against a given Redis, waits for /readyz, and kills, stops, restarts or
+// replaces them on demand. Process output goes to a log file per
 // process, printed when the test fails.
 package harness
 
@@ -29,6 +30,10 @@ var (
 	buildOnce sync.Once
 	buildPath string
 	buildErr  error
+
+	// builtAt are the binaries BinaryAt built, by commit.
+	builtMu sync.Mutex
+	builtAt = map[string]string{}
 )
 
 // Binary builds the roomstream binary (with -race when the tests run with
@@ -36,27 +41,12 @@ var (
 func Binary(tb testing.TB) string {
 	tb.Helper()
 	buildOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			buildErr = fmt.Errorf("go env GOMOD: %w", err)
-			return
-		}
-		root := filepath.Dir(strings.TrimSpace(string(out)))
-		dir, err := os.MkdirTemp("", "roomstream-e2e-")
+		root, err := repoRoot()
 		if err != nil {
 			buildErr = err
 			return
 		}
-		buildPath = filepath.Join(dir, "roomstream")
-		args := []string{"build", "-o", buildPath}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		cmd := exec.Command("go", append(args, ".")...)
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, b)
-		}
+		buildPath, buildErr = build(root)
 	})
 	if buildErr != nil {
 		tb.Fatal(buildErr)
@@ -64,12 +54,92 @@ func Binary(tb testing.TB) string {
 	return buildPath
 }
 
-// Main runs a test package's tests and removes the binary Binary built;
-// call it from TestMain.
+// BinaryAt builds the roomstream binary of an earlier commit of this
+// repository (a rolling upgrade runs it beside the current one), once per
+// test process, and returns its path. The commit must be in the clone:
+// a shallow one may lack it, and the test then fails saying how to fetch
+// it.
+func BinaryAt(tb testing.TB, commit string) string {
+	tb.Helper()
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	if bin, ok := builtAt[commit]; ok {
+		return bin
+	}
+	root, err := gitRepo()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if out, err := exec.Command("git", "-C", root, "cat-file", "-e", commit+"^{commit}").CombinedOutput(); err != nil {
+		tb.Fatalf("commit %s is not in this clone (%v %s): fetch it, e.g. `git fetch --unshallow` or `git fetch origin %s`", commit, err, bytes.TrimSpace(out), commit)
+	}
+	src, err := os.MkdirTemp("", "roomstream-src-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer os.RemoveAll(src)
+	archive := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", root, commit, src)
+	if out, err := archive.CombinedOutput(); err != nil {
+		tb.Fatalf("extract commit %s: %v\n%s", commit, err, out)
+	}
+	bin, err := build(src)
+	if err != nil {
+		tb.Fatalf("build commit %s: %v", commit, err)
+	}
+	builtAt[commit] = bin
+	return bin
+}
+
+// repoRoot is the directory of the module under test.
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
+}
+
+// GitRepoEnv names the git checkout BinaryAt takes earlier commits from,
+// when the module under test is not one (the mutation check runs the
+// tests in a copy without .git).
+const GitRepoEnv = "ROOMSTREAM_GIT_REPO"
+
+// gitRepo is the git checkout of the module under test.
+func gitRepo() (string, error) {
+	if dir := os.Getenv(GitRepoEnv); dir != "" {
+		return dir, nil
+	}
+	return repoRoot()
+}
+
+// build builds the module in dir into a temporary directory of its own.
+func build(dir string) (string, error) {
+	out, err := os.MkdirTemp("", "roomstream-e2e-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(out, "roomstream")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, ".")...)
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, b)
+	}
+	return bin, nil
+}
+
+// Main runs a test package's tests and removes the binaries Binary and
+// BinaryAt built; call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
 	if buildPath != "" {
 		_ = os.RemoveAll(filepath.Dir(buildPath))
+	}
+	for _, bin := range builtAt {
+		_ = os.RemoveAll(filepath.Dir(bin))
 	}
 	os.Exit(code)
 }
@@ -121,7 +191,13 @@ func (p *Proc) AdminURL() string {
 // StartConnector starts `roomstream connector` and waits until it is ready.
 func StartConnector(tb testing.TB, name string, env Env) *Proc {
 	tb.Helper()
-	p := &Proc{tb: tb, Name: name, Kind: "connector", Port: testredis.FreePort(tb), AdminPort: testredis.FreePort(tb), bin: Binary(tb)}
+	return StartConnectorWith(tb, Binary(tb), name, env)
+}
+
+// StartConnectorWith is StartConnector running the binary bin.
+func StartConnectorWith(tb testing.TB, bin, name string, env Env) *Proc {
+	tb.Helper()
+	p := &Proc{tb: tb, Name: name, Kind: "connector", Port: testredis.FreePort(tb), AdminPort: testredis.FreePort(tb), bin: bin}
 	p.env = env.With("ROOMSTREAM_HTTP_ADDR", "127.0.0.1:"+strconv.Itoa(p.Port), "ROOMSTREAM_CONNECTOR_ID", name,
 		"ROOMSTREAM_ADMIN_ADDR", "127.0.0.1:"+strconv.Itoa(p.AdminPort))
 	p.start()
@@ -131,7 +207,13 @@ func StartConnector(tb testing.TB, name string, env Env) *Proc {
 // StartWorker starts `roomstream worker` and waits until it is ready.
 func StartWorker(tb testing.TB, name string, env Env) *Proc {
 	tb.Helper()
-	p := &Proc{tb: tb, Name: name, Kind: "worker", Port: testredis.FreePort(tb), bin: Binary(tb)}
+	return StartWorkerWith(tb, Binary(tb), name, env)
+}
+
+// StartWorkerWith is StartWorker running the binary bin.
+func StartWorkerWith(tb testing.TB, bin, name string, env Env) *Proc {
+	tb.Helper()
+	p := &Proc{tb: tb, Name: name, Kind: "worker", Port: testredis.FreePort(tb), bin: bin}
 	p.env = env.With("ROOMSTREAM_WORKER_HTTP_ADDR", "127.0.0.1:"+strconv.Itoa(p.Port), "ROOMSTREAM_WORKER_ID", name)
 	p.start()
 	return p
@@ -245,6 +327,19 @@ func (p *Proc) Restart() {
 	p.tb.Helper()
 	p.Kill()
 	p.start()
+}
+
+// Replace stops the process with SIGTERM (as Stop, within d), then starts
+// the binary bin in its place, on the same ports with the same
+// environment, as a rolling upgrade does. It returns how long the exit
+// took and how long the new process took to be ready.
+func (p *Proc) Replace(bin string, d time.Duration) (exit, ready time.Duration) {
+	p.tb.Helper()
+	exit = p.Stop(d)
+	p.bin = bin
+	start := time.Now()
+	p.start()
+	return exit, time.Since(start)
 }
 
 // Running reports whether the process is alive.

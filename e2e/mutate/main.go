@@ -106,6 +106,11 @@ func run() int {
 		fatalf("not in the repository: %v", err)
 	}
 	root = strings.TrimSpace(root)
+	// The copy has no .git: a test that builds an earlier commit (the
+	// rolling upgrade) takes it from here (harness.GitRepoEnv).
+	if err := os.Setenv("ROOMSTREAM_GIT_REPO", root); err != nil {
+		fatalf("%v", err)
+	}
 
 	// Every snippet first, on the working tree: a stale list fails at
 	// once, not after minutes of tests.

@@ -356,6 +356,61 @@ var mutations = []mutation{
 		},
 	},
 	{
+		Name:      "format-ignores-previous-release",
+		Guarantee: "rolling upgrades: nothing is written in a stream format a live process of the previous release cannot read",
+		File:      "streams/format.go",
+		From:      "\t\treturn unregistered\n",
+		To:        "\t\treturn FormatCurrent // mutated: a process that registers no format counted as current\n",
+		Checks: []check{
+			{"./streams/", []string{"TestRefreshFormat"}},
+			{"./e2e/", []string{"TestRollingUpgrade"}},
+		},
+		Timeout: 15 * time.Minute,
+	},
+	{
+		Name:      "previous-format-refused",
+		Guarantee: "rolling upgrades: a build reads the previous release's stream format",
+		File:      "streams/envelope.go",
+		From:      "\tif e.Version < FormatPrevious {\n",
+		To:        "\tif e.Version < FormatCurrent { // mutated: the previous release's entries dead-lettered\n",
+		Checks: []check{
+			{"./streams/", []string{"TestEnvelopeFormats"}},
+			{"./e2e/", []string{"TestRollingUpgrade"}},
+		},
+		Timeout: 15 * time.Minute,
+	},
+	{
+		Name:      "accept-time-not-carried",
+		Guarantee: "per-hop latency: outbound entries carry their event's accept time, so connectors time each delivery",
+		File:      "workers/effects.go",
+		From:      "Room: e.room, Accepted: e.accepted}",
+		To:        "Room: e.room} // mutated: no accept time in outbound entries",
+		Checks: []check{
+			{"./workers/", []string{"TestLatencyHops"}},
+			{"./e2e/", []string{"TestPrometheusMonitoring"}},
+		},
+	},
+	{
+		Name:      "latency-not-clamped",
+		Guarantee: "per-hop latency: a hop read before the accept time (another machine's clock) counts as zero",
+		File:      "streams/latency.go",
+		From:      "max(now.Sub(accepted), 0)",
+		To:        "now.Sub(accepted) /* mutated: negative durations observed */",
+		Checks: []check{
+			{"./streams/", []string{"TestLatency"}},
+		},
+	},
+	{
+		Name:      "worker-shutdown-keeps-leases",
+		Guarantee: "graceful replacement: a worker stopped with SIGTERM hands its partitions over at once, not after the lease TTL",
+		File:      "workers/worker.go",
+		From:      "\t\tif err := w.c.ReleaseLease(ctx, r.p, w.id, r.token); err != nil {\n",
+		To:        "\t\tif err := error(nil); err != nil { // mutated: leases kept until they expire\n",
+		Checks: []check{
+			{"./e2e/", []string{"TestGracefulShutdown"}},
+		},
+	},
+	{
 		Name:      "feed-refusal",
 		Guarantee: "the applied-events feed holds what rooms heard: a refused event never reaches it",
 		File:      "workers/effects.go",

@@ -185,7 +185,12 @@ func withService(fs *flag.FlagSet, args []string, cfg *opsConfig, fn func(contex
 		return err
 	}
 	defer rdb.Close()
-	err = fn(ctx, api.NewService(streams.New(rdb, cfg.Config), &api.Options{RevokeTTL: cfg.RevokeTTL}))
+	sc := streams.New(rdb, cfg.Config)
+	// What it appends goes in the stream format every live process reads.
+	if _, _, err := sc.RefreshFormat(ctx); err != nil {
+		return err
+	}
+	err = fn(ctx, api.NewService(sc, &api.Options{RevokeTTL: cfg.RevokeTTL}))
 	var ae *api.Error
 	if errors.As(err, &ae) {
 		return errors.New(ae.Err.Message)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # setup.sh installs and starts what roomstream's test suite needs, or says
-# exactly what is missing. Usage: infra/scripts/setup.sh redis node docker chromium
+# exactly what is missing. Usage: infra/scripts/setup.sh redis node docker chromium prometheus
 set -euo pipefail
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -36,6 +36,15 @@ need_redis() {
   apt_install redis-server redis-tools
   # The tests start private servers; the packaged service is not needed.
   if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+}
+
+need_prometheus() {
+  if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then return; fi
+  # Without the node exporter it recommends: nothing here scrapes it.
+  apt_install --no-install-recommends prometheus
+  # The tests start private servers; the packaged service is not needed.
+  if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
+  if command -v service >/dev/null 2>&1; then as_root service prometheus stop >/dev/null 2>&1 || true; fi
 }
 
 need_node() {
@@ -80,6 +89,7 @@ need_chromium() {
 for need in "$@"; do
   case "$need" in
     redis) need_redis ;;
+    prometheus) need_prometheus ;;
     node)
       # Every Node test client of the repository (e2e/*/package-lock.json).
       mapfile -t dirs < <(find e2e -name package-lock.json -not -path '*/node_modules/*' -exec dirname {} \; | sort)

@@ -63,7 +63,7 @@ func sampleKeys(k streams.Keys) []string {
 		k.Room(""), k.RoomUsers(""), k.RoomSockets(""), k.RoomUploads(""), k.RoomFiles(""), k.RoomApplied(""), k.RoomConns(""),
 		k.UploadProgress(""), k.Resume(""), k.Inbound(0), k.Lease(0), k.Epoch(0), k.DeadLetters(0),
 		k.Outbound(""), k.Connector(""), k.ConnectorSockets(""), k.Connectors(), k.GoneConnectors(),
-		k.Workers(), k.OrphanLocks(), k.Janitor(), k.JanitorEpoch(), k.Meta(),
+		k.Workers(), k.Worker(""), k.OrphanLocks(), k.Janitor(), k.JanitorEpoch(), k.Meta(),
 	}
 }
 

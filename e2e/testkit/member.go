@@ -1,4 +1,4 @@
-package containers
+package testkit
 
 import (
 	"context"
@@ -36,8 +36,8 @@ type Member struct {
 	done       chan struct{}
 }
 
-// Dial connects a member; next chooses the connector.
-func Dial(ctx context.Context, user, name, token string, next func(failed string) string) (*Member, error) {
+// DialMember connects a member; next chooses the connector.
+func DialMember(ctx context.Context, user, name, token string, next func(failed string) string) (*Member, error) {
 	m := &Member{User: user, Name: name, token: token, next: next, connected: make(chan struct{}), done: make(chan struct{})}
 	base := next("")
 	c, err := sioclient.Dial(ctx, base, &sioclient.Options{Token: token, OnEvent: m.record})
