@@ -155,6 +155,7 @@ func TestKeysFollowTheDesign(t *testing.T) {
 		{"e2e:user:{bob}:joining", "1m"},
 		{"e2e:user:{bob}:rooms", "24h"},
 		{"e2e:user:{bob}:sockets", "24h"},
+		{"e2e:worker:{…}", "1m"}, // registration: the newest stream format it reads; the lease TTL
 		{"e2e:workers", "none"},
 	}
 	for p := 0; p < 8; p++ {
