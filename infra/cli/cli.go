@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -334,6 +335,24 @@ func Worker(args []string) error {
 	if cfg.RedisURL == "" {
 		return errors.New("ROOMSTREAM_REDIS_URL is required (redis://host:port)")
 	}
+	return serveProcess("worker", cfg.HTTPAddr, cfg.Config, lc,
+		func(c *streams.Client, log *slog.Logger, reg *prometheus.Registry) (process, error) {
+			return workers.New(cfg, c, log, &workers.Options{Registerer: reg}), nil
+		})
+}
+
+// process is what serveProcess runs: a worker or a hooks process.
+type process interface {
+	ID() string
+	Ready() bool
+	Run(ctx context.Context) error
+}
+
+// serveProcess runs a process of the kind that holds no client
+// connections (worker, hooks): /healthz, /readyz and /metrics on
+// httpAddr, a Redis connection, then the process until a signal.
+func serveProcess(kind, httpAddr string, rc streams.Config, lc logConfig,
+	start func(*streams.Client, *slog.Logger, *prometheus.Registry) (process, error)) error {
 	log, err := lc.logger()
 	if err != nil {
 		return err
@@ -341,25 +360,29 @@ func Worker(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
 	reg := newRegistry()
-	var w *workers.Worker
+	var p atomic.Pointer[process]
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", connector.Healthz)
-	mux.Handle("/readyz", connector.Readyz(func() bool { return w != nil && w.Ready() }))
+	mux.Handle("/readyz", connector.Readyz(func() bool { q := p.Load(); return q != nil && (*q).Ready() }))
 	mux.Handle("/metrics", metricsHandler(reg))
 	debugRoutes(mux)
-	hs, addr, err := listen(cfg.HTTPAddr, mux, log)
+	hs, addr, err := listen(httpAddr, mux, log)
 	if err != nil {
 		return err
 	}
 	defer hs.Close()
-	rdb, err := connectRedis(ctx, cfg.Config, log)
+	rdb, err := connectRedis(ctx, rc, log)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	w = workers.New(cfg, streams.New(rdb, cfg.Config), log, &workers.Options{Registerer: reg})
-	log.Info("worker listening", "addr", addr, "id", w.ID())
-	return w.Run(ctx)
+	q, err := start(streams.New(rdb, rc), log, reg)
+	if err != nil {
+		return err
+	}
+	p.Store(&q)
+	log.Info(kind+" listening", "addr", addr, "id", q.ID())
+	return q.Run(ctx)
 }
 
 // Token runs the `token` command.

@@ -5,9 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
+	"log/slog"
 
-	"github.com/roomstream/roomstream/connector"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/roomstream/roomstream/streams"
 	"github.com/roomstream/roomstream/workers/hooks"
 )
@@ -39,33 +40,8 @@ func Hooks(args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log, err := lc.logger()
-	if err != nil {
-		return err
-	}
-	ctx, stop := signalContext()
-	defer stop()
-	reg := newRegistry()
-	var h *hooks.Hooks
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", connector.Healthz)
-	mux.Handle("/readyz", connector.Readyz(func() bool { return h != nil && h.Ready() }))
-	mux.Handle("/metrics", metricsHandler(reg))
-	debugRoutes(mux)
-	hs, addr, err := listen(cfg.HTTPAddr, mux, log)
-	if err != nil {
-		return err
-	}
-	defer hs.Close()
-	rdb, err := connectRedis(ctx, cfg.Config, log)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	h, err = hooks.New(cfg, streams.New(rdb, cfg.Config), log, &hooks.Options{Registerer: reg})
-	if err != nil {
-		return err
-	}
-	log.Info("hooks listening", "addr", addr, "id", h.ID())
-	return h.Run(ctx)
+	return serveProcess("hooks", cfg.HTTPAddr, cfg.Config, lc,
+		func(c *streams.Client, log *slog.Logger, reg *prometheus.Registry) (process, error) {
+			return hooks.New(cfg, c, log, &hooks.Options{Registerer: reg})
+		})
 }
