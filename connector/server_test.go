@@ -201,10 +201,15 @@ func TestAppendOutlastsRedisRestart(t *testing.T) {
 	}
 	e.redis.Kill()
 	down := time.Now()
+	restarted := make(chan struct{})
 	go func() {
+		defer close(restarted)
 		time.Sleep(2500 * time.Millisecond)
 		e.redis.Start()
 	}()
+	// The ack may come while Start still waits for Redis to answer: the
+	// test ends (and its cleanup kills Redis) only after the restart.
+	defer func() { <-restarted }()
 	// The append waits for Redis; the apply then waits for a worker that
 	// may have to take its partition lease back: 30 s, not ack's 10.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
